@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/*.rs`; run them with `cargo xtask bench`.

@@ -1,0 +1,18 @@
+//! Tether session core: the WebRTC session lifecycle as a sans-IO state machine.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod candidate;
+pub mod channel;
+pub mod config;
+pub mod error;
+pub mod ice;
+pub mod policy;
+mod rng;
+pub mod sdp;
+pub mod session;
+pub mod signal;
+pub mod signaling;
+pub mod state;
+pub mod transceiver;
+pub mod transport;

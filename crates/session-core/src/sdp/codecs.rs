@@ -1,0 +1,1 @@
+//! What Tether can send and receive, and how an answer's codecs are chosen.
