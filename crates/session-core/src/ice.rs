@@ -29,9 +29,7 @@ pub fn is_ice_char(c: char) -> bool {
 impl IceCredentials {
     /// Do the ufrag and password have the lengths and characters RFC 8839 requires?
     pub fn is_valid(&self) -> bool {
-        let ok = |s: &str, min: usize| {
-            (min..=256).contains(&s.len()) && s.chars().all(is_ice_char)
-        };
+        let ok = |s: &str, min: usize| (min..=256).contains(&s.len()) && s.chars().all(is_ice_char);
         ok(&self.ufrag, 4) && ok(&self.pwd, 22)
     }
 }

@@ -13,6 +13,13 @@ pub mod sdp;
 pub mod session;
 pub mod signal;
 pub mod signaling;
+pub mod sim;
 pub mod state;
 pub mod transceiver;
 pub mod transport;
+
+/// Test support: the origin `Instant` unit tests offset virtual time from. It lives outside
+/// `src/` because the core never reads the clock.
+#[cfg(test)]
+#[path = "../tests/support/clock.rs"]
+mod test_clock;

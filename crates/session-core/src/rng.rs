@@ -11,9 +11,9 @@ use crate::ice::IceCredentials;
 const ICE_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Length of generated ufrags (RFC 8839: at least 4 ice-chars, 24 bits of randomness).
-pub const UFRAG_LEN: usize = 8;
+pub(crate) const UFRAG_LEN: usize = 8;
 /// Length of generated passwords (RFC 8839: at least 22 ice-chars, 128 bits of randomness).
-pub const PWD_LEN: usize = 24;
+pub(crate) const PWD_LEN: usize = 24;
 
 /// Seeded CSPRNG.
 #[derive(Debug, Clone)]

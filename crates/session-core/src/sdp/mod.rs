@@ -4,10 +4,10 @@
 //! (mids, ICE credentials, fingerprints, setup) with typed errors. Writing produces
 //! descriptions that browsers (Chromium) accept.
 
+pub mod codecs;
 mod model;
 mod parse;
 mod write;
-pub mod codecs;
 
 pub use model::*;
 pub use parse::parse;
@@ -81,5 +81,42 @@ pub enum SdpError {
     InvalidAttribute(String),
 }
 
+/// Fuzzing entry point: parses untrusted bytes and checks that what parses writes back to itself.
+///
+/// Runs [`parse`] on the lossy UTF-8 of `data`; when that succeeds, [`write`]s the result and
+/// parses it again, panicking (which the fuzzer reports) if the second parse fails or differs.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_parse(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(desc) = parse(&text) else {
+        return;
+    };
+    let written = write(&desc);
+    if written.len() > MAX_SDP_LEN {
+        // Writing repeats session-level attributes per m-section and may outgrow the limit.
+        return;
+    }
+    match parse(&written) {
+        Ok(again) => assert_eq!(again, desc, "parse(write(d)) != d for:\n{written}"),
+        Err(e) => panic!("parse(write(d)) failed: {e}\n{written}"),
+    }
+}
+
 /// Largest SDP accepted, in bytes.
 pub const MAX_SDP_LEN: usize = 256 * 1024;
+
+#[cfg(all(test, feature = "fuzzing"))]
+mod fuzz_tests {
+    #[test]
+    fn fuzz_parse_handles_valid_and_invalid_input() {
+        super::fuzz_parse(b"");
+        super::fuzz_parse(b"\xff\xfe garbage \x00");
+        super::fuzz_parse(
+            b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+              m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+              a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n\
+              a=fingerprint:sha-1 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33\r\n\
+              a=setup:active\r\na=mid:d\r\na=sctp-port:5000\r\n",
+        );
+    }
+}

@@ -1,5 +1,7 @@
 //! The parsed form of a session description: only what Tether negotiates, typed.
 
+use std::fmt;
+
 use crate::candidate::Candidate;
 use crate::ice::IceCredentials;
 
@@ -175,5 +177,141 @@ impl SessionDesc {
             .iter()
             .find(|g| g.iter().any(|m| m == mid))
             .map(|g| g.as_slice())
+    }
+}
+
+impl Setup {
+    /// The SDP token (`actpass`, `active`, `passive`, `holdconn`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setup::ActPass => "actpass",
+            Setup::Active => "active",
+            Setup::Passive => "passive",
+            Setup::HoldConn => "holdconn",
+        }
+    }
+
+    /// Parses the SDP token (case-insensitive).
+    pub fn from_token(token: &str) -> Option<Self> {
+        [
+            Setup::ActPass,
+            Setup::Active,
+            Setup::Passive,
+            Setup::HoldConn,
+        ]
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(token))
+    }
+}
+
+impl Direction {
+    /// The SDP attribute name (`sendrecv`, `sendonly`, `recvonly`, `inactive`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    /// Parses the SDP attribute name (case-sensitive, as RFC 8866 specifies).
+    pub fn from_token(token: &str) -> Option<Self> {
+        [
+            Direction::SendRecv,
+            Direction::SendOnly,
+            Direction::RecvOnly,
+            Direction::Inactive,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == token)
+    }
+}
+
+impl MediaKind {
+    /// The media token of the m= line (`audio`, `video`, `application`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Application => "application",
+        }
+    }
+
+    /// Does this kind carry RTP (audio or video)?
+    pub fn is_rtp(self) -> bool {
+        matches!(self, MediaKind::Audio | MediaKind::Video)
+    }
+}
+
+impl Fingerprint {
+    /// Hash functions accepted in `a=fingerprint`, with their digest lengths in bytes.
+    pub const ALGORITHMS: [(&'static str, usize); 5] = [
+        ("sha-1", 20),
+        ("sha-224", 28),
+        ("sha-256", 32),
+        ("sha-384", 48),
+        ("sha-512", 64),
+    ];
+
+    /// The digest as upper-case hex pairs joined by colons (`AB:CD:...`), as SDP writes it.
+    pub fn hex(&self) -> String {
+        let mut out = String::with_capacity(self.value.len() * 3);
+        for (i, byte) in self.value.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            out.push_str(&format!("{byte:02X}"));
+        }
+        out
+    }
+
+    /// Parses the value of an `a=fingerprint` attribute (`sha-256 AB:CD:...`).
+    ///
+    /// The algorithm is lower-cased and must be one of [`Fingerprint::ALGORITHMS`], with a digest
+    /// of the matching length.
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut parts = value.split_ascii_whitespace();
+        let algorithm = parts.next()?.to_ascii_lowercase();
+        let hex = parts.next()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let expected = Self::ALGORITHMS
+            .iter()
+            .find(|(name, _)| *name == algorithm)?
+            .1;
+        let value = hex
+            .split(':')
+            .map(|pair| {
+                if pair.len() == 2 && pair.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    u8::from_str_radix(pair, 16).ok()
+                } else {
+                    None
+                }
+            })
+            .collect::<Option<Vec<u8>>>()?;
+        (value.len() == expected).then_some(Fingerprint { algorithm, value })
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    /// Writes `<algorithm> <HEX:HEX:...>`, the value of `a=fingerprint`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.algorithm, self.hex())
+    }
+}
+
+impl Codec {
+    /// The value of one `a=fmtp` parameter (`apt`, `profile-level-id`, ...), if present.
+    ///
+    /// Parameter names are compared case-insensitively.
+    pub fn fmtp_param(&self, name: &str) -> Option<&str> {
+        self.fmtp.as_deref()?.split(';').find_map(|param| {
+            let (key, value) = param.split_once('=')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then_some(value.trim())
+        })
     }
 }

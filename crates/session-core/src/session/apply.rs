@@ -1,0 +1,798 @@
+//! Applying descriptions: `set_local_description`, `set_remote_description`, rollback, and
+//! what completes an offer/answer exchange.
+
+use std::time::Instant;
+
+use super::transports::GenerationStatus;
+use super::{Desc, Event, Session};
+use crate::error::{PeerError, SessionError};
+use crate::ice::IceCredentials;
+use crate::sdp::{self, MediaDesc, MediaKind, SessionDesc, Setup};
+use crate::signal::SessionDescription;
+use crate::signaling::{transition, SdpType, Side, SignalingState};
+use crate::transceiver::{reverse, sends, Transceiver, TransceiverId};
+use crate::transport::{DtlsRole, IceRole, TransportCommand, TransportId};
+
+/// Line-ending-insensitive comparison of two SDP texts.
+fn same_sdp(a: &str, b: &str) -> bool {
+    fn norm(s: &str) -> impl Iterator<Item = &str> {
+        s.lines().map(str::trim_end).filter(|l| !l.is_empty())
+    }
+    norm(a).eq(norm(b))
+}
+
+/// The m-section that carries a transport's attributes: the first accepted one tagged `tag`.
+fn tag_section<'a>(desc: &'a SessionDesc, tag: &str) -> Option<&'a MediaDesc> {
+    desc.media_by_mid(tag).filter(|m| m.port != 0)
+}
+
+/// The tag (transport key) of each accepted m-section of a description: the first accepted
+/// mid of its BUNDLE group, or its own mid.
+fn tags(desc: &SessionDesc) -> Vec<(String, String)> {
+    desc.media
+        .iter()
+        .filter(|m| m.port != 0)
+        .map(|m| {
+            let tag = desc
+                .bundle_group_of(&m.mid)
+                .and_then(|g| {
+                    g.iter()
+                        .find(|mid| desc.media_by_mid(mid).is_some_and(|x| x.port != 0))
+                })
+                .cloned()
+                .unwrap_or_else(|| m.mid.clone());
+            (m.mid.clone(), tag)
+        })
+        .collect()
+}
+
+impl Session {
+    pub(super) fn apply_local(
+        &mut self,
+        desc: SessionDescription,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        if desc.kind == SdpType::Rollback {
+            return self.rollback(Side::Local);
+        }
+        let next = transition(self.signaling, Side::Local, desc.kind)?;
+        let (sdp, parsed) = match desc.kind {
+            SdpType::Offer => {
+                if self.last_offer.is_none() {
+                    let offer = self.build_offer();
+                    self.last_offer = Some(offer);
+                }
+                let offer = self.last_offer.clone().expect("set above");
+                let text = sdp::write(&offer);
+                if !desc.sdp.trim().is_empty() && !same_sdp(&desc.sdp, &text) {
+                    return Err(SessionError::InvalidModification(
+                        "the offer is not the last one created by create_offer",
+                    ));
+                }
+                (text, offer)
+            }
+            _ => {
+                if self.last_answer.is_none() {
+                    let answer = self.build_answer()?;
+                    self.last_answer = Some(answer);
+                }
+                let answer = self.last_answer.clone().expect("set above");
+                let text = sdp::write(&answer);
+                if !desc.sdp.trim().is_empty() && !same_sdp(&desc.sdp, &text) {
+                    return Err(SessionError::InvalidModification(
+                        "the answer is not the last one created by create_answer",
+                    ));
+                }
+                (text, answer)
+            }
+        };
+        let applied = Desc {
+            kind: desc.kind,
+            sdp,
+            parsed: parsed.clone(),
+        };
+        match desc.kind {
+            SdpType::Offer => self.apply_local_offer(&parsed, now),
+            _ => self.apply_local_answer(&parsed, now),
+        }
+        if desc.kind == SdpType::Answer {
+            self.current_local = Some(applied);
+            self.current_remote = self.pending_remote.take();
+            self.pending_local = None;
+            self.finish_exchange(now);
+        } else {
+            self.pending_local = Some(applied);
+        }
+        self.set_signaling(next);
+        Ok(())
+    }
+
+    fn apply_local_offer(&mut self, offer: &SessionDesc, now: Instant) {
+        let remote_lite = self
+            .current_remote
+            .as_ref()
+            .is_some_and(|d| d.parsed.ice_lite);
+        let mut offered: Vec<(TransportId, IceCredentials)> = Vec::new();
+        for (mid, tag) in tags(offer) {
+            let t = self.transport_for(&tag);
+            self.mid_transport.insert(mid, t);
+            if let Some(ice) = tag_section(offer, &tag).and_then(|m| m.ice.clone()) {
+                if !offered.iter().any(|(x, _)| *x == t) {
+                    offered.push((t, ice));
+                }
+            }
+        }
+        for (t, ice) in offered {
+            // A new offer in have-local-offer may replace a generation started by the
+            // previous one.
+            let stale: Vec<_> = self
+                .transport(t)
+                .gens
+                .iter()
+                .filter(|g| g.status == GenerationStatus::Negotiating && g.local != ice)
+                .map(|g| g.generation)
+                .collect();
+            for g in stale {
+                self.retire_generation(t, g);
+            }
+            if self.transport(t).gen_by_local(&ice).is_none() {
+                let role = self.ice_role_for_new_generation(true, remote_lite);
+                self.start_generation(t, ice, role, now);
+            }
+        }
+    }
+
+    fn apply_local_answer(&mut self, answer: &SessionDesc, now: Instant) {
+        let Some(remote) = self.pending_remote.as_ref().map(|d| d.parsed.clone()) else {
+            return;
+        };
+        if let Some(setup) = answer
+            .media
+            .iter()
+            .find(|m| m.port != 0)
+            .and_then(|m| m.setup)
+        {
+            self.dtls_role = Some(match setup {
+                Setup::Passive => DtlsRole::Server,
+                _ => DtlsRole::Client,
+            });
+        }
+        let role = self.ice_role_for_new_generation(false, remote.ice_lite);
+        let mut done: Vec<TransportId> = Vec::new();
+        for (mid, tag) in tags(answer) {
+            let Some(&t) = self.mid_transport.get(&mid) else {
+                continue;
+            };
+            if done.contains(&t) {
+                continue;
+            }
+            done.push(t);
+            let local = tag_section(answer, &tag).and_then(|m| m.ice.clone());
+            let remote_sec = remote
+                .media_by_mid(&tag)
+                .or_else(|| remote.media_by_mid(&mid));
+            let (Some(local), Some(rsec)) = (local, remote_sec) else {
+                continue;
+            };
+            let Some(remote_ice) = rsec.ice.clone() else {
+                continue;
+            };
+            let g = match self.transport(t).gen_by_local(&local) {
+                Some(g) => g.generation,
+                None => self.start_generation(t, local, role, now),
+            };
+            if self.transport(t).gen(g).and_then(|x| x.remote.as_ref()) != Some(&remote_ice) {
+                self.set_remote_credentials(t, g, remote_ice);
+            }
+            self.transport_mut(t).remote_fingerprints = rsec.fingerprints.clone();
+            self.maybe_start_dtls(t);
+        }
+        self.flush_queued_candidates();
+    }
+
+    pub(super) fn apply_remote(
+        &mut self,
+        desc: SessionDescription,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        if desc.kind == SdpType::Rollback {
+            return self.rollback(Side::Remote);
+        }
+        let next = transition(self.signaling, Side::Remote, desc.kind)?;
+        let parsed = sdp::parse(&desc.sdp)?;
+        match desc.kind {
+            SdpType::Offer => self.apply_remote_offer(&parsed)?,
+            _ => self.apply_remote_answer(&parsed, now)?,
+        }
+        let applied = Desc {
+            kind: desc.kind,
+            sdp: desc.sdp,
+            parsed,
+        };
+        if desc.kind == SdpType::Answer {
+            self.current_remote = Some(applied);
+            self.current_local = self.pending_local.take();
+            self.pending_remote = None;
+            self.finish_exchange(now);
+        } else {
+            self.pending_remote = Some(applied);
+        }
+        self.set_signaling(next);
+        self.flush_queued_candidates();
+        Ok(())
+    }
+
+    /// Checks a remote offer against what was negotiated before; changes nothing.
+    fn validate_remote_offer(&self, offer: &SessionDesc) -> Result<(), PeerError> {
+        if let Some(cur) = self.current_remote.as_ref().or(self.current_local.as_ref()) {
+            for (i, m) in cur.parsed.media.iter().enumerate() {
+                match offer.media.get(i) {
+                    Some(o) if o.mid == m.mid => {}
+                    _ => return Err(PeerError::MLinesChanged),
+                }
+            }
+        }
+        for m in offer.media.iter().filter(|m| m.port != 0) {
+            if let Some(tr) = self
+                .transceivers
+                .iter()
+                .find(|t| t.mid.as_deref() == Some(&m.mid))
+            {
+                if tr.kind != m.kind {
+                    return Err(PeerError::MidKindChanged { mid: m.mid.clone() });
+                }
+            }
+            if self.data_mid.as_deref() == Some(&m.mid) && m.kind != MediaKind::Application {
+                return Err(PeerError::MidKindChanged { mid: m.mid.clone() });
+            }
+        }
+        for (mid, tag) in tags(offer) {
+            let Some(&t) = self.tag_transport.get(&tag) else {
+                continue;
+            };
+            let tr = self.transport(t);
+            let Some(sec) = offer.media_by_mid(&mid) else {
+                continue;
+            };
+            if !tr.remote_fingerprints.is_empty()
+                && !tr.closed
+                && sec.fingerprints != tr.remote_fingerprints
+            {
+                return Err(PeerError::FingerprintChanged { mid });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_remote_offer(&mut self, offer: &SessionDesc) -> Result<(), SessionError> {
+        self.validate_remote_offer(offer)?;
+        for (mid, tag) in tags(offer) {
+            let t = self.transport_for(&tag);
+            self.mid_transport.insert(mid, t);
+        }
+        let mut seen: Vec<TransportId> = Vec::new();
+        for (mid, tag) in tags(offer) {
+            let t = self.mid_transport[&mid];
+            if seen.contains(&t) {
+                continue;
+            }
+            seen.push(t);
+            let Some(ice) = tag_section(offer, &tag).and_then(|m| m.ice.clone()) else {
+                continue;
+            };
+            let restart = self
+                .transport(t)
+                .negotiated_generation()
+                .and_then(|g| g.remote.as_ref())
+                .is_some_and(|r| r != &ice);
+            if restart {
+                tracing::debug!(transport = %t, "remote ICE restart detected");
+            }
+            let tr = self.transport_mut(t);
+            tr.remote_restart = restart;
+            self.remote_ufrags_seen.insert(ice.ufrag);
+        }
+        // Associate m-sections with transceivers and the data channel section.
+        for m in offer.media.iter() {
+            match m.kind {
+                MediaKind::Application => {
+                    if m.port != 0 && self.data_mid.is_none() {
+                        self.data_mid = Some(m.mid.clone());
+                    }
+                }
+                kind => {
+                    let i = self.associate_transceiver(kind, &m.mid, m.port != 0);
+                    if let Some(i) = i {
+                        self.transceivers[i].remote_ssrcs = m.ssrcs.clone();
+                        self.maybe_fire_track(i, m.port != 0 && sends(m.direction));
+                    }
+                }
+            }
+        }
+        self.last_answer = None;
+        Ok(())
+    }
+
+    /// The transceiver for a remote m-section: the one with that mid, else an unassociated
+    /// one of the same kind added by the application, else a new receive-only one.
+    fn associate_transceiver(
+        &mut self,
+        kind: MediaKind,
+        mid: &str,
+        accepted: bool,
+    ) -> Option<usize> {
+        if let Some(i) = self
+            .transceivers
+            .iter()
+            .position(|t| t.mid.as_deref() == Some(mid))
+        {
+            return Some(i);
+        }
+        if !accepted {
+            return None;
+        }
+        if let Some(i) = self
+            .transceivers
+            .iter()
+            .position(|t| t.mid.is_none() && !t.stopped && t.kind == kind)
+        {
+            self.transceivers[i].mid = Some(mid.to_owned());
+            return Some(i);
+        }
+        let id = TransceiverId(self.transceivers.len() as u32);
+        let ssrc = self.rng.next_u32();
+        let rtx_ssrc = (kind == MediaKind::Video).then(|| self.rng.next_u32());
+        self.transceivers.push(Transceiver {
+            id,
+            kind,
+            mid: Some(mid.to_owned()),
+            direction: crate::sdp::Direction::RecvOnly,
+            current_direction: None,
+            stopped: false,
+            ssrc,
+            rtx_ssrc,
+            stream_id: format!("tether-{:08x}", self.rng.next_u32()),
+            track_id: format!("{kind:?}-{:08x}", self.rng.next_u32()).to_lowercase(),
+            codecs: Vec::new(),
+            remote_ssrcs: Vec::new(),
+            from_remote: true,
+            track_fired: false,
+        });
+        Some(id.0 as usize)
+    }
+
+    fn maybe_fire_track(&mut self, i: usize, remote_sends: bool) {
+        let t = &mut self.transceivers[i];
+        if remote_sends && !t.track_fired {
+            t.track_fired = true;
+            let ev = Event::Track {
+                transceiver: t.id,
+                mid: t.mid.clone().unwrap_or_default(),
+                kind: t.kind,
+            };
+            self.events_out.push_back(ev);
+        } else if !remote_sends {
+            t.track_fired = false;
+        }
+    }
+
+    /// Checks a remote answer against our offer; changes nothing.
+    fn validate_remote_answer(&self, answer: &SessionDesc) -> Result<(), PeerError> {
+        let Some(offer) = self.pending_local.as_ref().map(|d| &d.parsed) else {
+            return Err(PeerError::AnswerMismatch);
+        };
+        if offer.media.len() != answer.media.len()
+            || offer
+                .media
+                .iter()
+                .zip(&answer.media)
+                .any(|(o, a)| o.mid != a.mid)
+        {
+            return Err(PeerError::AnswerMismatch);
+        }
+        let offered_bundle = offer.bundle_groups.iter().any(|g| g.len() > 1);
+        let accepted = answer.media.iter().filter(|m| m.port != 0).count();
+        if offered_bundle && accepted > 1 && answer.bundle_groups.is_empty() {
+            return Err(PeerError::BundleRejected);
+        }
+        for g in &answer.bundle_groups {
+            let ok = offer
+                .bundle_groups
+                .iter()
+                .any(|og| g.iter().all(|mid| og.contains(mid)));
+            if !ok {
+                return Err(PeerError::BundleMismatch);
+            }
+        }
+        for m in answer.media.iter().filter(|m| m.port != 0) {
+            let role = match m.setup {
+                Some(Setup::Active) => DtlsRole::Server,
+                Some(Setup::Passive) => DtlsRole::Client,
+                _ => return Err(PeerError::InvalidSetupInAnswer { mid: m.mid.clone() }),
+            };
+            if self.dtls_role.is_some_and(|r| r != role) {
+                return Err(PeerError::DtlsRoleChanged { mid: m.mid.clone() });
+            }
+        }
+        for (mid, tag) in tags(answer) {
+            let Some(&t) = self.mid_transport.get(&mid) else {
+                continue;
+            };
+            let tr = self.transport(t);
+            let (Some(sec), Some(offered)) = (
+                tag_section(answer, &tag),
+                tag_section(offer, &tag).and_then(|m| m.ice.as_ref()),
+            ) else {
+                continue;
+            };
+            if !tr.remote_fingerprints.is_empty() && sec.fingerprints != tr.remote_fingerprints {
+                return Err(PeerError::FingerprintChanged { mid });
+            }
+            // The generation our offer used: a new one (restart) or the negotiated one.
+            if let (Some(g), Some(ice)) = (tr.gen_by_local(offered), sec.ice.as_ref()) {
+                if g.status == GenerationStatus::Live && g.remote.as_ref().is_some_and(|r| r != ice)
+                {
+                    return Err(PeerError::UnexpectedIceRestartInAnswer { mid });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_remote_answer(
+        &mut self,
+        answer: &SessionDesc,
+        _now: Instant,
+    ) -> Result<(), SessionError> {
+        self.validate_remote_answer(answer)?;
+        let offer = self
+            .pending_local
+            .as_ref()
+            .map(|d| d.parsed.clone())
+            .expect("validated");
+        if let Some(setup) = answer
+            .media
+            .iter()
+            .find(|m| m.port != 0)
+            .and_then(|m| m.setup)
+        {
+            self.dtls_role = Some(if setup == Setup::Active {
+                DtlsRole::Server
+            } else {
+                DtlsRole::Client
+            });
+        }
+        let mut done: Vec<TransportId> = Vec::new();
+        for (mid, tag) in tags(answer) {
+            let Some(&t) = self.mid_transport.get(&mid) else {
+                continue;
+            };
+            if done.contains(&t) {
+                continue;
+            }
+            done.push(t);
+            let (Some(sec), Some(offered)) = (
+                tag_section(answer, &tag),
+                tag_section(&offer, &tag).and_then(|m| m.ice.clone()),
+            ) else {
+                continue;
+            };
+            let Some(remote_ice) = sec.ice.clone() else {
+                continue;
+            };
+            let Some(g) = self
+                .transport(t)
+                .gen_by_local(&offered)
+                .map(|g| g.generation)
+            else {
+                continue;
+            };
+            if self.transport(t).gen(g).and_then(|x| x.remote.as_ref()) != Some(&remote_ice) {
+                self.set_remote_credentials(t, g, remote_ice);
+            }
+            self.transport_mut(t).remote_fingerprints = sec.fingerprints.clone();
+            self.maybe_start_dtls(t);
+        }
+        for m in &answer.media {
+            if m.kind == MediaKind::Application {
+                continue;
+            }
+            if let Some(i) = self
+                .transceivers
+                .iter()
+                .position(|t| t.mid.as_deref() == Some(&m.mid))
+            {
+                if m.port != 0 {
+                    self.transceivers[i].codecs = m.codecs.clone();
+                    self.transceivers[i].remote_ssrcs = m.ssrcs.clone();
+                }
+                self.maybe_fire_track(i, m.port != 0 && sends(m.direction));
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels the offer in progress (W3C rollback). Generations started for it are retired,
+    /// the restart intent is kept.
+    pub(super) fn rollback(&mut self, side: Side) -> Result<(), SessionError> {
+        let next = transition(self.signaling, side, SdpType::Rollback)?;
+        match self.signaling {
+            SignalingState::HaveLocalOffer => {
+                let pending: Vec<(TransportId, crate::transport::Generation)> = self
+                    .transports
+                    .iter()
+                    .flat_map(|t| {
+                        t.gens
+                            .iter()
+                            .filter(|g| g.status == GenerationStatus::Negotiating)
+                            .map(move |g| (t.id, g.generation))
+                    })
+                    .collect();
+                for (t, g) in pending {
+                    self.retire_generation(t, g);
+                }
+                self.pending_local = None;
+            }
+            SignalingState::HaveRemoteOffer => {
+                if let Some(d) = self.pending_remote.take() {
+                    for m in &d.parsed.media {
+                        if let Some(ice) = &m.ice {
+                            let live = self.transports.iter().any(|t| {
+                                t.gens.iter().any(|g| {
+                                    g.status != GenerationStatus::Retired
+                                        && g.remote.as_ref().is_some_and(|r| r.ufrag == ice.ufrag)
+                                })
+                            });
+                            if !live {
+                                self.retired_remote_ufrags.insert(ice.ufrag.clone());
+                            }
+                        }
+                    }
+                }
+                for t in &mut self.transports {
+                    t.remote_restart = false;
+                }
+            }
+            _ => {}
+        }
+        for t in &mut self.transports {
+            t.proposed = None;
+        }
+        self.last_offer = None;
+        self.last_answer = None;
+        self.forget_unnegotiated_mids();
+        self.set_signaling(next);
+        Ok(())
+    }
+
+    /// Mids assigned by an offer that was rolled back are released.
+    fn forget_unnegotiated_mids(&mut self) {
+        let negotiated = |mid: &str, s: &Session| {
+            s.current_local
+                .as_ref()
+                .is_some_and(|d| d.parsed.media_by_mid(mid).is_some())
+        };
+        for i in 0..self.transceivers.len() {
+            if let Some(mid) = self.transceivers[i].mid.clone() {
+                if !negotiated(&mid, self) {
+                    self.transceivers[i].mid = None;
+                    self.transceivers[i].track_fired = false;
+                }
+            }
+        }
+        if let Some(mid) = self.data_mid.clone() {
+            if !negotiated(&mid, self) {
+                self.data_mid = None;
+            }
+        }
+    }
+
+    /// An offer/answer exchange completed (signaling state back to stable).
+    fn finish_exchange(&mut self, now: Instant) {
+        let _ = now;
+        self.retransmit = None;
+        self.negotiation_needed_fired = false;
+        self.last_offer = None;
+        self.last_answer = None;
+        let (Some(local), Some(remote)) = (
+            self.current_local.as_ref().map(|d| d.parsed.clone()),
+            self.current_remote.as_ref().map(|d| d.parsed.clone()),
+        ) else {
+            return;
+        };
+        // Generations whose credentials both sides now use become live; a restart requested
+        // for their transport is complete.
+        for (mid, tag) in tags(&local) {
+            let Some(&t) = self.mid_transport.get(&mid) else {
+                continue;
+            };
+            let Some(ice) = tag_section(&local, &tag).and_then(|m| m.ice.clone()) else {
+                continue;
+            };
+            let Some(g) = self.transport(t).gen_by_local(&ice).map(|g| g.generation) else {
+                continue;
+            };
+            let was_live = self
+                .transport(t)
+                .gen(g)
+                .is_some_and(|x| x.status == GenerationStatus::Live);
+            let had_live = self.transport(t).negotiated_generation().is_some();
+            if let Some(gen) = self.transport_mut(t).gen_mut(g) {
+                gen.status = GenerationStatus::Live;
+            }
+            if !was_live {
+                let _ = had_live;
+                self.restart_intent.remove(&t);
+            }
+            self.transport_mut(t).remote_restart = false;
+            self.transport_mut(t).proposed = None;
+        }
+        if self.restart_intent.is_empty() {
+            self.restart_reason = None;
+        }
+        // Transports no m-section uses any more are closed.
+        let used: Vec<TransportId> = tags(&local)
+            .iter()
+            .filter_map(|(mid, _)| self.mid_transport.get(mid).copied())
+            .collect();
+        for i in 0..self.transports.len() {
+            let t = TransportId(i as u32);
+            if !used.contains(&t)
+                && !self.transports[i].closed
+                && self.transports[i].has_generation()
+            {
+                let gens: Vec<_> = self.transports[i]
+                    .gens
+                    .iter()
+                    .map(|g| g.generation)
+                    .collect();
+                for g in gens {
+                    self.retire_generation(t, g);
+                }
+                self.transports[i].closed = true;
+                self.restart_intent.remove(&t);
+            }
+        }
+        // Transceivers: negotiated directions and codecs.
+        for m in &local.media {
+            if let Some(i) = self
+                .transceivers
+                .iter()
+                .position(|t| t.mid.as_deref() == Some(&m.mid))
+            {
+                let tr = &mut self.transceivers[i];
+                if m.port == 0 {
+                    tr.current_direction = None;
+                    tr.stopped = true;
+                } else {
+                    tr.current_direction = Some(match local_is_offer(&self.current_local) {
+                        true => reverse(
+                            remote
+                                .media_by_mid(&m.mid)
+                                .map(|r| r.direction)
+                                .unwrap_or_default(),
+                        ),
+                        false => m.direction,
+                    });
+                    if tr.codecs.is_empty() {
+                        tr.codecs = m.codecs.clone();
+                    }
+                }
+            }
+        }
+        self.start_sctp_if_ready(&local, &remote);
+        if let Some(now) = self.now {
+            self.update_states(now);
+        }
+    }
+
+    fn start_sctp_if_ready(&mut self, local: &SessionDesc, remote: &SessionDesc) {
+        if self.sctp_started {
+            return;
+        }
+        let Some(mid) = self.data_mid.clone() else {
+            return;
+        };
+        let (Some(l), Some(r)) = (local.media_by_mid(&mid), remote.media_by_mid(&mid)) else {
+            return;
+        };
+        if l.port == 0 || r.port == 0 {
+            return;
+        }
+        let Some(&t) = self.mid_transport.get(&mid) else {
+            return;
+        };
+        self.sctp_started = true;
+        self.transport_out.push_back(TransportCommand::StartSctp {
+            transport: t,
+            local_port: l.sctp_port.unwrap_or(super::describe::SCTP_PORT),
+            remote_port: r.sctp_port.unwrap_or(super::describe::SCTP_PORT),
+            max_message_size: r.max_message_size.unwrap_or(65_536),
+        });
+        self.open_pending_channels();
+    }
+
+    /// Gives the transport every channel that has a stream id and was not opened yet.
+    pub(super) fn open_pending_channels(&mut self) {
+        let Some(role) = self.dtls_role else { return };
+        if !self.sctp_started || self.closed {
+            return;
+        }
+        let _ = self.channels.assign_stream_ids(role);
+        let todo: Vec<_> = self
+            .channels
+            .iter()
+            .filter(|c| {
+                c.state == crate::channel::DataChannelState::Connecting
+                    && c.stream_id.is_some()
+                    && !self.opened_channels.contains(&c.id)
+            })
+            .map(|c| {
+                (
+                    c.id,
+                    c.stream_id.unwrap_or_default(),
+                    c.label.clone(),
+                    c.init.clone(),
+                )
+            })
+            .collect();
+        for (channel, stream_id, label, init) in todo {
+            self.opened_channels.insert(channel);
+            self.transport_out
+                .push_back(TransportCommand::OpenDataChannel {
+                    channel,
+                    stream_id,
+                    label,
+                    init,
+                });
+        }
+    }
+
+    /// Decides whether another negotiation is needed once the signaling state is stable.
+    pub(super) fn check_negotiation_needed(&mut self) {
+        if self.closed || self.signaling != SignalingState::Stable {
+            return;
+        }
+        let negotiated = |mid: &str| {
+            self.current_local
+                .as_ref()
+                .and_then(|d| d.parsed.media_by_mid(mid))
+        };
+        let we_offered = local_is_offer(&self.current_local);
+        let transceivers = self.transceivers.iter().any(|t| match &t.mid {
+            None => !t.stopped,
+            Some(mid) => match negotiated(mid) {
+                None => !t.stopped,
+                Some(m) if t.stopped => m.port != 0,
+                Some(m) => m.port != 0 && we_offered && m.direction != t.direction,
+            },
+        });
+        let data = !self.channels.is_empty()
+            && self
+                .data_mid
+                .as_deref()
+                .and_then(negotiated)
+                .is_none_or(|m| m.port == 0);
+        let needed = transceivers || data || !self.restart_intent.is_empty();
+        if !needed {
+            self.offer_due = false;
+            return;
+        }
+        if self.perfect() {
+            self.offer_due = true;
+        } else if !self.negotiation_needed_fired {
+            self.negotiation_needed_fired = true;
+            self.events_out.push_back(Event::NegotiationNeeded);
+        }
+    }
+
+    /// Our ICE role for generations started by an answer.
+    #[allow(dead_code)]
+    fn answer_ice_role(&self, remote_lite: bool) -> IceRole {
+        self.ice_role_for_new_generation(false, remote_lite)
+    }
+}
+
+fn local_is_offer(d: &Option<Desc>) -> bool {
+    d.as_ref().is_some_and(|d| d.kind == SdpType::Offer)
+}

@@ -1,0 +1,244 @@
+//! Scenarios in the deterministic simulator: connect, data channels, restart, close.
+
+use std::time::Duration;
+
+#[path = "support/clock.rs"]
+mod clock;
+use clock::t0;
+
+use session_core::session::Event;
+use session_core::sim::{PeerId, Sim, SimConfig};
+
+fn dump(sim: &Sim) -> String {
+    let mut s = String::new();
+    for id in [PeerId::A, PeerId::B] {
+        s += &format!("== {id:?} ==\n");
+        for (t, e) in &sim.peer(id).events {
+            s += &format!(
+                "{:>8?} {e:?}\n",
+                t.saturating_duration_since(sim.now() - sim.elapsed())
+            );
+        }
+        s += &format!("errors: {:?}\n", sim.peer(id).signal_errors);
+    }
+    s += &format!("violations: {:?}\n", sim.violations());
+    s
+}
+
+#[test]
+fn connects_with_a_data_channel() {
+    let mut sim = Sim::new(SimConfig::default(), t0());
+    let ch = sim
+        .a_mut()
+        .create_data_channel("chat", Default::default())
+        .unwrap();
+    assert!(
+        sim.run_until_settled(Duration::from_secs(10)),
+        "{}",
+        dump(&sim)
+    );
+    assert!(sim.violations().is_empty(), "{}", dump(&sim));
+    assert!(
+        sim.peer(PeerId::A)
+            .events
+            .iter()
+            .any(|(_, e)| *e == Event::DataChannelOpen(ch)),
+        "{}",
+        dump(&sim)
+    );
+    assert!(
+        sim.peer(PeerId::B)
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::DataChannel { label, .. } if label == "chat")),
+        "{}",
+        dump(&sim)
+    );
+    println!("{}", dump(&sim));
+}
+
+fn connected_sim(cfg: SimConfig) -> Sim {
+    let mut sim = Sim::new(cfg, t0());
+    sim.a_mut()
+        .create_data_channel("chat", Default::default())
+        .unwrap();
+    assert!(
+        sim.run_until_settled(Duration::from_secs(10)),
+        "{}",
+        dump(&sim)
+    );
+    sim
+}
+
+fn creds(sim: &Sim) -> Vec<String> {
+    let t = sim.a().transports();
+    t.iter()
+        .filter_map(|t| sim.a().negotiated_credentials(t.id))
+        .map(|(l, r)| format!("{}/{}", l.ufrag, r.ufrag))
+        .collect()
+}
+
+#[test]
+fn explicit_restart_from_each_side_is_make_before_break() {
+    let mut sim = connected_sim(SimConfig::default());
+    for side in [PeerId::A, PeerId::B, PeerId::A] {
+        let before = creds(&sim);
+        let now = sim.now();
+        sim.peer_mut(side).session.restart_ice(now);
+        assert!(
+            sim.run_until_settled(Duration::from_secs(10)),
+            "{}",
+            dump(&sim)
+        );
+        let after = creds(&sim);
+        assert_ne!(before, after, "credentials change after a restart");
+        assert!(sim.violations().is_empty(), "{}", dump(&sim));
+    }
+    let stats = sim.path_stats();
+    assert_eq!(
+        stats.outages,
+        0,
+        "no outage during explicit restarts: {stats:?}\n{}",
+        dump(&sim)
+    );
+    let gens = &sim.a().transports()[0].generations;
+    assert_eq!(gens.len(), 4, "{gens:?}");
+}
+
+#[test]
+fn glare_is_resolved_by_politeness() {
+    let mut sim = connected_sim(SimConfig::default());
+    let now = sim.now();
+    sim.a_mut().restart_ice(now);
+    sim.b_mut().restart_ice(now);
+    sim.b_mut()
+        .create_data_channel("second", Default::default())
+        .unwrap();
+    assert!(
+        sim.run_until_settled(Duration::from_secs(10)),
+        "{}",
+        dump(&sim)
+    );
+    assert!(sim.violations().is_empty(), "{}", dump(&sim));
+    assert!(
+        sim.peer(PeerId::A).signal_errors.is_empty(),
+        "{}",
+        dump(&sim)
+    );
+    assert!(
+        sim.peer(PeerId::B).signal_errors.is_empty(),
+        "{}",
+        dump(&sim)
+    );
+}
+
+#[test]
+fn link_failure_triggers_policy_restart_and_recovers() {
+    let mut sim = connected_sim(SimConfig::default());
+    sim.set_link(false);
+    sim.run_for(Duration::from_secs(12));
+    assert!(!sim.settled());
+    sim.set_link(true);
+    assert!(
+        sim.run_until_settled(Duration::from_secs(60)),
+        "{}",
+        dump(&sim)
+    );
+    assert!(sim.violations().is_empty(), "{}", dump(&sim));
+    let restarts = sim
+        .peer(PeerId::A)
+        .events
+        .iter()
+        .chain(&sim.peer(PeerId::B).events)
+        .filter(|(_, e)| matches!(e, Event::AutomaticRestart(_)))
+        .count();
+    assert!(restarts >= 1, "{}", dump(&sim));
+}
+
+#[test]
+fn network_change_restarts_and_keeps_the_path() {
+    let mut sim = connected_sim(SimConfig::default());
+    let before = creds(&sim);
+    sim.network_changed(PeerId::B);
+    assert!(
+        sim.run_until_settled(Duration::from_secs(10)),
+        "{}",
+        dump(&sim)
+    );
+    assert_ne!(before, creds(&sim));
+    assert_eq!(sim.path_stats().outages, 0, "{}", dump(&sim));
+}
+
+#[test]
+fn close_from_either_side_reaches_closed() {
+    for side in [PeerId::A, PeerId::B] {
+        let mut sim = connected_sim(SimConfig::default());
+        let now = sim.now();
+        sim.peer_mut(side).session.close(now);
+        sim.run_for(Duration::from_secs(1));
+        assert!(sim.a().is_closed() && sim.b().is_closed(), "{}", dump(&sim));
+        assert!(sim.violations().is_empty(), "{}", dump(&sim));
+        assert_eq!(sim.a().poll_timeout(), None);
+    }
+}
+
+#[test]
+fn wrong_fingerprint_fails_the_connection() {
+    let mut sim = Sim::new(
+        SimConfig {
+            wrong_fingerprint_b: true,
+            ..Default::default()
+        },
+        t0(),
+    );
+    sim.a_mut()
+        .create_data_channel("chat", Default::default())
+        .unwrap();
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(
+        sim.a().connection_state(),
+        session_core::state::PeerConnectionState::Failed,
+        "{}",
+        dump(&sim)
+    );
+    assert!(sim
+        .peer(PeerId::A)
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::PeerMisbehaved(_))));
+    assert!(!sim
+        .peer(PeerId::A)
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::DataChannelOpen(_))));
+}
+
+#[test]
+fn lossy_duplicating_signaling_still_converges() {
+    for seed in 1..=20 {
+        let cfg = SimConfig {
+            seed,
+            signal_loss: 0.2,
+            signal_duplicate: 0.2,
+            signal_delay: (Duration::from_millis(5), Duration::from_millis(300)),
+            ..Default::default()
+        };
+        let mut sim = Sim::new(cfg, t0());
+        sim.a_mut()
+            .create_data_channel("chat", Default::default())
+            .unwrap();
+        assert!(
+            sim.run_until_settled(Duration::from_secs(120)),
+            "seed {seed}\n{}",
+            dump(&sim)
+        );
+        let now = sim.now();
+        sim.b_mut().restart_ice(now);
+        assert!(
+            sim.run_until_settled(Duration::from_secs(120)),
+            "seed {seed}\n{}",
+            dump(&sim)
+        );
+        assert!(sim.violations().is_empty(), "seed {seed}\n{}", dump(&sim));
+    }
+}
