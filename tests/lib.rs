@@ -1,1 +1,10 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests (the `e2e` test binary in `e2e/`).
+//!
+//! - [`browser`]: headless Chromium as a test peer, in a loopback-only network namespace, with a
+//!   JSON message channel to its page (pages live in `www/`).
+//!
+//! Run: `cargo test -p tether-tests` (as root, with Debian's `chromium` and `iproute2`
+//! installed; `TETHER_SKIP_BROWSER=1` skips the browser tests).
+#![forbid(unsafe_code)]
+
+pub mod browser;

@@ -479,7 +479,23 @@ impl Sim {
             && !a.restart_pending()
             && !b.restart_pending()
             && self.credentials_match()
+            && self.promoted_negotiated(self.a())
+            && self.promoted_negotiated(self.b())
             && self.net.path_up()
+    }
+
+    /// Does every transport carry its traffic on its newest negotiated generation?
+    fn promoted_negotiated(&self, s: &Session) -> bool {
+        use crate::session::GenerationStatus;
+        s.transports().iter().all(|t| {
+            let newest_live = t
+                .generations
+                .iter()
+                .rev()
+                .find(|g| g.status == GenerationStatus::Live)
+                .map(|g| g.generation);
+            newest_live.is_none() || newest_live == t.active
+        })
     }
 
     /// Do A's negotiated local credentials equal B's remote ones and vice versa, on every

@@ -1,0 +1,379 @@
+//! Headless Chromium as a test peer, contained in a loopback-only network namespace.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tether_tests::browser::{self, Browser};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! if browser::skipped("example") {
+//!     return Ok(());
+//! }
+//! let mut b = Browser::launch("offer.html?audio=1")?; // a page from tests/www/
+//! let offer = b.expect("offer", Duration::from_secs(10))?; // {"type": "offer", ...}
+//! b.send(serde_json::json!({ "type": "answer", "sdp": "..." }))?;
+//! let verdict = b.result(Duration::from_secs(10))?; // the page's POST /result, "ok": true
+//! drop(b); // kills Chromium (its process group, by PID), removes the temp profile
+//! # let _ = (offer, verdict);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! How it works: [`NetNs`] owns a fresh network namespace (only `lo`, up); the page server
+//! ([`server`]) listens on 127.0.0.1:0 inside it and Chromium is started inside it with the flags
+//! of the interop recipe (`/work/shared/interop/README.md`), so nothing it does can leave the
+//! namespace. Pages include `/harness.js`, which gives them `tether.send`, `tether.recv`,
+//! `tether.log` and `tether.run` (posts the verdict, turning exceptions into `"ok": false`).
+//!
+//! Environment:
+//! - `TETHER_SKIP_BROWSER=1`: [`skipped`] returns true (the only way to skip; without it a
+//!   missing Chromium fails the test with instructions).
+//! - `TETHER_CHROMIUM`: the Chromium binary (default `/usr/lib/chromium/chromium`, Debian's real
+//!   binary; `/usr/bin/chromium` is a wrapper that adds flags).
+//! - `TETHER_CHROMIUM_ARGS`: extra flags, space-separated (e.g.
+//!   `--enable-logging=stderr --vmodule=*/webrtc/*=1`).
+
+mod error;
+pub mod netns;
+mod server;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+pub use error::Error;
+pub use netns::NetNs;
+use server::{Event, Server};
+
+/// How the stderr block of a failure is titled.
+const STDERR_TITLE: &str = "Chromium stderr (last 60 lines, D-Bus errors left out)";
+
+/// The default Chromium binary (Debian's package).
+pub const DEFAULT_CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// Whether browser tests are to be skipped: only when `TETHER_SKIP_BROWSER=1` is set.
+/// Prints a line naming `test` when it skips.
+pub fn skipped(test: &str) -> bool {
+    let skip = std::env::var_os("TETHER_SKIP_BROWSER").is_some_and(|v| v == "1");
+    if skip {
+        eprintln!("skipping browser test {test}: TETHER_SKIP_BROWSER=1");
+    }
+    skip
+}
+
+/// The folder the page server serves: `tests/www/`.
+pub fn www_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("www")
+}
+
+/// A headless Chromium showing one page, and the message channel to that page.
+///
+/// Dropping it prints the page log and the tail of Chromium's stderr (cargo test shows them
+/// only for a failed test), kills Chromium's process group (by PID), waits for it, and removes
+/// the temporary profile.
+pub struct Browser {
+    // Field order is drop order: Chromium is killed in `Drop::drop`, then the server stops,
+    // then the namespace thread ends.
+    child: Option<Child>,
+    server: Server,
+    netns: NetNs,
+    dir: PathBuf,
+    started: Instant,
+    unread: VecDeque<Value>,
+    result: Option<Value>,
+}
+
+impl fmt::Debug for Browser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Browser")
+            .field("pid", &self.child.as_ref().map(Child::id))
+            .field("port", &self.server.port())
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Browser {
+    /// Starts Chromium in a new loopback-only namespace on `page` (a path under `tests/www/`,
+    /// query string allowed, e.g. `"offer.html?x=1"`).
+    pub fn launch(page: &str) -> Result<Self, Error> {
+        let bin = chromium_binary()?;
+        let dir = temp_dir()?;
+        let profile = dir.join("profile");
+        std::fs::create_dir(&profile)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", profile.display())))?;
+        let cleanup = |e: Error| {
+            let _ = std::fs::remove_dir_all(&dir);
+            e
+        };
+        let netns = NetNs::new().map_err(cleanup)?;
+        let listener = netns
+            .run(|| TcpListener::bind("127.0.0.1:0"))
+            .and_then(|r| r.map_err(|e| Error::new(format!("bind 127.0.0.1:0: {e}"))))
+            .map_err(cleanup)?;
+        let server = Server::start(listener, www_dir()).map_err(cleanup)?;
+        let url = format!(
+            "http://127.0.0.1:{}/{}",
+            server.port(),
+            page.trim_start_matches('/')
+        );
+        let log_path = dir.join("chromium-stderr.log");
+        let mut cmd = Command::new(&bin);
+        cmd.args(chromium_flags(&profile))
+            .arg(&url)
+            .env("TMPDIR", &profile)
+            .stdin(Stdio::null())
+            .process_group(0);
+        let child = netns
+            .run(move || -> Result<Child, String> {
+                let log = File::create(&log_path).map_err(|e| format!("create stderr log: {e}"))?;
+                let log2 = log
+                    .try_clone()
+                    .map_err(|e| format!("dup stderr log: {e}"))?;
+                cmd.stdout(log)
+                    .stderr(log2)
+                    .spawn()
+                    .map_err(|e| format!("spawn: {e}"))
+            })
+            .and_then(|r| {
+                r.map_err(|e| Error::new(format!("cannot start Chromium ({}): {e}", bin.display())))
+            })
+            .map_err(cleanup)?;
+        Ok(Self {
+            child: Some(child),
+            server,
+            netns,
+            dir,
+            started: Instant::now(),
+            unread: VecDeque::new(),
+            result: None,
+        })
+    }
+
+    /// The next message the page sent with `tether.send` (`POST /to-test`).
+    ///
+    /// Fails on timeout, when Chromium exits, or when the page posts its verdict first (the
+    /// error then carries that verdict, e.g. a JavaScript exception).
+    pub fn recv(&mut self, timeout: Duration) -> Result<Value, Error> {
+        if let Some(msg) = self.unread.pop_front() {
+            return Ok(msg);
+        }
+        if let Some(result) = &self.result {
+            return Err(self.fail(format!(
+                "the page finished before sending a message: {result}"
+            )));
+        }
+        match self.next_event(Instant::now() + timeout)? {
+            Event::Message(msg) => Ok(msg),
+            Event::Result(result) => {
+                let err = self.fail(format!(
+                    "the page finished instead of sending a message: {result}"
+                ));
+                self.result = Some(result);
+                Err(err)
+            }
+        }
+    }
+
+    /// Like [`Browser::recv`], and checks that the message's `"type"` field is `kind`.
+    pub fn expect(&mut self, kind: &str, timeout: Duration) -> Result<Value, Error> {
+        let msg = self.recv(timeout)?;
+        if msg.get("type").and_then(Value::as_str) == Some(kind) {
+            Ok(msg)
+        } else {
+            Err(self.fail(format!(
+                "expected a {kind:?} message from the page, got {msg}"
+            )))
+        }
+    }
+
+    /// Queues `msg` for the page (its next `tether.recv()`, `GET /to-page`).
+    pub fn send(&mut self, msg: Value) -> Result<(), Error> {
+        if let Some(status) = self.exited() {
+            return Err(self.fail(format!("cannot send: Chromium exited ({status})")));
+        }
+        self.server.send(msg);
+        Ok(())
+    }
+
+    /// The page's verdict (`POST /result`), which must have `"ok": true`.
+    ///
+    /// Messages that arrive meanwhile are kept for [`Browser::recv`].
+    pub fn result(&mut self, timeout: Duration) -> Result<Value, Error> {
+        let deadline = Instant::now() + timeout;
+        while self.result.is_none() {
+            match self.next_event(deadline)? {
+                Event::Message(msg) => self.unread.push_back(msg),
+                Event::Result(result) => self.result = Some(result),
+            }
+        }
+        let result = self.result.clone().unwrap_or_default();
+        if result.get("ok") == Some(&Value::Bool(true)) {
+            Ok(result)
+        } else {
+            Err(self.fail(format!("the page reported failure: {result}")))
+        }
+    }
+
+    /// The namespace Chromium runs in: run Rust peers with [`NetNs::spawn`] to reach it.
+    pub fn netns(&self) -> &NetNs {
+        &self.netns
+    }
+
+    /// The page server's port on 127.0.0.1 inside the namespace.
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// The page log and the tail of Chromium's stderr, as printed on failure.
+    pub fn diagnostics(&self) -> String {
+        let pid = self.pid();
+        self.fail(format!(
+            "Chromium pid {pid:?}, {:.1?} since launch",
+            self.started.elapsed()
+        ))
+        .to_string()
+    }
+
+    fn next_event(&mut self, deadline: Instant) -> Result<Event, Error> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                let waited = self.started.elapsed();
+                return Err(self.fail(format!(
+                    "timed out waiting for the page ({waited:.1?} since launch)"
+                )));
+            }
+            let slice = (deadline - now).min(Duration::from_millis(100));
+            if let Some(ev) = self.server.next_event(slice) {
+                return Ok(ev);
+            }
+            if let Some(status) = self.exited() {
+                // Whatever the page sent just before Chromium exited is still worth reading.
+                if let Some(ev) = self.server.next_event(Duration::from_millis(50)) {
+                    return Ok(ev);
+                }
+                return Err(self.fail(format!("Chromium exited early ({status})")));
+            }
+        }
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn fail(&self, msg: String) -> Error {
+        Error::new(msg)
+            .with_context("page log", &self.server.log())
+            .with_context(STDERR_TITLE, &self.stderr_tail(60))
+    }
+
+    fn stderr_tail(&self, lines: usize) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.join("chromium-stderr.log")).unwrap_or_default();
+        // D-Bus complaints (no system bus in a container) are noise: leave them out.
+        let all: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains(":ERROR:dbus/"))
+            .collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // cargo test shows a test's output only when it fails: that is when this is read.
+        eprintln!("[browser harness] {}", self.diagnostics());
+        if let Some(mut child) = self.child.take() {
+            // Chromium was started as the leader of its own process group (renderers, GPU and
+            // utility processes join it). The leader is reaped only after the group is killed,
+            // so the group id cannot have been reused by then.
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn chromium_binary() -> Result<PathBuf, Error> {
+    let bin = std::env::var_os("TETHER_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CHROMIUM));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(Error::new(format!(
+            "Chromium not found at {}: browser tests need it. Run `.ci/run` (it installs it) or \
+             `apt-get update && apt-get install -y --no-install-recommends chromium iproute2` \
+             as root; set TETHER_CHROMIUM=/path/to/chromium to use another binary, or \
+             TETHER_SKIP_BROWSER=1 to skip browser tests.",
+            bin.display()
+        )))
+    }
+}
+
+/// The interop recipe's flags (`/work/shared/interop/chromium-flags.sh`), plus a fake camera and
+/// microphone; the namespace keeps Chromium off every network but its own loopback.
+fn chromium_flags(profile: &Path) -> Vec<String> {
+    let mut flags: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--allow-loopback-in-peer-connection",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    flags.push(format!("--user-data-dir={}", profile.display()));
+    if let Some(extra) = std::env::var_os("TETHER_CHROMIUM_ARGS") {
+        flags.extend(
+            extra
+                .to_string_lossy()
+                .split_whitespace()
+                .map(str::to_string),
+        );
+    }
+    flags
+}
+
+fn temp_dir() -> Result<PathBuf, Error> {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "tether-chromium-{}-{n}-{nanos:08x}",
+        std::process::id()
+    ));
+    std::fs::create_dir(&dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}

@@ -1,0 +1,144 @@
+//! A throw-away, loopback-only network namespace owned by one dedicated thread.
+//!
+//! Linux network namespaces are a per-thread attribute: `unshare(CLONE_NEWNET)` moves only the
+//! calling thread into a fresh namespace (whose only interface is a `lo` that starts down), and
+//! every thread or process it creates afterwards inherits that namespace. [`NetNs`] starts such a
+//! thread, brings `lo` up (`ip link set lo up`, run from inside), and then runs closures on new
+//! threads spawned from it: sockets they open and processes they start (Chromium) can reach
+//! nothing but each other over 127.0.0.1. The test threads themselves stay in the machine's
+//! namespace. The namespace disappears when the last thread or process inside it has ended.
+//!
+//! Needs `CAP_SYS_ADMIN` (root) and `ip` (iproute2).
+
+use std::fmt;
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use nix::sched::{unshare, CloneFlags};
+
+use super::error::Error;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A loopback-only network namespace; see the module docs.
+///
+/// Dropping it stops the thread that owns the namespace; threads and processes started inside
+/// keep it alive until they end.
+pub struct NetNs {
+    jobs: Option<mpsc::Sender<Job>>,
+    owner: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for NetNs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetNs").finish_non_exhaustive()
+    }
+}
+
+impl NetNs {
+    /// Creates the namespace and brings its `lo` up; fails with a clear message without root
+    /// or without `ip`.
+    pub fn new() -> Result<Self, Error> {
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), Error>>();
+        let owner = thread::Builder::new()
+            .name("tether-netns".into())
+            .spawn(move || {
+                let setup = enter_fresh_loopback_namespace();
+                let ok = setup.is_ok();
+                let _ = ready_tx.send(setup);
+                if !ok {
+                    return;
+                }
+                // Each job runs on a thread of its own, so a long job never blocks the others;
+                // the spawned threads inherit this thread's namespace.
+                for job in jobs_rx {
+                    let _ = thread::Builder::new()
+                        .name("tether-netns-job".into())
+                        .spawn(job);
+                }
+            })
+            .map_err(|e| Error::new(format!("cannot spawn the namespace thread: {e}")))?;
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(Self {
+                jobs: Some(jobs_tx),
+                owner: Some(owner),
+            }),
+            Ok(Err(e)) => {
+                let _ = owner.join();
+                Err(e)
+            }
+            Err(_) => Err(Error::new("network namespace setup timed out (10 s)")),
+        }
+    }
+
+    /// Runs `f` on a new thread inside the namespace and returns its handle.
+    pub fn spawn<T, F>(&self, f: F) -> Result<JoinHandle<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (handle_tx, handle_rx) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = handle_tx.send(thread::spawn(f));
+        });
+        let dead = || Error::new("the network namespace thread is gone");
+        self.jobs
+            .as_ref()
+            .ok_or_else(dead)?
+            .send(job)
+            .map_err(|_| dead())?;
+        handle_rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| dead())
+    }
+
+    /// Runs `f` inside the namespace and waits for its result (a panic in `f` becomes an error).
+    pub fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn(f)?
+            .join()
+            .map_err(|_| Error::new("a closure run in the namespace panicked"))
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(owner) = self.owner.take() {
+            let _ = owner.join();
+        }
+    }
+}
+
+/// Moves the calling thread into a new network namespace and brings its loopback up.
+fn enter_fresh_loopback_namespace() -> Result<(), Error> {
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+        Error::new(format!(
+            "unshare(CLONE_NEWNET) failed: {e}; browser tests need root (CAP_SYS_ADMIN) \
+             to create a loopback-only network namespace"
+        ))
+    })?;
+    let out = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .output()
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot run `ip link set lo up` ({e}): install iproute2 \
+             (`apt-get install -y --no-install-recommends iproute2`)"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "`ip link set lo up` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
