@@ -1,1 +1,146 @@
-fn main() {}
+//! `cargo xtask`: the project's own automation, in plain Rust (no dependencies).
+//!
+//! `cargo xtask ci` runs exactly what CI runs; `.ci/run` only installs system packages and then
+//! calls it. Run `cargo xtask help` for the list of commands.
+
+#![forbid(unsafe_code)]
+
+mod fuzz;
+mod run;
+mod source;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use run::{cargo, Step};
+
+const HELP: &str = "\
+cargo xtask <command> [args]
+
+Commands:
+  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests
+                          (stops at the first failing step; prints the time of each step)
+  test [args]             the test suite: cargo test --workspace --locked [args]
+  tidy                    source checks: the sans-IO rules for session-core, [lints] in every
+                          crate, file length (warn at 800 lines, fail over 1000)
+  bench [args]            cargo bench -p tether-benches [args]
+  fuzz [target] [--seconds N] [--stable] [-- driver args]
+                          fuzz one target (sdp, signal, candidate) or all of them for N seconds
+                          each (default 30). Uses `cargo +nightly fuzz` when cargo-fuzz and a
+                          nightly toolchain are installed, otherwise the stable driver in fuzz/
+  help                    this text
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(command) = args.next() else {
+        print!("{HELP}");
+        return ExitCode::FAILURE;
+    };
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root();
+    let result = match command.as_str() {
+        "ci" => ci(&root, &rest),
+        "test" => test_step(&rest).run_tests(&root),
+        "tidy" => tidy::run(&root),
+        "bench" => bench(&root, &rest),
+        "fuzz" => fuzz::run(&root, &rest),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`; run `cargo xtask help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {command}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir)
+}
+
+/// The test suite named in the README: `cargo test --workspace --locked`.
+fn test_step(extra: &[String]) -> Step {
+    cargo("test", &["test", "--workspace", "--locked"]).args(extra)
+}
+
+fn ci(root: &Path, rest: &[String]) -> Result<(), String> {
+    if !rest.is_empty() {
+        return Err(format!("`ci` takes no arguments (got {rest:?})"));
+    }
+    let started = Instant::now();
+    let mut timings: Vec<(&str, f64)> = Vec::new();
+    for name in CI_STEPS {
+        println!("\n==> ci step `{name}`");
+        let t = Instant::now();
+        let outcome = ci_step(root, name);
+        let secs = t.elapsed().as_secs_f64();
+        timings.push((name, secs));
+        match outcome {
+            Ok(()) => println!("==> ci step `{name}` passed in {secs:.1}s"),
+            Err(message) => {
+                print_timings(&timings);
+                return Err(format!(
+                    "step `{name}` FAILED after {secs:.1}s: {message}\n\
+                     (later steps were not run)"
+                ));
+            }
+        }
+    }
+    print_timings(&timings);
+    println!(
+        "ci: all steps passed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The steps of `cargo xtask ci`, in order.
+const CI_STEPS: [&str; 4] = ["fmt", "clippy", "tidy", "test"];
+
+fn ci_step(root: &Path, name: &str) -> Result<(), String> {
+    match name {
+        "fmt" => cargo("fmt", &["fmt", "--all", "--", "--check"]).run(root),
+        "clippy" => cargo(
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+        .run(root),
+        "tidy" => tidy::run(root),
+        "test" => test_step(&[]).run_tests(root),
+        other => Err(format!("no ci step `{other}`")),
+    }
+}
+
+fn print_timings(timings: &[(&str, f64)]) {
+    println!("\nci timings:");
+    for (name, secs) in timings {
+        println!("  {name:<8} {secs:>7.1}s");
+    }
+}
+
+fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
+    cargo("bench", &["bench", "-p", "tether-benches"])
+        .args(rest)
+        .run(root)
+}

@@ -1,0 +1,182 @@
+//! Running child processes with a printed command line and a readable failure.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// One external command to run from the workspace root.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    label: String,
+    program: String,
+    args: Vec<String>,
+}
+
+/// `cargo <args>`, using the same cargo that runs xtask.
+pub(crate) fn cargo(label: &str, args: &[&str]) -> Step {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    Step {
+        label: label.to_owned(),
+        program,
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+/// `program <args>` found on `PATH`.
+pub(crate) fn command(label: &str, program: &str, args: &[&str]) -> Step {
+    Step {
+        label: label.to_owned(),
+        program: program.to_owned(),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+impl Step {
+    /// Appends arguments.
+    pub(crate) fn args(mut self, extra: &[String]) -> Self {
+        self.args.extend(extra.iter().cloned());
+        self
+    }
+
+    /// Runs the command in `dir`, inheriting stdio; an error names the command and its status.
+    pub(crate) fn run(&self, dir: &Path) -> Result<(), String> {
+        let shown = format!("{} {}", display_program(&self.program), self.args.join(" "));
+        println!("$ {shown}");
+        let mut command = Command::new(&self.program);
+        command.args(&self.args).current_dir(dir);
+        let status = command
+            .status()
+            .map_err(|e| format!("{}: could not start `{shown}`: {e}", self.label))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{shown}` exited with {status}"))
+        }
+    }
+
+    /// Like [`Step::run`], and also adds up the `test result:` lines of `cargo test` as they
+    /// stream past, printing one total at the end (also when tests fail).
+    pub(crate) fn run_tests(&self, dir: &Path) -> Result<(), String> {
+        let shown = format!("{} {}", display_program(&self.program), self.args.join(" "));
+        println!("$ {shown}");
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: could not start `{shown}`: {e}", self.label))?;
+        let mut totals = TestTotals::default();
+        if let Some(stdout) = child.stdout.take() {
+            let mut out = std::io::stdout();
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                let _ = out.write_all(&line);
+                let _ = out.write_all(b"\n");
+                totals.add_line(&String::from_utf8_lossy(&line));
+            }
+            let _ = out.flush();
+        }
+        let status = child
+            .wait()
+            .map_err(|e| format!("{}: waiting for `{shown}`: {e}", self.label))?;
+        println!("\n{totals}");
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{shown}` exited with {status}"))
+        }
+    }
+}
+
+/// Sums of cargo test's `test result:` lines.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct TestTotals {
+    binaries: u64,
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    filtered: u64,
+}
+
+impl TestTotals {
+    /// Adds `test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; ...`.
+    pub(crate) fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result:") else {
+            return;
+        };
+        self.binaries += 1;
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            let (Some(number), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = number.parse::<u64>() else {
+                continue;
+            };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                "filtered" => self.filtered += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for TestTotals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tests: {} passed, {} failed, {} ignored, {} filtered out ({} test binaries/doctest runs)",
+            self.passed, self.failed, self.ignored, self.filtered, self.binaries
+        )
+    }
+}
+
+/// `cargo` rather than the full path of the toolchain's cargo binary, for readable logs.
+fn display_program(program: &str) -> &str {
+    let name = Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program);
+    if name == "cargo" || name == "cargo.exe" {
+        "cargo"
+    } else {
+        program
+    }
+}
+
+/// Whether `program args...` runs and exits successfully (output discarded).
+pub(crate) fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn test_result_lines_are_added_up() {
+        let mut totals = TestTotals::default();
+        for line in [
+            "running 3 tests",
+            "test result: ok. 97 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; \
+             finished in 0.29s",
+            "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out; \
+             finished in 0.12s",
+            "test something ... ok",
+        ] {
+            totals.add_line(line);
+        }
+        assert_eq!(
+            totals.to_string(),
+            "tests: 98 passed, 1 failed, 2 ignored, 3 filtered out (2 test binaries/doctest runs)"
+        );
+    }
+}
