@@ -119,6 +119,9 @@ pub enum DataChannelError {
     TooManyChannels,
 }
 
+/// Closed channels remembered for [`Channels::get`]; older ones are forgotten.
+pub(crate) const MAX_CLOSED_KEPT: usize = 64;
+
 /// The registry of a session's data channels.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Channels {
@@ -224,8 +227,29 @@ impl Channels {
                     self.by_stream.remove(&stream_id);
                 }
             }
+            self.forget_old_closed();
         }
         true
+    }
+
+    /// Keeps at most [`MAX_CLOSED_KEPT`] closed channels (the newest), so a long session that
+    /// opens and closes channels does not grow without bound.
+    fn forget_old_closed(&mut self) {
+        let mut closed = self.channels.len() - self.live;
+        while closed > MAX_CLOSED_KEPT {
+            let oldest = self
+                .channels
+                .values()
+                .find(|c| c.state == DataChannelState::Closed)
+                .map(|c| c.id);
+            match oldest {
+                Some(id) => {
+                    self.channels.remove(&id);
+                    closed -= 1;
+                }
+                None => break,
+            }
+        }
     }
 
     /// The live (not closed) channel on `stream_id`.
@@ -530,6 +554,25 @@ mod tests {
         assert!(!ch.set_state(a, DataChannelState::Closed));
         assert_eq!(ch.get(a).unwrap().state, DataChannelState::Closed);
         assert!(!ch.set_state(ChannelId(99), DataChannelState::Open));
+    }
+
+    #[test]
+    fn closed_channels_are_forgotten_beyond_the_cap() {
+        let mut ch = Channels::default();
+        let mut ids = Vec::new();
+        for i in 0..(MAX_CLOSED_KEPT + 10) {
+            let id = ch.create(&format!("c{i}"), negotiated(i as u16)).unwrap();
+            ch.set_state(id, DataChannelState::Closed);
+            ids.push(id);
+        }
+        let live = ch.create("live", DataChannelInit::default()).unwrap();
+        assert_eq!(ch.len(), MAX_CLOSED_KEPT + 1);
+        assert!(
+            ch.get(ids[0]).is_none(),
+            "the oldest closed channel is forgotten"
+        );
+        assert!(ch.get(*ids.last().unwrap()).is_some());
+        assert!(ch.get(live).is_some());
     }
 
     #[test]

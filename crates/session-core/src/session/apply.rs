@@ -233,6 +233,10 @@ impl Session {
             }
         }
         for m in offer.media.iter().filter(|m| m.port != 0) {
+            // Mids only proposed by an unapplied `create_offer` do not count.
+            if !self.mid_applied(&m.mid) {
+                continue;
+            }
             if let Some(tr) = self
                 .transceivers
                 .iter()
@@ -266,6 +270,7 @@ impl Session {
 
     fn apply_remote_offer(&mut self, offer: &SessionDesc) -> Result<(), SessionError> {
         self.validate_remote_offer(offer)?;
+        self.discard_created_offer();
         for (mid, tag) in tags(offer) {
             let t = self.transport_for(&tag);
             self.mid_transport.insert(mid, t);
@@ -552,6 +557,7 @@ impl Session {
                 for t in &mut self.transports {
                     t.remote_restart = false;
                 }
+                self.drop_transceivers_of_rolled_back_offer();
             }
             _ => {}
         }
@@ -563,6 +569,66 @@ impl Session {
         self.forget_unnegotiated_mids();
         self.set_signaling(next);
         Ok(())
+    }
+
+    /// W3C rollback of a remote offer: transceivers that applying it created (and that no
+    /// `add_track` claimed since) are removed. Handles are indices, so only trailing ones can
+    /// be removed; any other is stopped, which keeps it out of negotiation just the same.
+    fn drop_transceivers_of_rolled_back_offer(&mut self) {
+        let created = |t: &Transceiver, s: &Session| {
+            t.from_remote
+                && t.mid.as_deref().is_some_and(|mid| {
+                    s.current_local
+                        .as_ref()
+                        .is_none_or(|d| d.parsed.media_by_mid(mid).is_none())
+                })
+        };
+        while self.transceivers.last().is_some_and(|t| created(t, self)) {
+            self.transceivers.pop();
+        }
+        for i in 0..self.transceivers.len() {
+            if created(&self.transceivers[i], self) {
+                self.transceivers[i].stopped = true;
+            }
+        }
+    }
+
+    /// A remote offer replaces an offer that `create_offer` made and that was never applied:
+    /// its mids and ICE credentials were only proposals (W3C assigns mids when a description
+    /// is applied), so they must neither clash with the remote offer's mids nor end up in our
+    /// answer (fresh credentials there would be an unrequested restart).
+    fn discard_created_offer(&mut self) {
+        if self.last_offer.take().is_none() {
+            return;
+        }
+        for t in &mut self.transports {
+            t.proposed = None;
+        }
+        for i in 0..self.transceivers.len() {
+            if let Some(mid) = self.transceivers[i].mid.clone() {
+                if !self.mid_applied(&mid) {
+                    self.transceivers[i].mid = None;
+                }
+            }
+        }
+        if let Some(mid) = self.data_mid.clone() {
+            if !self.mid_applied(&mid) {
+                self.data_mid = None;
+            }
+        }
+    }
+
+    /// Is `mid` in a description that was applied (not merely created)?
+    fn mid_applied(&self, mid: &str) -> bool {
+        [
+            &self.current_local,
+            &self.pending_local,
+            &self.current_remote,
+            &self.pending_remote,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|d| d.parsed.media_by_mid(mid).is_some())
     }
 
     /// Mids assigned by an offer that was rolled back are released.
@@ -600,9 +666,12 @@ impl Session {
         ) else {
             return;
         };
+        // An m-section counts only if both sides accepted it: an answer may reject (port 0)
+        // what our offer accepted.
+        let accepted = |mid: &str| remote.media_by_mid(mid).is_some_and(|m| m.port != 0);
         // Generations whose credentials both sides now use become live; a restart requested
         // for their transport is complete.
-        for (mid, tag) in tags(&local) {
+        for (mid, tag) in tags(&local).into_iter().filter(|(mid, _)| accepted(mid)) {
             let Some(&t) = self.mid_transport.get(&mid) else {
                 continue;
             };
@@ -633,6 +702,7 @@ impl Session {
         // Transports no m-section uses any more are closed.
         let used: Vec<TransportId> = tags(&local)
             .iter()
+            .filter(|(mid, _)| accepted(mid))
             .filter_map(|(mid, _)| self.mid_transport.get(mid).copied())
             .collect();
         for i in 0..self.transports.len() {
@@ -641,9 +711,11 @@ impl Session {
                 && !self.transports[i].closed
                 && self.transports[i].has_generation()
             {
+                // Newest first: attempts in progress end before the path carrying traffic.
                 let gens: Vec<_> = self.transports[i]
                     .gens
                     .iter()
+                    .rev()
                     .map(|g| g.generation)
                     .collect();
                 for g in gens {
@@ -661,7 +733,7 @@ impl Session {
                 .position(|t| t.mid.as_deref() == Some(&m.mid))
             {
                 let tr = &mut self.transceivers[i];
-                if m.port == 0 {
+                if m.port == 0 || !accepted(&m.mid) {
                     tr.current_direction = None;
                     tr.stopped = true;
                 } else {
@@ -764,7 +836,20 @@ impl Session {
             Some(mid) => match negotiated(mid) {
                 None => !t.stopped,
                 Some(m) if t.stopped => m.port != 0,
-                Some(m) => m.port != 0 && we_offered && m.direction != t.direction,
+                Some(m) if we_offered => m.port != 0 && m.direction != t.direction,
+                // W3C: an answer's direction must equal what the preferred direction allows
+                // against the offered one, or a new offer is needed (e.g. `add_track` on a
+                // transceiver that answered recvonly).
+                Some(m) => {
+                    let offered = self
+                        .current_remote
+                        .as_ref()
+                        .and_then(|d| d.parsed.media_by_mid(mid))
+                        .map(|r| r.direction)
+                        .unwrap_or_default();
+                    m.port != 0
+                        && m.direction != crate::transceiver::answer_direction(t.direction, offered)
+                }
             },
         });
         let data = !self.channels.is_empty()

@@ -78,7 +78,9 @@ impl Session {
             .clone()
             .or_else(|| parsed.and_then(|c| c.ufrag.clone()));
         if let Some(u) = &explicit_ufrag {
-            if self.ignored_ufrags.contains(u) {
+            // A ufrag of an ignored offer may also be that of a description applied since
+            // (the peer's answer reuses its newest credentials).
+            if self.ignored_ufrags.contains(u) && !self.remote_ufrags_seen.contains(u) {
                 return Route::Drop(CandidateDropReason::IgnoredOffer);
             }
         }

@@ -1,6 +1,7 @@
 //! [`Session`]: one peer connection's brain.
 
 mod apply;
+mod bounded;
 mod candidates;
 mod describe;
 mod event;
@@ -52,6 +53,10 @@ impl Desc {
 
 /// Bound on remote candidates kept while their description has not arrived.
 const MAX_QUEUED_CANDIDATES: usize = 128;
+/// Remote ufrags remembered (seen, retired, ignored) for classifying candidates.
+const MAX_REMEMBERED_UFRAGS: usize = 256;
+/// Retired generations kept per transport for diagnostics ([`Session::transports`]).
+const MAX_RETIRED_GENERATIONS: usize = 8;
 /// Longest interval between retransmissions of an unanswered offer.
 const MAX_RETRANSMIT: Duration = Duration::from_secs(30);
 
@@ -88,11 +93,12 @@ pub struct Session {
 
     // Perfect negotiation.
     last_remote_version: Option<(u64, u64, String)>,
-    last_sent_answer: Option<SessionDescription>,
+    /// Our last answer, with the `o=` version of the offer it answered.
+    last_sent_answer: Option<(u64, SessionDescription)>,
     offer_due: bool,
     negotiation_needed_fired: bool,
     retransmit: Option<(Instant, Duration)>,
-    ignored_ufrags: BTreeSet<String>,
+    ignored_ufrags: bounded::BoundedSet,
 
     // Media and data.
     transceivers: Vec<Transceiver>,
@@ -111,8 +117,8 @@ pub struct Session {
     restart_reason: Option<RestartReason>,
     scheduler: RestartScheduler,
     queued_candidates: VecDeque<IceCandidateInit>,
-    remote_ufrags_seen: BTreeSet<String>,
-    retired_remote_ufrags: BTreeSet<String>,
+    remote_ufrags_seen: bounded::BoundedSet,
+    retired_remote_ufrags: bounded::BoundedSet,
 
     ice_connection: IceConnectionState,
     ice_gathering: IceGatheringState,
@@ -149,7 +155,7 @@ impl Session {
             offer_due: false,
             negotiation_needed_fired: false,
             retransmit: None,
-            ignored_ufrags: BTreeSet::new(),
+            ignored_ufrags: bounded::BoundedSet::new(MAX_REMEMBERED_UFRAGS),
             transceivers: Vec::new(),
             next_mid: 0,
             data_mid: None,
@@ -164,8 +170,8 @@ impl Session {
             restart_reason: None,
             scheduler,
             queued_candidates: VecDeque::new(),
-            remote_ufrags_seen: BTreeSet::new(),
-            retired_remote_ufrags: BTreeSet::new(),
+            remote_ufrags_seen: bounded::BoundedSet::new(MAX_REMEMBERED_UFRAGS),
+            retired_remote_ufrags: bounded::BoundedSet::new(MAX_REMEMBERED_UFRAGS),
             ice_connection: IceConnectionState::New,
             ice_gathering: IceGatheringState::New,
             connection: PeerConnectionState::New,

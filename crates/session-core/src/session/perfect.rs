@@ -67,7 +67,11 @@ impl Session {
                     && self.signaling == SignalingState::Stable
                 {
                     // Our answer was probably lost: send it again.
-                    if let Some(answer) = self.last_sent_answer.clone() {
+                    if let Some((_, answer)) = self
+                        .last_sent_answer
+                        .clone()
+                        .filter(|(answered, _)| *answered == parsed.session_version)
+                    {
                         self.signal_out.push_back(SignalMessage::Description {
                             description: answer,
                         });
@@ -90,6 +94,11 @@ impl Session {
                             }
                         }
                     }
+                    // Not recorded in `last_remote_version`: the peer's answer to our offer
+                    // may have been sent before this offer and arrive after it, and must not
+                    // be taken for stale. A late copy of an offer the peer rolled back is
+                    // older than that answer, so it is dropped as stale anyway, and one still
+                    // pending at the peer must be applied once we are stable again.
                     return Ok(());
                 }
                 if collision {
@@ -101,7 +110,7 @@ impl Session {
                 self.last_remote_version = Some((parsed.session_id, parsed.session_version, text));
                 let answer = self.create_answer(now)?;
                 self.apply_local(answer.clone(), now)?;
-                self.last_sent_answer = Some(answer.clone());
+                self.last_sent_answer = Some((parsed.session_version, answer.clone()));
                 self.signal_out.push_back(SignalMessage::Description {
                     description: answer,
                 });

@@ -334,6 +334,21 @@ impl Session {
         if tr.active == Some(g) {
             tr.active = None;
         }
+        // Keep the newest retired generations only.
+        let retired = tr
+            .gens
+            .iter()
+            .filter(|x| x.status == GenerationStatus::Retired)
+            .count();
+        if retired > super::MAX_RETIRED_GENERATIONS {
+            if let Some(i) = tr
+                .gens
+                .iter()
+                .position(|x| x.status == GenerationStatus::Retired)
+            {
+                tr.gens.remove(i);
+            }
+        }
         if let Some(u) = remote_ufrag {
             self.retired_remote_ufrags.insert(u);
         }

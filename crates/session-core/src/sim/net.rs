@@ -76,6 +76,8 @@ pub(crate) struct SimNet {
     sctp: Vec<(PeerId, TransportId)>,
     channels: Vec<NChan>,
     closed: [bool; 2],
+    /// Transports whose carrying generation was retired with no newer one in progress.
+    torn_down: Vec<(PeerId, TransportId)>,
     origin: HashMap<String, (PeerId, String)>,
     next_foundation: u32,
     outbox: Vec<(Instant, PeerId, TransportEvent)>,
@@ -100,6 +102,7 @@ impl SimNet {
             sctp: Vec::new(),
             channels: Vec::new(),
             closed: [false; 2],
+            torn_down: Vec::new(),
             origin: HashMap::new(),
             next_foundation: 1,
             outbox: Vec::new(),
@@ -164,6 +167,11 @@ impl SimNet {
             } => {
                 if self.gen_index(peer, transport, generation).is_some() {
                     return Err(format!("{transport}/{generation} started twice"));
+                }
+                if self.torn_down.contains(&(peer, transport)) {
+                    return Err(format!(
+                        "{transport}/{generation} started on a transport that was torn down"
+                    ));
                 }
                 if !local.is_valid() {
                     return Err(format!("invalid local credentials {local:?}"));
@@ -327,8 +335,18 @@ impl SimNet {
                     .gen_index(peer, transport, generation)
                     .ok_or_else(|| format!("retired unknown {transport}/{generation}"))?;
                 let carrying = self.promoted.get(&(peer, transport)) == Some(&generation);
+                // No newer generation in progress: the session is closing the transport (no
+                // m-section uses it any more), not switching generations. Such a transport
+                // must never be used again (checked in `StartGeneration`).
+                let teardown = !self
+                    .gens
+                    .iter()
+                    .any(|x| x.peer == peer && x.t == transport && x.g > generation && !x.retired);
+                if carrying && teardown {
+                    self.torn_down.push((peer, transport));
+                }
                 let gen = &mut self.gens[i];
-                if carrying && gen.state != IceTransportState::Failed {
+                if carrying && !teardown && gen.state != IceTransportState::Failed {
                     return Err(format!(
                         "make-before-break: retired {transport}/{generation} while it carried traffic ({:?})",
                         gen.state
