@@ -1,0 +1,363 @@
+//! ICE restart: fresh credentials, detection, promotion after grace, partial restart.
+
+use super::*;
+
+#[test]
+fn ice_restart_offer_has_fresh_valid_credentials() {
+    let mut p = av_data_pair();
+    let before_a = first_ice(&p.a.s.local_description().unwrap());
+    let before_b = first_ice(&p.b.s.local_description().unwrap());
+    let (offer, answer) = p.exchange_with(OfferOptions { ice_restart: true }, true);
+    let creds = ice_of(&offer);
+    assert_eq!(creds.len(), 3);
+    for (_, c) in &creds {
+        valid_fresh_creds(c);
+        assert_eq!(*c, creds[0].1, "bundled: one set of credentials");
+        assert_ne!(c.ufrag, before_a.ufrag);
+        assert_ne!(c.pwd, before_a.pwd);
+    }
+    // The answerer detects the restart and answers with fresh credentials too.
+    let ans = first_ice(&answer);
+    valid_fresh_creds(&ans);
+    assert_ne!(ans, before_b);
+    assert!(!p.a.s.restart_pending() && !p.b.s.restart_pending());
+    let (cmds, _, ev) = p.b.drain();
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::IceGenerationStarted {
+                generation: Generation(1),
+                reason: Some(RestartReason::Remote),
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    assert_eq!(start_generations(&cmds).len(), 1);
+    let (_, _, ev) = p.a.drain();
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::IceGenerationStarted {
+                generation: Generation(1),
+                reason: Some(RestartReason::Application),
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    // A non-restart renegotiation keeps the credentials.
+    let (offer2, answer2) = p.exchange();
+    assert_eq!(first_ice(&offer2), creds[0].1);
+    assert_eq!(first_ice(&answer2), ans);
+}
+
+#[test]
+fn restart_ice_raises_negotiation_needed() {
+    let mut p = av_data_pair();
+    let now = p.tick(Duration::from_millis(1));
+    let before = first_ice(&p.a.s.local_description().unwrap());
+    assert!(!p.a.s.restart_pending());
+    p.a.s.restart_ice(now);
+    assert!(p.a.s.restart_pending());
+    assert!(p.a.events().contains(&Event::NegotiationNeeded));
+    // Coalesced: a second request does not fire again.
+    p.a.s.restart_ice(now);
+    assert!(!p.a.events().contains(&Event::NegotiationNeeded));
+    let (offer, _) = p.exchange();
+    let fresh = first_ice(&offer);
+    valid_fresh_creds(&fresh);
+    assert_ne!(fresh, before);
+    assert!(!p.a.s.restart_pending());
+}
+
+#[test]
+fn remote_offer_changing_only_the_pwd_is_a_restart() {
+    let mut p = av_data_pair();
+    let now = p.tick(Duration::from_millis(1));
+    let b_before = first_ice(&p.b.s.local_description().unwrap());
+    let a_before = first_ice(&p.a.s.local_description().unwrap());
+    // A renegotiation offer from A, with only the pwd changed (as another stack would send).
+    let offer = p.a.s.create_offer(OfferOptions::default(), now).unwrap();
+    assert_eq!(first_ice(&offer), a_before);
+    let new_pwd = "Zz".repeat(12);
+    let offer = desc(
+        SdpType::Offer,
+        &replace_attr(&offer.sdp, "ice-pwd", &new_pwd),
+    );
+    p.b.s.set_remote_description(offer, now).unwrap();
+    let answer = p.b.s.create_answer(now).unwrap();
+    let ans = first_ice(&answer);
+    valid_fresh_creds(&ans);
+    assert_ne!(ans.ufrag, b_before.ufrag);
+    assert_ne!(ans.pwd, b_before.pwd);
+    p.b.s.set_local_description(answer, now).unwrap();
+    let (cmds, _, _) = p.b.drain();
+    let started = start_generations(&cmds);
+    assert_eq!(started.len(), 1, "{cmds:?}");
+    assert_eq!(started[0].1, Generation(1));
+    assert!(
+        cmds.iter().any(|c| matches!(
+            c,
+            TransportCommand::SetRemoteCredentials { generation: Generation(1), remote, .. }
+                if remote.pwd == new_pwd && remote.ufrag == a_before.ufrag
+        )),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn answer_with_new_credentials_without_restart_is_a_peer_error() {
+    let mut p = av_data_pair();
+    let now = p.tick(Duration::from_millis(1));
+    let offer = p.a.s.create_offer(OfferOptions::default(), now).unwrap();
+    p.a.s.set_local_description(offer.clone(), now).unwrap();
+    p.b.s.set_remote_description(offer, now).unwrap();
+    let answer = p.b.s.create_answer(now).unwrap();
+    p.a.drain();
+    for (attr, value) in [
+        ("ice-ufrag", "NewUfrag"),
+        ("ice-pwd", "NewPasswordNewPassword1"),
+    ] {
+        let bad = desc(SdpType::Answer, &replace_attr(&answer.sdp, attr, value));
+        let r = p.a.s.set_remote_description(bad, now);
+        assert!(
+            matches!(
+                r,
+                Err(SessionError::Peer(PeerError::UnexpectedIceRestartInAnswer { ref mid })) if mid == "0"
+            ),
+            "{attr}: {r:?}"
+        );
+        assert_eq!(r.unwrap_err().fault(), session_core::error::Fault::Peer);
+        let (cmds, _, ev) = p.a.drain();
+        assert!(
+            ev.iter().any(|e| matches!(
+                e,
+                Event::PeerMisbehaved(PeerError::UnexpectedIceRestartInAnswer { .. })
+            )),
+            "{ev:?}"
+        );
+        assert!(cmds.is_empty(), "{cmds:?}");
+        assert_eq!(p.a.s.signaling_state(), SignalingState::HaveLocalOffer);
+    }
+    // The genuine answer still applies.
+    p.b.s.set_local_description(answer.clone(), now).unwrap();
+    p.a.s.set_remote_description(answer, now).unwrap();
+    assert_eq!(p.a.s.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn completed_restart_promotes_then_retires_after_grace() {
+    let mut p = connected_data_pair();
+    let grace = Duration::from_secs(2); // Config::new default.
+    let t = TransportId(0);
+    let old_remote = p.a.s.negotiated_credentials(t).unwrap().1;
+    let (offer, answer) = p.exchange_with(OfferOptions { ice_restart: true }, true);
+    let (cmds, _, _) = p.a.drain();
+    assert_eq!(
+        count(&cmds, |c| matches!(
+            c,
+            TransportCommand::RetireGeneration { .. }
+        )),
+        0,
+        "nothing retired before the new generation connected: {cmds:?}"
+    );
+    assert_eq!(p.a.s.transports()[0].active, Some(Generation(0)));
+    // Time passes, the new generation has not connected: still nothing retired.
+    let later = p.tick(Duration::from_secs(30));
+    p.a.s.handle_timeout(later);
+    p.a.s.handle_transport_event(
+        TransportEvent::IceStateChanged {
+            transport: t,
+            generation: Generation(1),
+            state: IceTransportState::Checking,
+        },
+        later,
+    );
+    let cmds = p.a.cmds();
+    assert_eq!(
+        count(&cmds, |c| matches!(
+            c,
+            TransportCommand::RetireGeneration { .. } | TransportCommand::PromoteGeneration { .. }
+        )),
+        0,
+        "{cmds:?}"
+    );
+    // The new generation connects: promoted at once; the old one keeps receiving for the
+    // grace period.
+    let now = p.tick(Duration::from_millis(10));
+    p.a.s.handle_transport_event(
+        TransportEvent::IceStateChanged {
+            transport: t,
+            generation: Generation(1),
+            state: IceTransportState::Connected,
+        },
+        now,
+    );
+    let (cmds, _, ev) = p.a.drain();
+    assert_eq!(
+        cmds,
+        vec![TransportCommand::PromoteGeneration {
+            transport: t,
+            generation: Generation(1)
+        }]
+    );
+    assert!(ev.contains(&Event::IceGenerationPromoted {
+        transport: t,
+        generation: Generation(1)
+    }));
+    assert_eq!(p.a.s.transports()[0].active, Some(Generation(1)));
+    assert_eq!(p.a.s.poll_timeout(), Some(now + grace));
+    p.a.s.handle_timeout(now + grace - Duration::from_millis(1));
+    assert!(p.a.cmds().is_empty());
+    p.a.s.handle_timeout(now + grace);
+    assert_eq!(
+        p.a.cmds(),
+        vec![TransportCommand::RetireGeneration {
+            transport: t,
+            generation: Generation(0)
+        }]
+    );
+    assert_eq!(p.a.s.poll_timeout(), None);
+    let gens = &p.a.s.transports()[0].generations;
+    assert_eq!(gens[0].status, GenerationStatus::Retired);
+    assert_eq!(gens[1].status, GenerationStatus::Live);
+    assert_eq!(
+        p.a.s.negotiated_credentials(t).unwrap(),
+        (first_ice(&offer), first_ice(&answer))
+    );
+    // A late candidate of the retired generation is dropped, typed.
+    let now = p.tick(Duration::from_millis(1));
+    let out =
+        p.a.s
+            .add_ice_candidate(
+                cand(&host_candidate(4000), Some("0"), Some(&old_remote.ufrag)),
+                now,
+            )
+            .unwrap();
+    assert_eq!(
+        out,
+        CandidateOutcome::Dropped(CandidateDropReason::RetiredGeneration)
+    );
+    let (cmds, _, ev) = p.a.drain();
+    assert!(cmds.is_empty());
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::CandidateDropped {
+            reason: CandidateDropReason::RetiredGeneration,
+            ..
+        }
+    )));
+    // The ufrag extension inside the candidate line works the same.
+    let line = format!("{} ufrag {}", host_candidate(4001), old_remote.ufrag);
+    assert_eq!(
+        p.a.s
+            .add_ice_candidate(cand(&line, Some("0"), None), now)
+            .unwrap(),
+        CandidateOutcome::Dropped(CandidateDropReason::RetiredGeneration)
+    );
+    // A candidate of the new generation is applied to generation 1.
+    let new_ufrag = first_ice(&answer).ufrag;
+    assert_eq!(
+        p.a.s
+            .add_ice_candidate(
+                cand(&host_candidate(4002), Some("0"), Some(&new_ufrag)),
+                now
+            )
+            .unwrap(),
+        CandidateOutcome::Applied {
+            transport: t,
+            generation: Generation(1)
+        }
+    );
+}
+
+#[test]
+fn partial_restart_with_max_compat_changes_one_transport_only() {
+    let mut p = Pair::with(compat_cfg(0xA), compat_cfg(0xB));
+    p.a.s.add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    p.a.s.add_transceiver(MediaKind::Video, Direction::SendRecv);
+    p.a.s
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    let (offer, answer) = p.exchange();
+    assert!(parse(&offer).bundle_groups.is_empty());
+    assert!(parse(&answer).bundle_groups.is_empty());
+    let off1 = ice_of(&offer);
+    let ans1 = ice_of(&answer);
+    assert_eq!(off1.len(), 3);
+    // One transport per m-section, with distinct credentials.
+    for i in 0..3 {
+        for j in (i + 1)..3 {
+            assert_ne!(off1[i].1, off1[j].1);
+            assert_ne!(ans1[i].1, ans1[j].1);
+        }
+    }
+    assert_eq!(p.a.s.transports().len(), 3);
+    assert_eq!(p.b.s.transports().len(), 3);
+    let (cmds, _, _) = p.a.drain();
+    assert_eq!(
+        count(&cmds, |c| matches!(c, TransportCommand::StartDtls { .. })),
+        3
+    );
+    p.b.drain();
+    p.connect_all();
+
+    let now = p.tick(Duration::from_millis(1));
+    p.a.s.restart_ice_transport("1", now);
+    assert!(p.a.s.restart_pending());
+    assert!(p.a.events().contains(&Event::NegotiationNeeded));
+    let (offer, answer) = p.exchange();
+    let off2 = ice_of(&offer);
+    let ans2 = ice_of(&answer);
+    assert_eq!(off2[0], off1[0]);
+    assert_ne!(off2[1].1, off1[1].1);
+    valid_fresh_creds(&off2[1].1);
+    assert_eq!(off2[2], off1[2]);
+    assert_eq!(ans2[0], ans1[0]);
+    assert_ne!(
+        ans2[1].1, ans1[1].1,
+        "the answerer restarts that transport too"
+    );
+    assert_eq!(ans2[2], ans1[2]);
+    assert!(!p.a.s.restart_pending());
+    for peer in [&mut p.a, &mut p.b] {
+        let (cmds, _, _) = peer.drain();
+        let started = start_generations(&cmds);
+        assert_eq!(started.len(), 1, "{cmds:?}");
+        assert_eq!(started[0].1, Generation(1));
+        let tr = peer.s.transports();
+        let restarted: Vec<_> = tr.iter().filter(|t| t.generations.len() == 2).collect();
+        assert_eq!(restarted.len(), 1);
+        assert_eq!(restarted[0].tag, "1");
+    }
+    // Unknown mids are ignored.
+    let now = p.tick(Duration::from_millis(1));
+    p.a.s.restart_ice_transport("nope", now);
+    assert!(!p.a.s.restart_pending());
+}
+
+#[test]
+fn restart_intent_survives_answering_and_remote_rollback() {
+    let mut p = av_data_pair();
+    let now = p.tick(Duration::from_millis(1));
+    let a_before = first_ice(&p.a.s.local_description().unwrap());
+    p.a.s.restart_ice(now);
+    // B offers (no restart); A rolls it back: intent kept.
+    let offer = p.b.s.create_offer(OfferOptions::default(), now).unwrap();
+    p.b.s.set_local_description(offer.clone(), now).unwrap();
+    p.a.s.set_remote_description(offer.clone(), now).unwrap();
+    p.a.s.set_remote_description(rollback(), now).unwrap();
+    assert!(p.a.s.restart_pending());
+    // A answers B's offer: the answer keeps the negotiated credentials, the intent stays.
+    p.a.s.set_remote_description(offer, now).unwrap();
+    let answer = p.a.s.create_answer(now).unwrap();
+    assert_eq!(first_ice(&answer), a_before);
+    p.a.s.set_local_description(answer.clone(), now).unwrap();
+    p.b.s.set_remote_description(answer, now).unwrap();
+    assert!(p.a.s.restart_pending());
+    // A's next offer restarts.
+    let (offer, _) = p.exchange();
+    assert_ne!(first_ice(&offer), a_before);
+    assert!(!p.a.s.restart_pending());
+}
