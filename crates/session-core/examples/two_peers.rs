@@ -41,12 +41,20 @@ fn main() {
     sim.run_for(Duration::from_secs(12));
     sim.set_link(true);
     let ok = sim.run_until_settled(Duration::from_secs(60));
-    report(&sim, "link down for 12 s, then up (restart on failure, with backoff)", ok);
+    report(
+        &sim,
+        "link down for 12 s, then up (restart on failure, with backoff)",
+        ok,
+    );
 
     let now = sim.now();
     sim.a_mut().close(now);
     sim.run_for(Duration::from_secs(1));
-    report(&sim, "A hangs up", sim.a().is_closed() && sim.b().is_closed());
+    report(
+        &sim,
+        "A hangs up",
+        sim.a().is_closed() && sim.b().is_closed(),
+    );
 
     for id in [PeerId::A, PeerId::B] {
         println!("\n=== timeline of peer {id:?} ===");

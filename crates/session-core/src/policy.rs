@@ -151,6 +151,8 @@ pub(crate) struct RestartScheduler {
     ice_trigger: Option<(RestartReason, Instant)>,
     /// A pending network-change trigger and when it arrived.
     network_trigger: Option<Instant>,
+    /// A restart whose negotiated generation failed must be tried again (from when).
+    retry_trigger: Option<Instant>,
 }
 
 impl RestartScheduler {
@@ -167,6 +169,7 @@ impl RestartScheduler {
             backoff_until: None,
             ice_trigger: None,
             network_trigger: None,
+            retry_trigger: None,
         }
     }
 
@@ -234,6 +237,7 @@ impl RestartScheduler {
                 self.connected_since = None;
                 self.ice_trigger = None;
                 self.network_trigger = None;
+                self.retry_trigger = None;
             }
             // New, Checking (and anything added later): nothing to restart for.
             _ => {
@@ -255,6 +259,17 @@ impl RestartScheduler {
         }
     }
 
+    /// A restart's negotiated generation failed without ever connecting while the old path
+    /// still works: the restart did not really complete, so another one is due (whatever the
+    /// policy's triggers, since an application or configuration restart must take effect),
+    /// after the backoff and within `max_attempts`.
+    pub(crate) fn on_restart_failed(&mut self, now: Instant) {
+        let now = self.clamp(now);
+        if !self.closed {
+            self.retry_trigger.get_or_insert(now);
+        }
+    }
+
     /// A restart began, whatever its reason: pending triggers are satisfied, the attempt is
     /// counted and the backoff armed.
     pub(crate) fn on_restart_started(&mut self, now: Instant) {
@@ -268,6 +283,7 @@ impl RestartScheduler {
         ));
         self.ice_trigger = None;
         self.network_trigger = None;
+        self.retry_trigger = None;
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) may return a reason; `None` if no
@@ -276,10 +292,14 @@ impl RestartScheduler {
         if self.closed || self.exhausted() {
             return None;
         }
-        let due = match (self.ice_trigger.map(|(_, at)| at), self.network_trigger) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let due = [
+            self.ice_trigger.map(|(_, at)| at),
+            self.network_trigger,
+            self.retry_trigger,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
         Some(match self.backoff_until {
             Some(until) => due.max(until),
             None => due,
@@ -297,11 +317,13 @@ impl RestartScheduler {
         let reason = match (self.ice_trigger, self.network_trigger) {
             (Some((reason, at)), Some(net)) if at <= net => reason,
             (Some((reason, _)), None) => reason,
-            _ => RestartReason::NetworkChanged,
+            (_, Some(_)) => RestartReason::NetworkChanged,
+            _ => RestartReason::Failed,
         };
         // One restart answers every pending trigger.
         self.ice_trigger = None;
         self.network_trigger = None;
+        self.retry_trigger = None;
         Some(reason)
     }
 

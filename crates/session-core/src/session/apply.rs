@@ -660,6 +660,9 @@ impl Session {
         self.negotiation_needed_fired = false;
         self.last_offer = None;
         self.last_answer = None;
+        // Mids an offer that was created but never applied had reserved are free again (W3C
+        // assigns mids when a description is applied).
+        self.forget_unnegotiated_mids();
         let (Some(local), Some(remote)) = (
             self.current_local.as_ref().map(|d| d.parsed.clone()),
             self.current_remote.as_ref().map(|d| d.parsed.clone()),

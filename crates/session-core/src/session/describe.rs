@@ -129,6 +129,14 @@ impl Session {
 
     /// Builds our next offer.
     pub(super) fn build_offer(&mut self) -> SessionDesc {
+        // Once the DTLS role is established, offers state it (RFC 4145 allows active/passive
+        // in an offer): a peer that lost track of an exchange then answers with the matching
+        // role instead of choosing one afresh.
+        let setup = match self.dtls_role {
+            Some(DtlsRole::Client) => Setup::Active,
+            Some(DtlsRole::Server) => Setup::Passive,
+            None => Setup::ActPass,
+        };
         let slots = self.offer_slots();
         let live_mids: Vec<String> = slots
             .iter()
@@ -159,7 +167,7 @@ impl Session {
                     self.mid_transport.insert(mid, t);
                     let ice = self.offer_credentials(t);
                     let tr = &self.transceivers[i];
-                    let mut m = self.rtp_section(tr, tr.direction, ice, Setup::ActPass);
+                    let mut m = self.rtp_section(tr, tr.direction, ice, setup);
                     if !tr.codecs.is_empty() {
                         m.codecs = tr.codecs.clone();
                     }
@@ -169,7 +177,7 @@ impl Session {
                     let t = self.transport_for(bundle_tag.as_deref().unwrap_or(&mid));
                     self.mid_transport.insert(mid.clone(), t);
                     let ice = self.offer_credentials(t);
-                    self.data_section(mid, ice, Setup::ActPass)
+                    self.data_section(mid, ice, setup)
                 }
             };
             media.push(m);

@@ -5,6 +5,7 @@ mod bounded;
 mod candidates;
 mod describe;
 mod event;
+mod order;
 mod perfect;
 mod transports;
 
@@ -92,7 +93,7 @@ pub struct Session {
     sdp_version: u64,
 
     // Perfect negotiation.
-    last_remote_version: Option<(u64, u64, String)>,
+    order: order::RemoteOrder,
     /// Our last answer, with the `o=` version of the offer it answered.
     last_sent_answer: Option<(u64, SessionDescription)>,
     offer_due: bool,
@@ -150,7 +151,7 @@ impl Session {
             last_answer: None,
             sdp_session_id,
             sdp_version: 1,
-            last_remote_version: None,
+            order: order::RemoteOrder::default(),
             last_sent_answer: None,
             offer_due: false,
             negotiation_needed_fired: false,
@@ -577,6 +578,7 @@ impl Session {
             self.retransmit.map(|(at, _)| at),
             self.scheduler.poll_timeout(),
             self.next_retirement(),
+            self.hold_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -720,6 +722,7 @@ impl Session {
         self.closed = true;
         self.offer_due = false;
         self.retransmit = None;
+        self.order.clear();
         for id in self.channels.close_all() {
             self.events_out.push_back(Event::DataChannelClose(id));
         }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::order::Verdict;
 use super::{ClosedBy, OfferOptions, Session, MAX_RETRANSMIT};
 use crate::error::SessionError;
 use crate::sdp;
@@ -56,86 +57,157 @@ impl Session {
             return Ok(());
         }
         let parsed = sdp::parse(&desc.sdp)?;
-        // Duplicates and stale descriptions (o= version not newer than the last applied one).
-        if let Some((sid, ver, text)) = &self.last_remote_version {
-            if *sid == parsed.session_id
-                && (*ver > parsed.session_version
-                    || (*ver == parsed.session_version && *text == desc.sdp))
-            {
-                if desc.kind == SdpType::Offer
-                    && *ver == parsed.session_version
-                    && self.signaling == SignalingState::Stable
-                {
-                    // Our answer was probably lost: send it again.
+        self.order.observe_session(parsed.session_id);
+        let version = parsed.session_version;
+        match desc.kind {
+            SdpType::Offer => match self.order.classify_offer(version, &desc.sdp) {
+                Verdict::Duplicate => {
+                    // Our answer was probably lost: send it again. Also when we made an offer
+                    // since: the peer, still waiting for this answer, ignores ours (glare).
                     if let Some((_, answer)) = self
                         .last_sent_answer
                         .clone()
-                        .filter(|(answered, _)| *answered == parsed.session_version)
+                        .filter(|(answered, _)| *answered == version)
                     {
                         self.signal_out.push_back(SignalMessage::Description {
                             description: answer,
                         });
                         self.resend_local_candidates();
                     }
+                    Ok(())
                 }
-                tracing::debug!(kind = ?desc.kind, "duplicate or stale remote description ignored");
-                return Ok(());
-            }
-        }
-        match desc.kind {
-            SdpType::Offer => {
-                let collision = self.signaling != SignalingState::Stable;
-                if collision && !self.polite() {
-                    tracing::debug!("glare: impolite peer ignores the colliding offer");
-                    for m in &parsed.media {
-                        if let Some(ice) = &m.ice {
-                            if !self.remote_ufrags_seen.contains(&ice.ufrag) {
-                                self.ignored_ufrags.insert(ice.ufrag.clone());
-                            }
-                        }
-                    }
-                    // Not recorded in `last_remote_version`: the peer's answer to our offer
-                    // may have been sent before this offer and arrive after it, and must not
-                    // be taken for stale. A late copy of an offer the peer rolled back is
-                    // older than that answer, so it is dropped as stale anyway, and one still
-                    // pending at the peer must be applied once we are stable again.
-                    return Ok(());
+                Verdict::Stale => {
+                    tracing::debug!(version, "stale remote offer ignored");
+                    Ok(())
                 }
-                if collision {
-                    tracing::debug!("glare: polite peer rolls back its offer");
-                    self.rollback(crate::signaling::Side::Local)?;
+                Verdict::Hold => {
+                    tracing::debug!(
+                        version,
+                        "remote offer held: an earlier description is in flight"
+                    );
+                    self.order.hold(version, desc, now);
+                    // While our offer is unanswered, the missing description is most likely its
+                    // answer (overtaken or lost): ask for it again now.
+                    self.resend_pending_offer(now);
+                    Ok(())
                 }
-                let text = desc.sdp.clone();
-                self.apply_remote(desc, now)?;
-                self.last_remote_version = Some((parsed.session_id, parsed.session_version, text));
-                let answer = self.create_answer(now)?;
-                self.apply_local(answer.clone(), now)?;
-                self.last_sent_answer = Some((parsed.session_version, answer.clone()));
-                self.signal_out.push_back(SignalMessage::Description {
-                    description: answer,
-                });
-                Ok(())
-            }
+                Verdict::Apply => {
+                    self.perfect_offer(desc, &parsed, now)?;
+                    self.release_held(now, false)
+                }
+            },
             _ => {
-                if !matches!(
+                let in_flight = matches!(
                     self.signaling,
                     SignalingState::HaveLocalOffer | SignalingState::HaveRemotePranswer
-                ) {
-                    tracing::debug!("answer without an offer in flight ignored (stale)");
+                );
+                if !in_flight || self.order.classify_answer(version) != Verdict::Apply {
+                    tracing::debug!(version, "answer that answers no offer in flight ignored");
                     return Ok(());
                 }
-                let text = desc.sdp.clone();
                 self.apply_remote(desc, now)?;
-                self.last_remote_version = Some((parsed.session_id, parsed.session_version, text));
-                Ok(())
+                self.order.seen(version);
+                self.release_held(now, false)
             }
         }
+    }
+
+    /// A remote offer in order: answer it, resolving glare by politeness.
+    fn perfect_offer(
+        &mut self,
+        desc: SessionDescription,
+        parsed: &crate::sdp::SessionDesc,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let version = parsed.session_version;
+        let collision = self.signaling != SignalingState::Stable;
+        if collision && !self.polite() {
+            tracing::debug!("glare: impolite peer ignores the colliding offer");
+            for m in &parsed.media {
+                if let Some(ice) = &m.ice {
+                    if !self.remote_ufrags_seen.contains(&ice.ufrag) {
+                        self.ignored_ufrags.insert(ice.ufrag.clone());
+                    }
+                }
+            }
+            // Counted as seen: the peer's later descriptions follow it, and a copy of it is a
+            // duplicate, not a new offer.
+            self.order.offer_seen(version, desc.sdp, false);
+            return Ok(());
+        }
+        if collision {
+            tracing::debug!("glare: polite peer rolls back its offer");
+            self.rollback(crate::signaling::Side::Local)?;
+        }
+        let text = desc.sdp.clone();
+        self.apply_remote(desc, now)?;
+        self.order.offer_seen(version, text, true);
+        let answer = self.create_answer(now)?;
+        self.apply_local(answer.clone(), now)?;
+        self.last_sent_answer = Some((version, answer.clone()));
+        self.signal_out.push_back(SignalMessage::Description {
+            description: answer,
+        });
+        Ok(())
+    }
+
+    /// Processes held offers whose gap has closed (all of them, in order, with `force`).
+    fn release_held(&mut self, now: Instant, force: bool) -> Result<(), SessionError> {
+        while let Some(desc) = self.order.next_held(force) {
+            let Ok(parsed) = sdp::parse(&desc.sdp) else {
+                continue;
+            };
+            let version = parsed.session_version;
+            match self.order.classify_offer(version, &desc.sdp) {
+                Verdict::Apply | Verdict::Hold => self.perfect_offer(desc, &parsed, now)?,
+                Verdict::Duplicate | Verdict::Stale => {}
+            }
+            if self.closed {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// When held offers stop waiting for the description before them: after twice the offer
+    /// retransmission interval, or the longest retransmission interval while our own offer is
+    /// unanswered (the missing description is then most likely the answer, which resending our
+    /// offer fetches).
+    pub(super) fn hold_deadline(&self) -> Option<Instant> {
+        let wait = if self.signaling == SignalingState::HaveLocalOffer {
+            MAX_RETRANSMIT
+        } else {
+            self.cfg.offer_retransmit * 2
+        };
+        self.order.held_since().map(|t| t + wait)
+    }
+
+    /// Sends our unanswered offer again (with its candidates) and restarts the retransmission
+    /// backoff.
+    fn resend_pending_offer(&mut self, now: Instant) {
+        if self.signaling != SignalingState::HaveLocalOffer {
+            return;
+        }
+        let Some(offer) = self.pending_local.as_ref().map(|d| d.to_init()) else {
+            return;
+        };
+        self.signal_out
+            .push_back(SignalMessage::Description { description: offer });
+        self.resend_local_candidates();
+        let iv = self.cfg.offer_retransmit;
+        self.retransmit = Some((now + iv, iv));
     }
 
     /// Timers of negotiation: the coalesced offer, and retransmission of an unanswered one.
     pub(super) fn on_negotiation_timeout(&mut self, now: Instant) {
         if !self.perfect() {
             return;
+        }
+        if self.hold_deadline().is_some_and(|t| now >= t) {
+            tracing::debug!("gap before held remote offers did not fill: processing them");
+            if let Err(e) = self.release_held(now, true) {
+                tracing::debug!(error = %e, "held remote offer rejected");
+            }
         }
         if self.offer_due && self.signaling == SignalingState::Stable {
             self.offer_due = false;
@@ -170,6 +242,7 @@ impl Session {
     fn make_and_send_offer(&mut self, now: Instant) -> Result<(), SessionError> {
         let offer = self.create_offer(OfferOptions::default(), now)?;
         self.apply_local(offer.clone(), now)?;
+        self.order.our_offer_sent();
         self.signal_out
             .push_back(SignalMessage::Description { description: offer });
         Ok(())

@@ -533,9 +533,20 @@ impl Session {
             && newer_than_active
             && self.transport(t).active.is_some()
         {
-            // A restart's new generation failed while the old one still carries traffic:
-            // drop the new one, keep the old path.
-            self.retire_generation(t, g);
+            // A restart's new generation failed while the old one still carries traffic: the
+            // old path stays. A generation still negotiating is dropped. A negotiated one is
+            // kept (its credentials are what both peers agreed on, so the next exchange must
+            // build on them) until a newer one connects, and since the restart did not really
+            // complete, another is requested, spaced by the policy's backoff.
+            let negotiated = self
+                .transport(t)
+                .gen(g)
+                .is_some_and(|x| x.status == GenerationStatus::Live);
+            if negotiated {
+                self.scheduler.on_restart_failed(now);
+            } else {
+                self.retire_generation(t, g);
+            }
         }
     }
 
