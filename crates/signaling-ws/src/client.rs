@@ -1,0 +1,612 @@
+//! The client: joins a room, sends and receives signals, and reconnects and resumes by itself.
+//!
+//! [`SignalingClient`] is a handle to a driver task that owns the WebSocket. When the connection
+//! is lost (an error, a close that is not ours, or silence past the read timeout), the driver
+//! reconnects with exponential backoff and jitter and sends `resume` with the highest `seq` it
+//! processed; the server replays what was missed. If the server cannot resume it (grace expired,
+//! buffer overflow), the driver joins the room again under a new peer id and says so with
+//! [`ClientEvent::Rejoined`]. Messages are numbered by the server; the driver drops duplicates,
+//! so each one reaches [`SignalingClient::recv`] once.
+//!
+//! The API is small on purpose: a later glue layer adapts it to the transport's `Signaling`
+//! trait without this crate depending on any other Tether crate.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::protocol::{
+    ClientMessage, CloseCode, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage,
+    PROTOCOL_VERSION,
+};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How the client connects and reconnects.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/ws`.
+    pub url: String,
+    /// The room to join.
+    pub room: String,
+    /// A signed room token, when the server requires one.
+    pub token: Option<String>,
+    /// Time allowed for connecting and the join/resume handshake (default 10 s).
+    pub connect_timeout: Duration,
+    /// First reconnect delay (default 100 ms); doubles up to `backoff_max`, with jitter.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay (default 5 s).
+    pub backoff_max: Duration,
+    /// How long to keep trying to reconnect before giving up (default 60 s).
+    pub reconnect_for: Duration,
+    /// Interval of WebSocket pings from the client (default 15 s).
+    pub ping_interval: Duration,
+    /// Silence after which the connection is considered lost (default 30 s).
+    pub read_timeout: Duration,
+    /// Acknowledge received messages every this many (default 16).
+    pub ack_every: u64,
+}
+
+impl ClientConfig {
+    /// Defaults for `url` and `room`.
+    pub fn new(url: &str, room: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            room: room.to_owned(),
+            token: None,
+            connect_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            reconnect_for: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(30),
+            ack_every: 16,
+        }
+    }
+
+    /// The same, with a signed room token.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The same, with another reconnect budget.
+    pub fn with_reconnect_for(mut self, budget: Duration) -> Self {
+        self.reconnect_for = budget;
+        self
+    }
+}
+
+/// What the client reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Another peer entered the room.
+    PeerJoined(PeerId),
+    /// A peer left the room.
+    PeerLeft(PeerId),
+    /// A peer's connection dropped; it may resume.
+    PeerSuspended(PeerId),
+    /// A suspended peer came back.
+    PeerResumed(PeerId),
+    /// A signal from another peer.
+    Signal {
+        /// The sender (stamped by the server).
+        from: PeerId,
+        /// The sender's JSON, byte for byte.
+        data: Box<RawValue>,
+    },
+    /// The connection was lost; reconnecting.
+    Reconnecting,
+    /// Reconnected as the same peer; missed messages follow.
+    Resumed {
+        /// The room as of now.
+        peers: Vec<PeerInfo>,
+        /// How many missed messages the server replays.
+        replayed: u64,
+    },
+    /// Resume was impossible: joined again with a new peer id. Sessions with the old id are
+    /// gone.
+    Rejoined {
+        /// The new id.
+        peer_id: PeerId,
+        /// The room as of now.
+        peers: Vec<PeerInfo>,
+    },
+    /// A non-fatal error from the server (e.g. `unknown-peer`, `rate-limited`).
+    Error {
+        /// The code.
+        code: ErrorCode,
+        /// The detail.
+        message: String,
+    },
+    /// The client stopped for good (gave up reconnecting, or the server refused it).
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The WebSocket connection could not be opened.
+    #[error("cannot connect: {0}")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server answered `join` with an error.
+    #[error("join refused: {code}: {message}")]
+    Refused {
+        /// The server's code.
+        code: ErrorCode,
+        /// The server's detail.
+        message: String,
+    },
+    /// The server sent something this client does not understand.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The handshake took longer than `connect_timeout`.
+    #[error("timed out")]
+    Timeout,
+    /// The client has stopped.
+    #[error("client closed")]
+    Closed,
+    /// `data` could not be serialized to JSON.
+    #[error("cannot serialize data: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Clone)]
+struct Identity {
+    peer_id: PeerId,
+    peers: Vec<PeerInfo>,
+}
+
+#[derive(Debug)]
+enum Cmd {
+    Send(ClientMessage),
+    Reconnect,
+    Bye(oneshot::Sender<()>),
+}
+
+/// A joined signaling client. Dropping it says `bye`.
+#[derive(Debug)]
+pub struct SignalingClient {
+    cmd: mpsc::Sender<Cmd>,
+    events: mpsc::Receiver<ClientEvent>,
+    identity: watch::Receiver<Identity>,
+    task: JoinHandle<()>,
+}
+
+impl SignalingClient {
+    /// Connects, joins `config.room`, and starts the driver task.
+    pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
+        let (ws, joined) = timeout(config.connect_timeout, open_and_join(&config))
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let identity = Identity {
+            peer_id: joined.peer_id,
+            peers: joined.peers,
+        };
+        let (id_tx, id_rx) = watch::channel(identity);
+        let driver = Driver {
+            config,
+            resume_token: joined.resume_token,
+            last_seq: 0,
+            acked: 0,
+            cmd: cmd_rx,
+            events: ev_tx,
+            identity: id_tx,
+        };
+        let task = tokio::spawn(driver.run(ws));
+        Ok(Self {
+            cmd: cmd_tx,
+            events: ev_rx,
+            identity: id_rx,
+            task,
+        })
+    }
+
+    /// This peer's id (it changes only after [`ClientEvent::Rejoined`]).
+    pub fn peer_id(&self) -> PeerId {
+        self.identity.borrow().peer_id.clone()
+    }
+
+    /// The other peers in the room, as the client currently knows them.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.identity.borrow().peers.clone()
+    }
+
+    /// Sends `data` to `to`. Waits while reconnecting (the queue is bounded).
+    pub async fn send(&self, to: &PeerId, data: Box<RawValue>) -> Result<(), ClientError> {
+        let msg = ClientMessage::Signal {
+            to: to.clone(),
+            data,
+        };
+        self.cmd
+            .send(Cmd::Send(msg))
+            .await
+            .map_err(|_| ClientError::Closed)
+    }
+
+    /// Serializes `data` and sends it to `to`.
+    pub async fn send_json<T: Serialize + ?Sized>(
+        &self,
+        to: &PeerId,
+        data: &T,
+    ) -> Result<(), ClientError> {
+        let raw = serde_json::value::to_raw_value(data)?;
+        self.send(to, raw).await
+    }
+
+    /// The next event; `None` once the client has stopped and every event was read.
+    pub async fn recv(&mut self) -> Option<ClientEvent> {
+        self.events.recv().await
+    }
+
+    /// Drops the current connection without `bye` and reconnects, resuming the same peer (for
+    /// a known network change; also how tests simulate a drop).
+    pub async fn reconnect(&self) -> Result<(), ClientError> {
+        self.cmd
+            .send(Cmd::Reconnect)
+            .await
+            .map_err(|_| ClientError::Closed)
+    }
+
+    /// Says `bye` (the peer leaves the room for good) and waits for the driver to stop.
+    pub async fn close(self) {
+        let (done_tx, done_rx) = oneshot::channel();
+        if self.cmd.send(Cmd::Bye(done_tx)).await.is_ok() {
+            let _ = done_rx.await;
+        }
+        let _ = self.task.await;
+    }
+}
+
+struct Joined {
+    peer_id: PeerId,
+    resume_token: String,
+    peers: Vec<PeerInfo>,
+}
+
+async fn open(config: &ClientConfig) -> Result<Ws, ClientError> {
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let url = config.url.as_str();
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
+        .await
+        .map_err(|e| ClientError::Connect(Box::new(e)))?;
+    Ok(ws)
+}
+
+async fn open_and_join(config: &ClientConfig) -> Result<(Ws, Joined), ClientError> {
+    let mut ws = open(config).await?;
+    let joined = join(&mut ws, config).await?;
+    Ok((ws, joined))
+}
+
+async fn join(ws: &mut Ws, config: &ClientConfig) -> Result<Joined, ClientError> {
+    let msg = ClientMessage::Join {
+        v: PROTOCOL_VERSION,
+        room: config.room.clone(),
+        token: config.token.clone(),
+    };
+    send(ws, &msg).await?;
+    match next_message(ws).await? {
+        ServerMessage::Joined {
+            peer_id,
+            resume_token,
+            peers,
+            ..
+        } => Ok(Joined {
+            peer_id,
+            resume_token,
+            peers,
+        }),
+        ServerMessage::Error { code, message } => Err(ClientError::Refused { code, message }),
+        _ => Err(ClientError::Protocol(ProtocolError::BadJson(
+            "expected `joined`".into(),
+        ))),
+    }
+}
+
+async fn send(ws: &mut Ws, msg: &ClientMessage) -> Result<(), ClientError> {
+    ws.send(Message::text(msg.to_json()))
+        .await
+        .map_err(|e| ClientError::Connect(Box::new(e)))
+}
+
+/// The next protocol message, skipping control frames.
+async fn next_message(ws: &mut Ws) -> Result<ServerMessage, ClientError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(ServerMessage::from_json(t.as_str())?),
+            Some(Ok(Message::Close(frame))) => {
+                let why = frame.map_or_else(|| "closed".to_owned(), |f| f.reason.to_string());
+                return Err(ClientError::Connect(why.into()));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(ClientError::Connect(Box::new(e))),
+            None => return Err(ClientError::Connect("connection closed".into())),
+        }
+    }
+}
+
+/// Why a connected phase ended.
+enum Lost {
+    /// Reconnect and resume.
+    Reconnect,
+    /// Stop for good.
+    Stop(Option<String>),
+}
+
+struct Driver {
+    config: ClientConfig,
+    resume_token: String,
+    last_seq: u64,
+    acked: u64,
+    cmd: mpsc::Receiver<Cmd>,
+    events: mpsc::Sender<ClientEvent>,
+    identity: watch::Sender<Identity>,
+}
+
+impl Driver {
+    async fn run(mut self, mut ws: Ws) {
+        let mut pending: Option<ClientMessage> = None;
+        loop {
+            match self.connected(&mut ws, &mut pending).await {
+                Lost::Stop(reason) => {
+                    if let Some(reason) = reason {
+                        let _ = self.events.send(ClientEvent::Closed { reason }).await;
+                    }
+                    return;
+                }
+                Lost::Reconnect => {}
+            }
+            drop(ws);
+            tracing::debug!("signaling connection lost; reconnecting");
+            let _ = self.events.send(ClientEvent::Reconnecting).await;
+            match self.reconnect().await {
+                Ok(new) => ws = new,
+                Err(reason) => {
+                    let _ = self.events.send(ClientEvent::Closed { reason }).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Relays commands and server messages until the connection is lost or the client stops.
+    async fn connected(&mut self, ws: &mut Ws, pending: &mut Option<ClientMessage>) -> Lost {
+        if let Some(msg) = pending.take() {
+            if send(ws, &msg).await.is_err() {
+                *pending = Some(msg);
+                return Lost::Reconnect;
+            }
+        }
+        let mut last_rx = Instant::now();
+        let mut next_ping = last_rx + self.config.ping_interval;
+        loop {
+            let deadline = (last_rx + self.config.read_timeout).min(next_ping);
+            tokio::select! {
+                cmd = self.cmd.recv() => match cmd {
+                    None => {
+                        let _ = send(ws, &ClientMessage::Bye).await;
+                        let _ = ws.close(None).await;
+                        return Lost::Stop(None);
+                    }
+                    Some(Cmd::Send(msg)) => {
+                        if send(ws, &msg).await.is_err() {
+                            *pending = Some(msg);
+                            return Lost::Reconnect;
+                        }
+                    }
+                    Some(Cmd::Reconnect) => return Lost::Reconnect,
+                    Some(Cmd::Bye(done)) => {
+                        let _ = send(ws, &ClientMessage::Bye).await;
+                        // The server answers with a close frame; wait for it briefly.
+                        let _ = timeout(Duration::from_secs(2), async {
+                            while let Some(Ok(m)) = ws.next().await {
+                                if m.is_close() { break; }
+                            }
+                        }).await;
+                        let _ = done.send(());
+                        return Lost::Stop(None);
+                    }
+                },
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    if now >= last_rx + self.config.read_timeout {
+                        return Lost::Reconnect;
+                    }
+                    next_ping = now + self.config.ping_interval;
+                    if ws.send(Message::Ping(Default::default())).await.is_err() {
+                        return Lost::Reconnect;
+                    }
+                }
+                frame = ws.next() => {
+                    last_rx = Instant::now();
+                    let text = match frame {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Close(frame))) => {
+                            return self.closed_by_server(frame.map(|f| (f.code, f.reason.to_string())));
+                        }
+                        Some(Ok(_)) => continue,
+                        Some(Err(_)) | None => return Lost::Reconnect,
+                    };
+                    let Ok(msg) = ServerMessage::from_json(text.as_str()) else {
+                        tracing::debug!("ignoring an unreadable server frame");
+                        continue;
+                    };
+                    if !self.deliver(ws, msg).await {
+                        return Lost::Stop(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn closed_by_server(&self, frame: Option<(WsCloseCode, String)>) -> Lost {
+        match frame {
+            // Refusals that a reconnect would not change.
+            Some((code, reason))
+                if [
+                    CloseCode::UnsupportedVersion,
+                    CloseCode::Unauthorized,
+                    CloseCode::RoomFull,
+                ]
+                .iter()
+                .any(|c| c.code() == u16::from(code)) =>
+            {
+                Lost::Stop(Some(reason))
+            }
+            _ => Lost::Reconnect,
+        }
+    }
+
+    /// Updates the roster, drops duplicates, acknowledges, and forwards one event. False when
+    /// the application dropped the client.
+    async fn deliver(&mut self, ws: &mut Ws, msg: ServerMessage) -> bool {
+        if let Some(seq) = msg.seq() {
+            if seq <= self.last_seq {
+                return true;
+            }
+            self.last_seq = seq;
+            if self.last_seq - self.acked >= self.config.ack_every {
+                self.acked = self.last_seq;
+                let _ = send(ws, &ClientMessage::Ack { seq: self.acked }).await;
+            }
+        }
+        let event = match msg {
+            ServerMessage::PeerJoined { peer_id, .. } => {
+                self.roster(|p| {
+                    p.retain(|i| i.id != peer_id);
+                    p.push(PeerInfo {
+                        id: peer_id.clone(),
+                        suspended: false,
+                    });
+                });
+                ClientEvent::PeerJoined(peer_id)
+            }
+            ServerMessage::PeerLeft { peer_id, .. } => {
+                self.roster(|p| p.retain(|i| i.id != peer_id));
+                ClientEvent::PeerLeft(peer_id)
+            }
+            ServerMessage::PeerSuspended { peer_id, .. } => {
+                self.mark(&peer_id, true);
+                ClientEvent::PeerSuspended(peer_id)
+            }
+            ServerMessage::PeerResumed { peer_id, .. } => {
+                self.mark(&peer_id, false);
+                ClientEvent::PeerResumed(peer_id)
+            }
+            ServerMessage::Signal { from, data, .. } => ClientEvent::Signal { from, data },
+            ServerMessage::Error { code, message } => ClientEvent::Error { code, message },
+            _ => return true,
+        };
+        self.events.send(event).await.is_ok()
+    }
+
+    fn roster(&self, f: impl FnOnce(&mut Vec<PeerInfo>)) {
+        self.identity.send_modify(|id| f(&mut id.peers));
+    }
+
+    fn mark(&self, peer: &PeerId, suspended: bool) {
+        self.roster(|p| {
+            for i in p.iter_mut().filter(|i| &i.id == peer) {
+                i.suspended = suspended;
+            }
+        });
+    }
+
+    /// Reconnects with backoff until `reconnect_for` runs out; resumes, or joins again.
+    async fn reconnect(&mut self) -> Result<Ws, String> {
+        let give_up = Instant::now() + self.config.reconnect_for;
+        let mut delay = self.config.backoff_initial;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = timeout(self.config.connect_timeout, self.resume_or_join()).await;
+            match result {
+                Ok(Ok(ws)) => return Ok(ws),
+                Ok(Err(ClientError::Refused { code, message })) => {
+                    return Err(format!("{code}: {message}"))
+                }
+                Ok(Err(_)) | Err(_) => {}
+            }
+            let jitter = delay.mul_f64(rand::random::<f64>() * 0.5);
+            let wait = delay + jitter;
+            if Instant::now() + wait >= give_up {
+                return Err(format!("gave up reconnecting after {attempt} attempt(s)"));
+            }
+            tracing::debug!(attempt, "reconnect failed; backing off");
+            sleep(wait).await;
+            delay = (delay * 2).min(self.config.backoff_max);
+        }
+    }
+
+    async fn resume_or_join(&mut self) -> Result<Ws, ClientError> {
+        let mut ws = open(&self.config).await?;
+        let resume = ClientMessage::Resume {
+            v: PROTOCOL_VERSION,
+            resume_token: self.resume_token.clone(),
+            last_seq: self.last_seq,
+        };
+        send(&mut ws, &resume).await?;
+        match next_message(&mut ws).await? {
+            ServerMessage::Resumed {
+                resume_token,
+                peers,
+                replayed,
+                ..
+            } => {
+                self.resume_token = resume_token;
+                self.identity.send_modify(|id| id.peers = peers.clone());
+                let _ = self
+                    .events
+                    .send(ClientEvent::Resumed { peers, replayed })
+                    .await;
+                Ok(ws)
+            }
+            ServerMessage::Error {
+                code: ErrorCode::ResumeUnknown | ErrorCode::ResumeGap,
+                ..
+            } => {
+                let joined = join(&mut ws, &self.config).await?;
+                self.resume_token = joined.resume_token;
+                self.last_seq = 0;
+                self.acked = 0;
+                self.identity.send_replace(Identity {
+                    peer_id: joined.peer_id.clone(),
+                    peers: joined.peers.clone(),
+                });
+                let _ = self
+                    .events
+                    .send(ClientEvent::Rejoined {
+                        peer_id: joined.peer_id,
+                        peers: joined.peers,
+                    })
+                    .await;
+                Ok(ws)
+            }
+            ServerMessage::Error { code, message } => Err(ClientError::Refused { code, message }),
+            _ => Err(ClientError::Protocol(ProtocolError::BadJson(
+                "expected `resumed`".into(),
+            ))),
+        }
+    }
+}

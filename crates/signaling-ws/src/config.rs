@@ -1,0 +1,85 @@
+//! Server configuration: limits, timers, tokens and static files.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::token::RoomTokenKey;
+
+/// Everything the server can be told; [`ServerConfig::default`] is a sane production start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Limits that protect the server from clients.
+    pub limits: Limits,
+    /// How long a dropped peer stays suspended and can resume (default 30 s).
+    pub grace: Duration,
+    /// The interval between WebSocket pings from the server (default 15 s).
+    pub ping_interval: Duration,
+    /// How long after a ping a connection may stay silent before it is declared dead (default
+    /// 10 s).
+    pub pong_timeout: Duration,
+    /// When set, `join` must carry a room token signed with this key (see [`RoomTokenKey`]).
+    pub room_tokens: Option<RoomTokenKey>,
+    /// When set, files under this directory are served for every path that is not an endpoint.
+    pub static_dir: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            grace: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(15),
+            pong_timeout: Duration::from_secs(10),
+            room_tokens: None,
+            static_dir: None,
+        }
+    }
+}
+
+/// Limits with their defaults; each violation has an error code or a close code.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted WebSocket message, in bytes (default 64 KiB); larger: close 1009.
+    pub max_message_size: usize,
+    /// Longest room name, in bytes (default 128).
+    pub max_room_name: usize,
+    /// Peers (connected or suspended) per room (default 16).
+    pub max_peers_per_room: usize,
+    /// Concurrent WebSocket connections (default 10,000); beyond: HTTP 503 before the upgrade.
+    pub max_connections: usize,
+    /// Sustained messages per second per connection (token bucket refill, default 50).
+    pub messages_per_second: u32,
+    /// Token bucket size: messages a connection may send in a burst (default 100).
+    pub message_burst: u32,
+    /// Time from connect to `join`/`resume` (default 10 s); then close 4001.
+    pub join_timeout: Duration,
+    /// Frames queued to one connection before it counts as a slow consumer and is closed with
+    /// 4010 (default 256).
+    pub outbound_queue: usize,
+    /// Messages kept per peer for resume (default 256); a suspended peer that overflows it is
+    /// evicted (`peer-left`); a connected peer's oldest entries are dropped (resume from before
+    /// them fails with `resume-gap`).
+    pub resume_buffer: usize,
+    /// Bytes kept per peer for resume (default 1 MiB), with the same policy.
+    pub resume_buffer_bytes: usize,
+    /// Time allowed to write one frame to a socket (default 10 s); then it is a slow consumer.
+    pub write_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_size: 64 * 1024,
+            max_room_name: 128,
+            max_peers_per_room: 16,
+            max_connections: 10_000,
+            messages_per_second: 50,
+            message_burst: 100,
+            join_timeout: Duration::from_secs(10),
+            outbound_queue: 256,
+            resume_buffer: 256,
+            resume_buffer_bytes: 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! WebSocket signaling for Tether: a relay server with rooms and resume, and a client that
+//! reconnects and resumes by itself.
+//!
+//! WebRTC defines no signaling. This crate is one rendezvous two peers can both reach: a peer
+//! joins a room (named by an unguessable token the caller created), learns the other peers, and
+//! sends them opaque JSON (`signal {to, data}`) that the server delivers as `{from, data}` with
+//! `from` stamped by the server. The server never parses `data`. The protocol is in
+//! `docs/signaling-protocol.md`.
+//!
+//! When a connection drops without `bye`, the peer is *suspended* for a grace window: messages
+//! to it are numbered and kept, and a new connection that presents the peer's resume token gets
+//! them replayed in order, exactly once. [`SignalingClient`] does that on its own.
+//!
+//! ```
+//! use signaling_ws::{ClientConfig, ClientEvent, Server, ServerConfig, SignalingClient};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let server = Server::bind("127.0.0.1:0".parse()?, ServerConfig::default()).await?;
+//! let url = server.ws_url();
+//! let alice = SignalingClient::connect(ClientConfig::new(&url, "room-7f3a")).await?;
+//! let mut bob = SignalingClient::connect(ClientConfig::new(&url, "room-7f3a")).await?;
+//! alice.send_json(&bob.peer_id(), &serde_json::json!({"type": "bye"})).await?;
+//! while let Some(event) = bob.recv().await {
+//!     if let ClientEvent::Signal { from, data } = event {
+//!         assert_eq!(from, alice.peer_id());
+//!         assert_eq!(data.get(), r#"{"type":"bye"}"#);
+//!         break;
+//!     }
+//! }
+//! alice.close().await;
+//! bob.close().await;
+//! server.shutdown(std::time::Duration::from_secs(5)).await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod conn;
+mod hub;
+mod metrics;
+mod protocol;
+mod server;
+mod token;
+
+pub use client::{ClientConfig, ClientError, ClientEvent, SignalingClient};
+pub use config::{Limits, ServerConfig};
+pub use protocol::{
+    ClientMessage, CloseCode, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage,
+    PROTOCOL_VERSION,
+};
+pub use server::{Server, ServerError, ServerHandle, WS_PATH};
+pub use token::{random_room_name, RoomTokenKey, TokenError};
+
+/// Re-exported so callers can build `data` without naming `serde_json` themselves.
+pub use serde_json::value::RawValue;

@@ -1,0 +1,193 @@
+//! Counters and gauges, rendered as Prometheus text on `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a message (or a connection) was dropped; one `tether_signaling_drops_total` series each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    RateLimited,
+    BadMessage,
+    Binary,
+    TooBig,
+    UnknownPeer,
+    SlowConsumer,
+    Liveness,
+    JoinTimeout,
+    Evicted,
+    ConnectionLimit,
+}
+
+const DROPS: [(DropReason, &str); 10] = [
+    (DropReason::RateLimited, "rate_limited"),
+    (DropReason::BadMessage, "bad_message"),
+    (DropReason::Binary, "binary"),
+    (DropReason::TooBig, "too_big"),
+    (DropReason::UnknownPeer, "unknown_peer"),
+    (DropReason::SlowConsumer, "slow_consumer"),
+    (DropReason::Liveness, "liveness"),
+    (DropReason::JoinTimeout, "join_timeout"),
+    (DropReason::Evicted, "evicted"),
+    (DropReason::ConnectionLimit, "connection_limit"),
+];
+
+/// The server's counters. Gauges of rooms and peers are read from the hub at render time.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) connections_total: AtomicU64,
+    pub(crate) connections_open: AtomicU64,
+    pub(crate) joins_total: AtomicU64,
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) signals_relayed: AtomicU64,
+    pub(crate) resumes_ok: AtomicU64,
+    pub(crate) resumes_failed: AtomicU64,
+    pub(crate) suspensions_total: AtomicU64,
+    pub(crate) grace_expired: AtomicU64,
+    drops: [AtomicU64; DROPS.len()],
+}
+
+/// Room and peer gauges, sampled from the hub.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Gauges {
+    pub(crate) rooms: usize,
+    pub(crate) peers: usize,
+    pub(crate) suspended: usize,
+    pub(crate) queued_bytes: usize,
+}
+
+impl Metrics {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dropped(&self, why: DropReason) {
+        if let Some(i) = DROPS.iter().position(|(d, _)| *d == why) {
+            Self::inc(&self.drops[i]);
+        }
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub(crate) fn render(&self, g: Gauges) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut one = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        one(
+            "tether_signaling_connections_total",
+            "counter",
+            "WebSocket connections accepted.",
+            get(&self.connections_total),
+        );
+        one(
+            "tether_signaling_connections",
+            "gauge",
+            "WebSocket connections open.",
+            get(&self.connections_open),
+        );
+        one(
+            "tether_signaling_rooms",
+            "gauge",
+            "Rooms with at least one peer.",
+            g.rooms as u64,
+        );
+        one(
+            "tether_signaling_peers",
+            "gauge",
+            "Peers, connected or suspended.",
+            g.peers as u64,
+        );
+        one(
+            "tether_signaling_peers_suspended",
+            "gauge",
+            "Peers in their grace window.",
+            g.suspended as u64,
+        );
+        one(
+            "tether_signaling_resume_buffer_bytes",
+            "gauge",
+            "Bytes kept for resume, all peers.",
+            g.queued_bytes as u64,
+        );
+        one(
+            "tether_signaling_joins_total",
+            "counter",
+            "Successful joins.",
+            get(&self.joins_total),
+        );
+        one(
+            "tether_signaling_messages_received_total",
+            "counter",
+            "Text frames received from clients.",
+            get(&self.messages_in),
+        );
+        one(
+            "tether_signaling_bytes_received_total",
+            "counter",
+            "Bytes of text frames received.",
+            get(&self.bytes_in),
+        );
+        one(
+            "tether_signaling_messages_sent_total",
+            "counter",
+            "Frames written to clients.",
+            get(&self.messages_out),
+        );
+        one(
+            "tether_signaling_bytes_sent_total",
+            "counter",
+            "Bytes of frames written to clients.",
+            get(&self.bytes_out),
+        );
+        one(
+            "tether_signaling_signals_relayed_total",
+            "counter",
+            "Signals accepted for a recipient.",
+            get(&self.signals_relayed),
+        );
+        one(
+            "tether_signaling_suspensions_total",
+            "counter",
+            "Peers suspended after a drop.",
+            get(&self.suspensions_total),
+        );
+        one(
+            "tether_signaling_grace_expired_total",
+            "counter",
+            "Suspended peers removed at grace expiry.",
+            get(&self.grace_expired),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tether_signaling_resumes_total Resume attempts by result.\n\
+             # TYPE tether_signaling_resumes_total counter\n\
+             tether_signaling_resumes_total{{result=\"ok\"}} {}\n\
+             tether_signaling_resumes_total{{result=\"failed\"}} {}",
+            get(&self.resumes_ok),
+            get(&self.resumes_failed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tether_signaling_drops_total Messages or connections dropped, by reason.\n\
+             # TYPE tether_signaling_drops_total counter"
+        );
+        for (i, (_, label)) in DROPS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "tether_signaling_drops_total{{reason=\"{label}\"}} {}",
+                get(&self.drops[i])
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,275 @@
+//! The HTTP side: the router (`/ws`, `/healthz`, `/readyz`, `/metrics`, static files), the
+//! connection limit, and graceful shutdown.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tower_http::services::ServeDir;
+use tracing::Instrument;
+
+use crate::config::ServerConfig;
+use crate::hub::Hub;
+use crate::metrics::{DropReason, Metrics};
+use crate::protocol::CloseCode;
+
+/// Initial read buffer per connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes buffered before a write flushes (frames are flushed one by one anyway).
+const WRITE_BUFFER: usize = 0;
+
+/// The WebSocket endpoint's path.
+pub const WS_PATH: &str = "/ws";
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding or inspecting the listening socket failed.
+    #[error("cannot listen: {0}")]
+    Listen(#[source] io::Error),
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// The HTTP server ended with an error.
+    #[error("server failed: {0}")]
+    Serve(#[source] io::Error),
+    /// Connections were still open when the shutdown deadline passed.
+    #[error("{0} connection(s) still open at the shutdown deadline")]
+    ShutdownTimeout(usize),
+}
+
+/// The signaling server. Start it with [`Server::bind`] or [`Server::serve`].
+#[derive(Debug)]
+pub struct Server;
+
+/// A running server: its address, and the way to stop it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    drained: mpsc::Receiver<()>,
+    task: JoinHandle<io::Result<()>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    open: AtomicUsize,
+    shutdown: watch::Receiver<bool>,
+    drain: mpsc::Sender<()>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    pub async fn bind(addr: SocketAddr, config: ServerConfig) -> Result<ServerHandle, ServerError> {
+        let listener = TcpListener::bind(addr).await.map_err(ServerError::Listen)?;
+        Self::serve(listener, config)
+    }
+
+    /// Starts serving on an already bound listener.
+    pub fn serve(listener: TcpListener, config: ServerConfig) -> Result<ServerHandle, ServerError> {
+        check(&config)?;
+        let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
+        let metrics = Arc::new(Metrics::default());
+        let static_dir = config.static_dir.clone();
+        let hub = Arc::new(Hub::new(Arc::new(config), Arc::clone(&metrics)));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (drain_tx, drained) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            hub,
+            metrics,
+            open: AtomicUsize::new(0),
+            shutdown: shutdown_rx.clone(),
+            drain: drain_tx,
+        });
+        let mut router = Router::new()
+            .route(WS_PATH, get(upgrade))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text));
+        if let Some(dir) = static_dir {
+            router = router.fallback_service(ServeDir::new(dir));
+        }
+        let router = router.with_state(Arc::clone(&shared));
+        let listener = listener.tap_io(|tcp| {
+            // Signals are small and latency-bound.
+            let _ = tcp.set_nodelay(true);
+        });
+        let mut stop = shutdown_rx;
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|down| *down).await;
+                })
+                .await
+        });
+        tracing::info!(%local_addr, "signaling server listening");
+        Ok(ServerHandle {
+            local_addr,
+            shutdown: shutdown_tx,
+            drained,
+            task,
+            shared,
+        })
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The WebSocket URL of this server, `ws://<addr>/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{WS_PATH}", self.local_addr)
+    }
+
+    /// The number of open WebSocket connections.
+    pub fn connections(&self) -> usize {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, closes every WebSocket with 1001 (going away), and waits up to
+    /// `deadline` for connections to finish.
+    pub async fn shutdown(self, deadline: Duration) -> Result<(), ServerError> {
+        let ServerHandle {
+            shutdown,
+            mut drained,
+            task,
+            shared,
+            ..
+        } = self;
+        tracing::info!("signaling server shutting down");
+        let _ = shutdown.send(true);
+        shared.hub.close_all(CloseCode::GoingAway);
+        let metrics = Arc::clone(&shared.metrics);
+        // Our copy of the drain sender goes with `shared`; connection tasks hold the others.
+        drop(shared);
+        let wait = async {
+            let served = task.await;
+            while drained.recv().await.is_some() {}
+            served
+        };
+        match tokio::time::timeout(deadline, wait).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(ServerError::Serve(e)),
+            Ok(Err(join)) => return Err(ServerError::Serve(io::Error::other(join))),
+            Err(_) => {
+                let open = metrics.connections_open.load(Ordering::Relaxed);
+                return Err(ServerError::ShutdownTimeout(open as usize));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check(config: &ServerConfig) -> Result<(), ServerError> {
+    let l = &config.limits;
+    if l.max_message_size < 256 {
+        return Err(ServerError::Config(
+            "max_message_size must be at least 256 bytes",
+        ));
+    }
+    if l.outbound_queue == 0 || l.resume_buffer == 0 || l.max_peers_per_room < 2 {
+        return Err(ServerError::Config(
+            "outbound_queue and resume_buffer must be positive, max_peers_per_room at least 2",
+        ));
+    }
+    if l.messages_per_second == 0 || l.message_burst == 0 {
+        return Err(ServerError::Config(
+            "the message rate and burst must be positive",
+        ));
+    }
+    if config.ping_interval.is_zero() || config.pong_timeout.is_zero() {
+        return Err(ServerError::Config(
+            "ping_interval and pong_timeout must be positive",
+        ));
+    }
+    Ok(())
+}
+
+/// Decrements the open-connection count when a connection ends (or never upgrades).
+struct OpenGuard(Arc<Shared>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.0
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    if *shared.shutdown.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    let limits = &shared.hub.config().limits;
+    if shared.open.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
+        shared.open.fetch_sub(1, Ordering::Relaxed);
+        shared.metrics.dropped(DropReason::ConnectionLimit);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "too many connections\n",
+        )
+            .into_response();
+    }
+    Metrics::inc(&shared.metrics.connections_total);
+    Metrics::inc(&shared.metrics.connections_open);
+    let guard = OpenGuard(Arc::clone(&shared));
+    let size = limits.max_message_size;
+    // Small initial buffers: they grow for large frames, and 5,000 idle connections at the
+    // 128 KiB default would hold 640 MiB.
+    ws.max_message_size(size)
+        .max_frame_size(size)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .on_upgrade(move |socket| {
+            let hub = Arc::clone(&shared.hub);
+            let shutdown = shared.shutdown.clone();
+            let drain = shared.drain.clone();
+            async move {
+                crate::conn::run(socket, hub, shutdown, drain).await;
+                drop(guard);
+            }
+            .instrument(tracing::debug_span!("ws"))
+        })
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if *shared.shutdown.borrow() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    let body = shared.metrics.render(shared.hub.gauges());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}

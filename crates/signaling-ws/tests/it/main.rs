@@ -1,0 +1,9 @@
+//! Integration tests: real WebSocket clients against a server on 127.0.0.1, port 0.
+//!
+//! One test binary (modules by topic). Every wait is bounded by `support::WAIT`.
+
+mod limits;
+mod load;
+mod relay;
+mod resume;
+mod support;

@@ -1,0 +1,290 @@
+//! Suspension, resume with replay, grace expiry, and the client's own reconnects.
+
+use std::time::Duration;
+
+use serde_json::json;
+use signaling_ws::{ClientConfig, ClientEvent, Limits, ServerConfig, SignalingClient};
+
+use crate::relay::next;
+use crate::support::{metric, signal, start, wait_metric, Raw, WAIT};
+
+fn config(grace: Duration) -> ServerConfig {
+    ServerConfig {
+        grace,
+        ..ServerConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn resume_replays_missed_messages_in_order_exactly_once() {
+    let server = start(config(Duration::from_secs(30))).await;
+    let url = server.ws_url();
+    let (mut a, a_id, _) = Raw::join(&url, "r").await;
+    let (mut b, b_id, b_token) = Raw::join(&url, "r").await;
+    a.recv_type("peer-joined").await;
+
+    // B gets two messages, then its network drops (no bye, no close frame).
+    a.send(signal(&b_id, json!(1))).await;
+    a.send(signal(&b_id, json!(2))).await;
+    assert_eq!(b.recv().await["seq"], 1);
+    assert_eq!(b.recv().await["seq"], 2);
+    drop(b);
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "peer-suspended", "seq": 2, "peer_id": b_id})
+    );
+
+    // Queued while suspended.
+    for n in 3..=7 {
+        a.send(signal(&b_id, json!(n))).await;
+    }
+    a.fence().await;
+
+    let mut b2 = Raw::connect(&url).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": b_token, "last_seq": 2}))
+        .await;
+    let resumed = b2.recv().await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["peer_id"], b_id.as_str());
+    assert_eq!(resumed["replayed"], 5);
+    assert_eq!(resumed["peers"], json!([{"id": a_id, "suspended": false}]));
+    let new_token = resumed["resume_token"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, b_token);
+    for n in 3..=7u64 {
+        let m = b2.recv().await;
+        assert_eq!(
+            (m["seq"].as_u64(), m["data"].as_u64()),
+            (Some(n), Some(n)),
+            "{m}"
+        );
+        assert_eq!(m["from"], a_id.as_str());
+    }
+    b2.fence().await; // exactly once: nothing else is pending
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "peer-resumed", "seq": 3, "peer_id": b_id})
+    );
+
+    // Live again, numbering continues.
+    a.send(signal(&b_id, json!(8))).await;
+    assert_eq!(b2.recv().await["seq"], 8);
+
+    // The old token is spent.
+    let mut b3 = Raw::connect(&url).await;
+    b3.send(json!({"type": "resume", "v": 1, "resume_token": b_token, "last_seq": 2}))
+        .await;
+    assert_eq!(b3.recv().await["code"], "resume-unknown");
+    assert_eq!(
+        metric(&server, "tether_signaling_resumes_total{result=\"ok\"}").await,
+        1
+    );
+    assert_eq!(
+        metric(&server, "tether_signaling_resumes_total{result=\"failed\"}").await,
+        1
+    );
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn resume_on_a_new_connection_closes_the_old_one() {
+    let server = start(config(Duration::from_secs(30))).await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "r").await;
+    let (mut b, b_id, token) = Raw::join(&url, "r").await;
+    a.recv_type("peer-joined").await;
+    a.send(signal(&b_id, json!("x"))).await;
+    assert_eq!(b.recv().await["seq"], 1);
+
+    // B's old socket is still open (the server has not noticed any drop).
+    let mut b2 = Raw::connect(&url).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": token, "last_seq": 0}))
+        .await;
+    let resumed = b2.recv().await;
+    assert_eq!(resumed["replayed"], 1);
+    assert_eq!(b2.recv().await["data"], "x");
+    assert_eq!(b.close_code().await, Some(4009));
+    // A saw no suspension: the peer never was.
+    a.fence().await;
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn grace_expiry_means_peer_left_and_resume_is_refused() {
+    let server = start(config(Duration::from_millis(300))).await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "r").await;
+    let (b, b_id, token) = Raw::join(&url, "r").await;
+    a.recv_type("peer-joined").await;
+    drop(b);
+    assert_eq!(a.recv().await["type"], "peer-suspended");
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "peer-left", "seq": 3, "peer_id": b_id})
+    );
+    assert_eq!(
+        metric(&server, "tether_signaling_grace_expired_total").await,
+        1
+    );
+
+    // The verdict is explicit, and the same connection may join again.
+    let mut b2 = Raw::connect(&url).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": token, "last_seq": 0}))
+        .await;
+    let verdict = b2.recv().await;
+    assert_eq!(verdict["code"], "resume-unknown");
+    b2.send(json!({"type": "join", "v": 1, "room": "r"})).await;
+    assert_eq!(b2.recv().await["type"], "joined");
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn suspended_peer_over_its_resume_buffer_is_evicted() {
+    let limits = Limits {
+        resume_buffer: 4,
+        ..Limits::default()
+    };
+    let server = start(ServerConfig {
+        limits,
+        ..config(Duration::from_secs(30))
+    })
+    .await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "r").await;
+    let (b, b_id, token) = Raw::join(&url, "r").await;
+    a.recv_type("peer-joined").await;
+    drop(b);
+    a.recv_type("peer-suspended").await;
+    for n in 0..5 {
+        a.send(signal(&b_id, json!(n))).await;
+    }
+    assert_eq!(a.recv_type("peer-left").await["peer_id"], b_id.as_str());
+    let mut b2 = Raw::connect(&url).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": token, "last_seq": 0}))
+        .await;
+    assert_eq!(b2.recv().await["code"], "resume-unknown");
+    assert_eq!(
+        metric(&server, "tether_signaling_drops_total{reason=\"evicted\"}").await,
+        1
+    );
+    // Only the membership events kept for `a` remain.
+    assert!(metric(&server, "tether_signaling_resume_buffer_bytes").await < 1024);
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn resume_from_before_the_kept_window_is_a_gap() {
+    let limits = Limits {
+        resume_buffer: 4,
+        ..Limits::default()
+    };
+    let server = start(ServerConfig {
+        limits,
+        ..config(Duration::from_secs(30))
+    })
+    .await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "r").await;
+    let (mut b, b_id, token) = Raw::join(&url, "r").await;
+    a.recv_type("peer-joined").await;
+    for n in 1..=10u64 {
+        a.send(signal(&b_id, json!(n))).await;
+        assert_eq!(b.recv().await["seq"], n);
+    }
+    // B never acked; only seq 7..=10 are kept. Resuming from 2 cannot be made whole.
+    let mut b2 = Raw::connect(&url).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": token, "last_seq": 2}))
+        .await;
+    assert_eq!(b2.recv().await["code"], "resume-gap");
+    assert_eq!(b.close_code().await, Some(4009));
+    assert_eq!(a.recv_type("peer-left").await["peer_id"], b_id.as_str());
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn client_reconnects_and_resumes_by_itself() {
+    let server = start(config(Duration::from_secs(30))).await;
+    let url = server.ws_url();
+    let alice = SignalingClient::connect(ClientConfig::new(&url, "auto"))
+        .await
+        .unwrap();
+    let mut bob = SignalingClient::connect(ClientConfig::new(&url, "auto"))
+        .await
+        .unwrap();
+    let bob_id = bob.peer_id();
+    for n in 0..10 {
+        alice.send_json(&bob_id, &n).await.unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        if let ClientEvent::Signal { data, .. } = next(&mut bob).await {
+            got.push(data.get().parse::<u32>().unwrap());
+        }
+    }
+    // Bob's network "drops" mid-stream; Alice keeps sending meanwhile.
+    bob.reconnect().await.unwrap();
+    for n in 10..20 {
+        alice.send_json(&bob_id, &n).await.unwrap();
+    }
+    let mut resumed = false;
+    while got.len() < 20 {
+        match next(&mut bob).await {
+            ClientEvent::Signal { data, .. } => got.push(data.get().parse::<u32>().unwrap()),
+            ClientEvent::Resumed { peers, .. } => {
+                resumed = true;
+                assert_eq!(peers.len(), 1);
+            }
+            ClientEvent::Reconnecting => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(resumed, "bob resumed");
+    assert_eq!(got, (0..20).collect::<Vec<_>>(), "in order, exactly once");
+    assert_eq!(bob.peer_id(), bob_id);
+    wait_metric(
+        &server,
+        "tether_signaling_resumes_total{result=\"ok\"}",
+        |v| v == 1,
+    )
+    .await;
+    bob.close().await;
+    drop(alice);
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn client_rejoins_when_resume_is_impossible() {
+    let server = start(config(Duration::from_millis(200))).await;
+    let url = server.ws_url();
+    let mut alice = SignalingClient::connect(ClientConfig::new(&url, "rj"))
+        .await
+        .unwrap();
+    let bob = SignalingClient::connect(ClientConfig::new(&url, "rj"))
+        .await
+        .unwrap();
+    let bob_id = bob.peer_id();
+    assert!(matches!(next(&mut alice).await, ClientEvent::PeerJoined(_)));
+    // Stop the server and start a new one on the same port: Alice's resume is unknown there.
+    let addr = server.local_addr();
+    server.shutdown(WAIT).await.unwrap();
+    let server = signaling_ws::Server::bind(addr, config(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let mut rejoined = None;
+    for _ in 0..20 {
+        match next(&mut alice).await {
+            ClientEvent::Rejoined { peer_id, .. } => {
+                rejoined = Some(peer_id);
+                break;
+            }
+            ClientEvent::Reconnecting | ClientEvent::PeerSuspended(_) => {}
+            ClientEvent::PeerJoined(id) | ClientEvent::PeerLeft(id) => {
+                assert_ne!(id, bob_id);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let new_id = rejoined.expect("alice rejoined");
+    assert_eq!(alice.peer_id(), new_id);
+    drop(bob);
+    server.shutdown(WAIT).await.unwrap();
+}

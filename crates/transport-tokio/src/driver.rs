@@ -1,0 +1,421 @@
+//! The driver task: owns the [`Session`] and all I/O of one peer connection. It executes the
+//! session's transport commands, forwards signal messages, publishes events, and sleeps until
+//! the session's next deadline or the next input.
+
+mod transport;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use session_core::channel::ChannelId;
+use session_core::config::Config;
+use session_core::session::{Event, Session};
+use session_core::signal::SignalMessage;
+use session_core::transport::{TransportEvent, TransportId};
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+use webrtc_data::data_channel::DataChannel as RawChannel;
+use webrtc_sctp::association::Association;
+
+use crate::channel::{self, DataChannel, Link, Message};
+use crate::dtls::DtlsIdentity;
+use crate::error::TransportError;
+use crate::ice::{self, GatherOptions, GenKey, IceReport};
+use crate::peer::{Command, PeerEvent, Stats};
+use crate::signaling::Signaling;
+use crate::signaling::SignalingError;
+
+use transport::TransportIo;
+
+/// Events waiting inside the driver when the application's channel is full; beyond that,
+/// events are dropped and counted ([`PeerEvent::Lagged`]).
+const MAX_PENDING_EVENTS: usize = 4096;
+/// Reports queued from ICE agents and I/O tasks to the driver.
+const REPORT_QUEUE: usize = 1024;
+/// Rounds of draining the session's queues per wake (bounded work per wake).
+const MAX_DRAIN_ROUNDS: usize = 64;
+/// How long closing may take before the driver gives up on a graceful close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+static NEXT_PEER: AtomicU64 = AtomicU64::new(1);
+
+/// What I/O tasks (DTLS, SCTP, channels) report to the driver.
+pub(crate) enum Io {
+    Dtls {
+        transport: TransportId,
+        result: Result<Arc<::dtls::conn::DTLSConn>, TransportError>,
+    },
+    Sctp {
+        transport: TransportId,
+        result: Result<Arc<Association>, TransportError>,
+    },
+    Opened {
+        channel: ChannelId,
+        stream_id: u16,
+        result: Result<Arc<RawChannel>, TransportError>,
+    },
+    Remote(Arc<RawChannel>),
+    ChannelEnded {
+        stream_id: u16,
+    },
+}
+
+/// A data channel the application has a handle on (or will have, for remote ones).
+struct Slot {
+    link: watch::Sender<Link>,
+    /// Given to the reader task when the channel opens.
+    incoming: Option<mpsc::Sender<Message>>,
+    stream_id: Option<u16>,
+}
+
+/// A channel the peer opened, waiting for the session to accept it.
+struct RemotePending {
+    link: Link,
+    incoming: mpsc::Receiver<Message>,
+}
+
+pub(crate) struct Driver<S: Signaling> {
+    id: u64,
+    session: Session,
+    signaling: S,
+    signaling_open: bool,
+    identity: DtlsIdentity,
+    gather: GatherOptions,
+    commands: mpsc::Receiver<Command>,
+    commands_weak: mpsc::WeakSender<Command>,
+    ice_tx: ice::ReportTx,
+    ice_rx: mpsc::Receiver<(GenKey, IceReport)>,
+    io_tx: mpsc::Sender<Io>,
+    io_rx: mpsc::Receiver<Io>,
+    events: mpsc::Sender<PeerEvent>,
+    pending: VecDeque<PeerEvent>,
+    dropped: u64,
+    app_gone: bool,
+    closed_tx: watch::Sender<bool>,
+    transports: BTreeMap<TransportId, TransportIo>,
+    /// The SCTP association, on the data transport.
+    sctp: Option<(Arc<Association>, usize)>,
+    /// `OpenDataChannel` commands waiting for SCTP.
+    pending_opens: Vec<(
+        ChannelId,
+        u16,
+        String,
+        session_core::channel::DataChannelInit,
+    )>,
+    channels: HashMap<ChannelId, Slot>,
+    remote_pending: HashMap<u16, RemotePending>,
+}
+
+impl<S: Signaling> Driver<S> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: Config,
+        identity: DtlsIdentity,
+        gather: GatherOptions,
+        signaling: S,
+        commands: mpsc::Receiver<Command>,
+        commands_weak: mpsc::WeakSender<Command>,
+        events: mpsc::Sender<PeerEvent>,
+        closed_tx: watch::Sender<bool>,
+    ) -> Self {
+        let (ice_tx, ice_rx) = mpsc::channel(REPORT_QUEUE);
+        let (io_tx, io_rx) = mpsc::channel(REPORT_QUEUE);
+        Self {
+            id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
+            session: Session::new(config, Instant::now()),
+            signaling,
+            signaling_open: true,
+            identity,
+            gather,
+            commands,
+            commands_weak,
+            ice_tx,
+            ice_rx,
+            io_tx,
+            io_rx,
+            events,
+            pending: VecDeque::new(),
+            dropped: 0,
+            app_gone: false,
+            closed_tx,
+            transports: BTreeMap::new(),
+            sctp: None,
+            pending_opens: Vec::new(),
+            channels: HashMap::new(),
+            remote_pending: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn spawn(self) {
+        let span = tracing::info_span!("peer", id = self.id);
+        tokio::spawn(self.run().instrument(span));
+    }
+
+    async fn run(mut self) {
+        tracing::debug!("driver started");
+        loop {
+            self.drain().await;
+            if self.session.is_closed() {
+                break;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let wants_events = !self.pending.is_empty() && !self.app_gone;
+            let events = self.events.clone();
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    // Every handle is gone: nobody can use this connection any more.
+                    None => self.session.close(Instant::now()),
+                },
+                Some((key, report)) = self.ice_rx.recv() => self.on_ice(key, report),
+                Some(io) = self.io_rx.recv() => self.on_io(io),
+                msg = self.signaling.recv(), if self.signaling_open => self.on_signal(msg),
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.session.handle_timeout(Instant::now());
+                }
+                permit = events.reserve(), if wants_events => match permit {
+                    Ok(permit) => {
+                        if let Some(ev) = self.pending.pop_front() {
+                            permit.send(ev);
+                        }
+                    }
+                    Err(_) => {
+                        self.app_gone = true;
+                        self.pending.clear();
+                    }
+                },
+            }
+        }
+        // Closed: flush the last events (bounded), then say we are done.
+        while let Some(ev) = self.pending.pop_front() {
+            if self.app_gone {
+                break;
+            }
+            match tokio::time::timeout(CLOSE_TIMEOUT, self.events.send(ev)).await {
+                Ok(Ok(())) => {}
+                _ => break,
+            }
+        }
+        tracing::debug!("driver stopped");
+        self.closed_tx.send_replace(true);
+    }
+
+    /// Drains the session's queues until they stay empty (bounded rounds).
+    async fn drain(&mut self) {
+        for _ in 0..MAX_DRAIN_ROUNDS {
+            let mut progressed = false;
+            while let Some(cmd) = self.session.poll_transport() {
+                progressed = true;
+                self.execute(cmd).await;
+            }
+            while let Some(msg) = self.session.poll_signal() {
+                progressed = true;
+                self.send_signal(msg).await;
+            }
+            while let Some(ev) = self.session.poll_event() {
+                progressed = true;
+                self.on_session_event(ev);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    async fn send_signal(&mut self, msg: SignalMessage) {
+        if !self.signaling_open {
+            return;
+        }
+        if let Err(e) = self.signaling.send(msg).await {
+            self.signaling_failed(e);
+        }
+    }
+
+    fn signaling_failed(&mut self, e: SignalingError) {
+        tracing::warn!(error = %e, "signaling failed");
+        self.signaling_open = false;
+        self.emit(PeerEvent::TransportError(TransportError::Signaling(
+            e.to_string(),
+        )));
+    }
+
+    fn on_signal(&mut self, msg: Result<Option<SignalMessage>, SignalingError>) {
+        match msg {
+            Ok(Some(msg)) => {
+                if let Err(e) = self.session.handle_signal(msg, Instant::now()) {
+                    tracing::debug!(error = %e, fault = ?e.fault(), "signal message refused");
+                }
+            }
+            Ok(None) => self.signaling_failed(SignalingError::Closed),
+            Err(e) => self.signaling_failed(e),
+        }
+    }
+
+    /// Feeds a transport event to the session.
+    fn feed(&mut self, ev: TransportEvent) {
+        self.session.handle_transport_event(ev, Instant::now());
+    }
+
+    fn emit(&mut self, ev: PeerEvent) {
+        if self.app_gone {
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING_EVENTS {
+            self.dropped += 1;
+            return;
+        }
+        if self.dropped > 0 {
+            let dropped = std::mem::take(&mut self.dropped);
+            self.pending.push_back(PeerEvent::Lagged { dropped });
+        }
+        self.pending.push_back(ev);
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::CreateDataChannel { label, init, reply } => {
+                let result = self
+                    .session
+                    .create_data_channel(&label, init)
+                    .map(|id| self.new_local_handle(id, label));
+                let _ = reply.send(result);
+            }
+            Command::CloseChannel(id) => self.session.close_data_channel(id),
+            Command::RestartIce => self.session.restart_ice(now),
+            Command::Stats(reply) => {
+                let _ = reply.send(self.stats());
+            }
+            Command::Close => self.session.close(now),
+        }
+    }
+
+    fn new_local_handle(&mut self, id: ChannelId, label: String) -> DataChannel {
+        let (link, link_rx) = watch::channel(Link::Connecting);
+        let (tx, rx) = mpsc::channel(channel::INCOMING_QUEUE);
+        self.channels.insert(
+            id,
+            Slot {
+                link,
+                incoming: Some(tx),
+                stream_id: None,
+            },
+        );
+        let commands = self
+            .commands_weak
+            .upgrade()
+            .unwrap_or_else(|| mpsc::channel(1).0);
+        DataChannel::new(id, label, link_rx, rx, commands)
+    }
+
+    fn on_session_event(&mut self, ev: Event) {
+        match ev {
+            Event::DataChannel { channel, label } => {
+                let stream_id = self.session.data_channel(channel).and_then(|c| c.stream_id);
+                let Some(pending) = stream_id.and_then(|s| self.remote_pending.remove(&s)) else {
+                    tracing::warn!(?channel, "remote data channel without a stream");
+                    return;
+                };
+                let (link, link_rx) = watch::channel(pending.link);
+                self.channels.insert(
+                    channel,
+                    Slot {
+                        link,
+                        incoming: None,
+                        stream_id,
+                    },
+                );
+                let commands = self
+                    .commands_weak
+                    .upgrade()
+                    .unwrap_or_else(|| mpsc::channel(1).0);
+                let handle = DataChannel::new(channel, label, link_rx, pending.incoming, commands);
+                self.emit(PeerEvent::DataChannel(handle));
+            }
+            Event::DataChannelClose(id) => {
+                if let Some(slot) = self.channels.remove(&id) {
+                    slot.link.send_replace(Link::Closed);
+                }
+                self.emit(PeerEvent::Session(ev));
+            }
+            ev => self.emit(PeerEvent::Session(ev)),
+        }
+    }
+
+    fn on_ice(&mut self, key: GenKey, report: IceReport) {
+        let (transport, generation) = key;
+        match report {
+            IceReport::Candidate(candidate) => self.feed(TransportEvent::LocalCandidate {
+                transport,
+                generation,
+                candidate,
+            }),
+            IceReport::GatheringComplete => self.feed(TransportEvent::GatheringComplete {
+                transport,
+                generation,
+            }),
+            IceReport::State(state) => {
+                tracing::debug!(%transport, %generation, ?state, "ICE state");
+                self.feed(TransportEvent::IceStateChanged {
+                    transport,
+                    generation,
+                    state,
+                });
+            }
+            IceReport::Connected(conn) => {
+                if let Some(t) = self.transports.get_mut(&transport) {
+                    t.path_connected(generation, conn);
+                }
+                self.try_start_dtls(transport);
+            }
+            IceReport::ConnectFailed(e) => {
+                tracing::debug!(%transport, %generation, error = %e, "ICE connect ended");
+            }
+        }
+    }
+
+    fn on_io(&mut self, io: Io) {
+        match io {
+            Io::Dtls { transport, result } => self.on_dtls(transport, result),
+            Io::Sctp { transport, result } => self.on_sctp(transport, result),
+            Io::Opened {
+                channel,
+                stream_id,
+                result,
+            } => self.on_opened(channel, stream_id, result),
+            Io::Remote(raw) => self.on_remote(raw),
+            Io::ChannelEnded { stream_id } => {
+                let id = self
+                    .channels
+                    .iter()
+                    .find(|(_, s)| s.stream_id == Some(stream_id))
+                    .map(|(id, _)| *id);
+                if let Some(slot) = id.and_then(|id| self.channels.remove(&id)) {
+                    slot.link.send_replace(Link::Closed);
+                }
+                self.remote_pending.remove(&stream_id);
+                self.feed(TransportEvent::DataChannelClosed { stream_id });
+            }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        for (id, t) in &self.transports {
+            t.add_stats(*id, &mut stats);
+        }
+        stats
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

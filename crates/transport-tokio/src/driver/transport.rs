@@ -1,0 +1,568 @@
+//! The driver's execution of the session's transport commands: ICE agents per generation, the
+//! switchable connection, DTLS, SCTP and data channels, and closing.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use session_core::channel::{ChannelId, DataChannelInit};
+use session_core::state::DtlsTransportState;
+use session_core::transport::{
+    DtlsRole, Generation, IceRole, TransportCommand, TransportEvent, TransportId,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use webrtc_data::data_channel::{Config as RawConfig, DataChannel as RawChannel};
+use webrtc_ice::agent::Agent;
+use webrtc_sctp::association::{Association, Config as SctpConfig};
+
+use super::{Driver, Io, RemotePending, CLOSE_TIMEOUT};
+use crate::channel::{self, Link};
+use crate::dtls;
+use crate::error::TransportError;
+use crate::ice;
+use crate::peer::{GenerationStats, PeerEvent, Stats};
+use crate::signaling::Signaling;
+use crate::switch::{PathConn, SwitchConn};
+
+/// One ICE generation's agent and path.
+pub(super) struct GenIo {
+    agent: Arc<Agent>,
+    role: IceRole,
+    /// Dropping it cancels a pending dial/accept.
+    cancel: Option<mpsc::Sender<()>>,
+    conn: Option<PathConn>,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// Where a transport's DTLS stands.
+enum DtlsPhase {
+    Idle,
+    /// `StartDtls` received; waiting for a promoted path.
+    Pending {
+        role: DtlsRole,
+        fingerprints: Vec<session_core::sdp::Fingerprint>,
+    },
+    Handshaking(DtlsRole),
+    Connected(DtlsRole, Arc<::dtls::conn::DTLSConn>),
+    Failed,
+}
+
+/// `StartSctp`'s parameters, waiting for DTLS.
+#[derive(Clone, Copy)]
+struct SctpParams {
+    local_port: u16,
+    remote_port: u16,
+    max_message_size: u64,
+}
+
+/// One transport (a BUNDLE group): its generations, switchable connection, DTLS.
+pub(super) struct TransportIo {
+    switch: Arc<SwitchConn>,
+    gens: BTreeMap<Generation, GenIo>,
+    promoted: Option<Generation>,
+    dtls: DtlsPhase,
+    sctp: Option<SctpParams>,
+}
+
+impl TransportIo {
+    fn new() -> Self {
+        Self {
+            switch: SwitchConn::new(),
+            gens: BTreeMap::new(),
+            promoted: None,
+            dtls: DtlsPhase::Idle,
+            sctp: None,
+        }
+    }
+
+    /// A generation's agent connected: read its path, and write to it if it is promoted.
+    pub(super) fn path_connected(&mut self, g: Generation, conn: PathConn) {
+        let Some(gen) = self.gens.get_mut(&g) else {
+            return; // retired meanwhile
+        };
+        gen.reader = Some(tokio::spawn(
+            Arc::clone(&self.switch).read_path(Arc::clone(&conn)),
+        ));
+        gen.conn = Some(Arc::clone(&conn));
+        if self.promoted == Some(g) {
+            self.switch.set_writer(Some(conn));
+        }
+    }
+
+    pub(super) fn add_stats(&self, transport: TransportId, stats: &mut Stats) {
+        stats.dtls_datagrams_in += self.switch.counters.dtls_in.load(Ordering::Relaxed);
+        stats.datagrams_dropped_out += self.switch.counters.send_dropped.load(Ordering::Relaxed);
+        for (g, gen) in &self.gens {
+            let pair = gen.agent.get_selected_candidate_pair();
+            stats.generations.push(GenerationStats {
+                transport,
+                generation: *g,
+                promoted: self.promoted == Some(*g),
+                local: pair.as_ref().map(|p| p.local.addr()),
+                remote: pair.as_ref().map(|p| p.remote.addr()),
+            });
+        }
+    }
+
+    fn retire(&mut self, g: Generation) {
+        if let Some(gen) = self.gens.remove(&g) {
+            if let Some(r) = gen.reader {
+                r.abort();
+            }
+            ice::close_agent(gen.agent);
+        }
+        if self.promoted == Some(g) {
+            self.promoted = None;
+            self.switch.set_writer(None);
+        }
+    }
+}
+
+impl<S: Signaling> Driver<S> {
+    fn transport(&mut self, t: TransportId) -> &mut TransportIo {
+        self.transports.entry(t).or_insert_with(TransportIo::new)
+    }
+
+    pub(super) async fn execute(&mut self, cmd: TransportCommand) {
+        match cmd {
+            TransportCommand::StartGeneration {
+                transport,
+                generation,
+                local,
+                role,
+                ice_servers,
+                policy,
+            } => {
+                tracing::debug!(%transport, %generation, ?role, ufrag = %local.ufrag, "ICE generation starts");
+                let key = (transport, generation);
+                let started = ice::start_agent(
+                    key,
+                    &local,
+                    &ice_servers,
+                    policy,
+                    &self.gather,
+                    self.ice_tx.clone(),
+                )
+                .await;
+                match started {
+                    Ok(agent) => {
+                        let gen = GenIo {
+                            agent,
+                            role,
+                            cancel: None,
+                            conn: None,
+                            reader: None,
+                        };
+                        self.transport(transport).gens.insert(generation, gen);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ICE agent not started");
+                        self.emit(PeerEvent::TransportError(e));
+                        self.feed(TransportEvent::IceStateChanged {
+                            transport,
+                            generation,
+                            state: session_core::state::IceTransportState::Failed,
+                        });
+                    }
+                }
+            }
+            TransportCommand::SetRemoteCredentials {
+                transport,
+                generation,
+                remote,
+            } => {
+                let tx = self.ice_tx.clone();
+                if let Some(gen) = self.transport(transport).gens.get_mut(&generation) {
+                    if gen.cancel.is_none() {
+                        gen.cancel = Some(ice::connect(
+                            (transport, generation),
+                            &gen.agent,
+                            gen.role,
+                            remote,
+                            tx,
+                        ));
+                    }
+                }
+            }
+            TransportCommand::AddRemoteCandidate {
+                transport,
+                generation,
+                candidate,
+            } => {
+                if let Some(gen) = self.transport(transport).gens.get(&generation) {
+                    ice::add_remote_candidate(&gen.agent, &candidate);
+                }
+            }
+            TransportCommand::RemoteEndOfCandidates { .. } => {
+                // webrtc-ice has no end-of-candidates input; its timers decide failure.
+            }
+            TransportCommand::StartDtls {
+                transport,
+                role,
+                remote_fingerprints,
+            } => {
+                self.transport(transport).dtls = DtlsPhase::Pending {
+                    role,
+                    fingerprints: remote_fingerprints,
+                };
+                self.try_start_dtls(transport);
+            }
+            TransportCommand::PromoteGeneration {
+                transport,
+                generation,
+            } => {
+                tracing::info!(%transport, %generation, "traffic switches to this ICE generation");
+                let t = self.transport(transport);
+                t.promoted = Some(generation);
+                let conn = t.gens.get(&generation).and_then(|g| g.conn.clone());
+                if conn.is_some() {
+                    t.switch.set_writer(conn);
+                }
+                self.try_start_dtls(transport);
+            }
+            TransportCommand::RetireGeneration {
+                transport,
+                generation,
+            } => {
+                tracing::debug!(%transport, %generation, "ICE generation retired");
+                self.transport(transport).retire(generation);
+            }
+            TransportCommand::StartSctp {
+                transport,
+                local_port,
+                remote_port,
+                max_message_size,
+            } => {
+                self.transport(transport).sctp = Some(SctpParams {
+                    local_port,
+                    remote_port,
+                    max_message_size,
+                });
+                self.try_start_sctp(transport);
+            }
+            TransportCommand::OpenDataChannel {
+                channel,
+                stream_id,
+                label,
+                init,
+            } => {
+                if let Some(slot) = self.channels.get_mut(&channel) {
+                    slot.stream_id = Some(stream_id);
+                }
+                if self.sctp.is_some() {
+                    self.open_channel(channel, stream_id, &label, &init);
+                } else {
+                    self.pending_opens.push((channel, stream_id, label, init));
+                }
+            }
+            TransportCommand::CloseDataChannel { channel, stream_id } => {
+                self.close_channel(channel, stream_id);
+            }
+            TransportCommand::Close => self.close_all().await,
+            other => tracing::warn!(?other, "transport command not supported"),
+        }
+    }
+
+    /// Starts DTLS once it was asked for and a path is promoted.
+    pub(super) fn try_start_dtls(&mut self, transport: TransportId) {
+        let identity = self.identity.clone();
+        let io_tx = self.io_tx.clone();
+        let Some(t) = self.transports.get_mut(&transport) else {
+            return;
+        };
+        if !t.switch.has_writer() {
+            return;
+        }
+        let DtlsPhase::Pending { role, fingerprints } =
+            std::mem::replace(&mut t.dtls, DtlsPhase::Idle)
+        else {
+            return;
+        };
+        t.dtls = DtlsPhase::Handshaking(role);
+        let switch = Arc::clone(&t.switch);
+        tokio::spawn(async move {
+            let is_client = role == DtlsRole::Client;
+            let result = dtls::handshake(switch, &identity, is_client, fingerprints).await;
+            let _ = io_tx.send(Io::Dtls { transport, result }).await;
+        });
+        self.feed(TransportEvent::DtlsStateChanged {
+            transport,
+            state: DtlsTransportState::Connecting,
+        });
+    }
+
+    pub(super) fn on_dtls(
+        &mut self,
+        transport: TransportId,
+        result: Result<Arc<::dtls::conn::DTLSConn>, TransportError>,
+    ) {
+        let Some(t) = self.transports.get_mut(&transport) else {
+            return;
+        };
+        let DtlsPhase::Handshaking(role) = t.dtls else {
+            return;
+        };
+        match result {
+            Ok(conn) => {
+                tracing::info!(%transport, "DTLS connected, peer fingerprint verified");
+                t.dtls = DtlsPhase::Connected(role, conn);
+                self.feed(TransportEvent::DtlsStateChanged {
+                    transport,
+                    state: DtlsTransportState::Connected,
+                });
+                self.try_start_sctp(transport);
+            }
+            Err(e) => {
+                tracing::warn!(%transport, error = %e, "DTLS failed");
+                t.dtls = DtlsPhase::Failed;
+                if e == TransportError::FingerprintMismatch {
+                    self.feed(TransportEvent::FingerprintMismatch { transport });
+                }
+                self.feed(TransportEvent::DtlsStateChanged {
+                    transport,
+                    state: DtlsTransportState::Failed,
+                });
+                self.emit(PeerEvent::TransportError(e));
+            }
+        }
+    }
+
+    fn try_start_sctp(&mut self, transport: TransportId) {
+        let io_tx = self.io_tx.clone();
+        let Some(t) = self.transports.get_mut(&transport) else {
+            return;
+        };
+        let (DtlsPhase::Connected(role, conn), Some(params)) = (&t.dtls, t.sctp) else {
+            return;
+        };
+        t.sctp = None; // started once
+        let config = SctpConfig {
+            net_conn: Arc::clone(conn) as Arc<dyn webrtc_util::Conn + Send + Sync>,
+            max_receive_buffer_size: 0,
+            max_message_size: u32::try_from(params.max_message_size).unwrap_or(u32::MAX),
+            mtu: 0,
+            name: format!("sctp-{transport}"),
+            local_port: params.local_port,
+            remote_port: params.remote_port,
+        };
+        let is_client = *role == DtlsRole::Client;
+        tokio::spawn(async move {
+            let result = if is_client {
+                Association::client(config).await
+            } else {
+                Association::server(config).await
+            };
+            let result = result
+                .map(Arc::new)
+                .map_err(|e| TransportError::Sctp(e.to_string()));
+            let _ = io_tx.send(Io::Sctp { transport, result }).await;
+        });
+    }
+
+    pub(super) fn on_sctp(
+        &mut self,
+        transport: TransportId,
+        result: Result<Arc<Association>, TransportError>,
+    ) {
+        match result {
+            Ok(assoc) => {
+                tracing::info!(%transport, "SCTP association established");
+                let limit = usize::try_from(assoc.max_message_size()).unwrap_or(usize::MAX);
+                self.sctp = Some((Arc::clone(&assoc), limit));
+                let io_tx = self.io_tx.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let none: &[RawChannel] = &[];
+                        match RawChannel::accept(&assoc, RawConfig::default(), none).await {
+                            Ok(raw) => {
+                                if io_tx.send(Io::Remote(Arc::new(raw))).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, "no more incoming data channels");
+                                return;
+                            }
+                        }
+                    }
+                });
+                for (channel, stream_id, label, init) in std::mem::take(&mut self.pending_opens) {
+                    self.open_channel(channel, stream_id, &label, &init);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%transport, error = %e, "SCTP failed");
+                for (_, stream_id, _, _) in std::mem::take(&mut self.pending_opens) {
+                    self.feed(TransportEvent::DataChannelClosed { stream_id });
+                }
+                self.emit(PeerEvent::TransportError(e));
+            }
+        }
+    }
+
+    fn open_channel(
+        &mut self,
+        channel: ChannelId,
+        stream_id: u16,
+        label: &str,
+        init: &DataChannelInit,
+    ) {
+        let Some((assoc, _)) = &self.sctp else {
+            return;
+        };
+        let assoc = Arc::clone(assoc);
+        let config = channel::raw_config(label, init);
+        let id = init.negotiated.unwrap_or(stream_id);
+        let io_tx = self.io_tx.clone();
+        tokio::spawn(async move {
+            let result = RawChannel::dial(&assoc, id, config)
+                .await
+                .map(Arc::new)
+                .map_err(|e| TransportError::DataChannel {
+                    stream_id,
+                    reason: e.to_string(),
+                });
+            let _ = io_tx
+                .send(Io::Opened {
+                    channel,
+                    stream_id,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    pub(super) fn on_opened(
+        &mut self,
+        channel: ChannelId,
+        stream_id: u16,
+        result: Result<Arc<RawChannel>, TransportError>,
+    ) {
+        let limit = self.sctp.as_ref().map(|(_, l)| *l).unwrap_or(0);
+        match result {
+            Ok(raw) => {
+                let Some(slot) = self.channels.get_mut(&channel) else {
+                    // Closed meanwhile.
+                    tokio::spawn(async move {
+                        let _ = raw.close().await;
+                    });
+                    return;
+                };
+                let tx = slot.incoming.take();
+                slot.link
+                    .send_replace(channel::open_link(Arc::clone(&raw), limit));
+                if let Some(tx) = tx {
+                    self.spawn_reader(raw, tx, stream_id);
+                }
+                self.feed(TransportEvent::DataChannelOpen { stream_id });
+            }
+            Err(e) => {
+                self.emit(PeerEvent::TransportError(e));
+                self.feed(TransportEvent::DataChannelClosed { stream_id });
+            }
+        }
+    }
+
+    pub(super) fn on_remote(&mut self, raw: Arc<RawChannel>) {
+        let stream_id = raw.stream_identifier();
+        let limit = self.sctp.as_ref().map(|(_, l)| *l).unwrap_or(0);
+        let (tx, rx) = mpsc::channel(channel::INCOMING_QUEUE);
+        self.spawn_reader(Arc::clone(&raw), tx, stream_id);
+        let label = raw.config.label.clone();
+        let init = channel::init_of(&raw.config);
+        self.remote_pending.insert(
+            stream_id,
+            RemotePending {
+                link: channel::open_link(raw, limit),
+                incoming: rx,
+            },
+        );
+        self.feed(TransportEvent::RemoteDataChannel {
+            stream_id,
+            label,
+            init,
+        });
+    }
+
+    fn spawn_reader(
+        &self,
+        raw: Arc<RawChannel>,
+        tx: mpsc::Sender<channel::Message>,
+        stream_id: u16,
+    ) {
+        let io_tx = self.io_tx.clone();
+        tokio::spawn(async move {
+            channel::read_loop(raw, tx).await;
+            let _ = io_tx.send(Io::ChannelEnded { stream_id }).await;
+        });
+    }
+
+    fn close_channel(&mut self, channel: ChannelId, stream_id: u16) {
+        self.pending_opens.retain(|(c, ..)| *c != channel);
+        let raw = self
+            .channels
+            .get(&channel)
+            .and_then(|s| match &*s.link.borrow() {
+                Link::Open { raw, .. } => Some(Arc::clone(raw)),
+                _ => None,
+            });
+        match raw {
+            // The reader sees the reset and reports the channel closed.
+            Some(raw) => {
+                tokio::spawn(async move {
+                    let _ = raw.close().await;
+                });
+            }
+            None => self.feed(TransportEvent::DataChannelClosed { stream_id }),
+        }
+    }
+
+    /// Closes everything, in order: channels, SCTP, DTLS (close_notify goes out while the path
+    /// is still up), then every ICE agent.
+    async fn close_all(&mut self) {
+        tracing::debug!("closing the transport");
+        for (_, slot) in self.channels.drain() {
+            slot.link.send_replace(Link::Closed);
+        }
+        self.remote_pending.clear();
+        self.pending_opens.clear();
+        let assoc = self.sctp.take().map(|(a, _)| a);
+        let mut dtls_conns = Vec::new();
+        let mut agents = Vec::new();
+        let mut switches = Vec::new();
+        for (_, mut t) in std::mem::take(&mut self.transports) {
+            if let DtlsPhase::Connected(_, c) = std::mem::replace(&mut t.dtls, DtlsPhase::Idle) {
+                dtls_conns.push(c);
+            }
+            for (_, gen) in std::mem::take(&mut t.gens) {
+                drop(gen.cancel);
+                if let Some(r) = gen.reader {
+                    r.abort();
+                }
+                agents.push(gen.agent);
+            }
+            switches.push(t.switch);
+        }
+        let graceful = async {
+            if let Some(a) = assoc {
+                let _ = a.close().await;
+            }
+            for c in &dtls_conns {
+                let _ = c.close().await;
+            }
+            for s in &switches {
+                s.shut();
+            }
+            for a in &agents {
+                let _ = a.close().await;
+            }
+        };
+        if tokio::time::timeout(CLOSE_TIMEOUT, graceful).await.is_err() {
+            tracing::warn!("graceful close timed out");
+            for s in &switches {
+                s.shut();
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Errors of the transport adapter, split by cause.
+
+use session_core::error::SessionError;
+
+/// Why a [`PeerConnection`](crate::PeerConnection) could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The self-signed DTLS certificate could not be generated (the crate's message).
+    #[error("cannot generate the DTLS certificate: {0}")]
+    Certificate(String),
+    /// The OS gave no randomness for the session seed.
+    #[error("no OS randomness for the session seed: {0}")]
+    Randomness(String),
+}
+
+/// Why a call on a [`PeerConnection`](crate::PeerConnection) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The session refused the call (API misuse, closed, ...; see its `fault()`).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The peer connection's driver has stopped (it was closed).
+    #[error("the peer connection is closed")]
+    Closed,
+}
+
+/// Why a data channel operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The channel closed (or never opened) before the operation.
+    #[error("the data channel is closed")]
+    Closed,
+    /// The message is larger than the peer accepts (`a=max-message-size`).
+    #[error("message of {size} bytes exceeds the peer's limit of {limit}")]
+    TooLarge {
+        /// The message size.
+        size: usize,
+        /// The peer's limit.
+        limit: usize,
+    },
+    /// SCTP refused the message (the crate's message).
+    #[error("SCTP send failed: {0}")]
+    Send(String),
+}
+
+/// A failure of the transport below the session, reported as
+/// [`PeerEvent::TransportError`](crate::PeerEvent::TransportError).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The peer's DTLS certificate matches none of the fingerprints of its SDP: the peer (or
+    /// someone on the path) misbehaved. The connection fails; no data is delivered.
+    #[error("the peer's DTLS certificate does not match its SDP fingerprint")]
+    FingerprintMismatch,
+    /// The DTLS handshake failed or timed out (the crate's message).
+    #[error("DTLS handshake failed: {0}")]
+    Dtls(String),
+    /// The SCTP association could not be established (the crate's message).
+    #[error("SCTP association failed: {0}")]
+    Sctp(String),
+    /// An ICE agent could not be created or started (the crate's message).
+    #[error("ICE agent failed: {0}")]
+    Ice(String),
+    /// A data channel could not be opened (the crate's message).
+    #[error("data channel {stream_id} could not be opened: {reason}")]
+    DataChannel {
+        /// SCTP stream id.
+        stream_id: u16,
+        /// The crate's message.
+        reason: String,
+    },
+    /// The signaling channel failed or ended.
+    #[error("signaling: {0}")]
+    Signaling(String),
+}

@@ -1,0 +1,323 @@
+//! One `webrtc-ice` agent per ICE generation: creation with the gathering options, candidate
+//! conversion between the core's grammar and the agent's, and connectivity (dial/accept).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use session_core::candidate::{Candidate, CandidateProtocol};
+use session_core::config::{IceServer, IceTransportPolicy};
+use session_core::ice::IceCredentials;
+use session_core::state::IceTransportState;
+use session_core::transport::{Generation, IceRole, TransportId};
+use tokio::sync::mpsc;
+use webrtc_ice::agent::agent_config::AgentConfig;
+use webrtc_ice::agent::Agent;
+use webrtc_ice::candidate::candidate_base::unmarshal_candidate;
+use webrtc_ice::candidate::CandidateType;
+use webrtc_ice::mdns::MulticastDnsMode;
+use webrtc_ice::network_type::NetworkType;
+use webrtc_ice::state::ConnectionState;
+use webrtc_ice::url::Url;
+
+use crate::error::TransportError;
+use crate::switch::PathConn;
+
+/// A filter on local IP addresses used for host candidates.
+pub type IpFilter = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
+/// A filter on local interface names used for host candidates.
+pub type InterfaceFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Which local addresses ICE gathers host candidates on.
+#[derive(Clone, Default)]
+pub struct GatherOptions {
+    /// Include loopback addresses (off by default, as in browsers).
+    pub include_loopback: bool,
+    /// Gather IPv6 candidates too (IPv4 only by default).
+    pub ipv6: bool,
+    /// Keep only the addresses this returns `true` for.
+    pub ip_filter: Option<IpFilter>,
+    /// Keep only the interfaces this returns `true` for.
+    pub interface_filter: Option<InterfaceFilter>,
+}
+
+impl std::fmt::Debug for GatherOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatherOptions")
+            .field("include_loopback", &self.include_loopback)
+            .field("ipv6", &self.ipv6)
+            .field("ip_filter", &self.ip_filter.is_some())
+            .field("interface_filter", &self.interface_filter.is_some())
+            .finish()
+    }
+}
+
+impl GatherOptions {
+    /// Host candidates on 127.0.0.1 only: for tests and same-machine peers.
+    pub fn loopback_only() -> Self {
+        Self {
+            include_loopback: true,
+            ipv6: false,
+            ip_filter: Some(Arc::new(|ip: IpAddr| ip == IpAddr::from([127, 0, 0, 1]))),
+            interface_filter: None,
+        }
+    }
+}
+
+/// A generation of a transport.
+pub(crate) type GenKey = (TransportId, Generation);
+
+/// What a generation's agent reports to the driver.
+pub(crate) enum IceReport {
+    /// A local candidate was gathered.
+    Candidate(Candidate),
+    /// Gathering finished.
+    GatheringComplete,
+    /// The agent's state changed.
+    State(IceTransportState),
+    /// Connectivity established: the generation's path.
+    Connected(PathConn),
+    /// `dial`/`accept` failed (cancelled, closed, ...).
+    ConnectFailed(String),
+}
+
+impl std::fmt::Debug for IceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IceReport::Candidate(c) => f.debug_tuple("Candidate").field(c).finish(),
+            IceReport::GatheringComplete => f.write_str("GatheringComplete"),
+            IceReport::State(s) => f.debug_tuple("State").field(s).finish(),
+            IceReport::Connected(_) => f.write_str("Connected"),
+            IceReport::ConnectFailed(e) => f.debug_tuple("ConnectFailed").field(e).finish(),
+        }
+    }
+}
+
+/// Sends an agent's reports to the driver, tagged with the generation.
+pub(crate) type ReportTx = mpsc::Sender<(GenKey, IceReport)>;
+
+fn map_state(s: ConnectionState) -> Option<IceTransportState> {
+    Some(match s {
+        ConnectionState::New => IceTransportState::New,
+        ConnectionState::Checking => IceTransportState::Checking,
+        ConnectionState::Connected => IceTransportState::Connected,
+        ConnectionState::Completed => IceTransportState::Completed,
+        ConnectionState::Disconnected => IceTransportState::Disconnected,
+        ConnectionState::Failed => IceTransportState::Failed,
+        ConnectionState::Closed => IceTransportState::Closed,
+        _ => return None,
+    })
+}
+
+fn urls(servers: &[IceServer]) -> Vec<Url> {
+    let mut out = Vec::new();
+    for server in servers {
+        for raw in &server.urls {
+            match Url::parse_url(raw) {
+                Ok(mut url) => {
+                    url.username = server.username.clone().unwrap_or_default();
+                    url.password = server.credential.clone().unwrap_or_default();
+                    out.push(url);
+                }
+                Err(e) => tracing::warn!(url = %raw, error = %e, "ICE server URL ignored"),
+            }
+        }
+    }
+    out
+}
+
+/// Creates a generation's agent with `local` credentials and starts gathering; reports go to
+/// `tx`.
+pub(crate) async fn start_agent(
+    key: GenKey,
+    local: &IceCredentials,
+    ice_servers: &[IceServer],
+    policy: IceTransportPolicy,
+    gather: &GatherOptions,
+    tx: ReportTx,
+) -> Result<Arc<Agent>, TransportError> {
+    let urls = urls(ice_servers);
+    let candidate_types = match policy {
+        IceTransportPolicy::Relay => vec![CandidateType::Relay],
+        _ if urls.is_empty() => vec![CandidateType::Host],
+        _ => vec![
+            CandidateType::Host,
+            CandidateType::ServerReflexive,
+            CandidateType::Relay,
+        ],
+    };
+    let mut network_types = vec![NetworkType::Udp4];
+    if gather.ipv6 {
+        network_types.push(NetworkType::Udp6);
+    }
+    let ip_filter = gather
+        .ip_filter
+        .clone()
+        .map(|f| Box::new(move |ip: IpAddr| f(ip)) as Box<dyn Fn(IpAddr) -> bool + Send + Sync>);
+    let interface_filter = gather
+        .interface_filter
+        .clone()
+        .map(|f| Box::new(move |name: &str| f(name)) as Box<dyn Fn(&str) -> bool + Send + Sync>);
+    let config = AgentConfig {
+        urls,
+        local_ufrag: local.ufrag.clone(),
+        local_pwd: local.pwd.clone(),
+        // mDNS would send to a multicast group; candidates carry IP addresses instead.
+        multicast_dns_mode: MulticastDnsMode::Disabled,
+        network_types,
+        candidate_types,
+        include_loopback: gather.include_loopback,
+        ip_filter: Arc::new(ip_filter),
+        interface_filter: Arc::new(interface_filter),
+        ..AgentConfig::default()
+    };
+    let agent = Arc::new(
+        Agent::new(config)
+            .await
+            .map_err(|e| TransportError::Ice(e.to_string()))?,
+    );
+
+    let cand_tx = tx.clone();
+    agent.on_candidate(Box::new(move |c| {
+        let tx = cand_tx.clone();
+        Box::pin(async move {
+            let report = match c {
+                None => Some(IceReport::GatheringComplete),
+                Some(c) => {
+                    let line = format!("candidate:{}", c.marshal());
+                    match line.parse::<Candidate>() {
+                        Ok(c) => Some(IceReport::Candidate(c)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "local candidate not representable");
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(r) = report {
+                let _ = tx.send((key, r)).await;
+            }
+        })
+    }));
+    let state_tx = tx;
+    agent.on_connection_state_change(Box::new(move |s| {
+        let tx = state_tx.clone();
+        Box::pin(async move {
+            if let Some(s) = map_state(s) {
+                let _ = tx.send((key, IceReport::State(s))).await;
+            }
+        })
+    }));
+    agent
+        .gather_candidates()
+        .map_err(|e| TransportError::Ice(e.to_string()))?;
+    Ok(agent)
+}
+
+/// Starts connectivity checks with the remote credentials (dial when controlling, accept
+/// when controlled). The path is reported as [`IceReport::Connected`]. Dropping the returned
+/// sender cancels the attempt.
+pub(crate) fn connect(
+    key: GenKey,
+    agent: &Arc<Agent>,
+    role: IceRole,
+    remote: IceCredentials,
+    tx: ReportTx,
+) -> mpsc::Sender<()> {
+    let (cancel_tx, cancel_rx) = mpsc::channel(1);
+    let agent = Arc::clone(agent);
+    tokio::spawn(async move {
+        let result = if role == IceRole::Controlling {
+            agent
+                .dial(cancel_rx, remote.ufrag, remote.pwd)
+                .await
+                .map(|c| c as PathConn)
+        } else {
+            agent
+                .accept(cancel_rx, remote.ufrag, remote.pwd)
+                .await
+                .map(|c| c as PathConn)
+        };
+        let report = match result {
+            Ok(conn) => IceReport::Connected(conn),
+            Err(e) => IceReport::ConnectFailed(e.to_string()),
+        };
+        let _ = tx.send((key, report)).await;
+    });
+    cancel_tx
+}
+
+/// Adds a remote candidate of the core's grammar to an agent. TCP and unparsable candidates are
+/// skipped (logged).
+pub(crate) fn add_remote_candidate(agent: &Agent, c: &Candidate) {
+    if c.protocol != CandidateProtocol::Udp {
+        tracing::debug!(address = %c.address, "non-UDP remote candidate skipped");
+        return;
+    }
+    // The agent's grammar: no `candidate:` prefix, no extensions after raddr/rport.
+    let mut line = format!(
+        "{} {} {} {} {} {} typ {}",
+        c.foundation,
+        c.component,
+        c.protocol.as_str(),
+        c.priority,
+        c.address,
+        c.port,
+        c.typ.as_str()
+    );
+    if let (Some(addr), Some(port)) = (&c.related_address, c.related_port) {
+        line.push_str(&format!(" raddr {addr} rport {port}"));
+    }
+    match unmarshal_candidate(&line) {
+        Ok(cand) => {
+            let cand: Arc<dyn webrtc_ice::candidate::Candidate + Send + Sync> = Arc::new(cand);
+            if let Err(e) = agent.add_remote_candidate(&cand) {
+                tracing::warn!(error = %e, "remote candidate refused by the agent");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "remote candidate not understood by the agent"),
+    }
+}
+
+/// Closes an agent in the background (closing can wait on the agent's internal tasks).
+pub(crate) fn close_agent(agent: Arc<Agent>) {
+    tokio::spawn(async move {
+        let _ = agent.close().await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webrtc_ice::candidate::Candidate as _;
+
+    #[test]
+    fn candidate_round_trip_through_the_agent_grammar() {
+        let line = "candidate:1234 1 udp 2130706431 127.0.0.1 50000 typ host ufrag abcd";
+        let c: Candidate = line.parse().unwrap();
+        let raw = format!(
+            "{} {} {} {} {} {} typ {}",
+            c.foundation,
+            c.component,
+            c.protocol.as_str(),
+            c.priority,
+            c.address,
+            c.port,
+            c.typ.as_str()
+        );
+        let ice = unmarshal_candidate(&raw).unwrap();
+        let back: Candidate = format!("candidate:{}", ice.marshal()).parse().unwrap();
+        assert_eq!(back.address, "127.0.0.1");
+        assert_eq!(back.port, 50000);
+        assert_eq!(back.priority, 2130706431);
+        assert_eq!(back.foundation, "1234");
+    }
+
+    #[test]
+    fn loopback_filter_keeps_only_127_0_0_1() {
+        let g = GatherOptions::loopback_only();
+        let f = g.ip_filter.unwrap();
+        assert!(f(IpAddr::from([127, 0, 0, 1])));
+        assert!(!f(IpAddr::from([192, 168, 1, 1])));
+        assert!(!f(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])));
+    }
+}

@@ -1,0 +1,71 @@
+//! Tether's transport on tokio: real I/O for [`session_core`]'s sans-IO session.
+//!
+//! A [`PeerConnection`] spawns one driver task that owns the
+//! [`Session`](session_core::session::Session) and every socket and task below it:
+//!
+//! - **ICE**: one `webrtc-ice` agent per ICE generation (`StartGeneration`), so an ICE restart
+//!   is make-before-break: the new agent gathers and checks while the old path carries data.
+//! - **Switchable path**: DTLS runs over a connection that reads from every live generation
+//!   and writes to the promoted one (`PromoteGeneration`); the old agent is closed when the
+//!   core retires its generation. An RFC 7983 first-byte demultiplexer ([`PacketKind`]) lets
+//!   only DTLS reach DTLS.
+//! - **DTLS** (`dtls` 0.17) with a self-signed certificate ([`DtlsIdentity`]); the peer's
+//!   certificate is checked against its SDP `a=fingerprint` during the handshake (a mismatch
+//!   fails the transport with [`TransportError::FingerprintMismatch`]).
+//! - **SCTP** (`webrtc-sctp`) over DTLS and **data channels** (`webrtc-data`, DCEP or
+//!   negotiated), exposed as [`DataChannel`] handles.
+//! - **Signaling** through any [`Signaling`] implementation; [`memory_pair`] is an in-memory
+//!   one. With perfect negotiation the application only creates channels.
+//!
+//! The driver drains the session's queues after every input (`poll_transport` commands are
+//! executed, `poll_signal` messages sent, `poll_event` events published) and sleeps until
+//! `poll_timeout` or the next input: an application command, an ICE or I/O report, or a signal
+//! message. All queues are bounded; the overflow policy of each is documented where it lives
+//! ([`PeerEvents`], [`DataChannel`]). Each peer connection logs under one `tracing` span
+//! (`peer{id=..}`); ICE passwords and DTLS keys are never logged.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use session_core::channel::DataChannelInit;
+//! use transport_tokio::{memory_pair, GatherOptions, PeerConfig, PeerConnection, PeerEvent};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let (sig_a, sig_b) = memory_pair(std::time::Duration::ZERO);
+//! let mut config_a = PeerConfig::new(false); // impolite
+//! config_a.gather = GatherOptions::loopback_only();
+//! let mut config_b = PeerConfig::new(true); // polite
+//! config_b.gather = GatherOptions::loopback_only();
+//! let (a, _a_events) = PeerConnection::new(config_a, sig_a)?;
+//! let (_b, mut b_events) = PeerConnection::new(config_b, sig_b)?;
+//!
+//! let chat = a.create_data_channel("chat", DataChannelInit::default()).await?;
+//! chat.send_text("hello").await?; // waits until the channel is open
+//! while let Some(event) = b_events.recv().await {
+//!     if let PeerEvent::DataChannel(mut dc) = event {
+//!         println!("{:?}", dc.recv().await);
+//!         break;
+//!     }
+//! }
+//! a.close().await;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+mod channel;
+mod demux;
+mod driver;
+mod dtls;
+mod error;
+mod ice;
+mod peer;
+mod signaling;
+mod switch;
+
+pub use channel::{DataChannel, Message, HIGH_WATER, LOW_WATER};
+pub use demux::PacketKind;
+pub use dtls::DtlsIdentity;
+pub use error::{ChannelError, PeerError, SetupError, TransportError};
+pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
+pub use peer::{GenerationStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats};
+pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};

@@ -1,0 +1,250 @@
+//! [`PeerConnection`]: the handle applications hold, its configuration and its events.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use session_core::channel::{ChannelId, DataChannelInit};
+use session_core::config::{Config, IceServer};
+use session_core::error::SessionError;
+use session_core::policy::RestartPolicy;
+use session_core::session::Event;
+use session_core::transport::{Generation, TransportId};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::channel::DataChannel;
+use crate::driver::Driver;
+use crate::dtls::DtlsIdentity;
+use crate::error::{PeerError, SetupError, TransportError};
+use crate::ice::GatherOptions;
+use crate::signaling::Signaling;
+
+/// Commands queued from the application to the driver; beyond that, calls wait.
+const COMMAND_QUEUE: usize = 64;
+/// Events queued for the application in the channel (more wait inside the driver, see
+/// [`PeerEvents`]).
+pub(crate) const EVENT_QUEUE: usize = 256;
+
+/// Configuration of a [`PeerConnection`].
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Perfect negotiation role: exactly one of the two peers must be polite.
+    pub polite: bool,
+    /// Where host candidates are gathered.
+    pub gather: GatherOptions,
+    /// STUN/TURN servers (none by default).
+    pub ice_servers: Vec<IceServer>,
+    /// Automatic ICE restarts.
+    pub restart_policy: RestartPolicy,
+    /// Seed of the session's CSPRNG; `None`: from the OS. Pin it in tests.
+    pub seed: Option<[u8; 32]>,
+    /// DTLS certificate; `None`: a fresh self-signed one.
+    pub identity: Option<DtlsIdentity>,
+    /// How long a superseded ICE generation keeps receiving after a restart switched paths.
+    pub retire_grace: Duration,
+}
+
+impl PeerConfig {
+    /// Defaults: no ICE servers, host candidates on non-loopback interfaces, the core's default
+    /// restart policy, a fresh certificate and seed.
+    pub fn new(polite: bool) -> Self {
+        Self {
+            polite,
+            gather: GatherOptions::default(),
+            ice_servers: Vec::new(),
+            restart_policy: RestartPolicy::default(),
+            seed: None,
+            identity: None,
+            retire_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a peer connection tells the application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PeerEvent {
+    /// An event of the session (states, ICE generations, data channel open/close, closed).
+    Session(Event),
+    /// The peer opened a data channel (W3C `datachannel`).
+    DataChannel(DataChannel),
+    /// The transport failed below the session (fingerprint mismatch, DTLS, SCTP, ...).
+    TransportError(TransportError),
+    /// The application read events too slowly: this many were dropped (see [`PeerEvents`]).
+    Lagged {
+        /// Events dropped.
+        dropped: u64,
+    },
+}
+
+/// The stream of a peer connection's events.
+///
+/// Overflow policy: up to 256 events wait in the channel and up to 4096 more inside the
+/// driver, which never blocks on the application; beyond that, new events are dropped and
+/// a [`PeerEvent::Lagged`] with their count is delivered once there is room again. Data channel
+/// messages do not go through this stream (see [`DataChannel::recv`]).
+#[derive(Debug)]
+pub struct PeerEvents {
+    rx: mpsc::Receiver<PeerEvent>,
+}
+
+impl PeerEvents {
+    /// The next event; `None` once the peer connection has stopped and every event was read.
+    pub async fn recv(&mut self) -> Option<PeerEvent> {
+        self.rx.recv().await
+    }
+}
+
+/// The selected path of one live ICE generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationStats {
+    /// Transport.
+    pub transport: TransportId,
+    /// Generation.
+    pub generation: Generation,
+    /// Does it carry the transport's traffic?
+    pub promoted: bool,
+    /// Local address of the selected pair, once connected.
+    pub local: Option<SocketAddr>,
+    /// Remote address of the selected pair, once connected.
+    pub remote: Option<SocketAddr>,
+}
+
+/// A snapshot of the transport (W3C `getStats`, in part).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Every live ICE generation.
+    pub generations: Vec<GenerationStats>,
+    /// DTLS datagrams received, over every generation.
+    pub dtls_datagrams_in: u64,
+    /// Datagrams written while no path was promoted (or refused by the path).
+    pub datagrams_dropped_out: u64,
+}
+
+/// What the application asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    CreateDataChannel {
+        label: String,
+        init: DataChannelInit,
+        reply: oneshot::Sender<Result<DataChannel, SessionError>>,
+    },
+    CloseChannel(ChannelId),
+    RestartIce,
+    Stats(oneshot::Sender<Stats>),
+    Close,
+}
+
+/// A WebRTC peer connection on tokio: the application's handle.
+///
+/// A driver task (spawned by [`new`](Self::new)) owns the session and all I/O; this handle
+/// only sends it commands over a bounded queue (calls wait when it is full). No lock is shared
+/// with the application. Dropping the handle closes the peer connection once every
+/// [`DataChannel`] handle is gone too.
+#[derive(Debug)]
+pub struct PeerConnection {
+    commands: mpsc::Sender<Command>,
+    closed: watch::Receiver<bool>,
+    fingerprint: session_core::sdp::Fingerprint,
+}
+
+impl PeerConnection {
+    /// Creates a peer connection that negotiates through `signaling` (perfect negotiation: the
+    /// application only creates channels; offers, answers and candidates flow by themselves).
+    /// Must be called within a tokio runtime.
+    pub fn new(
+        config: PeerConfig,
+        signaling: impl Signaling,
+    ) -> Result<(Self, PeerEvents), SetupError> {
+        let identity = match config.identity {
+            Some(id) => id,
+            None => DtlsIdentity::generate()?,
+        };
+        let seed = match config.seed {
+            Some(s) => s,
+            None => {
+                let mut s = [0u8; 32];
+                getrandom::fill(&mut s).map_err(|e| SetupError::Randomness(e.to_string()))?;
+                s
+            }
+        };
+        let fingerprint = identity.fingerprint();
+        let mut core = Config::new(seed, vec![fingerprint.clone()], config.polite);
+        core.ice_servers = config.ice_servers;
+        core.restart_policy = config.restart_policy;
+        core.retire_grace = config.retire_grace;
+
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (closed_tx, closed) = watch::channel(false);
+        let driver = Driver::new(
+            core,
+            identity,
+            config.gather,
+            signaling,
+            commands_rx,
+            commands.downgrade(),
+            events_tx,
+            closed_tx,
+        );
+        driver.spawn();
+        Ok((
+            Self {
+                commands,
+                closed,
+                fingerprint,
+            },
+            PeerEvents { rx: events_rx },
+        ))
+    }
+
+    /// Our DTLS certificate's fingerprint (as our SDP carries it).
+    pub fn fingerprint(&self) -> &session_core::sdp::Fingerprint {
+        &self.fingerprint
+    }
+
+    async fn command(&self, cmd: Command) -> Result<(), PeerError> {
+        self.commands.send(cmd).await.map_err(|_| PeerError::Closed)
+    }
+
+    /// Creates a data channel (W3C `createDataChannel`). The first one triggers negotiation;
+    /// the handle's [`send`](DataChannel::send) waits until it is open.
+    pub async fn create_data_channel(
+        &self,
+        label: &str,
+        init: DataChannelInit,
+    ) -> Result<DataChannel, PeerError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::CreateDataChannel {
+            label: label.to_owned(),
+            init,
+            reply,
+        })
+        .await?;
+        Ok(rx.await.map_err(|_| PeerError::Closed)??)
+    }
+
+    /// Requests an ICE restart (W3C `restartIce`): a new generation is negotiated and checked
+    /// while the current path keeps carrying data, then traffic switches to it.
+    pub async fn restart_ice(&self) -> Result<(), PeerError> {
+        self.command(Command::RestartIce).await
+    }
+
+    /// A snapshot of the ICE generations and path counters.
+    pub async fn stats(&self) -> Result<Stats, PeerError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Stats(reply)).await?;
+        rx.await.map_err(|_| PeerError::Closed)
+    }
+
+    /// Closes the peer connection (W3C `close`): `bye` goes to the peer, channels, SCTP, DTLS
+    /// (close_notify) and every ICE agent close. Idempotent.
+    pub async fn close(&self) {
+        let _ = self.command(Command::Close).await;
+    }
+
+    /// Waits until the driver has stopped and released its sockets and tasks.
+    pub async fn wait_closed(&self) {
+        let mut closed = self.closed.clone();
+        let _ = closed.wait_for(|c| *c).await;
+    }
+}

@@ -1,0 +1,256 @@
+//! [`SwitchConn`]: the connection DTLS runs over. It reads from every live ICE generation and
+//! writes to the promoted one, so an ICE restart changes the path under DTLS without DTLS
+//! noticing (make-before-break).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch, Mutex};
+use webrtc_util::Conn;
+
+use crate::demux::PacketKind;
+
+/// A generation's connection, as `webrtc-ice` returns it from `dial`/`accept`.
+pub(crate) type PathConn = Arc<dyn Conn + Send + Sync>;
+
+/// DTLS records queued between the generation readers and the DTLS connection. When full, the
+/// readers wait; the agent's own buffer (1 MB) then fills and drops, and DTLS/SCTP retransmit.
+const INBOUND_QUEUE: usize = 1024;
+/// Largest datagram read from an ICE path.
+const MAX_DATAGRAM: usize = 8192;
+
+/// Counters of a [`SwitchConn`], for statistics and tests.
+#[derive(Debug, Default)]
+pub(crate) struct SwitchCounters {
+    /// DTLS datagrams received (from any generation).
+    pub(crate) dtls_in: AtomicU64,
+    /// RTP/RTCP datagrams received and dropped (no media consumer yet).
+    pub(crate) rtp_dropped: AtomicU64,
+    /// Datagrams of another or unknown protocol dropped.
+    pub(crate) other_dropped: AtomicU64,
+    /// Datagrams written while no generation was promoted, or whose write failed.
+    pub(crate) send_dropped: AtomicU64,
+}
+
+/// The switchable connection: reads from every live generation, writes to the promoted one.
+///
+/// A write never fails while the connection is open: with no promoted path, or when the path's
+/// socket refuses, the datagram is dropped and counted, and DTLS/SCTP retransmission recovers.
+/// (An error would end SCTP's write loop for good.)
+pub(crate) struct SwitchConn {
+    inbound_tx: mpsc::Sender<Bytes>,
+    inbound_rx: Mutex<mpsc::Receiver<Bytes>>,
+    writer: watch::Receiver<Option<PathConn>>,
+    writer_tx: watch::Sender<Option<PathConn>>,
+    closed_tx: watch::Sender<bool>,
+    pub(crate) counters: SwitchCounters,
+}
+
+impl std::fmt::Debug for SwitchConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwitchConn")
+            .field("has_writer", &self.writer.borrow().is_some())
+            .field("closed", &*self.closed_tx.borrow())
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+impl SwitchConn {
+    /// A new connection with no path.
+    pub(crate) fn new() -> Arc<Self> {
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let (writer_tx, writer) = watch::channel(None);
+        let (closed_tx, _) = watch::channel(false);
+        Arc::new(Self {
+            inbound_tx,
+            inbound_rx: Mutex::new(inbound_rx),
+            writer,
+            writer_tx,
+            closed_tx,
+            counters: SwitchCounters::default(),
+        })
+    }
+
+    /// Routes writes to `path` from now on (`None`: drop writes).
+    pub(crate) fn set_writer(&self, path: Option<PathConn>) {
+        self.writer_tx.send_replace(path);
+    }
+
+    /// Is a path selected for writing?
+    pub(crate) fn has_writer(&self) -> bool {
+        self.writer.borrow().is_some()
+    }
+
+    /// Closes the connection: reads and writes fail from now on, readers stop.
+    pub(crate) fn shut(&self) {
+        self.closed_tx.send_replace(true);
+        self.writer_tx.send_replace(None);
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.closed_tx.borrow()
+    }
+
+    /// Reads datagrams from one generation's path until the path or this connection closes,
+    /// passing DTLS on and dropping the rest (RFC 7983).
+    pub(crate) async fn read_path(self: Arc<Self>, path: PathConn) {
+        let mut closed = self.closed_tx.subscribe();
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let n = tokio::select! {
+                r = path.recv(&mut buf) => match r {
+                    Ok(n) => n,
+                    Err(_) => return, // the agent closed
+                },
+                _ = closed.wait_for(|c| *c) => return,
+            };
+            let packet = &buf[..n];
+            match PacketKind::of(packet) {
+                PacketKind::Dtls => {
+                    self.counters.dtls_in.fetch_add(1, Ordering::Relaxed);
+                    let data = Bytes::copy_from_slice(packet);
+                    tokio::select! {
+                        r = self.inbound_tx.send(data) => if r.is_err() { return },
+                        _ = closed.wait_for(|c| *c) => return,
+                    }
+                }
+                PacketKind::Rtp => {
+                    self.counters.rtp_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    self.counters.other_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+fn closed_error() -> webrtc_util::Error {
+    webrtc_util::Error::Other("switchable connection closed".to_owned())
+}
+
+#[async_trait]
+impl Conn for SwitchConn {
+    async fn connect(&self, _addr: SocketAddr) -> webrtc_util::Result<()> {
+        Err(webrtc_util::Error::Other("not applicable".to_owned()))
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        let mut closed = self.closed_tx.subscribe();
+        if *closed.borrow() {
+            return Err(closed_error());
+        }
+        let mut rx = self.inbound_rx.lock().await;
+        let data = tokio::select! {
+            d = rx.recv() => d.ok_or_else(closed_error)?,
+            _ = closed.wait_for(|c| *c) => return Err(closed_error()),
+        };
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        let n = self.recv(buf).await?;
+        let addr = self
+            .remote_addr()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Ok((n, addr))
+    }
+
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        if self.is_closed() {
+            return Err(closed_error());
+        }
+        let path = self.writer.borrow().clone();
+        match path {
+            Some(path) => {
+                if let Err(e) = path.send(buf).await {
+                    self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::trace!(error = %e, "datagram dropped by the promoted path");
+                }
+            }
+            None => {
+                self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    async fn send_to(&self, buf: &[u8], _target: SocketAddr) -> webrtc_util::Result<usize> {
+        self.send(buf).await
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        match self.writer.borrow().as_ref() {
+            Some(p) => p.local_addr(),
+            None => Err(webrtc_util::Error::Other("no promoted path".to_owned())),
+        }
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.writer.borrow().as_ref().and_then(|p| p.remote_addr())
+    }
+
+    async fn close(&self) -> webrtc_util::Result<()> {
+        self.shut();
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webrtc_util::conn::conn_pipe::pipe;
+
+    #[tokio::test]
+    async fn reads_every_path_writes_the_promoted_one() {
+        let switch = SwitchConn::new();
+        let (old_near, old_far) = pipe();
+        let (new_near, new_far) = pipe();
+        let (old_near, new_near): (PathConn, PathConn) = (Arc::new(old_near), Arc::new(new_near));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&old_near)));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&new_near)));
+
+        // No path yet: the write is dropped, not an error.
+        assert_eq!(switch.send(&[23, 1]).await.unwrap(), 2);
+        assert_eq!(switch.counters.send_dropped.load(Ordering::Relaxed), 1);
+
+        switch.set_writer(Some(Arc::clone(&old_near)));
+        switch.send(&[23, 2]).await.unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(old_far.recv(&mut buf).await.unwrap(), 2);
+        assert_eq!(buf[..2], [23, 2]);
+
+        // Switch: writes go to the new path, both paths are still read.
+        switch.set_writer(Some(Arc::clone(&new_near)));
+        switch.send(&[23, 3]).await.unwrap();
+        assert_eq!(new_far.recv(&mut buf).await.unwrap(), 2);
+        assert_eq!(buf[..2], [23, 3]);
+
+        old_far.send(&[22, 10]).await.unwrap();
+        // RTP and STUN never reach DTLS.
+        new_far.send(&[0x80, 96, 0]).await.unwrap();
+        new_far.send(&[0x00, 0x01]).await.unwrap();
+        new_far.send(&[22, 11]).await.unwrap();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let n = switch.recv(&mut buf).await.unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        got.sort();
+        assert_eq!(got, vec![vec![22, 10], vec![22, 11]]);
+
+        switch.shut();
+        assert!(switch.recv(&mut buf).await.is_err());
+        assert!(switch.send(&[23]).await.is_err());
+    }
+}

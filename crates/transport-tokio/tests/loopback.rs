@@ -1,0 +1,358 @@
+//! Two real peer connections over loopback UDP (127.0.0.1 only, no STUN/TURN), negotiating
+//! through an in-memory signaling pair with perfect negotiation.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use session_core::channel::DataChannelInit;
+use session_core::session::{ClosedBy, Event};
+use transport_tokio::{
+    memory_pair, DataChannel, GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent,
+    PeerEvents,
+};
+
+const MSG: usize = 32 * 1024;
+
+fn config(polite: bool, seed: u8) -> PeerConfig {
+    let mut c = PeerConfig::new(polite);
+    c.gather = GatherOptions::loopback_only();
+    c.seed = Some([seed; 32]);
+    c
+}
+
+struct Pair {
+    a: PeerConnection,
+    b: PeerConnection,
+    a_events: PeerEvents,
+    b_events: PeerEvents,
+    dc_a: DataChannel,
+    dc_b: DataChannel,
+    setup: Duration,
+}
+
+/// Waits for an event matching `f`, failing after `within`.
+async fn wait_event<T>(
+    events: &mut PeerEvents,
+    within: Duration,
+    mut f: impl FnMut(PeerEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(within, async {
+        loop {
+            let ev = events.recv().await.expect("event stream ended");
+            if let Some(t) = f(ev) {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
+
+async fn connect(delay: Duration) -> Pair {
+    let (sa, sb) = memory_pair(delay);
+    let (a, a_events) = PeerConnection::new(config(false, 1), sa).unwrap();
+    let (b, mut b_events) = PeerConnection::new(config(true, 2), sb).unwrap();
+    let start = Instant::now();
+    let dc_a = a
+        .create_data_channel("data", DataChannelInit::default())
+        .await
+        .unwrap();
+    let dc_b = wait_event(&mut b_events, Duration::from_secs(20), |ev| match ev {
+        PeerEvent::DataChannel(dc) => Some(dc),
+        _ => None,
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(20), dc_a.wait_open())
+        .await
+        .unwrap()
+        .unwrap();
+    let setup = start.elapsed();
+    assert_eq!(dc_b.label(), "data");
+    Pair {
+        a,
+        b,
+        a_events,
+        b_events,
+        dc_a,
+        dc_b,
+        setup,
+    }
+}
+
+/// Message `seq` of a transfer: its sequence number, then bytes derived from it.
+fn payload(seq: u64, len: usize) -> Bytes {
+    let mut v = Vec::with_capacity(len);
+    v.extend_from_slice(&seq.to_be_bytes());
+    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push(x as u8);
+    }
+    Bytes::from(v)
+}
+
+/// What the receiving side saw.
+#[derive(Debug)]
+struct Received {
+    count: u64,
+    bytes: u64,
+    longest_gap: Duration,
+}
+
+/// Receives `count` messages, checking every byte and the order; echoes text messages.
+async fn receive(dc: &mut DataChannel, count: u64) -> Received {
+    let mut next = 0u64;
+    let mut bytes = 0u64;
+    let mut longest_gap = Duration::ZERO;
+    let mut first: Option<Instant> = None;
+    let mut last = Instant::now();
+    while next < count {
+        let msg = tokio::time::timeout(Duration::from_secs(20), dc.recv())
+            .await
+            .expect("stalled for 20 s")
+            .expect("channel closed early");
+        let now = Instant::now();
+        let Message::Binary(data) = msg else {
+            panic!("unexpected message {msg:?}");
+        };
+        let seq = u64::from_be_bytes(data[..8].try_into().unwrap());
+        assert_eq!(seq, next, "lost, duplicated or reordered message");
+        assert_eq!(data, payload(seq, data.len()), "corrupted message {seq}");
+        if first.is_some() {
+            longest_gap = longest_gap.max(now - last);
+        } else {
+            first = Some(now);
+        }
+        last = now;
+        bytes += data.len() as u64;
+        next += 1;
+    }
+    Received {
+        count: next,
+        bytes,
+        longest_gap,
+    }
+}
+
+async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
+    wait_event(events, Duration::from_secs(10), |ev| match ev {
+        PeerEvent::Session(Event::Closed(b)) => Some(b),
+        _ => None,
+    })
+    .await
+    .eq(&by)
+    .then_some(())
+    .expect("closed by the wrong side");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_echo_transfer_and_close() {
+    let mut p = connect(Duration::ZERO).await;
+    println!(
+        "setup (create_data_channel -> open on both sides): {:?}",
+        p.setup
+    );
+
+    // Echo: text from A, B sends it back.
+    p.dc_a.send_text("hello").await.unwrap();
+    let got = p.dc_b.recv().await.unwrap();
+    assert_eq!(got, Message::Text("hello".into()));
+    p.dc_b.send_text("hello back").await.unwrap();
+    assert_eq!(
+        p.dc_a.recv().await.unwrap(),
+        Message::Text("hello back".into())
+    );
+    p.dc_a.send(Bytes::new()).await.unwrap();
+    assert_eq!(p.dc_b.recv().await.unwrap(), Message::Binary(Bytes::new()));
+
+    // 10 MiB in 32 KiB messages, every byte and the order checked.
+    let count = (10 * 1024 * 1024 / MSG) as u64;
+    let mut dc_b = p.dc_b;
+    let rx = tokio::spawn(async move {
+        let r = receive(&mut dc_b, count).await;
+        (r, dc_b)
+    });
+    let start = Instant::now();
+    for seq in 0..count {
+        p.dc_a.send(payload(seq, MSG)).await.unwrap();
+    }
+    let (r, mut dc_b) = rx.await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(r.count, count);
+    let mib = r.bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "transfer: {mib:.1} MiB in {elapsed:?} = {:.1} MiB/s (32 KiB messages), longest gap {:?}",
+        mib / elapsed.as_secs_f64(),
+        r.longest_gap
+    );
+
+    // Close from A: both reach closed, the channel ends on B.
+    p.a.close().await;
+    expect_closed(&mut p.a_events, ClosedBy::Local).await;
+    expect_closed(&mut p.b_events, ClosedBy::Remote).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while dc_b.recv().await.is_some() {}
+    })
+    .await
+    .expect("B's channel did not close");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        p.a.wait_closed().await;
+        p.b.wait_closed().await;
+    })
+    .await
+    .expect("drivers did not stop");
+    assert!(p.dc_a.send_text("late").await.is_err());
+}
+
+/// Sends messages from `seq` on; after `lead` messages `restarter` restarts ICE, and sending
+/// goes on until the restarter promoted generation `generation` and retired the old one, plus
+/// some more. Returns the next sequence number and the time from `restart_ice` to promotion.
+async fn send_through_restart(
+    dc: &DataChannel,
+    mut seq: u64,
+    lead: u64,
+    restarter: &PeerConnection,
+    events: &mut PeerEvents,
+    generation: u32,
+) -> (u64, Duration) {
+    let restart_at = seq + lead;
+    let mut promoted_at: Option<u64> = None;
+    let mut restart_started: Option<Instant> = None;
+    let mut switch_time = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "restart did not complete in 30 s"
+        );
+        if seq == restart_at {
+            restarter.restart_ice().await.unwrap();
+            restart_started = Some(Instant::now());
+        }
+        dc.send(payload(seq, MSG)).await.unwrap();
+        seq += 1;
+        // Look at the restarter's events without waiting.
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::ZERO, events.recv()).await {
+            if let PeerEvent::Session(Event::IceGenerationPromoted { generation: g, .. }) = ev {
+                if g.0 == generation && promoted_at.is_none() {
+                    promoted_at = Some(seq);
+                    switch_time = restart_started.map(|t| t.elapsed()).unwrap_or_default();
+                }
+            }
+        }
+        if promoted_at.is_some_and(|at| seq >= at + 128) {
+            // The old generation is retired after the grace period (2 s).
+            if restarter.stats().await.unwrap().generations.len() == 1 {
+                return (seq, switch_time);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_ice_mid_transfer_loses_nothing() {
+    let mut p = connect(Duration::from_millis(200)).await;
+    println!("setup with 200 ms signaling delay: {:?}", p.setup);
+    let before = p.a.stats().await.unwrap();
+    assert_eq!(before.generations.len(), 1);
+    let old_local = before.generations[0].local;
+
+    let mut dc_b = p.dc_b;
+    let (count_tx, count_rx) = tokio::sync::oneshot::channel::<u64>();
+    let rx = tokio::spawn(async move {
+        // Receive until the sender says how many there were.
+        let mut count_rx = count_rx;
+        let mut total = Received {
+            count: 0,
+            bytes: 0,
+            longest_gap: Duration::ZERO,
+        };
+        let mut next = 0u64;
+        let mut last = Instant::now();
+        let mut expected: Option<u64> = None;
+        loop {
+            if expected.is_some_and(|e| next >= e) {
+                break;
+            }
+            tokio::select! {
+                n = &mut count_rx, if expected.is_none() => { expected = Some(n.unwrap()); }
+                msg = tokio::time::timeout(Duration::from_secs(20), dc_b.recv()) => {
+                    let Message::Binary(data) = msg.expect("stalled for 20 s").expect("closed early") else {
+                        panic!("unexpected text");
+                    };
+                    let now = Instant::now();
+                    let seq = u64::from_be_bytes(data[..8].try_into().unwrap());
+                    assert_eq!(seq, next, "lost, duplicated or reordered message");
+                    assert_eq!(data, payload(seq, data.len()), "corrupted message {seq}");
+                    if next > 0 {
+                        total.longest_gap = total.longest_gap.max(now - last);
+                    }
+                    last = now;
+                    total.bytes += data.len() as u64;
+                    next += 1;
+                }
+            }
+        }
+        total.count = next;
+        (total, dc_b)
+    });
+
+    let start = Instant::now();
+    // A restarts, then B: each side in turn, while A keeps sending.
+    let (seq, a_switch) = send_through_restart(&p.dc_a, 0, 64, &p.a, &mut p.a_events, 1).await;
+    let mid = p.a.stats().await.unwrap();
+    let (sent, b_switch) = send_through_restart(&p.dc_a, seq, 64, &p.b, &mut p.b_events, 2).await;
+    count_tx.send(sent).unwrap();
+    let (r, _dc_b) = rx.await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(r.count, sent);
+
+    let after = p.a.stats().await.unwrap();
+    assert_eq!(after.generations.len(), 1, "old generation not retired");
+    let g = &after.generations[0];
+    assert!(g.generation.0 == 2 && g.promoted);
+    let paths = [old_local, mid.generations[0].local, g.local];
+    assert!(
+        paths[0] != paths[1] && paths[1] != paths[2],
+        "a restart did not move to a new path: {paths:?}"
+    );
+    println!(
+        "two restarts (A then B) mid-transfer, 200 ms signaling: {} messages ({:.1} MiB) in {elapsed:?}, \
+         zero lost/duplicated/reordered; restart_ice -> promoted: A {a_switch:?}, B {b_switch:?}; \
+         longest inter-arrival gap {:?}; A's local path {paths:?}",
+        r.count,
+        r.bytes as f64 / (1024.0 * 1024.0),
+        r.longest_gap,
+    );
+
+    // Close from B this time.
+    p.b.close().await;
+    expect_closed(&mut p.b_events, ClosedBy::Local).await;
+    expect_closed(&mut p.a_events, ClosedBy::Remote).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "100 MiB transfer: run with --ignored"]
+async fn transfer_100_mib() {
+    let mut p = connect(Duration::ZERO).await;
+    let count = (100 * 1024 * 1024 / MSG) as u64;
+    let mut dc_b = p.dc_b;
+    let rx = tokio::spawn(async move { receive(&mut dc_b, count).await });
+    let start = Instant::now();
+    for seq in 0..count {
+        p.dc_a.send(payload(seq, MSG)).await.unwrap();
+    }
+    let r = rx.await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(r.count, count);
+    let mib = r.bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "transfer: {mib:.1} MiB in {elapsed:?} = {:.1} MiB/s (32 KiB messages), longest gap {:?}",
+        mib / elapsed.as_secs_f64(),
+        r.longest_gap
+    );
+    p.a.close().await;
+    expect_closed(&mut p.b_events, ClosedBy::Remote).await;
+}
