@@ -503,3 +503,68 @@ fn chromium_ice_restart() -> TestResult {
     eprintln!("chromium_ice_restart: Chromium {remote1} -> {remote2}, ours {local1} -> {local2}");
     page.done()
 }
+
+/// (4) Our ICE restart re-offer, which states our established DTLS role
+/// (`a=setup:active`/`passive`, not `actpass`), is accepted by Chromium, whose answer keeps the
+/// complementary role and brings fresh credentials.
+#[test]
+fn our_ice_restart_reoffer_is_accepted() -> TestResult {
+    if browser::skipped("our_ice_restart_reoffer_is_accepted") {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let mut s = session(now);
+    s.add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    s.create_data_channel("chat", Default::default())?;
+    let offer = s.create_offer(Default::default(), now)?;
+    s.set_local_description(offer.clone(), now)?;
+    assert!(offer.sdp.contains("a=setup:actpass"), "{}", offer.sdp);
+
+    let mut page = Page::launch()?;
+    page.call("create", json!({ "media": false, "data": false }))?;
+    page.set_remote(&offer)?;
+    let answer = page.call("answer", json!({}))?["sdp"]
+        .as_str()
+        .ok_or("no sdp")?
+        .to_string();
+    s.set_remote_description(
+        SessionDescription {
+            kind: SdpType::Answer,
+            sdp: answer.clone(),
+        },
+        now,
+    )?;
+    let role = s.dtls_role().ok_or("no DTLS role after the answer")?;
+
+    s.restart_ice(now);
+    let reoffer = s.create_offer(Default::default(), now)?;
+    s.set_local_description(reoffer.clone(), now)?;
+    let expected_setup = match role {
+        session_core::transport::DtlsRole::Client => "a=setup:active",
+        _ => "a=setup:passive",
+    };
+    assert!(reoffer.sdp.contains(expected_setup), "{}", reoffer.sdp);
+    assert_ne!(
+        ufrag(&reoffer.sdp),
+        ufrag(&offer.sdp),
+        "a restart changes our ufrag"
+    );
+
+    page.set_remote(&reoffer)?;
+    let reanswer = page.call("answer", json!({}))?["sdp"]
+        .as_str()
+        .ok_or("no sdp")?
+        .to_string();
+    s.set_remote_description(
+        SessionDescription {
+            kind: SdpType::Answer,
+            sdp: reanswer.clone(),
+        },
+        now,
+    )
+    .map_err(|e| format!("our set_remote_description(Chromium re-answer): {e}\n{reanswer}"))?;
+    assert_eq!(s.signaling_state(), SignalingState::Stable);
+    assert_ne!(ufrag(&reanswer), ufrag(&answer), "Chromium restarted too");
+    assert!(!s.restart_pending(), "the restart's exchange completed");
+    page.done()
+}
