@@ -5,8 +5,10 @@ mod bounded;
 mod candidates;
 mod describe;
 mod event;
+mod exchange;
 mod order;
 mod perfect;
+mod rollback;
 mod transports;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
