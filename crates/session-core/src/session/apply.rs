@@ -10,7 +10,7 @@ use crate::ice::IceCredentials;
 use crate::sdp::{self, MediaDesc, MediaKind, SessionDesc, Setup};
 use crate::signal::SessionDescription;
 use crate::signaling::{transition, SdpType, Side};
-use crate::transceiver::{sends, Transceiver, TransceiverId};
+use crate::transceiver::sends;
 use crate::transport::{DtlsRole, TransportId};
 
 /// Line-ending-insensitive comparison of two SDP texts.
@@ -56,36 +56,25 @@ impl Session {
             return self.rollback(Side::Local);
         }
         let next = transition(self.signaling, Side::Local, desc.kind)?;
-        let (sdp, parsed) = match desc.kind {
-            SdpType::Offer => {
-                if self.last_offer.is_none() {
-                    let offer = self.build_offer();
-                    self.last_offer = Some(offer);
-                }
-                let offer = self.last_offer.clone().expect("set above");
-                let text = sdp::write(&offer);
-                if !desc.sdp.trim().is_empty() && !same_sdp(&desc.sdp, &text) {
-                    return Err(SessionError::InvalidModification(
-                        "the offer is not the last one created by create_offer",
-                    ));
-                }
-                (text, offer)
+        let created = if desc.kind == SdpType::Offer {
+            if self.last_offer.is_none() {
+                self.last_offer = Some(self.build_offer());
             }
-            _ => {
-                if self.last_answer.is_none() {
-                    let answer = self.build_answer()?;
-                    self.last_answer = Some(answer);
-                }
-                let answer = self.last_answer.clone().expect("set above");
-                let text = sdp::write(&answer);
-                if !desc.sdp.trim().is_empty() && !same_sdp(&desc.sdp, &text) {
-                    return Err(SessionError::InvalidModification(
-                        "the answer is not the last one created by create_answer",
-                    ));
-                }
-                (text, answer)
+            self.last_offer.clone()
+        } else {
+            if self.last_answer.is_none() {
+                self.last_answer = Some(self.build_answer()?);
             }
+            self.last_answer.clone()
         };
+        let parsed = created.ok_or(SessionError::InvalidModification("nothing was created"))?;
+        let sdp = sdp::write(&parsed);
+        // No munging: the description must be the one just created (or empty, meaning it).
+        if !desc.sdp.trim().is_empty() && !same_sdp(&desc.sdp, &sdp) {
+            return Err(SessionError::InvalidModification(
+                "the description is not the last one created by create_offer/create_answer",
+            ));
+        }
         let applied = Desc {
             kind: desc.kind,
             sdp,
@@ -344,25 +333,12 @@ impl Session {
             self.transceivers[i].mid = Some(mid.to_owned());
             return Some(i);
         }
-        let id = TransceiverId(self.transceivers.len() as u32);
-        let ssrc = self.rng.next_u32();
-        let rtx_ssrc = (kind == MediaKind::Video).then(|| self.rng.next_u32());
-        self.transceivers.push(Transceiver {
-            id,
+        let id = self.push_transceiver(
             kind,
-            mid: Some(mid.to_owned()),
-            direction: crate::sdp::Direction::RecvOnly,
-            current_direction: None,
-            stopped: false,
-            ssrc,
-            rtx_ssrc,
-            stream_id: format!("tether-{:08x}", self.rng.next_u32()),
-            track_id: format!("{kind:?}-{:08x}", self.rng.next_u32()).to_lowercase(),
-            codecs: Vec::new(),
-            remote_ssrcs: Vec::new(),
-            from_remote: true,
-            track_fired: false,
-        });
+            Some(mid.to_owned()),
+            crate::sdp::Direction::RecvOnly,
+            true,
+        );
         Some(id.0 as usize)
     }
 

@@ -368,6 +368,21 @@ impl Session {
 
     /// Adds a transceiver (W3C `addTransceiver`); raises negotiation-needed.
     pub fn add_transceiver(&mut self, kind: MediaKind, direction: Direction) -> TransceiverId {
+        let id = self.push_transceiver(kind, None, direction, false);
+        if let Some(now) = self.now {
+            self.after_input(now);
+        }
+        id
+    }
+
+    /// Creates a transceiver with fresh SSRCs and msid from the session's CSPRNG.
+    fn push_transceiver(
+        &mut self,
+        kind: MediaKind,
+        mid: Option<String>,
+        direction: Direction,
+        from_remote: bool,
+    ) -> TransceiverId {
         let id = TransceiverId(self.transceivers.len() as u32);
         let ssrc = self.rng.next_u32();
         let rtx_ssrc = (kind == MediaKind::Video).then(|| self.rng.next_u32());
@@ -376,7 +391,7 @@ impl Session {
         self.transceivers.push(Transceiver {
             id,
             kind,
-            mid: None,
+            mid,
             direction,
             current_direction: None,
             stopped: self.closed,
@@ -386,12 +401,9 @@ impl Session {
             track_id,
             codecs: Vec::new(),
             remote_ssrcs: Vec::new(),
-            from_remote: false,
+            from_remote,
             track_fired: false,
         });
-        if let Some(now) = self.now {
-            self.after_input(now);
-        }
         id
     }
 
