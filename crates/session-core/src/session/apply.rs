@@ -9,7 +9,7 @@ use crate::error::{PeerError, SessionError};
 use crate::ice::IceCredentials;
 use crate::sdp::{self, MediaDesc, MediaKind, SessionDesc, Setup};
 use crate::signal::SessionDescription;
-use crate::signaling::{transition, SdpType, Side};
+use crate::signaling::{transition, SdpType, Side, SignalingState};
 use crate::transceiver::sends;
 use crate::transport::{DtlsRole, TransportId};
 
@@ -189,6 +189,18 @@ impl Session {
         }
         let next = transition(self.signaling, Side::Remote, desc.kind)?;
         let parsed = sdp::parse(&desc.sdp)?;
+        self.apply_remote_parsed(desc, parsed, next, now)
+    }
+
+    /// [`apply_remote`](Self::apply_remote) of a description already parsed, whose transition
+    /// to `next` was checked.
+    pub(super) fn apply_remote_parsed(
+        &mut self,
+        desc: SessionDescription,
+        parsed: SessionDesc,
+        next: SignalingState,
+        now: Instant,
+    ) -> Result<(), SessionError> {
         match desc.kind {
             SdpType::Offer => self.apply_remote_offer(&parsed)?,
             _ => self.apply_remote_answer(&parsed, now)?,

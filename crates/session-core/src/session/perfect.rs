@@ -9,7 +9,7 @@ use super::{ClosedBy, OfferOptions, Session, MAX_RETRANSMIT};
 use crate::error::SessionError;
 use crate::sdp;
 use crate::signal::{IceCandidateInit, SessionDescription, SignalMessage};
-use crate::signaling::{SdpType, SignalingState};
+use crate::signaling::{transition, SdpType, Side, SignalingState};
 
 impl Session {
     pub(super) fn on_signal(
@@ -105,7 +105,8 @@ impl Session {
                     tracing::debug!(version, "answer that answers no offer in flight ignored");
                     return Ok(());
                 }
-                self.apply_remote(desc, now)?;
+                let next = transition(self.signaling, Side::Remote, desc.kind)?;
+                self.apply_remote_parsed(desc, parsed, next, now)?;
                 self.order.seen(version);
                 self.release_held(now, false)
             }
@@ -140,7 +141,8 @@ impl Session {
             self.rollback(crate::signaling::Side::Local)?;
         }
         let text = desc.sdp.clone();
-        self.apply_remote(desc, now)?;
+        let next = transition(self.signaling, Side::Remote, SdpType::Offer)?;
+        self.apply_remote_parsed(desc, parsed.clone(), next, now)?;
         self.order.offer_seen(version, text, true);
         let answer = self.create_answer(now)?;
         self.apply_local(answer.clone(), now)?;
