@@ -106,6 +106,18 @@ pub(crate) struct Driver<S: Signaling> {
     )>,
     channels: HashMap<ChannelId, Slot>,
     remote_pending: HashMap<u16, RemotePending>,
+    /// The loop accepting the peer's channels. It holds the association, whose accept queue
+    /// never ends while the association lives: it must be aborted, not awaited.
+    sctp_accept: Option<AbortOnDrop>,
+}
+
+/// Aborts a task when dropped (the driver stops without leaving it behind).
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<S: Signaling> Driver<S> {
@@ -145,6 +157,7 @@ impl<S: Signaling> Driver<S> {
             pending_opens: Vec::new(),
             channels: HashMap::new(),
             remote_pending: HashMap::new(),
+            sctp_accept: None,
         }
     }
 

@@ -41,6 +41,11 @@ pub struct PeerConfig {
     pub identity: Option<DtlsIdentity>,
     /// How long a superseded ICE generation keeps receiving after a restart switched paths.
     pub retire_grace: Duration,
+    /// **Testing only**: advertise this `a=fingerprint` in our SDP instead of the real one of
+    /// our certificate. A wrong value makes the peer reject our DTLS certificate (its
+    /// connection fails with a fingerprint mismatch); use it to test how interop failures
+    /// surface. `None` (the default): the certificate's own fingerprint.
+    pub advertise_fingerprint_override: Option<session_core::sdp::Fingerprint>,
 }
 
 impl PeerConfig {
@@ -55,6 +60,7 @@ impl PeerConfig {
             seed: None,
             identity: None,
             retire_grace: Duration::from_secs(2),
+            advertise_fingerprint_override: None,
         }
     }
 }
@@ -167,7 +173,9 @@ impl PeerConnection {
                 s
             }
         };
-        let fingerprint = identity.fingerprint();
+        let fingerprint = config
+            .advertise_fingerprint_override
+            .unwrap_or_else(|| identity.fingerprint());
         let mut core = Config::new(seed, vec![fingerprint.clone()], config.polite);
         core.ice_servers = config.ice_servers;
         core.restart_policy = config.restart_policy;
@@ -197,7 +205,8 @@ impl PeerConnection {
         ))
     }
 
-    /// Our DTLS certificate's fingerprint (as our SDP carries it).
+    /// The fingerprint our SDP carries: our DTLS certificate's, unless
+    /// [`PeerConfig::advertise_fingerprint_override`] replaced it.
     pub fn fingerprint(&self) -> &session_core::sdp::Fingerprint {
         &self.fingerprint
     }

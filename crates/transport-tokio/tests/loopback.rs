@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use session_core::channel::DataChannelInit;
+use session_core::error::PeerError;
 use session_core::session::{ClosedBy, Event};
+use session_core::state::PeerConnectionState;
 use transport_tokio::{
-    memory_pair, DataChannel, GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent,
-    PeerEvents,
+    memory_pair, DataChannel, DtlsIdentity, GatherOptions, Message, PeerConfig, PeerConnection,
+    PeerEvent, PeerEvents, TransportError,
 };
 
 const MSG: usize = 32 * 1024;
@@ -355,4 +357,186 @@ async fn transfer_100_mib() {
     );
     p.a.close().await;
     expect_closed(&mut p.b_events, ClosedBy::Remote).await;
+}
+
+/// What one side of the wrong-fingerprint test saw.
+#[derive(Debug, Default)]
+struct Seen {
+    certificate_mismatch: bool,
+    fingerprint_error: bool,
+    failed: bool,
+    closed: bool,
+    /// Data channels offered to the application or opened: must stay empty.
+    channels: Vec<String>,
+    other_errors: Vec<TransportError>,
+}
+
+impl Seen {
+    fn note(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::Session(Event::PeerMisbehaved(PeerError::CertificateMismatch {
+                ..
+            })) => {
+                self.certificate_mismatch = true;
+            }
+            PeerEvent::Session(Event::ConnectionStateChange(PeerConnectionState::Failed)) => {
+                self.failed = true;
+            }
+            PeerEvent::Session(Event::Closed(_)) => self.closed = true,
+            PeerEvent::Session(Event::DataChannelOpen(id)) => {
+                self.channels.push(format!("open {id:?}"))
+            }
+            PeerEvent::DataChannel(dc) => self.channels.push(format!("remote {}", dc.label())),
+            PeerEvent::TransportError(TransportError::FingerprintMismatch) => {
+                self.fingerprint_error = true;
+            }
+            PeerEvent::TransportError(e) => self.other_errors.push(e),
+            _ => {}
+        }
+    }
+
+    fn victim_done(&self) -> bool {
+        self.certificate_mismatch && self.fingerprint_error && self.failed
+    }
+}
+
+/// Reads events until `done` holds, or `within` elapsed (returns whether it held).
+async fn observe(
+    events: &mut PeerEvents,
+    seen: &mut Seen,
+    within: Duration,
+    done: impl Fn(&Seen) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done(seen) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ev)) => seen.note(ev),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    done(seen)
+}
+
+/// One peer advertises a fingerprint that is not its certificate's: the other side fails the
+/// connection with the typed error, no channel opens, no data arrives, both close cleanly.
+/// `offerer_lies`: the liar is A (the offerer, which creates the channel), else B.
+async fn wrong_fingerprint(offerer_lies: bool) {
+    let (sa, sb) = memory_pair(Duration::ZERO);
+    let mut ca = config(false, 3);
+    let mut cb = config(true, 4);
+    let wrong = DtlsIdentity::generate().unwrap().fingerprint();
+    if offerer_lies {
+        ca.advertise_fingerprint_override = Some(wrong.clone());
+    } else {
+        cb.advertise_fingerprint_override = Some(wrong.clone());
+    }
+    let (a, mut a_events) = PeerConnection::new(ca, sa).unwrap();
+    let (b, mut b_events) = PeerConnection::new(cb, sb).unwrap();
+    let liar = if offerer_lies { &a } else { &b };
+    assert_eq!(liar.fingerprint(), &wrong);
+
+    let start = Instant::now();
+    let dc_a = a
+        .create_data_channel("data", DataChannelInit::default())
+        .await
+        .unwrap();
+    // The application tries to send: the write waits for an open channel that never comes.
+    let sender = tokio::spawn(async move {
+        let sent = dc_a.send_text("must never arrive").await;
+        (sent, dc_a)
+    });
+
+    let (mut seen_a, mut seen_b) = (Seen::default(), Seen::default());
+    let (victim_events, victim_seen, liar_events, liar_seen) = if offerer_lies {
+        (&mut b_events, &mut seen_b, &mut a_events, &mut seen_a)
+    } else {
+        (&mut a_events, &mut seen_a, &mut b_events, &mut seen_b)
+    };
+    let failed = observe(
+        victim_events,
+        victim_seen,
+        Duration::from_secs(20),
+        Seen::victim_done,
+    )
+    .await;
+    let detected = start.elapsed();
+    assert!(
+        failed,
+        "the victim did not fail with the typed error: {victim_seen:?}"
+    );
+    // Whatever the liar's DTLS does now, nothing may open: watch both sides a little longer.
+    observe(
+        victim_events,
+        victim_seen,
+        Duration::from_millis(500),
+        |_| false,
+    )
+    .await;
+    observe(liar_events, liar_seen, Duration::from_millis(500), |_| {
+        false
+    })
+    .await;
+    assert!(
+        !sender.is_finished(),
+        "send completed on a failed connection"
+    );
+
+    // Both close cleanly; the pending send fails instead of delivering.
+    a.close().await;
+    b.close().await;
+    for (events, seen) in [(&mut a_events, &mut seen_a), (&mut b_events, &mut seen_b)] {
+        assert!(
+            observe(events, seen, Duration::from_secs(10), |s| s.closed).await,
+            "not closed: {seen:?}"
+        );
+        // Drain to the end of the stream: the driver stopped.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(ev) = events.recv().await {
+                seen.note(ev);
+            }
+        })
+        .await
+        .expect("event stream did not end after close");
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        a.wait_closed().await;
+        b.wait_closed().await;
+    })
+    .await
+    .expect("drivers did not stop");
+    let (sent, dc_a) = tokio::time::timeout(Duration::from_secs(10), sender)
+        .await
+        .expect("send still waiting after close")
+        .unwrap();
+    assert!(sent.is_err(), "send succeeded: {sent:?}");
+    assert!(!dc_a.is_open());
+    assert!(
+        seen_a.channels.is_empty() && seen_b.channels.is_empty(),
+        "a data channel opened: A {:?}, B {:?}",
+        seen_a.channels,
+        seen_b.channels
+    );
+    let (victim, liar) = if offerer_lies {
+        (&seen_b, &seen_a)
+    } else {
+        (&seen_a, &seen_b)
+    };
+    assert!(
+        !liar.certificate_mismatch && !liar.fingerprint_error,
+        "the liar saw a mismatch: {liar:?}"
+    );
+    println!(
+        "wrong fingerprint ({} lies): victim failed after {detected:?}; victim {victim:?}; liar {liar:?}",
+        if offerer_lies { "offerer" } else { "answerer" }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_fingerprint_of_offerer_fails_the_answerer() {
+    wrong_fingerprint(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_fingerprint_of_answerer_fails_the_offerer() {
+    wrong_fingerprint(false).await;
 }

@@ -16,7 +16,7 @@ use webrtc_data::data_channel::{Config as RawConfig, DataChannel as RawChannel};
 use webrtc_ice::agent::Agent;
 use webrtc_sctp::association::{Association, Config as SctpConfig};
 
-use super::{Driver, Io, RemotePending, CLOSE_TIMEOUT};
+use super::{AbortOnDrop, Driver, Io, RemotePending, CLOSE_TIMEOUT};
 use crate::channel::{self, Link};
 use crate::dtls;
 use crate::error::TransportError;
@@ -371,7 +371,7 @@ impl<S: Signaling> Driver<S> {
                 let limit = usize::try_from(assoc.max_message_size()).unwrap_or(usize::MAX);
                 self.sctp = Some((Arc::clone(&assoc), limit));
                 let io_tx = self.io_tx.clone();
-                tokio::spawn(async move {
+                let accept = tokio::spawn(async move {
                     loop {
                         let none: &[RawChannel] = &[];
                         match RawChannel::accept(&assoc, RawConfig::default(), none).await {
@@ -387,6 +387,7 @@ impl<S: Signaling> Driver<S> {
                         }
                     }
                 });
+                self.sctp_accept = Some(AbortOnDrop(accept));
                 for (channel, stream_id, label, init) in std::mem::take(&mut self.pending_opens) {
                     self.open_channel(channel, stream_id, &label, &init);
                 }
@@ -527,6 +528,8 @@ impl<S: Signaling> Driver<S> {
         }
         self.remote_pending.clear();
         self.pending_opens.clear();
+        // The accept loop holds the association and would wait on it forever.
+        self.sctp_accept = None;
         let assoc = self.sctp.take().map(|(a, _)| a);
         let mut dtls_conns = Vec::new();
         let mut agents = Vec::new();
