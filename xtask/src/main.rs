@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod fuzz;
+mod load;
 mod run;
 mod source;
 mod tidy;
@@ -30,6 +31,9 @@ Commands:
                           fuzz one target (sdp, signal, candidate) or all of them for N seconds
                           each (default 30). Uses `cargo +nightly fuzz` when cargo-fuzz and a
                           nightly toolchain are installed, otherwise the stable driver in fuzz/
+  load [args]             the signaling load test (5,000 clients, ignored by default):
+                          cargo test -p tether-signaling-ws --release -- --ignored load
+                          --nocapture [args]; size via TETHER_SIGNALING_LOAD_CLIENTS/_ROUNDS
   help                    this text
 ";
 
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         "tidy" => tidy::run(&root),
         "bench" => bench(&root, &rest),
         "fuzz" => fuzz::run(&root, &rest),
+        "load" => load::run(&root, &rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -11,6 +11,7 @@
 //! The API is small on purpose: a later glue layer adapts it to the transport's `Signaling`
 //! trait without this crate depending on any other Tether crate.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,8 +23,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::protocol::{
     ClientMessage, CloseCode, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage,
@@ -36,8 +37,11 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/ws`.
+    /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/ws` or `wss://signal.example/ws`.
     pub url: String,
+    /// TLS for `wss://` URLs; `None` trusts the Mozilla root store (webpki-roots). Build one that
+    /// trusts a private CA with [`client_tls_with_roots`](crate::client_tls_with_roots).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The room to join.
     pub room: String,
     /// A signed room token, when the server requires one.
@@ -63,6 +67,7 @@ impl ClientConfig {
     pub fn new(url: &str, room: &str) -> Self {
         Self {
             url: url.to_owned(),
+            tls: None,
             room: room.to_owned(),
             token: None,
             connect_timeout: Duration::from_secs(10),
@@ -78,6 +83,13 @@ impl ClientConfig {
     /// The same, with a signed room token.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// The same, with a TLS configuration for `wss://` (e.g. from
+    /// [`client_tls_with_roots`](crate::client_tls_with_roots)).
+    pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -145,6 +157,13 @@ pub enum ClientError {
     /// The WebSocket connection could not be opened.
     #[error("cannot connect: {0}")]
     Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The TLS handshake failed, e.g. the server's certificate is not trusted
+    /// ([`rustls::Error::InvalidCertificate`]) or names another host.
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] rustls::Error),
+    /// No TLS configuration could be built for a `wss://` URL.
+    #[error("TLS setup: {0}")]
+    TlsSetup(#[source] crate::tls::TlsError),
     /// The server answered `join` with an error.
     #[error("join refused: {code}: {message}")]
     Refused {
@@ -287,10 +306,47 @@ async fn open(config: &ClientConfig) -> Result<Ws, ClientError> {
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
     let url = config.url.as_str();
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
-        .await
-        .map_err(|e| ClientError::Connect(Box::new(e)))?;
+    let connector = if url
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("wss://"))
+    {
+        let tls = match &config.tls {
+            Some(tls) => Arc::clone(tls),
+            None => crate::tls::default_client_tls().map_err(ClientError::TlsSetup)?,
+        };
+        Connector::Rustls(tls)
+    } else {
+        Connector::Plain
+    };
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        url,
+        Some(ws_config),
+        true,
+        Some(connector),
+    )
+    .await
+    .map_err(connect_error)?;
     Ok(ws)
+}
+
+/// A TLS failure (tokio-rustls wraps it in an I/O error) as [`ClientError::Tls`].
+fn connect_error(e: WsError) -> ClientError {
+    match e {
+        WsError::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            match io
+                .into_inner()
+                .map(|inner| inner.downcast::<rustls::Error>())
+            {
+                Some(Ok(tls)) => ClientError::Tls(*tls),
+                _ => ClientError::Connect("TLS error".into()),
+            }
+        }
+        other => ClientError::Connect(Box::new(other)),
+    }
 }
 
 async fn open_and_join(config: &ClientConfig) -> Result<(Ws, Joined), ClientError> {

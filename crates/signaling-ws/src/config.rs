@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::tls::ServerTls;
 use crate::token::RoomTokenKey;
 
 /// Everything the server can be told; [`ServerConfig::default`] is a sane production start.
@@ -21,6 +22,9 @@ pub struct ServerConfig {
     pub room_tokens: Option<RoomTokenKey>,
     /// When set, files under this directory are served for every path that is not an endpoint.
     pub static_dir: Option<PathBuf>,
+    /// When set, the server speaks TLS (`https://`, `wss://`) with this certificate and key
+    /// (see [`ServerTls::from_pem_files`]); otherwise plain HTTP.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +36,7 @@ impl Default for ServerConfig {
             pong_timeout: Duration::from_secs(10),
             room_tokens: None,
             static_dir: None,
+            tls: None,
         }
     }
 }

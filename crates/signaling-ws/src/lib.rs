@@ -11,6 +11,10 @@
 //! to it are numbered and kept, and a new connection that presents the peer's resume token gets
 //! them replayed in order, exactly once. [`SignalingClient`] does that on its own.
 //!
+//! TLS is optional and uses rustls (ring provider): give the server a [`ServerTls`] (PEM
+//! certificate chain and key) and it serves `https://`/`wss://`; the client connects to `wss://`
+//! URLs, trusting webpki-roots or the roots given by [`client_tls_with_roots`].
+//!
 //! ```
 //! use signaling_ws::{ClientConfig, ClientEvent, Server, ServerConfig, SignalingClient};
 //!
@@ -43,6 +47,7 @@ mod hub;
 mod metrics;
 mod protocol;
 mod server;
+mod tls;
 mod token;
 
 pub use client::{ClientConfig, ClientError, ClientEvent, SignalingClient};
@@ -52,7 +57,10 @@ pub use protocol::{
     PROTOCOL_VERSION,
 };
 pub use server::{Server, ServerError, ServerHandle, WS_PATH};
+pub use tls::{client_tls_with_roots, ServerTls, TlsError};
 pub use token::{random_room_name, RoomTokenKey, TokenError};
 
+/// Re-exported: the rustls these TLS settings are built with (custom server or client configs).
+pub use rustls;
 /// Re-exported so callers can build `data` without naming `serde_json` themselves.
 pub use serde_json::value::RawValue;

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
+use axum::serve::{Listener, ListenerExt};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -24,6 +24,7 @@ use crate::config::ServerConfig;
 use crate::hub::Hub;
 use crate::metrics::{DropReason, Metrics};
 use crate::protocol::CloseCode;
+use crate::tls::TlsListener;
 
 /// Initial read buffer per connection.
 const READ_BUFFER: usize = 4 * 1024;
@@ -63,6 +64,7 @@ pub struct ServerHandle {
     drained: mpsc::Receiver<()>,
     task: JoinHandle<io::Result<()>>,
     shared: Arc<Shared>,
+    tls: bool,
 }
 
 #[derive(Debug)]
@@ -87,6 +89,7 @@ impl Server {
         let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
         let metrics = Arc::new(Metrics::default());
         let static_dir = config.static_dir.clone();
+        let tls = config.tls.clone();
         let hub = Arc::new(Hub::new(Arc::new(config), Arc::clone(&metrics)));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (drain_tx, drained) = mpsc::channel(1);
@@ -106,27 +109,47 @@ impl Server {
             router = router.fallback_service(ServeDir::new(dir));
         }
         let router = router.with_state(Arc::clone(&shared));
-        let listener = listener.tap_io(|tcp| {
-            // Signals are small and latency-bound.
-            let _ = tcp.set_nodelay(true);
-        });
-        let mut stop = shutdown_rx;
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|down| *down).await;
-                })
-                .await
-        });
-        tracing::info!(%local_addr, "signaling server listening");
+        let task = match &tls {
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls).map_err(ServerError::Listen)?;
+                spawn_serve(listener, router, shutdown_rx)
+            }
+            None => {
+                let listener = listener.tap_io(|tcp| {
+                    // Signals are small and latency-bound.
+                    let _ = tcp.set_nodelay(true);
+                });
+                spawn_serve(listener, router, shutdown_rx)
+            }
+        };
+        tracing::info!(%local_addr, tls = tls.is_some(), "signaling server listening");
         Ok(ServerHandle {
             local_addr,
             shutdown: shutdown_tx,
             drained,
             task,
             shared,
+            tls: tls.is_some(),
         })
     }
+}
+
+fn spawn_serve<L>(
+    listener: L,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<io::Result<()>>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|down| *down).await;
+            })
+            .await
+    })
 }
 
 impl ServerHandle {
@@ -135,9 +158,15 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// The WebSocket URL of this server, `ws://<addr>/ws`.
+    /// The WebSocket URL of this server: `ws://<addr>/ws`, or `wss://<addr>/ws` with TLS.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}{WS_PATH}", self.local_addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{WS_PATH}", self.local_addr)
+    }
+
+    /// Whether the server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The number of open WebSocket connections.

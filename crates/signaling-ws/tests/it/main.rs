@@ -7,3 +7,4 @@ mod load;
 mod relay;
 mod resume;
 mod support;
+mod tls;

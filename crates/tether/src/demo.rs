@@ -1,0 +1,525 @@
+//! `tether demo`: a whole session in one process, on loopback only.
+//!
+//! An embedded signaling server on `127.0.0.1:0`, a caller that creates a fresh room and a
+//! callee that joins it through real WebSocket signaling, a connection with host candidates on
+//! loopback only (no STUN), a data channel, a text exchange, a bulk transfer with every byte
+//! checked, an ICE restart while data keeps flowing (nothing may be lost), and close.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use session_core::channel::DataChannelInit;
+use session_core::session::{ClosedBy, Event};
+use session_core::state::PeerConnectionState;
+use signaling_ws::{random_room_name, Server, ServerConfig};
+use tokio::sync::mpsc;
+use transport_tokio::{DataChannel, GatherOptions, Message, PeerConfig, PeerConnection};
+
+use crate::glue::WsSignaling;
+use crate::timeline::{pump, Note, Timeline};
+
+/// Size of one transfer message.
+const CHUNK: usize = 32 * 1024;
+/// Interval between messages while the ICE restart is in flight.
+const PACE: Duration = Duration::from_millis(5);
+/// Paced messages sent before `restart_ice`, and after the new path carries the traffic.
+const PACED_LEAD: u64 = 20;
+const PACED_TAIL: u64 = 40;
+/// Time allowed for each step.
+const STEP: Duration = Duration::from_secs(10);
+
+/// What the demo does.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Bytes of the bulk transfer (rounded up to whole 32 KiB messages).
+    pub transfer_bytes: usize,
+    /// Print nothing while running (the report still has the timeline).
+    pub quiet: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            transfer_bytes: 4 * 1024 * 1024,
+            quiet: false,
+        }
+    }
+}
+
+/// What the demo measured.
+#[derive(Debug, Clone)]
+pub struct DemoReport {
+    /// The caller's offer (have-local-offer) to the data channel open on both sides.
+    pub setup: Duration,
+    /// Bytes of the bulk transfer, every one checked.
+    pub bulk_bytes: u64,
+    /// Bulk transfer throughput, MiB/s.
+    pub throughput_mib_s: f64,
+    /// `restart_ice()` to the new ICE generation carrying the caller's traffic.
+    pub restart_switch: Duration,
+    /// The longest gap between two messages arriving while the restart was in flight (they
+    /// are sent every 5 ms).
+    pub restart_gap: Duration,
+    /// The caller's selected local address before and after the restart.
+    pub path_before: Option<std::net::SocketAddr>,
+    /// See `path_before`.
+    pub path_after: Option<std::net::SocketAddr>,
+    /// Messages and bytes received over the channel (text, bulk and during the restart).
+    pub messages: u64,
+    /// See `messages`.
+    pub bytes: u64,
+    /// Messages lost, duplicated or reordered (the demo fails unless 0).
+    pub lost: u64,
+    /// Whole demo, server start to close.
+    pub total: Duration,
+    /// The printed timeline.
+    pub timeline: Vec<String>,
+}
+
+impl DemoReport {
+    /// The summary as JSON (durations in milliseconds), for `tether demo --json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        serde_json::json!({
+            "ok": true,
+            "setup_ms": ms(self.setup),
+            "bulk_bytes": self.bulk_bytes,
+            "throughput_mib_s": self.throughput_mib_s,
+            "restart_switch_ms": ms(self.restart_switch),
+            "restart_gap_ms": ms(self.restart_gap),
+            "path_before": self.path_before.map(|a| a.to_string()),
+            "path_after": self.path_after.map(|a| a.to_string()),
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "lost": self.lost,
+            "total_ms": ms(self.total),
+        })
+    }
+}
+
+impl fmt::Display for DemoReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        let path = |a: Option<std::net::SocketAddr>| a.map_or("?".into(), |a| a.to_string());
+        writeln!(f, "summary")?;
+        writeln!(f, "  setup (offer -> channel open)   {}", ms(self.setup))?;
+        writeln!(
+            f,
+            "  bulk transfer                   {:.1} MiB at {:.1} MiB/s",
+            self.bulk_bytes as f64 / (1024.0 * 1024.0),
+            self.throughput_mib_s
+        )?;
+        writeln!(
+            f,
+            "  ICE restart (restart_ice -> new path carries data)   {}",
+            ms(self.restart_switch)
+        )?;
+        writeln!(
+            f,
+            "  restart gap (longest arrival gap, 5 ms pacing)       {}",
+            ms(self.restart_gap)
+        )?;
+        writeln!(
+            f,
+            "  caller's path                   {} -> {}",
+            path(self.path_before),
+            path(self.path_after)
+        )?;
+        writeln!(
+            f,
+            "  received                        {} messages, {} bytes, {} lost",
+            self.messages, self.bytes, self.lost
+        )?;
+        write!(f, "  total                           {}", ms(self.total))
+    }
+}
+
+/// Why the demo failed: the step and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("demo failed while {step}: {reason}")]
+pub struct DemoError {
+    /// What the demo was doing.
+    pub step: &'static str,
+    /// What went wrong.
+    pub reason: String,
+}
+
+fn fail(step: &'static str) -> impl Fn(String) -> DemoError {
+    move |reason| DemoError { step, reason }
+}
+
+/// Message `seq` of the transfer: its sequence number, then bytes derived from it.
+fn payload(seq: u64, len: usize) -> Bytes {
+    let mut v = Vec::with_capacity(len);
+    v.extend_from_slice(&seq.to_be_bytes());
+    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push(x as u8);
+    }
+    Bytes::from(v)
+}
+
+/// Waits for a note matching `f`; a failure, close or timeout on the way is an error.
+async fn wait_note<T>(
+    notes: &mut mpsc::UnboundedReceiver<Note>,
+    within: Duration,
+    mut f: impl FnMut(&mut Option<Note>) -> Option<T>,
+) -> Result<T, String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let note = tokio::time::timeout_at(deadline, notes.recv())
+            .await
+            .map_err(|_| format!("nothing after {within:?}"))?
+            .ok_or("the peer connection stopped")?;
+        let mut slot = Some(note);
+        if let Some(t) = f(&mut slot) {
+            return Ok(t);
+        }
+        match slot {
+            Some(Note::Transport(e)) => return Err(format!("transport error: {e}")),
+            Some(Note::Session(Event::ConnectionStateChange(PeerConnectionState::Failed), _)) => {
+                return Err("the connection failed".into())
+            }
+            Some(Note::Session(Event::Closed(by), _)) => {
+                return Err(format!("the session closed ({by:?})"))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the receiving side saw.
+#[derive(Debug, Default)]
+struct Received {
+    messages: u64,
+    bytes: u64,
+    /// Arrival time of each binary message, by sequence number.
+    arrivals: Vec<Instant>,
+}
+
+/// Receives on the callee's channel: one text, then binary messages in sequence (every byte
+/// checked) until the text `end <count>`.
+async fn receive(mut dc: DataChannel, timeline: Arc<Timeline>) -> Result<Received, String> {
+    let mut r = Received::default();
+    loop {
+        let msg = tokio::time::timeout(STEP, dc.recv())
+            .await
+            .map_err(|_| format!("no message for {STEP:?}"))?
+            .ok_or("the channel closed early")?;
+        let now = Instant::now();
+        r.messages += 1;
+        r.bytes += msg.len() as u64;
+        match msg {
+            Message::Text(t) if t.starts_with("end ") => {
+                let count: u64 = t[4..]
+                    .parse()
+                    .map_err(|_| format!("bad end marker {t:?}"))?;
+                if count != r.arrivals.len() as u64 {
+                    return Err(format!(
+                        "{count} messages sent, {} received",
+                        r.arrivals.len()
+                    ));
+                }
+                return Ok(r);
+            }
+            Message::Text(t) => {
+                timeline.note("callee", format!("received {t:?}"));
+                dc.send_text("hello back from the callee")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Message::Binary(data) => {
+                let next = r.arrivals.len() as u64;
+                let seq = data
+                    .get(..8)
+                    .map(|b| u64::from_be_bytes(b.try_into().unwrap_or_default()))
+                    .ok_or("short message")?;
+                if seq != next {
+                    return Err(format!("expected message {next}, got {seq}"));
+                }
+                if data != payload(seq, data.len()) {
+                    return Err(format!("message {seq} is corrupted"));
+                }
+                r.arrivals.push(now);
+            }
+            other => return Err(format!("unexpected message {other:?}")),
+        }
+    }
+}
+
+fn loopback_config(polite: bool) -> PeerConfig {
+    let mut c = PeerConfig::new(polite);
+    c.gather = GatherOptions::loopback_only();
+    c.ice_servers = Vec::new();
+    c.retire_grace = Duration::from_millis(500);
+    c
+}
+
+/// Runs the demo; prints the timeline unless quiet.
+pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
+    let tl = Timeline::new(opts.quiet);
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), ServerConfig::default())
+        .await
+        .map_err(|e| fail("starting the signaling server")(e.to_string()))?;
+    let url = server.ws_url();
+    tl.note("server", format!("signaling on {url}"));
+    let result = session(&opts, &tl, &url).await;
+    let shutdown = server.shutdown(Duration::from_secs(5)).await;
+    tl.note("server", "stopped");
+    let mut report = result?;
+    shutdown.map_err(|e| fail("stopping the signaling server")(e.to_string()))?;
+    report.total = tl.elapsed();
+    report.timeline = tl.lines();
+    Ok(report)
+}
+
+async fn session(
+    opts: &DemoOptions,
+    tl: &Arc<Timeline>,
+    url: &str,
+) -> Result<DemoReport, DemoError> {
+    // Signaling: the caller creates the room, the callee joins it.
+    let step = "joining the room";
+    let room = random_room_name();
+    let caller_sig = WsSignaling::connect(url, &room, None)
+        .await
+        .map_err(|e| fail(step)(e.to_string()))?;
+    tl.note(
+        "caller",
+        format!("created room {room} as peer {}", caller_sig.peer_id()),
+    );
+    let callee_sig = WsSignaling::connect(url, &room, None)
+        .await
+        .map_err(|e| fail(step)(e.to_string()))?;
+    tl.note(
+        "callee",
+        format!(
+            "joined as peer {}; the room has {} other peer(s)",
+            callee_sig.peer_id(),
+            callee_sig.room_size()
+        ),
+    );
+
+    // Peers: the caller is impolite and offers; the callee is polite.
+    let step = "creating the peer connections";
+    let (caller, caller_events) = PeerConnection::new(loopback_config(false), caller_sig)
+        .map_err(|e| fail(step)(e.to_string()))?;
+    let (callee, callee_events) = PeerConnection::new(loopback_config(true), callee_sig)
+        .map_err(|e| fail(step)(e.to_string()))?;
+    let mut caller_notes = pump("caller", caller_events, tl.clone());
+    let mut callee_notes = pump("callee", callee_events, tl.clone());
+
+    let step = "connecting";
+    let asked = Instant::now();
+    let dc = caller
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .map_err(|e| fail(step)(e.to_string()))?;
+    tl.note("caller", "created data channel \"chat\"");
+    let remote_dc = wait_note(&mut callee_notes, STEP, |n| match n.take() {
+        Some(Note::Channel(dc)) => Some(dc),
+        other => {
+            *n = other;
+            None
+        }
+    })
+    .await
+    .map_err(fail(step))?;
+    tokio::time::timeout(STEP, dc.wait_open())
+        .await
+        .map_err(|_| fail(step)("the channel did not open".into()))?
+        .map_err(|e| fail(step)(e.to_string()))?;
+    let open = Instant::now();
+    // The offer: the caller's first have-local-offer (long seen by now).
+    let mut offered = asked;
+    while let Ok(note) = caller_notes.try_recv() {
+        if let Note::Session(Event::SignalingStateChange(s), at) = note {
+            if format!("{s:?}") == "HaveLocalOffer" && offered == asked {
+                offered = at;
+            }
+        }
+    }
+    let setup = open.saturating_duration_since(offered);
+    tl.note(
+        "both",
+        format!(
+            "data channel \"chat\" open, {:.1} ms after the offer",
+            setup.as_secs_f64() * 1000.0
+        ),
+    );
+
+    // Text both ways; the callee's receiver then checks every transfer message.
+    let step = "exchanging messages";
+    let receiver = tokio::spawn(receive(remote_dc, tl.clone()));
+    let mut dc = dc;
+    dc.send_text("hello from the caller")
+        .await
+        .map_err(|e| fail(step)(e.to_string()))?;
+    let back = tokio::time::timeout(STEP, dc.recv())
+        .await
+        .map_err(|_| fail(step)("no answer".into()))?
+        .ok_or_else(|| fail(step)("the channel closed".into()))?;
+    tl.note("caller", format!("received {back:?}"));
+
+    // Bulk transfer at full speed.
+    let step = "transferring";
+    let count = opts.transfer_bytes.div_ceil(CHUNK).max(1) as u64;
+    tl.note("caller", format!("sending {count} x 32 KiB"));
+    let bulk_start = Instant::now();
+    for seq in 0..count {
+        dc.send(payload(seq, CHUNK))
+            .await
+            .map_err(|e| fail(step)(e.to_string()))?;
+    }
+    let mut seq = count;
+
+    // ICE restart while paced messages keep flowing.
+    let step = "restarting ICE mid-transfer";
+    let path_before = caller
+        .stats()
+        .await
+        .ok()
+        .and_then(|s| s.generations.first().and_then(|g| g.local));
+    let mut restart_at: Option<Instant> = None;
+    let mut switched: Option<(Instant, u64)> = None;
+    let deadline = Instant::now() + STEP;
+    let restart_first = seq;
+    loop {
+        if Instant::now() > deadline {
+            return Err(fail(step)(format!(
+                "the new path did not carry traffic within {STEP:?}"
+            )));
+        }
+        if seq == restart_first + PACED_LEAD {
+            tl.note("caller", "restart_ice() (as if the network changed)");
+            caller
+                .restart_ice()
+                .await
+                .map_err(|e| fail(step)(e.to_string()))?;
+            restart_at = Some(Instant::now());
+        }
+        dc.send(payload(seq, CHUNK))
+            .await
+            .map_err(|e| fail(step)(e.to_string()))?;
+        seq += 1;
+        while let Ok(note) = caller_notes.try_recv() {
+            match note {
+                Note::Session(Event::IceGenerationPromoted { generation, .. }, at)
+                    if generation.0 > 0 && switched.is_none() =>
+                {
+                    switched = Some((at, seq));
+                }
+                Note::Transport(e) => return Err(fail(step)(e.to_string())),
+                Note::Session(Event::Closed(_), _)
+                | Note::Session(Event::ConnectionStateChange(PeerConnectionState::Failed), _) => {
+                    return Err(fail(step)("the connection failed".into()))
+                }
+                _ => {}
+            }
+        }
+        if switched.is_some_and(|(_, at)| seq >= at + PACED_TAIL) {
+            break;
+        }
+        tokio::time::sleep(PACE).await;
+    }
+    let (switch_at, _) = switched.unwrap_or((Instant::now(), seq));
+    let restart_switch = switch_at.saturating_duration_since(restart_at.unwrap_or(switch_at));
+    dc.send_text(format!("end {seq}"))
+        .await
+        .map_err(|e| fail(step)(e.to_string()))?;
+    let received = receiver
+        .await
+        .map_err(|e| fail(step)(e.to_string()))?
+        .map_err(fail("checking the received data"))?;
+    let bulk_end = received
+        .arrivals
+        .get(count as usize - 1)
+        .copied()
+        .unwrap_or(bulk_start);
+    let bulk_bytes = count * CHUNK as u64;
+    let throughput_mib_s = bulk_bytes as f64
+        / (1024.0 * 1024.0)
+        / bulk_end
+            .saturating_duration_since(bulk_start)
+            .as_secs_f64()
+            .max(1e-6);
+    tl.note(
+        "callee",
+        format!(
+            "{} messages checked in order, every byte; {throughput_mib_s:.1} MiB/s in bulk",
+            received.arrivals.len()
+        ),
+    );
+    let restart_gap = received.arrivals[count as usize..]
+        .windows(2)
+        .map(|w| w[1].saturating_duration_since(w[0]))
+        .max()
+        .unwrap_or_default();
+    // The old generation retires after the grace period (500 ms).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = caller
+        .stats()
+        .await
+        .map_err(|e| fail(step)(e.to_string()))?;
+    let path_after = after
+        .generations
+        .iter()
+        .find(|g| g.promoted)
+        .and_then(|g| g.local);
+    tl.note(
+        "caller",
+        format!(
+            "{} live ICE generation(s); path {path_before:?} -> {path_after:?}",
+            after.generations.len()
+        ),
+    );
+
+    // Close from the caller: both sides close, the callee's channel ends.
+    let step = "closing";
+    tl.note("caller", "close()");
+    caller.close().await;
+    let closed = |by: ClosedBy| {
+        move |n: &mut Option<Note>| match n {
+            Some(Note::Session(Event::Closed(b), _)) if *b == by => Some(()),
+            // States on the way to closed are expected.
+            Some(Note::Session(Event::ConnectionStateChange(_), _)) => {
+                *n = None;
+                None
+            }
+            _ => None,
+        }
+    };
+    wait_note(&mut caller_notes, STEP, closed(ClosedBy::Local))
+        .await
+        .map_err(fail(step))?;
+    wait_note(&mut callee_notes, STEP, closed(ClosedBy::Remote))
+        .await
+        .map_err(fail(step))?;
+    tokio::time::timeout(STEP, async {
+        caller.wait_closed().await;
+        callee.wait_closed().await;
+    })
+    .await
+    .map_err(|_| fail(step)("the peer connections did not stop".into()))?;
+    tl.note("both", "peer connections stopped; sockets released");
+
+    Ok(DemoReport {
+        setup,
+        bulk_bytes,
+        throughput_mib_s,
+        restart_switch,
+        restart_gap,
+        path_before,
+        path_after,
+        messages: received.messages,
+        bytes: received.bytes,
+        lost: 0,
+        total: Duration::ZERO,
+        timeline: Vec::new(),
+    })
+}

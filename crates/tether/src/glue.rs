@@ -1,0 +1,181 @@
+//! [`WsSignaling`]: the transport's [`Signaling`] trait over a [`SignalingClient`].
+//!
+//! `signaling-ws` relays opaque JSON and knows nothing of the transport (DESIGN.md); this is
+//! the adapter between the two. A peer joins a room; its signal messages
+//! ([`SignalMessage::to_json`]) go as the relayed `data` to *the other peer*: the first other
+//! peer in the roster when it joined, or, if it was alone, the first one that joins (or that
+//! signals it first). Messages sent while alone wait in order until that peer appears.
+//!
+//! Reconnecting and resuming after a network drop is the client's job; this layer only maps
+//! what the client reports:
+//! - the other peer leaves the room (`bye` or an expired grace window): a
+//!   [`SignalMessage::Bye`] is delivered, so the session ends as if it had hung up;
+//! - the client gave up, or could only rejoin under a new peer id (the other peer's session
+//!   with us is gone): an error, and the peer connection stops using signaling;
+//! - an unreadable message from the other peer is logged and skipped (an error would end
+//!   signaling for good).
+
+use std::collections::VecDeque;
+
+use async_trait::async_trait;
+use session_core::signal::SignalMessage;
+use signaling_ws::{ClientConfig, ClientError, ClientEvent, PeerId, RawValue, SignalingClient};
+use transport_tokio::{Signaling, SignalingError};
+
+/// A [`Signaling`] channel to the other peer of a room, through a [`SignalingClient`].
+#[derive(Debug)]
+pub struct WsSignaling {
+    client: SignalingClient,
+    /// The peer we talk to, once known.
+    remote: Option<PeerId>,
+    /// JSON of messages sent before the other peer was known, oldest first.
+    outbox: VecDeque<String>,
+}
+
+impl WsSignaling {
+    /// Wraps a joined client.
+    pub fn new(client: SignalingClient) -> Self {
+        let mut glue = Self {
+            client,
+            remote: None,
+            outbox: VecDeque::new(),
+        };
+        glue.adopt_from_roster();
+        glue
+    }
+
+    /// Connects to `url` (e.g. `ws://127.0.0.1:8080/ws`) and joins `room`, with a signed room
+    /// token when the server requires one.
+    pub async fn connect(url: &str, room: &str, token: Option<&str>) -> Result<Self, ClientError> {
+        let mut config = ClientConfig::new(url, room);
+        if let Some(token) = token {
+            config = config.with_token(token);
+        }
+        Ok(Self::new(SignalingClient::connect(config).await?))
+    }
+
+    /// Our peer id in the room.
+    pub fn peer_id(&self) -> PeerId {
+        self.client.peer_id()
+    }
+
+    /// The other peer, once known.
+    pub fn remote(&self) -> Option<&PeerId> {
+        self.remote.as_ref()
+    }
+
+    /// How many other peers the room had, as the client knows it.
+    pub fn room_size(&self) -> usize {
+        self.client.peers().len()
+    }
+
+    fn adopt_from_roster(&mut self) {
+        if self.remote.is_none() {
+            if let Some(first) = self.client.peers().into_iter().next() {
+                tracing::debug!(remote = %first.id, "talking to the first peer of the room");
+                self.remote = Some(first.id);
+            }
+        }
+    }
+
+    /// Sends what waited for the other peer. Cancel-safe: a message leaves the outbox only
+    /// once the client has taken it (a cancelled `send` of a bounded tokio channel sends
+    /// nothing).
+    async fn flush(&mut self) -> Result<(), SignalingError> {
+        let Some(remote) = self.remote.clone() else {
+            return Ok(());
+        };
+        while let Some(json) = self.outbox.front() {
+            let raw = raw(json.clone())?;
+            self.client.send(&remote, raw).await.map_err(client_error)?;
+            self.outbox.pop_front();
+        }
+        Ok(())
+    }
+}
+
+fn raw(json: String) -> Result<Box<RawValue>, SignalingError> {
+    RawValue::from_string(json).map_err(|e| SignalingError::Other(e.to_string()))
+}
+
+fn client_error(e: ClientError) -> SignalingError {
+    match e {
+        ClientError::Closed => SignalingError::Closed,
+        e => SignalingError::Other(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Signaling for WsSignaling {
+    async fn send(&mut self, msg: SignalMessage) -> Result<(), SignalingError> {
+        self.adopt_from_roster();
+        self.outbox.push_back(msg.to_json());
+        self.flush().await
+    }
+
+    /// Cancel-safe: the client's event queue is a tokio channel (its `recv` is cancel-safe),
+    /// every event is handled without waiting once taken, and [`flush`](Self::flush) is
+    /// cancel-safe.
+    async fn recv(&mut self) -> Result<Option<SignalMessage>, SignalingError> {
+        loop {
+            self.flush().await?;
+            let Some(event) = self.client.recv().await else {
+                return Ok(None);
+            };
+            match event {
+                ClientEvent::Signal { from, data } => {
+                    match &self.remote {
+                        None => {
+                            tracing::debug!(remote = %from, "the first peer to signal us");
+                            self.remote = Some(from);
+                        }
+                        Some(remote) if *remote != from => {
+                            tracing::debug!(%from, "ignoring a signal from a third peer");
+                            continue;
+                        }
+                        Some(_) => {}
+                    }
+                    match SignalMessage::from_json(data.get()) {
+                        Ok(msg) => return Ok(Some(msg)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "skipping an unreadable signal message");
+                        }
+                    }
+                }
+                ClientEvent::PeerJoined(peer) if self.remote.is_none() => {
+                    tracing::debug!(remote = %peer, "the other peer joined");
+                    self.remote = Some(peer);
+                }
+                ClientEvent::PeerLeft(peer) if self.remote.as_ref() == Some(&peer) => {
+                    tracing::info!(remote = %peer, "the other peer left the room");
+                    self.remote = None;
+                    self.outbox.clear();
+                    return Ok(Some(SignalMessage::Bye {
+                        reason: Some("the peer left the signaling room".into()),
+                    }));
+                }
+                ClientEvent::PeerSuspended(peer) => {
+                    tracing::info!(%peer, "peer's signaling connection dropped; it may resume");
+                }
+                ClientEvent::PeerResumed(peer) => tracing::info!(%peer, "peer resumed"),
+                ClientEvent::Reconnecting => {
+                    tracing::info!("signaling connection lost; reconnecting")
+                }
+                ClientEvent::Resumed { replayed, .. } => {
+                    tracing::info!(replayed, "signaling resumed");
+                }
+                ClientEvent::Rejoined { peer_id, .. } => {
+                    return Err(SignalingError::Other(format!(
+                        "signaling could not resume and rejoined as {peer_id}: \
+                         the other peer's session with us is gone"
+                    )));
+                }
+                ClientEvent::Error { code, message } => {
+                    tracing::warn!(%code, %message, "signaling server error");
+                }
+                ClientEvent::Closed { reason } => return Err(SignalingError::Other(reason)),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The binary's help and readable errors.
+
+use std::process::Command;
+
+fn tether(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .output()
+        .expect("cannot run tether");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn help_lists_every_command() {
+    let (code, out, _) = tether(&["--help"]);
+    assert_eq!(code, Some(0));
+    for cmd in ["demo", "signal", "peer", "token"] {
+        assert!(out.contains(cmd), "{cmd} missing from --help:\n{out}");
+    }
+    for cmd in ["demo", "signal", "peer", "token"] {
+        let (code, _, _) = tether(&[cmd, "--help"]);
+        assert_eq!(code, Some(0), "{cmd} --help");
+    }
+}
+
+#[test]
+fn unreachable_server_and_bad_url_are_readable_errors() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let (code, _, err) = tether(&["peer", "--server", "ws://127.0.0.1:1/ws", "--room", "r"]);
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("tether: cannot join room"), "{err}");
+    let (code, _, err) = tether(&["peer", "--server", "not a url", "--room", "r"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot join room"), "{err}");
+    // A missing argument is clap's usage error.
+    let (code, _, err) = tether(&["peer", "--room", "r"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--server"), "{err}");
+}

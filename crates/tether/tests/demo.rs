@@ -1,0 +1,42 @@
+//! `tether demo` as a library call: the whole session on loopback must succeed.
+
+use std::time::Duration;
+
+use tether::{run_demo, DemoOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_the_whole_session() {
+    let opts = DemoOptions {
+        transfer_bytes: 1024 * 1024,
+        quiet: true,
+    };
+    let report = tokio::time::timeout(Duration::from_secs(30), run_demo(opts))
+        .await
+        .expect("the demo took longer than 30 s")
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}\n{report}", report.timeline.join("\n"));
+    assert_eq!(report.lost, 0);
+    assert_eq!(report.bulk_bytes, 1024 * 1024);
+    assert!(report.throughput_mib_s > 0.0);
+    assert!(report.setup > Duration::ZERO && report.setup < Duration::from_secs(10));
+    assert!(report.restart_switch < Duration::from_secs(10));
+    assert_ne!(
+        report.path_before, report.path_after,
+        "the restart did not move to a new path"
+    );
+    let json = report.to_json();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["lost"], 0);
+    let text = report.timeline.join("\n");
+    for step in [
+        "created room",
+        "HaveLocalOffer",
+        "data channel \"chat\" open",
+        "restart_ice()",
+        "ICE generation 1 carries the traffic",
+        "closed (Local)",
+        "closed (Remote)",
+    ] {
+        assert!(text.contains(step), "no {step:?} in the timeline:\n{text}");
+    }
+}

@@ -1,0 +1,151 @@
+//! `WsSignaling` through a real signaling server on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use session_core::channel::DataChannelInit;
+use session_core::signal::SignalMessage;
+use signaling_ws::{
+    random_room_name, ClientConfig, ClientEvent, Server, ServerConfig, SignalingClient,
+};
+use tether::WsSignaling;
+use transport_tokio::{GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent, Signaling};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn loopback(polite: bool) -> PeerConfig {
+    let mut c = PeerConfig::new(polite);
+    c.gather = GatherOptions::loopback_only();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_connect_through_the_server_and_chat() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let sa = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let sb = WsSignaling::connect(&url, &room, None).await.unwrap();
+    assert_eq!(sb.remote(), Some(&sa.peer_id()));
+    let (a, _a_events) = PeerConnection::new(loopback(false), sa).unwrap();
+    let (b, mut b_events) = PeerConnection::new(loopback(true), sb).unwrap();
+
+    let mut dc_a = a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    let mut dc_b = tokio::time::timeout(WAIT, async {
+        loop {
+            match b_events.recv().await.expect("B stopped") {
+                PeerEvent::DataChannel(dc) => return dc,
+                PeerEvent::TransportError(e) => panic!("B: {e}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("no data channel on B");
+    assert_eq!(dc_b.label(), "chat");
+    dc_a.send_text("hello over real signaling").await.unwrap();
+    let got = tokio::time::timeout(WAIT, dc_b.recv()).await.unwrap();
+    assert_eq!(got, Some(Message::Text("hello over real signaling".into())));
+    dc_b.send_text("hello back").await.unwrap();
+    let got = tokio::time::timeout(WAIT, dc_a.recv()).await.unwrap();
+    assert_eq!(got, Some(Message::Text("hello back".into())));
+
+    a.close().await;
+    tokio::time::timeout(WAIT, async {
+        a.wait_closed().await;
+        b.wait_closed().await;
+    })
+    .await
+    .expect("the peer connections did not stop");
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A peer alone in the room: what it sends waits for the other peer, in order; unreadable
+/// data is skipped; a cancelled `recv` loses nothing; the other peer leaving reads as `bye`.
+#[tokio::test]
+async fn outbox_parsing_cancel_safety_and_peer_left() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let mut glue = WsSignaling::connect(&url, &room, None).await.unwrap();
+    assert_eq!(glue.remote(), None);
+    for i in 0..3 {
+        let msg = SignalMessage::Bye {
+            reason: Some(format!("early {i}")),
+        };
+        glue.send(msg).await.unwrap();
+    }
+
+    // The other peer, as a raw client. The glue learns of it while receiving.
+    let mut other = SignalingClient::connect(ClientConfig::new(&url, &room))
+        .await
+        .unwrap();
+    let cancelled = tokio::time::timeout(Duration::from_millis(300), glue.recv()).await;
+    assert!(cancelled.is_err(), "nothing was sent to the glue yet");
+    assert_eq!(glue.remote(), Some(&other.peer_id()));
+    let mut early = Vec::new();
+    while early.len() < 3 {
+        match tokio::time::timeout(WAIT, other.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ClientEvent::Signal { from, data } => {
+                assert_eq!(from, glue.peer_id());
+                early.push(SignalMessage::from_json(data.get()).unwrap());
+            }
+            _ => continue,
+        }
+    }
+    for (i, msg) in early.into_iter().enumerate() {
+        assert_eq!(
+            msg,
+            SignalMessage::Bye {
+                reason: Some(format!("early {i}"))
+            }
+        );
+    }
+
+    // Unreadable data is skipped; the next good message arrives.
+    let to = glue.peer_id();
+    other
+        .send_json(&to, &serde_json::json!({"type": "nonsense"}))
+        .await
+        .unwrap();
+    let good = SignalMessage::EndOfCandidates {
+        username_fragment: None,
+        sdp_mid: None,
+    };
+    other
+        .send(
+            &to,
+            signaling_ws::RawValue::from_string(good.to_json()).unwrap(),
+        )
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(WAIT, glue.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Some(good));
+
+    // The other peer leaves: the session reads it as bye.
+    other.close().await;
+    let got = tokio::time::timeout(WAIT, glue.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(got, Some(SignalMessage::Bye { .. })),
+        "expected bye, got {got:?}"
+    );
+    assert_eq!(glue.remote(), None);
+    drop(glue);
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
