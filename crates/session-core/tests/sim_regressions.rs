@@ -197,3 +197,32 @@ fn a_restart_whose_generation_failed_is_requested_again() {
     clean(&sim);
     assert_ne!(credentials(&sim), before, "{}", dump(&sim));
 }
+
+/// Found by the property test (seed 0, Clean): B's offer moved the BUNDLE tag to a new transport
+/// (its first m-section was stopped), and A's answer rejected every m-section. The generation B
+/// had started for that offer stayed "negotiating" forever, so B's connection state never
+/// reached connected. Once an exchange completes, nothing is left negotiating.
+#[test]
+fn a_generation_of_an_exchange_that_rejected_everything_is_retired() {
+    let cfg = SimConfig {
+        seed: 0,
+        signal_delay: (Duration::from_millis(20), Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let mut sim = Sim::new(cfg, t0());
+    sim.b_mut()
+        .add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    sim.b_mut()
+        .add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    sim.run_for(Duration::from_millis(21));
+    let id = sim.b().transceivers()[0].id;
+    sim.b_mut().stop_transceiver(id);
+    sim.run_for(Duration::ZERO);
+    sim.a_mut()
+        .add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    sim.run_for(Duration::ZERO);
+    let id = sim.a().transceivers()[1].id;
+    sim.a_mut().stop_transceiver(id);
+    assert!(sim.run_until_settled(Duration::from_secs(30)));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

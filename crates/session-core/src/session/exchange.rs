@@ -61,6 +61,22 @@ impl Session {
         if self.restart_intent.is_empty() {
             self.restart_reason = None;
         }
+        // With the exchange complete nothing is still being negotiated: a generation started
+        // for it that did not become live (its m-sections were rejected, or the answer tagged
+        // another transport) is stale.
+        let stale: Vec<(TransportId, crate::transport::Generation)> = self
+            .transports
+            .iter()
+            .flat_map(|t| {
+                t.gens
+                    .iter()
+                    .filter(|g| g.status == GenerationStatus::Negotiating)
+                    .map(move |g| (t.id, g.generation))
+            })
+            .collect();
+        for (t, g) in stale {
+            self.retire_generation(t, g);
+        }
         // Transports no m-section uses any more are closed.
         let used: Vec<TransportId> = tags(&local)
             .iter()
