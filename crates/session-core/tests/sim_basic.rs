@@ -9,22 +9,6 @@ use clock::t0;
 use session_core::session::Event;
 use session_core::sim::{PeerId, Sim, SimConfig};
 
-fn dump(sim: &Sim) -> String {
-    let mut s = String::new();
-    for id in [PeerId::A, PeerId::B] {
-        s += &format!("== {id:?} ==\n");
-        for (t, e) in &sim.peer(id).events {
-            s += &format!(
-                "{:>8?} {e:?}\n",
-                t.saturating_duration_since(sim.now() - sim.elapsed())
-            );
-        }
-        s += &format!("errors: {:?}\n", sim.peer(id).signal_errors);
-    }
-    s += &format!("violations: {:?}\n", sim.violations());
-    s
-}
-
 #[test]
 fn connects_with_a_data_channel() {
     let mut sim = Sim::new(SimConfig::default(), t0());
@@ -35,16 +19,16 @@ fn connects_with_a_data_channel() {
     assert!(
         sim.run_until_settled(Duration::from_secs(10)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
-    assert!(sim.violations().is_empty(), "{}", dump(&sim));
+    assert!(sim.violations().is_empty(), "{}", sim.report());
     assert!(
         sim.peer(PeerId::A)
             .events
             .iter()
             .any(|(_, e)| *e == Event::DataChannelOpen(ch)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     assert!(
         sim.peer(PeerId::B)
@@ -52,9 +36,9 @@ fn connects_with_a_data_channel() {
             .iter()
             .any(|(_, e)| matches!(e, Event::DataChannel { label, .. } if label == "chat")),
         "{}",
-        dump(&sim)
+        sim.report()
     );
-    println!("{}", dump(&sim));
+    println!("{}", sim.report());
 }
 
 fn connected_sim(cfg: SimConfig) -> Sim {
@@ -65,7 +49,7 @@ fn connected_sim(cfg: SimConfig) -> Sim {
     assert!(
         sim.run_until_settled(Duration::from_secs(10)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     sim
 }
@@ -88,18 +72,18 @@ fn explicit_restart_from_each_side_is_make_before_break() {
         assert!(
             sim.run_until_settled(Duration::from_secs(10)),
             "{}",
-            dump(&sim)
+            sim.report()
         );
         let after = creds(&sim);
         assert_ne!(before, after, "credentials change after a restart");
-        assert!(sim.violations().is_empty(), "{}", dump(&sim));
+        assert!(sim.violations().is_empty(), "{}", sim.report());
     }
     let stats = sim.path_stats();
     assert_eq!(
         stats.outages,
         0,
         "no outage during explicit restarts: {stats:?}\n{}",
-        dump(&sim)
+        sim.report()
     );
     let gens = &sim.a().transports()[0].generations;
     assert_eq!(gens.len(), 4, "{gens:?}");
@@ -117,18 +101,18 @@ fn glare_is_resolved_by_politeness() {
     assert!(
         sim.run_until_settled(Duration::from_secs(10)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
-    assert!(sim.violations().is_empty(), "{}", dump(&sim));
+    assert!(sim.violations().is_empty(), "{}", sim.report());
     assert!(
         sim.peer(PeerId::A).signal_errors.is_empty(),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     assert!(
         sim.peer(PeerId::B).signal_errors.is_empty(),
         "{}",
-        dump(&sim)
+        sim.report()
     );
 }
 
@@ -142,9 +126,9 @@ fn link_failure_triggers_policy_restart_and_recovers() {
     assert!(
         sim.run_until_settled(Duration::from_secs(60)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
-    assert!(sim.violations().is_empty(), "{}", dump(&sim));
+    assert!(sim.violations().is_empty(), "{}", sim.report());
     let restarts = sim
         .peer(PeerId::A)
         .events
@@ -152,7 +136,7 @@ fn link_failure_triggers_policy_restart_and_recovers() {
         .chain(&sim.peer(PeerId::B).events)
         .filter(|(_, e)| matches!(e, Event::AutomaticRestart(_)))
         .count();
-    assert!(restarts >= 1, "{}", dump(&sim));
+    assert!(restarts >= 1, "{}", sim.report());
 }
 
 #[test]
@@ -163,10 +147,10 @@ fn network_change_restarts_and_keeps_the_path() {
     assert!(
         sim.run_until_settled(Duration::from_secs(10)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     assert_ne!(before, creds(&sim));
-    assert_eq!(sim.path_stats().outages, 0, "{}", dump(&sim));
+    assert_eq!(sim.path_stats().outages, 0, "{}", sim.report());
 }
 
 #[test]
@@ -176,8 +160,12 @@ fn close_from_either_side_reaches_closed() {
         let now = sim.now();
         sim.peer_mut(side).session.close(now);
         sim.run_for(Duration::from_secs(1));
-        assert!(sim.a().is_closed() && sim.b().is_closed(), "{}", dump(&sim));
-        assert!(sim.violations().is_empty(), "{}", dump(&sim));
+        assert!(
+            sim.a().is_closed() && sim.b().is_closed(),
+            "{}",
+            sim.report()
+        );
+        assert!(sim.violations().is_empty(), "{}", sim.report());
         assert_eq!(sim.a().poll_timeout(), None);
     }
 }
@@ -199,7 +187,7 @@ fn wrong_fingerprint_fails_the_connection() {
         sim.a().connection_state(),
         session_core::state::PeerConnectionState::Failed,
         "{}",
-        dump(&sim)
+        sim.report()
     );
     assert!(sim
         .peer(PeerId::A)
@@ -230,15 +218,15 @@ fn lossy_duplicating_signaling_still_converges() {
         assert!(
             sim.run_until_settled(Duration::from_secs(120)),
             "seed {seed}\n{}",
-            dump(&sim)
+            sim.report()
         );
         let now = sim.now();
         sim.b_mut().restart_ice(now);
         assert!(
             sim.run_until_settled(Duration::from_secs(120)),
             "seed {seed}\n{}",
-            dump(&sim)
+            sim.report()
         );
-        assert!(sim.violations().is_empty(), "seed {seed}\n{}", dump(&sim));
+        assert!(sim.violations().is_empty(), "seed {seed}\n{}", sim.report());
     }
 }

@@ -12,20 +12,6 @@ use session_core::session::{CandidateDropReason, Event};
 use session_core::signaling::SignalingState;
 use session_core::sim::{PeerId, Sim, SimConfig};
 
-fn dump(sim: &Sim) -> String {
-    let origin = sim.now() - sim.elapsed();
-    let mut s = String::new();
-    for id in [PeerId::A, PeerId::B] {
-        s += &format!("== {id:?} ==\n");
-        for (t, e) in &sim.peer(id).events {
-            s += &format!("{:>10?} {e:?}\n", t.saturating_duration_since(origin));
-        }
-        s += &format!("signal errors: {:?}\n", sim.peer(id).signal_errors);
-    }
-    s += &format!("violations: {:?}\n", sim.violations());
-    s
-}
-
 fn sim(seed: u64) -> Sim {
     Sim::new(
         SimConfig {
@@ -44,7 +30,7 @@ fn connected(seed: u64) -> Sim {
     assert!(
         sim.run_until_settled(Duration::from_secs(10)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     sim
 }
@@ -59,9 +45,9 @@ fn credentials(sim: &Sim) -> Vec<String> {
 }
 
 fn clean(sim: &Sim) {
-    assert!(sim.violations().is_empty(), "{}", dump(sim));
+    assert!(sim.violations().is_empty(), "{}", sim.report());
     for p in [PeerId::A, PeerId::B] {
-        assert!(sim.peer(p).signal_errors.is_empty(), "{}", dump(sim));
+        assert!(sim.peer(p).signal_errors.is_empty(), "{}", sim.report());
     }
 }
 
@@ -81,7 +67,7 @@ fn answer_overtaken_by_the_ignored_offer_is_not_stale() {
     assert!(
         sim.run_until_settled(Duration::from_secs(30)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     clean(&sim);
     let live_remote: Vec<String> = sim
@@ -94,7 +80,7 @@ fn answer_overtaken_by_the_ignored_offer_is_not_stale() {
         matches!(e, Event::CandidateDropped { candidate, reason: CandidateDropReason::IgnoredOffer }
             if live_remote.iter().any(|u| candidate.ends_with(&format!("ufrag {u}"))))
     });
-    assert!(!dropped_live, "{}", dump(&sim));
+    assert!(!dropped_live, "{}", sim.report());
 }
 
 /// An answer that rejects (port 0) an m-section our offer accepted: the offerer must treat
@@ -119,14 +105,14 @@ fn answer_rejecting_a_section_stops_it_on_the_offerer() {
             s.signaling_state(),
             SignalingState::Stable,
             "{}",
-            dump(&sim)
+            sim.report()
         );
-        assert!(!s.restart_pending(), "{}", dump(&sim));
+        assert!(!s.restart_pending(), "{}", sim.report());
         for t in s.transceivers() {
             assert!(
                 t.stopped && t.current_direction.is_none(),
                 "{p:?}: {t:?}\n{}",
-                dump(&sim)
+                sim.report()
             );
         }
     }
@@ -165,7 +151,7 @@ fn answerer_renegotiates_a_changed_direction() {
     assert!(
         sim.run_until_settled(Duration::from_secs(30)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     clean(&sim);
     let t = &sim.a().transceivers()[audio.index() as usize];
@@ -173,7 +159,7 @@ fn answerer_renegotiates_a_changed_direction() {
         t.current_direction,
         Some(Direction::SendRecv),
         "{}",
-        dump(&sim)
+        sim.report()
     );
 }
 
@@ -192,10 +178,10 @@ fn a_restart_whose_generation_failed_is_requested_again() {
     assert!(
         sim.run_until_settled(Duration::from_secs(60)),
         "{}",
-        dump(&sim)
+        sim.report()
     );
     clean(&sim);
-    assert_ne!(credentials(&sim), before, "{}", dump(&sim));
+    assert_ne!(credentials(&sim), before, "{}", sim.report());
 }
 
 /// Found by the property test (seed 0, Clean): B's offer moved the BUNDLE tag to a new transport

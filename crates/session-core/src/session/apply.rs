@@ -203,7 +203,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         match desc.kind {
             SdpType::Offer => self.apply_remote_offer(&parsed)?,
-            _ => self.apply_remote_answer(&parsed, now)?,
+            _ => self.apply_remote_answer(&parsed)?,
         }
         let applied = Desc {
             kind: desc.kind,
@@ -432,11 +432,7 @@ impl Session {
         Ok(())
     }
 
-    fn apply_remote_answer(
-        &mut self,
-        answer: &SessionDesc,
-        _now: Instant,
-    ) -> Result<(), SessionError> {
+    fn apply_remote_answer(&mut self, answer: &SessionDesc) -> Result<(), SessionError> {
         self.validate_remote_answer(answer)?;
         let offer = self
             .pending_local

@@ -14,7 +14,6 @@ use crate::transport::{TransportCommand, TransportId};
 impl Session {
     /// An offer/answer exchange completed (signaling state back to stable).
     pub(super) fn finish_exchange(&mut self, now: Instant) {
-        let _ = now;
         self.retransmit = None;
         self.negotiation_needed_fired = false;
         self.last_offer = None;
@@ -47,12 +46,10 @@ impl Session {
                 .transport(t)
                 .gen(g)
                 .is_some_and(|x| x.status == GenerationStatus::Live);
-            let had_live = self.transport(t).negotiated_generation().is_some();
             if let Some(gen) = self.transport_mut(t).gen_mut(g) {
                 gen.status = GenerationStatus::Live;
             }
             if !was_live {
-                let _ = had_live;
                 self.restart_intent.remove(&t);
             }
             self.transport_mut(t).remote_restart = false;
@@ -131,9 +128,7 @@ impl Session {
             }
         }
         self.start_sctp_if_ready(&local, &remote);
-        if let Some(now) = self.now {
-            self.update_states(now);
-        }
+        self.update_states(now);
     }
 
     pub(super) fn start_sctp_if_ready(&mut self, local: &SessionDesc, remote: &SessionDesc) {

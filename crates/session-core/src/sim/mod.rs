@@ -237,6 +237,25 @@ impl Sim {
         &mut self.peers[id.index()]
     }
 
+    /// A readable report of the run for a failing test: every event of each peer with its
+    /// virtual time, `handle_signal` errors, transports, violations and path statistics.
+    pub fn report(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        for id in [PeerId::A, PeerId::B] {
+            let peer = self.peer(id);
+            let _ = writeln!(s, "== {id:?} ==");
+            for (t, e) in &peer.events {
+                let _ = writeln!(s, "{:>10?} {e:?}", t.saturating_duration_since(self.start));
+            }
+            let _ = writeln!(s, "signal errors: {:?}", peer.signal_errors);
+            let _ = writeln!(s, "transports: {:?}", peer.session.transports());
+        }
+        let _ = writeln!(s, "violations: {:?}", self.violations);
+        let _ = writeln!(s, "path: {:?}", self.path_stats());
+        s
+    }
+
     /// Invariant violations seen so far (empty when everything held).
     pub fn violations(&self) -> &[String] {
         &self.violations
@@ -254,7 +273,7 @@ impl Sim {
 
     /// Brings the link between the peers up or down (every generation's path at once).
     pub fn set_link(&mut self, up: bool) {
-        self.net.set_link(up, self.now);
+        self.net.set_link(up);
         self.schedule(self.now, Pending::Net);
     }
 
@@ -374,8 +393,7 @@ impl Sim {
             let mut progressed = false;
             while let Some(cmd) = self.peers[id.index()].session.poll_transport() {
                 progressed = true;
-                let fp_ok = !(self.cfg.wrong_fingerprint_b && id == PeerId::A);
-                if let Err(v) = self.net.command(id, cmd, now, fp_ok) {
+                if let Err(v) = self.net.command(id, cmd, now) {
                     self.violations.push(format!("{id:?}: {v}"));
                 }
             }

@@ -123,7 +123,7 @@ impl SimNet {
         }
     }
 
-    pub(crate) fn set_link(&mut self, up: bool, _now: Instant) {
+    pub(crate) fn set_link(&mut self, up: bool) {
         self.link_up = up;
     }
 
@@ -153,7 +153,6 @@ impl SimNet {
         peer: PeerId,
         cmd: TransportCommand,
         now: Instant,
-        _fp_ok: bool,
     ) -> Result<(), String> {
         if self.closed[peer.index()] {
             return Err(format!("command after Close: {cmd:?}"));

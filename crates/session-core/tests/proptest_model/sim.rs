@@ -226,22 +226,13 @@ fn idx(p: PeerId) -> usize {
 }
 
 fn dump(sim: &Sim) -> String {
-    let origin = sim.now() - sim.elapsed();
-    let mut s = String::new();
+    let mut s = sim.report();
     for id in [PeerId::A, PeerId::B] {
-        s += &format!("== {id:?} ==\n");
-        for (t, e) in &sim.peer(id).events {
-            s += &format!("{:>10?} {e:?}\n", t.saturating_duration_since(origin));
-        }
-        s += &format!("signal errors: {:?}\n", sim.peer(id).signal_errors);
-        s += &format!("transports: {:#?}\n", sim.peer(id).session.transports());
-        s += &format!("transceivers: {:#?}\n", sim.peer(id).session.transceivers());
+        s += &format!(
+            "{id:?} transceivers: {:#?}\n",
+            sim.peer(id).session.transceivers()
+        );
     }
-    s += &format!(
-        "violations: {:?}\npath: {:?}\n",
-        sim.violations(),
-        sim.path_stats()
-    );
     s
 }
 
