@@ -5,13 +5,14 @@
 //! test of its binary. Numbers: `cargo test -p tether-transport-tokio --test leaks --
 //! --nocapture` (100 cycles take ~40 s on 2 cores).
 
+mod common;
+use common::{config, expect_closed, wait_event};
+
 use std::time::{Duration, Instant};
 
 use session_core::channel::DataChannelInit;
-use session_core::session::{ClosedBy, Event};
-use transport_tokio::{
-    memory_pair, GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent, PeerEvents,
-};
+use session_core::session::ClosedBy;
+use transport_tokio::{memory_pair, Message, PeerConnection, PeerEvent};
 
 /// Open/close cycles after the warm-up one.
 const CYCLES: usize = 100;
@@ -21,12 +22,6 @@ const FD_TOLERANCE: usize = 2;
 /// How long released resources may take to go away after the last cycle (agents close in
 /// background tasks).
 const SETTLE: Duration = Duration::from_secs(10);
-
-fn config(polite: bool) -> PeerConfig {
-    let mut c = PeerConfig::new(polite);
-    c.gather = GatherOptions::loopback_only();
-    c
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -40,40 +35,14 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-async fn wait_event<T>(
-    events: &mut PeerEvents,
-    within: Duration,
-    mut f: impl FnMut(PeerEvent) -> Option<T>,
-) -> T {
-    tokio::time::timeout(within, async {
-        loop {
-            let ev = events.recv().await.expect("event stream ended");
-            if let Some(t) = f(ev) {
-                return t;
-            }
-        }
-    })
-    .await
-    .expect("timed out waiting for an event")
-}
-
-async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
-    let got = wait_event(events, Duration::from_secs(10), |ev| match ev {
-        PeerEvent::Session(Event::Closed(b)) => Some(b),
-        _ => None,
-    })
-    .await;
-    assert_eq!(got, by, "closed by the wrong side");
-}
-
 /// One cycle: connect with a data channel, one message A -> B, close from A (`a_closes`) or B;
 /// returns once both drivers stopped and every handle is dropped, with the setup time
 /// (`create_data_channel` to the message received) and the close time.
 async fn cycle(i: usize, a_closes: bool) -> (Duration, Duration) {
     let start = Instant::now();
     let (sa, sb) = memory_pair(Duration::ZERO);
-    let (a, mut a_events) = PeerConnection::new(config(false), sa).unwrap();
-    let (b, mut b_events) = PeerConnection::new(config(true), sb).unwrap();
+    let (a, mut a_events) = PeerConnection::new(config(false, None), sa).unwrap();
+    let (b, mut b_events) = PeerConnection::new(config(true, None), sb).unwrap();
     let dc_a = a
         .create_data_channel("leak", DataChannelInit::default())
         .await

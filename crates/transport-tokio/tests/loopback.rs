@@ -1,6 +1,9 @@
 //! Two real peer connections over loopback UDP (127.0.0.1 only, no STUN/TURN), negotiating
 //! through an in-memory signaling pair with perfect negotiation.
 
+mod common;
+use common::{config, expect_closed, wait_event};
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,18 +12,11 @@ use session_core::error::PeerError;
 use session_core::session::{ClosedBy, Event};
 use session_core::state::PeerConnectionState;
 use transport_tokio::{
-    memory_pair, DataChannel, DtlsIdentity, GatherOptions, Message, PeerConfig, PeerConnection,
-    PeerEvent, PeerEvents, TransportError,
+    memory_pair, DataChannel, DtlsIdentity, Message, PeerConnection, PeerEvent, PeerEvents,
+    TransportError,
 };
 
 const MSG: usize = 32 * 1024;
-
-fn config(polite: bool, seed: u8) -> PeerConfig {
-    let mut c = PeerConfig::new(polite);
-    c.gather = GatherOptions::loopback_only();
-    c.seed = Some([seed; 32]);
-    c
-}
 
 struct Pair {
     a: PeerConnection,
@@ -32,28 +28,10 @@ struct Pair {
     setup: Duration,
 }
 
-/// Waits for an event matching `f`, failing after `within`.
-async fn wait_event<T>(
-    events: &mut PeerEvents,
-    within: Duration,
-    mut f: impl FnMut(PeerEvent) -> Option<T>,
-) -> T {
-    tokio::time::timeout(within, async {
-        loop {
-            let ev = events.recv().await.expect("event stream ended");
-            if let Some(t) = f(ev) {
-                return t;
-            }
-        }
-    })
-    .await
-    .expect("timed out waiting for an event")
-}
-
 async fn connect(delay: Duration) -> Pair {
     let (sa, sb) = memory_pair(delay);
-    let (a, a_events) = PeerConnection::new(config(false, 1), sa).unwrap();
-    let (b, mut b_events) = PeerConnection::new(config(true, 2), sb).unwrap();
+    let (a, a_events) = PeerConnection::new(config(false, Some(1)), sa).unwrap();
+    let (b, mut b_events) = PeerConnection::new(config(true, Some(2)), sb).unwrap();
     let start = Instant::now();
     let dc_a = a
         .create_data_channel("data", DataChannelInit::default())
@@ -136,17 +114,6 @@ async fn receive(dc: &mut DataChannel, count: u64) -> Received {
         bytes,
         longest_gap,
     }
-}
-
-async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
-    wait_event(events, Duration::from_secs(10), |ev| match ev {
-        PeerEvent::Session(Event::Closed(b)) => Some(b),
-        _ => None,
-    })
-    .await
-    .eq(&by)
-    .then_some(())
-    .expect("closed by the wrong side");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,8 +389,8 @@ async fn observe(
 /// `offerer_lies`: the liar is A (the offerer, which creates the channel), else B.
 async fn wrong_fingerprint(offerer_lies: bool) {
     let (sa, sb) = memory_pair(Duration::ZERO);
-    let mut ca = config(false, 3);
-    let mut cb = config(true, 4);
+    let mut ca = config(false, Some(3));
+    let mut cb = config(true, Some(4));
     let wrong = DtlsIdentity::generate().unwrap().fingerprint();
     if offerer_lies {
         ca.advertise_fingerprint_override = Some(wrong.clone());
