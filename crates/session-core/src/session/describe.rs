@@ -66,7 +66,7 @@ impl Session {
         }
     }
 
-    /// Credentials for transport `t` in an answer: fresh ones when the remote restarted it or
+    /// Credentials for transport `t` in an answer: new ones when the remote restarted it or
     /// it is new, else the negotiated ones.
     fn answer_credentials(&mut self, t: TransportId) -> IceCredentials {
         let tr = self.transport(t);
@@ -79,9 +79,14 @@ impl Session {
         match tr.negotiated_generation() {
             Some(g) if !tr.remote_restart => g.local.clone(),
             _ => {
-                let fresh = self.rng.ice_credentials();
-                self.transport_mut(t).proposed = Some(fresh.clone());
-                fresh
+                // New credentials are needed: those of a rolled-back offer of ours if the peer
+                // may hold them already (see `Transport::rolled_back`), else fresh ones.
+                let creds = match tr.rolled_back.clone() {
+                    Some(c) => c,
+                    None => self.rng.ice_credentials(),
+                };
+                self.transport_mut(t).proposed = Some(creds.clone());
+                creds
             }
         }
     }

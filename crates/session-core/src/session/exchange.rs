@@ -21,6 +21,9 @@ impl Session {
         // Mids an offer that was created but never applied had reserved are free again (W3C
         // assigns mids when a description is applied).
         self.forget_unnegotiated_mids();
+        for t in &mut self.transports {
+            t.rolled_back = None;
+        }
         let (Some(local), Some(remote)) = (
             self.current_local.as_ref().map(|d| d.parsed.clone()),
             self.current_remote.as_ref().map(|d| d.parsed.clone()),

@@ -26,6 +26,8 @@ impl Session {
                     })
                     .collect();
                 for (t, g) in pending {
+                    let local = self.transport(t).gen(g).map(|x| x.local.clone());
+                    self.transport_mut(t).rolled_back = local;
                     self.retire_generation(t, g);
                 }
                 self.pending_local = None;

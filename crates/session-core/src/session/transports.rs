@@ -89,6 +89,11 @@ pub(super) struct Transport {
     pub(super) proposed: Option<IceCredentials>,
     /// The applied remote offer changed this transport's credentials.
     pub(super) remote_restart: bool,
+    /// Local credentials of an offer we applied and then rolled back. The peer may have
+    /// answered that offer (the answer lost on the way), so it may hold them as ours: an answer
+    /// that needs new credentials reuses them, which keeps both sides agreeing on the
+    /// generation whichever happened. Forgotten when an exchange completes.
+    pub(super) rolled_back: Option<IceCredentials>,
     pub(super) dtls_started: bool,
     pub(super) dtls: DtlsTransportState,
     pub(super) remote_fingerprints: Vec<Fingerprint>,
@@ -105,6 +110,7 @@ impl Transport {
             active: None,
             proposed: None,
             remote_restart: false,
+            rolled_back: None,
             dtls_started: false,
             dtls: DtlsTransportState::New,
             remote_fingerprints: Vec::new(),

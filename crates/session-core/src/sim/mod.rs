@@ -90,6 +90,9 @@ pub struct SimConfig {
     pub failed_timeout: Duration,
     /// Give peer B a certificate that does not match the fingerprint it announces.
     pub wrong_fingerprint_b: bool,
+    /// Record every signal message (sent, lost, delivered, with the outcome) for
+    /// [`Sim::report`]. Off by default: it costs a string per message.
+    pub trace_signals: bool,
 }
 
 impl Default for SimConfig {
@@ -105,6 +108,7 @@ impl Default for SimConfig {
             consent_timeout: Duration::from_secs(2),
             failed_timeout: Duration::from_secs(8),
             wrong_fingerprint_b: false,
+            trace_signals: false,
         }
     }
 }
@@ -145,6 +149,8 @@ pub struct Sim {
     net: SimNet,
     violations: Vec<String>,
     steps: u64,
+    /// Signal trace (with [`SimConfig::trace_signals`]).
+    signal_trace: Vec<String>,
 }
 
 /// Fingerprint of a simulated peer's certificate.
@@ -194,6 +200,7 @@ impl Sim {
             net,
             violations: Vec::new(),
             steps: 0,
+            signal_trace: Vec::new(),
         }
     }
 
@@ -251,6 +258,12 @@ impl Sim {
             let _ = writeln!(s, "signal errors: {:?}", peer.signal_errors);
             let _ = writeln!(s, "transports: {:?}", peer.session.transports());
         }
+        if !self.signal_trace.is_empty() {
+            let _ = writeln!(s, "== signals ==");
+            for line in &self.signal_trace {
+                let _ = writeln!(s, "{line}");
+            }
+        }
         let _ = writeln!(s, "violations: {:?}", self.violations);
         let _ = writeln!(s, "path: {:?}", self.path_stats());
         s
@@ -275,6 +288,12 @@ impl Sim {
     pub fn set_link(&mut self, up: bool) {
         self.net.set_link(up);
         self.schedule(self.now, Pending::Net);
+    }
+
+    /// Changes the probability that a signal message is lost (e.g. heal a lossy channel to
+    /// check that the pair then converges).
+    pub fn set_signal_loss(&mut self, p: f64) {
+        self.cfg.signal_loss = p;
     }
 
     /// Tells a peer's session that the local network changed.
@@ -350,8 +369,20 @@ impl Sim {
                 let peer = &mut self.peers[to.index()];
                 match SignalMessage::from_json(&json) {
                     Ok(msg) => {
-                        if let Err(e) = peer.session.handle_signal(msg, now) {
+                        let summary = self.cfg.trace_signals.then(|| summarize(&msg));
+                        let result = peer.session.handle_signal(msg, now);
+                        let state = peer.session.signaling_state();
+                        if let Err(e) = &result {
                             peer.signal_errors.push(e.to_string());
+                        }
+                        if let Some(summary) = summary {
+                            let elapsed = now.saturating_duration_since(self.start);
+                            let outcome = match &result {
+                                Ok(()) => format!("ok -> {state:?}"),
+                                Err(e) => format!("ERROR {e}"),
+                            };
+                            self.signal_trace
+                                .push(format!("{elapsed:>10?} {to:?} <- {summary}: {outcome}"));
                         }
                     }
                     Err(e) => self
@@ -415,7 +446,16 @@ impl Sim {
 
     fn send_signal(&mut self, from: PeerId, msg: SignalMessage) {
         let json = msg.to_json();
-        if self.chance(self.cfg.signal_loss) {
+        let lost = self.chance(self.cfg.signal_loss);
+        if self.cfg.trace_signals {
+            let elapsed = self.now.saturating_duration_since(self.start);
+            let fate = if lost { "LOST" } else { "sent" };
+            self.signal_trace.push(format!(
+                "{elapsed:>10?} {from:?} -> {}: {fate}",
+                summarize(&msg)
+            ));
+        }
+        if lost {
             return;
         }
         let copies = if self.chance(self.cfg.signal_duplicate) {
@@ -560,6 +600,33 @@ impl Sim {
 }
 
 /// Is `prev -> next` a transition JSEP allows (for some description type and side)?
+/// One line about a signal message for the trace: its kind, and for descriptions the SDP
+/// type, `o=` version and ICE ufrags.
+fn summarize(msg: &SignalMessage) -> String {
+    match msg {
+        SignalMessage::Description { description } => {
+            let version = description
+                .sdp
+                .lines()
+                .find_map(|l| l.strip_prefix("o="))
+                .and_then(|o| o.split_whitespace().nth(2))
+                .unwrap_or("-");
+            let mut ufrags: Vec<&str> = description
+                .sdp
+                .lines()
+                .filter_map(|l| l.strip_prefix("a=ice-ufrag:"))
+                .collect();
+            ufrags.dedup();
+            format!("{:?} v{version} ufrag {ufrags:?}", description.kind)
+        }
+        SignalMessage::Candidate { candidate } => format!(
+            "candidate ufrag {:?}",
+            candidate.username_fragment.as_deref().unwrap_or("-")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 fn legal_signaling_step(prev: SignalingState, next: SignalingState) -> bool {
     if next == SignalingState::Closed {
         return true;

@@ -361,3 +361,47 @@ fn restart_intent_survives_answering_and_remote_rollback() {
     assert_ne!(first_ice(&offer), a_before);
     assert!(!p.a.s.restart_pending());
 }
+
+/// Found by the property tests under lossy signaling: A offers an ICE restart, B answers it but
+/// the answer is lost, then B's own next offer (built on that answer, so with B's new
+/// credentials) reaches A still in have-local-offer. A rolls its offer back and answers B's
+/// offer, which from A's point of view restarts ICE. Fresh credentials in that answer would
+/// look to B like an answer restarting ICE on its own (B holds A's offered credentials as A's
+/// current ones): A answers with the credentials of its rolled-back offer, and both sides agree.
+#[test]
+fn answer_after_rolling_back_an_answered_restart_reuses_its_credentials() {
+    let mut p = av_data_pair();
+    let now = p.tick(Duration::from_millis(1));
+    let a_before = first_ice(&p.a.s.local_description().unwrap());
+    let restart =
+        p.a.s
+            .create_offer(OfferOptions { ice_restart: true }, now)
+            .unwrap();
+    p.a.s.set_local_description(restart.clone(), now).unwrap();
+    let a_offered = first_ice(&restart);
+    assert_ne!(a_offered, a_before);
+    // B answers A's restart; the answer never arrives.
+    p.b.s.set_remote_description(restart, now).unwrap();
+    let lost = p.b.s.create_answer(now).unwrap();
+    p.b.s.set_local_description(lost.clone(), now).unwrap();
+    let b_creds = first_ice(&lost);
+    // B's next offer (not a restart for B) reaches A in have-local-offer: A rolls back.
+    let now = p.tick(Duration::from_millis(1));
+    let b_offer = p.b.s.create_offer(OfferOptions::default(), now).unwrap();
+    p.b.s.set_local_description(b_offer.clone(), now).unwrap();
+    assert_eq!(first_ice(&b_offer), b_creds);
+    p.a.s.set_remote_description(rollback(), now).unwrap();
+    p.a.s.set_remote_description(b_offer, now).unwrap();
+    let answer = p.a.s.create_answer(now).unwrap();
+    p.a.s.set_local_description(answer.clone(), now).unwrap();
+    assert_eq!(first_ice(&answer), a_offered);
+    // B accepts it: both now agree on (A: a_offered, B: b_creds).
+    p.b.s.set_remote_description(answer, now).unwrap();
+    assert_eq!(p.b.s.signaling_state(), SignalingState::Stable);
+    // The next exchange forgets the rolled-back credentials: a later remote restart gets
+    // fresh ones.
+    let (_, answer) = p.exchange_with(OfferOptions { ice_restart: true }, false);
+    let again = first_ice(&answer);
+    assert_ne!(again, a_offered);
+    assert_ne!(again, a_before);
+}

@@ -42,6 +42,16 @@ const SIM_CASES: u32 = 7_000;
 /// Cases of the manual JSEP property per default run.
 const MANUAL_CASES: u32 = 3_000;
 
+/// `cases`, or the value of the environment variable `var` (for long local stress runs, e.g.
+/// `SIM_CASES=60000 cargo test -p tether-session-core --test proptest_model`).
+fn config_from_env(var: &str, cases: u32) -> ProptestConfig {
+    let cases = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    config(cases)
+}
+
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,

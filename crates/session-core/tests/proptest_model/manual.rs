@@ -729,7 +729,7 @@ fn run_manual_case(seed: u8, ops: &[ManualOp]) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(config(MANUAL_CASES))]
+    #![proptest_config(config_from_env("MANUAL_CASES", MANUAL_CASES))]
 
     #[test]
     fn manual_jsep_matches_model(
