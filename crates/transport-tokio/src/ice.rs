@@ -168,6 +168,11 @@ pub(crate) async fn start_agent(
         include_loopback: gather.include_loopback,
         ip_filter: Arc::new(ip_filter),
         interface_filter: Arc::new(interface_filter),
+        // A peer-reflexive remote is usually a host candidate of the peer whose trickled
+        // description has not arrived yet (checks outrun signaling). webrtc-ice waits 1 s from
+        // the start of checks before nominating a pair with one; that wait was the ~1 s setup
+        // and restart outlier. Nominate it at once, like a host pair.
+        prflx_acceptance_min_wait: Some(std::time::Duration::ZERO),
         ..AgentConfig::default()
     };
     let agent = Arc::new(
