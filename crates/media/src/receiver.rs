@@ -181,7 +181,11 @@ impl RtpReceiveStream {
         self.stats.packets_received += 1;
         self.stats.payload_bytes_received += payload_len;
         let epoch = *self.epoch.get_or_insert(now);
-        self.base_seq = Some(self.base_seq.map_or(inserted.ext_seq, |b| b.min(inserted.ext_seq)));
+        let base = self.base_seq.map_or(inserted.ext_seq, |b| b.min(inserted.ext_seq));
+        self.base_seq = Some(base);
+        if let Some(highest) = self.jitter.highest() {
+            self.stats.packets_lost = (highest + 1 - base) as i64 - self.stats.packets_received as i64;
+        }
         if inserted.filled_gap || retransmission {
             self.stats.packets_recovered += u64::from(inserted.filled_gap);
         } else {

@@ -52,7 +52,7 @@ pub struct ReceiverStats {
     pub frames_delivered: u64,
     /// Keyframes delivered.
     pub keyframes_delivered: u64,
-    /// Frames given up on (missing packets after waiting).
+    /// Gaps given up on after waiting for retransmissions (each may cover several frames).
     pub frames_lost: u64,
     /// Complete frames dropped while waiting for a keyframe.
     pub frames_dropped_waiting_keyframe: u64,
