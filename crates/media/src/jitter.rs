@@ -1,9 +1,12 @@
 //! The jitter buffer: puts packets back in order, detects loss, and hands out complete frames.
 //!
 //! Sequence numbers are extended to 64 bits (wrap-around handled by picking the extension
-//! nearest to the highest seen). Frames leave in order; when the next frame is incomplete the
-//! buffer waits up to `max_delay` (from the oldest packet waiting behind the gap) for
-//! retransmissions, then gives up on the gap and resumes at the next frame start.
+//! nearest to the highest seen). Frames leave in order; when the next frame has a known hole
+//! (a missing packet with later ones already here, or a missing first packet) the buffer
+//! waits up to `max_delay` from the arrival of the first packet behind the hole for
+//! retransmissions, then gives up on that frame and resumes at the next frame start. A frame
+//! whose tail has simply not arrived yet is waited for (the stream may pause); at the end of
+//! the stream [`JitterBuffer::flush`] releases what is complete.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -184,31 +187,44 @@ impl JitterBuffer {
         if let Some(frame) = self.pop_complete(next) {
             return Some(frame);
         }
-        // Blocked at `next`: give up once the oldest waiting packet has waited long enough.
-        let oldest = self.packets.values().map(|(_, at)| *at).min()?;
+        // Blocked at `next`: give up once a known hole has waited long enough.
         let overflow = self.packets.len() > MAX_BUFFERED;
-        if !overflow && now.saturating_duration_since(oldest) < self.max_delay {
-            return None;
+        match self.hole_deadline(next) {
+            Some(deadline) if overflow || now >= deadline => Some(self.skip_gap(next)),
+            None if overflow => Some(self.skip_gap(next)),
+            _ => None,
         }
-        Some(self.skip_gap(next))
     }
 
-    /// Gives up on everything before the next frame start after the first gap at or after
-    /// `next` (drops the partial frame's packets).
-    fn skip_gap(&mut self, next: u64) -> JitterOutput {
-        // The first missing sequence number at or after `next`.
-        let mut gap = next;
-        while self.packets.contains_key(&gap) {
-            gap += 1;
+    /// When the hole blocking the frame at `next` is given up on: `max_delay` after the first
+    /// packet behind a missing sequence number arrived, or after a frame's non-first packet
+    /// arrived at `next` (its start is missing). `None` when the buffer only waits for packets
+    /// beyond the highest seen (nothing is known lost yet).
+    fn hole_deadline(&self, next: u64) -> Option<Instant> {
+        if let Some((packet, at)) = self.packets.get(&next) {
+            if !is_frame_start(self.codec, &packet.payload) {
+                return Some(*at + self.max_delay);
+            }
         }
-        // Resume at the first waiting packet after the gap that starts a frame.
+        let mut missing = next;
+        while self.packets.contains_key(&missing) {
+            missing += 1;
+        }
+        let (_, (_, at)) = self.packets.range(missing..).next()?;
+        Some(*at + self.max_delay)
+    }
+
+    /// Gives up on the frame blocked at `next`: drops everything before the next frame start.
+    fn skip_gap(&mut self, next: u64) -> JitterOutput {
+        // Resume at the first waiting packet after `next` that starts a frame (the packets
+        // from `next` up to a hole all belong to the blocked frame).
         let resume = self
             .packets
-            .range(gap..)
+            .range(next + 1..)
             .find(|(s, (p, _))| self.starts_frame(**s, p))
             .map(|(s, _)| *s)
             .or_else(|| self.packets.keys().next_back().map(|s| s + 1))
-            .unwrap_or(gap);
+            .unwrap_or(next + 1);
         let dropped: Vec<u64> = self.packets.range(..resume).map(|(s, _)| *s).collect();
         for s in dropped {
             self.packets.remove(&s);
@@ -262,7 +278,7 @@ impl JitterBuffer {
         if self.complete_frame_at(next).is_some() {
             return None;
         }
-        self.packets.values().map(|(_, at)| *at).min().map(|t| t + self.max_delay)
+        self.hole_deadline(next)
     }
 
     /// Releases everything still held that forms complete frames, skipping gaps (end of

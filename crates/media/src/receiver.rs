@@ -457,3 +457,117 @@ impl RtpReceiveStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+
+    use super::*;
+
+    fn vp8(seq: u16, ts: u32, key: bool) -> Packet {
+        let mut p = Packet::default();
+        p.header.version = 2;
+        p.header.payload_type = 96;
+        p.header.ssrc = 0xabc;
+        p.header.sequence_number = seq;
+        p.header.timestamp = ts;
+        p.header.marker = true;
+        // VP8 descriptor with S=1, then a frame tag (bit 0 clear for a keyframe).
+        p.payload = Bytes::from(vec![0x10, if key { 0x00 } else { 0x01 }, 0, 0]);
+        p
+    }
+
+    fn find<T: 'static>(batch: &RtcpBatch) -> Option<&T> {
+        batch.iter().find_map(|p| p.as_any().downcast_ref::<T>())
+    }
+
+    #[test]
+    fn receiver_report_counts_loss_wrap_and_lsr() {
+        let t = Instant::now();
+        let mut r = RtpReceiveStream::new(ReceiveConfig::new(CodecKind::Vp8, 96, 1));
+        // 10 packets across the wrap, 2 lost (65_535 and 3).
+        for seq in [65_532u16, 65_533, 65_534, 0, 1, 2, 4, 5] {
+            r.handle_rtp(vp8(seq, u32::from(seq) * 3000, true), t).expect("accepted");
+        }
+        let sr = SenderReport {
+            ssrc: 0xabc,
+            ntp_time: 0x1234_5678_9abc_def0,
+            ..Default::default()
+        };
+        r.handle_rtcp(&[Box::new(sr)], t);
+        let rr = r.receiver_report(t + Duration::from_millis(500));
+        let block = &rr.reports[0];
+        assert_eq!(rr.ssrc, 1);
+        assert_eq!(block.ssrc, 0xabc);
+        assert_eq!(block.total_lost, 2);
+        assert_eq!(block.fraction_lost, (2 * 256 / 10) as u8);
+        assert_eq!(block.last_sequence_number, (1 << 16) + 5);
+        assert_eq!(block.last_sender_report, 0x5678_9abc);
+        assert_eq!(block.delay, 32_768);
+        // The next interval has no new loss.
+        r.handle_rtp(vp8(6, 18_000, false), t).expect("accepted");
+        assert_eq!(r.receiver_report(t).reports[0].fraction_lost, 0);
+        assert_eq!(r.stats().packets_lost, 2);
+    }
+
+    #[test]
+    fn jitter_follows_rfc3550() {
+        let t = Instant::now();
+        let mut r = RtpReceiveStream::new(ReceiveConfig::new(CodecKind::Vp8, 96, 1));
+        // Sent 10 ms apart (900 ticks), arriving 10 ms then 20 ms apart: D = 900 ticks once.
+        r.handle_rtp(vp8(1, 0, true), t).expect("a");
+        r.handle_rtp(vp8(2, 900, false), t + Duration::from_millis(10)).expect("b");
+        assert_eq!(r.stats().jitter, 0.0);
+        r.handle_rtp(vp8(3, 1800, false), t + Duration::from_millis(30)).expect("c");
+        assert!((r.stats().jitter - 900.0 / 16.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn nack_then_pli_after_an_unrecoverable_loss() {
+        let t = Instant::now();
+        let mut cfg = ReceiveConfig::new(CodecKind::Vp8, 96, 1);
+        cfg.max_delay = Duration::from_millis(100);
+        let mut r = RtpReceiveStream::new(cfg);
+        r.handle_rtp(vp8(10, 0, true), t).expect("key");
+        r.handle_rtp(vp8(12, 6000, false), t).expect("delta");
+        assert!(r.poll_frame().expect("keyframe").keyframe);
+        let batch = r.poll_rtcp(t).expect("report and NACK");
+        let nack = find::<TransportLayerNack>(&batch).expect("NACK");
+        assert_eq!(nack.media_ssrc, 0xabc);
+        assert_eq!(nack.nacks[0].packet_list(), vec![11]);
+        assert!(find::<PictureLossIndication>(&batch).is_none());
+        // 11 never comes: the buffer gives up, 12 cannot be decoded, a PLI goes out.
+        let later = t + Duration::from_millis(100);
+        r.handle_timeout(later);
+        assert!(r.poll_frame().is_none());
+        let batch = r.poll_rtcp(later).expect("PLI");
+        assert!(find::<PictureLossIndication>(&batch).is_some());
+        assert_eq!(r.stats().frames_dropped_waiting_keyframe, 1);
+        // Rate limited, then resolved by a keyframe.
+        assert!(r.poll_rtcp(later).is_none());
+        r.handle_rtp(vp8(13, 9000, true), later).expect("new key");
+        assert!(r.poll_frame().expect("keyframe").keyframe);
+        let s = r.stats();
+        assert_eq!((s.plis_sent, s.frames_delivered, s.frames_lost), (1, 2, 1));
+    }
+
+    #[test]
+    fn rtx_packets_are_unwrapped() {
+        let t = Instant::now();
+        let mut cfg = ReceiveConfig::new(CodecKind::Vp8, 96, 1);
+        cfg.rtx = Some((97, Some(0xdef)));
+        let mut r = RtpReceiveStream::new(cfg);
+        r.handle_rtp(vp8(10, 0, true), t).expect("first");
+        r.handle_rtp(vp8(12, 6000, false), t).expect("third");
+        let mut rtx = vp8(500, 3000, false);
+        rtx.header.payload_type = 97;
+        rtx.header.ssrc = 0xdef;
+        let mut payload = 11u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(&rtx.payload);
+        rtx.payload = Bytes::from(payload);
+        r.handle_rtp(rtx, t).expect("rtx");
+        let seqs: Vec<bool> = std::iter::from_fn(|| r.poll_frame()).map(|f| f.keyframe).collect();
+        assert_eq!(seqs, vec![true, false, false]);
+        assert_eq!(r.stats().packets_recovered, 1);
+    }
+}
