@@ -156,7 +156,9 @@ impl<W: Write + Send> H264Sink<W> {
 impl<W: Write + Send> MediaSink for H264Sink<W> {
     fn write_frame(&mut self, frame: &Frame) -> Result<(), SinkError> {
         if !frame.data.starts_with(&[0, 0, 1]) && !frame.data.starts_with(&START_CODE) {
-            return Err(SinkError::Rejected("H.264 frame without Annex-B start code"));
+            return Err(SinkError::Rejected(
+                "H.264 frame without Annex-B start code",
+            ));
         }
         self.out.write_all(&frame.data)?;
         Ok(())
@@ -189,7 +191,10 @@ mod tests {
         assert_eq!(src.frame_count(), 3);
         let a = src.next_frame().expect("ok").expect("frame");
         assert!(a.keyframe);
-        assert_eq!(a.data.as_ref(), &[0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88, 0x01]);
+        assert_eq!(
+            a.data.as_ref(),
+            &[0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88, 0x01]
+        );
         let b = src.next_frame().expect("ok").expect("frame");
         assert!(!b.keyframe);
         assert_eq!(b.timestamp, Duration::from_millis(40));

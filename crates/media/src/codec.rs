@@ -168,7 +168,12 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for c in [CodecKind::Vp8, CodecKind::Vp9, CodecKind::H264, CodecKind::Opus] {
+        for c in [
+            CodecKind::Vp8,
+            CodecKind::Vp9,
+            CodecKind::H264,
+            CodecKind::Opus,
+        ] {
             assert_eq!(CodecKind::from_name(c.name()), Some(c));
         }
         assert_eq!(CodecKind::from_name("rtx"), None);

@@ -65,7 +65,10 @@ fn check_h264(payload: &[u8]) -> Result<(), DepacketizeError> {
                 let len = usize::from(u16::from_be_bytes([payload[at], payload[at + 1]]));
                 at += 2 + len;
                 if len == 0 || at > payload.len() {
-                    return Err(malformed(CodecKind::H264, "STAP-A NAL unit overruns the payload"));
+                    return Err(malformed(
+                        CodecKind::H264,
+                        "STAP-A NAL unit overruns the payload",
+                    ));
                 }
             }
             Ok(())
@@ -140,7 +143,10 @@ mod tests {
         for later in &packets[1..] {
             assert!(!is_frame_start(codec, &later.payload) || codec == CodecKind::H264);
         }
-        assert_eq!(depacketize(codec, &packets).expect("depacketize"), frame.data);
+        assert_eq!(
+            depacketize(codec, &packets).expect("depacketize"),
+            frame.data
+        );
     }
 
     #[test]
@@ -148,7 +154,9 @@ mod tests {
         round_trip(CodecKind::Vp8, (0..4000).map(|i| i as u8).collect());
         round_trip(CodecKind::Vp9, (0..4000).map(|i| i as u8).collect());
         round_trip(CodecKind::Opus, vec![0xf8, 1, 2, 3]);
-        let mut h264 = vec![0, 0, 0, 1, 0x67, 0x42, 0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x38, 0x80];
+        let mut h264 = vec![
+            0, 0, 0, 1, 0x67, 0x42, 0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x38, 0x80,
+        ];
         h264.extend_from_slice(&[0, 0, 0, 1, 0x65]);
         h264.extend((0..3000).map(|i| (i % 251) as u8 | 1));
         round_trip(CodecKind::H264, h264);
@@ -157,12 +165,22 @@ mod tests {
     #[test]
     fn malformed_h264_aggregates_are_errors() {
         let pkt = |payload: &'static [u8]| {
-            let mut p = Packet::default();
-            p.payload = Bytes::from_static(payload);
-            p
+            Packet {
+                payload: Bytes::from_static(payload),
+                ..Default::default()
+            }
         };
-        for bad in [&[24u8, 0][..], &[24, 0, 5, 1], &[28, 0x80], &[25, 1, 2], &[24, 0, 0]] {
-            assert!(depacketize(CodecKind::H264, &[pkt(bad)]).is_err(), "{bad:?}");
+        for bad in [
+            &[24u8, 0][..],
+            &[24, 0, 5, 1],
+            &[28, 0x80],
+            &[25, 1, 2],
+            &[24, 0, 0],
+        ] {
+            assert!(
+                depacketize(CodecKind::H264, &[pkt(bad)]).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(depacketize(CodecKind::Vp8, &[pkt(&[0x10])]).is_err());
         assert!(depacketize(CodecKind::Opus, &[]).is_err());

@@ -74,7 +74,10 @@ mod tests {
         }
         assert_eq!(h.len(), 4);
         assert!(h.get(65_534).is_none());
-        assert_eq!(h.get(65_535).map(|p| p.header.sequence_number), Some(65_535));
+        assert_eq!(
+            h.get(65_535).map(|p| p.header.sequence_number),
+            Some(65_535)
+        );
         assert_eq!(h.get(2).map(|p| p.header.sequence_number), Some(2));
         assert!(h.get(3).is_none());
         assert!(h.get(40_000).is_none());

@@ -80,7 +80,8 @@ impl IvfSource {
                 ))
             }
         };
-        let le32 = |at: usize| u32::from_le_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]);
+        let le32 =
+            |at: usize| u32::from_le_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]);
         let header = IvfHeader {
             codec,
             width: u16::from_le_bytes([file[12], file[13]]),
@@ -312,7 +313,10 @@ mod tests {
     #[test]
     fn round_trip_with_durations_and_keyframes() {
         let file = write_sample();
-        assert_eq!(u32::from_le_bytes([file[24], file[25], file[26], file[27]]), 3);
+        assert_eq!(
+            u32::from_le_bytes([file[24], file[25], file[26], file[27]]),
+            3
+        );
         let mut src = IvfSource::new(Bytes::from(file)).expect("parse");
         assert_eq!(src.codec(), CodecKind::Vp8);
         assert_eq!(src.header().width, 320);

@@ -231,7 +231,9 @@ impl JitterBuffer {
         }
         self.next = Some(resume);
         self.started = true;
-        JitterOutput::Skipped { skipped: next..resume }
+        JitterOutput::Skipped {
+            skipped: next..resume,
+        }
     }
 
     /// Whether the packet at `seq` begins a frame: the payload says so and the previous
@@ -241,7 +243,9 @@ impl JitterBuffer {
             return false;
         }
         match self.packets.get(&(seq.wrapping_sub(1))) {
-            Some((prev, _)) => self.ends_frame(prev) || prev.header.timestamp != packet.header.timestamp,
+            Some((prev, _)) => {
+                self.ends_frame(prev) || prev.header.timestamp != packet.header.timestamp
+            }
             None => true,
         }
     }
@@ -356,11 +360,24 @@ mod tests {
         assert_eq!(gap.newly_missing.end - gap.newly_missing.start, 1);
         assert_eq!(frames(&mut jb, t), Vec::<u64>::new());
         assert!(jb.poll_timeout().is_some());
-        assert_eq!(jb.insert(vp8(0, 2, true, true), t), Err(RtpDropReason::Duplicate));
-        assert!(jb.insert(vp8(65_535, 1, false, true), t).expect("b").filled_gap);
+        assert_eq!(
+            jb.insert(vp8(0, 2, true, true), t),
+            Err(RtpDropReason::Duplicate)
+        );
+        assert!(
+            jb.insert(vp8(65_535, 1, false, true), t)
+                .expect("b")
+                .filled_gap
+        );
         assert_eq!(frames(&mut jb, t), vec![65_534, 0]);
-        assert_eq!(jb.insert(vp8(65_535, 1, false, true), t), Err(RtpDropReason::TooOld));
-        assert_eq!(jb.insert(vp8(9000, 3, true, true), t), Err(RtpDropReason::TooFarAhead));
+        assert_eq!(
+            jb.insert(vp8(65_535, 1, false, true), t),
+            Err(RtpDropReason::TooOld)
+        );
+        assert_eq!(
+            jb.insert(vp8(9000, 3, true, true), t),
+            Err(RtpDropReason::TooFarAhead)
+        );
     }
 
     #[test]
@@ -376,7 +393,9 @@ mod tests {
         assert_eq!(jb.pop(t + Duration::from_millis(99)), None);
         assert_eq!(
             jb.pop(t + Duration::from_millis(100)),
-            Some(JitterOutput::Skipped { skipped: jb.extend(11)..jb.extend(13) })
+            Some(JitterOutput::Skipped {
+                skipped: jb.extend(11)..jb.extend(13)
+            })
         );
         assert_eq!(frames(&mut jb, t), vec![13]);
     }

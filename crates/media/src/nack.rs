@@ -52,7 +52,9 @@ impl NackGenerator {
     /// Records packets found missing at `now` (requested at the next poll).
     pub fn add_missing(&mut self, range: std::ops::Range<u64>, now: Instant) {
         // A huge gap is not worth requesting packet by packet: keep only the newest.
-        let start = range.start.max(range.end.saturating_sub(self.config.max_tracked as u64));
+        let start = range
+            .start
+            .max(range.end.saturating_sub(self.config.max_tracked as u64));
         self.gave_up += start - range.start;
         for seq in start..range.end {
             self.missing.entry(seq).or_insert(Missing {

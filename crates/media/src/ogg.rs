@@ -313,7 +313,6 @@ impl<W: Write + Send> MediaSink for OggOpusSink<W> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,9 @@ impl Packetizer {
             None => None,
         };
         // One-byte extension block: 4-byte profile header + (1 + len) rounded up to 4.
-        let ext_len = mid.as_ref().map_or(0, |(_, m)| 4 + (1 + m.len()).div_ceil(4) * 4);
+        let ext_len = mid
+            .as_ref()
+            .map_or(0, |(_, m)| 4 + (1 + m.len()).div_ceil(4) * 4);
         let overhead = RTP_HEADER_LEN + ext_len;
         // Room for the largest payload descriptor (VP9 flexible mode, 3 bytes) plus some data.
         if config.mtu < overhead + 16 {
@@ -113,7 +115,8 @@ impl Packetizer {
 
     /// The RTP timestamp of a media time.
     pub fn rtp_timestamp(&self, media_time: std::time::Duration) -> u32 {
-        let ticks = media_time.as_nanos() * u128::from(self.config.codec.clock_rate()) / 1_000_000_000;
+        let ticks =
+            media_time.as_nanos() * u128::from(self.config.codec.clock_rate()) / 1_000_000_000;
         // RTP timestamps wrap modulo 2^32 by design.
         self.config.initial_timestamp.wrapping_add(ticks as u32)
     }
@@ -226,6 +229,9 @@ mod tests {
         assert!(Packetizer::new(cfg.clone()).is_err());
         cfg.mid_extension = None;
         let mut p = Packetizer::new(cfg).expect("cfg");
-        assert!(matches!(p.packetize(&frame(0)), Err(PacketizeError::EmptyFrame)));
+        assert!(matches!(
+            p.packetize(&frame(0)),
+            Err(PacketizeError::EmptyFrame)
+        ));
     }
 }

@@ -10,7 +10,9 @@ use rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtcp::receiver_report::ReceiverReport;
 use rtcp::reception_report::ReceptionReport;
 use rtcp::sender_report::SenderReport;
-use rtcp::transport_feedbacks::transport_layer_nack::{nack_pairs_from_sequence_numbers, TransportLayerNack};
+use rtcp::transport_feedbacks::transport_layer_nack::{
+    nack_pairs_from_sequence_numbers, TransportLayerNack,
+};
 use rtp::packet::Packet;
 use webrtc_util::marshal::Unmarshal;
 
@@ -156,7 +158,9 @@ impl RtpReceiveStream {
         match &result {
             Ok(()) => {}
             Err(RtpDropReason::Duplicate) => self.stats.duplicates += 1,
-            Err(RtpDropReason::Malformed | RtpDropReason::MalformedRtx) => self.stats.malformed_rtp += 1,
+            Err(RtpDropReason::Malformed | RtpDropReason::MalformedRtx) => {
+                self.stats.malformed_rtp += 1
+            }
             Err(_) => self.stats.rtp_dropped += 1,
         }
         self.drain(now);
@@ -173,7 +177,9 @@ impl RtpReceiveStream {
             Some(_) => {}
         }
         if packet.header.payload_type != self.config.payload_type {
-            return Err(RtpDropReason::UnexpectedPayloadType(packet.header.payload_type));
+            return Err(RtpDropReason::UnexpectedPayloadType(
+                packet.header.payload_type,
+            ));
         }
         let payload_len = packet.payload.len() as u64;
         let rtp_ts = packet.header.timestamp;
@@ -181,10 +187,13 @@ impl RtpReceiveStream {
         self.stats.packets_received += 1;
         self.stats.payload_bytes_received += payload_len;
         let epoch = *self.epoch.get_or_insert(now);
-        let base = self.base_seq.map_or(inserted.ext_seq, |b| b.min(inserted.ext_seq));
+        let base = self
+            .base_seq
+            .map_or(inserted.ext_seq, |b| b.min(inserted.ext_seq));
         self.base_seq = Some(base);
         if let Some(highest) = self.jitter.highest() {
-            self.stats.packets_lost = (highest + 1 - base) as i64 - self.stats.packets_received as i64;
+            self.stats.packets_lost =
+                (highest + 1 - base) as i64 - self.stats.packets_received as i64;
         }
         if inserted.filled_gap || retransmission {
             self.stats.packets_recovered += u64::from(inserted.filled_gap);
@@ -213,7 +222,9 @@ impl RtpReceiveStream {
             return Ok((packet, false));
         }
         if packet.header.payload_type != rtx_pt {
-            return Err(RtpDropReason::UnexpectedPayloadType(packet.header.payload_type));
+            return Err(RtpDropReason::UnexpectedPayloadType(
+                packet.header.payload_type,
+            ));
         }
         if packet.payload.len() < 2 {
             return Err(RtpDropReason::MalformedRtx);
@@ -223,7 +234,9 @@ impl RtpReceiveStream {
         header.sequence_number = osn;
         header.payload_type = self.config.payload_type;
         // An RTX packet before any media packet cannot be mapped; drop it.
-        header.ssrc = self.remote_ssrc.ok_or(RtpDropReason::UnknownSsrc(header.ssrc))?;
+        header.ssrc = self
+            .remote_ssrc
+            .ok_or(RtpDropReason::UnknownSsrc(header.ssrc))?;
         Ok((
             Packet {
                 header,
@@ -235,7 +248,8 @@ impl RtpReceiveStream {
 
     /// RFC 3550 A.8 interarrival jitter, in RTP clock units.
     fn update_jitter(&mut self, epoch: Instant, now: Instant, rtp_ts: u32) {
-        let arrival = now.saturating_duration_since(epoch).as_nanos() * u128::from(self.config.codec.clock_rate())
+        let arrival = now.saturating_duration_since(epoch).as_nanos()
+            * u128::from(self.config.codec.clock_rate())
             / 1_000_000_000;
         // Transit modulo 2^32 as a signed difference; only differences matter.
         let transit = i64::from((arrival as u32).wrapping_sub(rtp_ts) as i32);
@@ -333,8 +347,9 @@ impl RtpReceiveStream {
         let ticks = u64::try_from(self.last_frame_ticks.max(0)).unwrap_or(0);
         let timestamp = Duration::from_nanos(ticks * 1_000_000_000 / rate);
         let duration = match self.config.codec {
-            CodecKind::Opus => opus_packet_samples(&data)
-                .map_or(Duration::ZERO, |s| Duration::from_nanos(u64::from(s) * 1_000_000_000 / 48_000)),
+            CodecKind::Opus => opus_packet_samples(&data).map_or(Duration::ZERO, |s| {
+                Duration::from_nanos(u64::from(s) * 1_000_000_000 / 48_000)
+            }),
             _ => Duration::ZERO,
         };
         self.stats.frames_delivered += 1;
@@ -422,7 +437,8 @@ impl RtpReceiveStream {
         if let Some((lsr, at)) = self.last_sr {
             report.last_sender_report = lsr;
             let delay = now.saturating_duration_since(at);
-            report.delay = (delay.as_nanos() * 65_536 / 1_000_000_000).min(u128::from(u32::MAX)) as u32;
+            report.delay =
+                (delay.as_nanos() * 65_536 / 1_000_000_000).min(u128::from(u32::MAX)) as u32;
         }
         ReceiverReport {
             ssrc: self.config.local_ssrc,
@@ -487,7 +503,8 @@ mod tests {
         let mut r = RtpReceiveStream::new(ReceiveConfig::new(CodecKind::Vp8, 96, 1));
         // 10 packets across the wrap, 2 lost (65_535 and 3).
         for seq in [65_532u16, 65_533, 65_534, 0, 1, 2, 4, 5] {
-            r.handle_rtp(vp8(seq, u32::from(seq) * 3000, true), t).expect("accepted");
+            r.handle_rtp(vp8(seq, u32::from(seq) * 3000, true), t)
+                .expect("accepted");
         }
         let sr = SenderReport {
             ssrc: 0xabc,
@@ -516,9 +533,11 @@ mod tests {
         let mut r = RtpReceiveStream::new(ReceiveConfig::new(CodecKind::Vp8, 96, 1));
         // Sent 10 ms apart (900 ticks), arriving 10 ms then 20 ms apart: D = 900 ticks once.
         r.handle_rtp(vp8(1, 0, true), t).expect("a");
-        r.handle_rtp(vp8(2, 900, false), t + Duration::from_millis(10)).expect("b");
+        r.handle_rtp(vp8(2, 900, false), t + Duration::from_millis(10))
+            .expect("b");
         assert_eq!(r.stats().jitter, 0.0);
-        r.handle_rtp(vp8(3, 1800, false), t + Duration::from_millis(30)).expect("c");
+        r.handle_rtp(vp8(3, 1800, false), t + Duration::from_millis(30))
+            .expect("c");
         assert!((r.stats().jitter - 900.0 / 16.0).abs() < 1e-9);
     }
 
@@ -566,7 +585,9 @@ mod tests {
         payload.extend_from_slice(&rtx.payload);
         rtx.payload = Bytes::from(payload);
         r.handle_rtp(rtx, t).expect("rtx");
-        let seqs: Vec<bool> = std::iter::from_fn(|| r.poll_frame()).map(|f| f.keyframe).collect();
+        let seqs: Vec<bool> = std::iter::from_fn(|| r.poll_frame())
+            .map(|f| f.keyframe)
+            .collect();
         assert_eq!(seqs, vec![true, false, false]);
         assert_eq!(r.stats().packets_recovered, 1);
     }

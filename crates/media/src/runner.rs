@@ -26,7 +26,10 @@ pub trait RtpWriter: Send + Sync {
     /// Sends one RTP packet (the transport protects it with SRTP).
     async fn write_rtp(&self, packet: &Packet) -> Result<(), TransportError>;
     /// Sends an RTCP compound packet.
-    async fn write_rtcp(&self, packets: &[Box<dyn RtcpPacket + Send + Sync>]) -> Result<(), TransportError>;
+    async fn write_rtcp(
+        &self,
+        packets: &[Box<dyn RtcpPacket + Send + Sync>],
+    ) -> Result<(), TransportError>;
     /// The next RTCP compound packet about our SSRC; `None` once the transport is closed.
     /// Must be cancel-safe (it is raced against timers).
     async fn read_rtcp(&mut self) -> Option<RtcpBatch>;
@@ -38,7 +41,10 @@ pub trait RtpReader: Send + Sync {
     /// The next RTP packet of this track; `None` once the track ended. Must be cancel-safe.
     async fn read_rtp(&mut self) -> Option<Packet>;
     /// Sends an RTCP compound packet (feedback to the sender).
-    async fn write_rtcp(&self, packets: &[Box<dyn RtcpPacket + Send + Sync>]) -> Result<(), TransportError>;
+    async fn write_rtcp(
+        &self,
+        packets: &[Box<dyn RtcpPacket + Send + Sync>],
+    ) -> Result<(), TransportError>;
 }
 
 /// Why [`send_track`] stopped early.
@@ -84,7 +90,11 @@ impl Default for SendOptions {
 }
 
 fn wall_clock_ntp() -> u64 {
-    ntp_time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+    ntp_time(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
 }
 
 /// Sends a source's frames at their timestamps until it ends (then lingers to answer NACKs),
@@ -129,11 +139,17 @@ where
             }
         }
         while let Some(retransmit) = stream.poll_retransmit() {
-            writer.write_rtp(&retransmit).await.map_err(SendTrackError::Transport)?;
+            writer
+                .write_rtp(&retransmit)
+                .await
+                .map_err(SendTrackError::Transport)?;
         }
         while let Some(frame) = next_frame.take_if(|f| start + f.timestamp <= now) {
             for packet in stream.send_frame(&frame, now.into_std())? {
-                writer.write_rtp(&packet).await.map_err(SendTrackError::Transport)?;
+                writer
+                    .write_rtp(&packet)
+                    .await
+                    .map_err(SendTrackError::Transport)?;
             }
             next_frame = source.next_frame()?;
         }
@@ -141,7 +157,10 @@ where
             next_report = now + options.report_interval;
             if let Some(sr) = stream.sender_report(now.into_std(), wall_clock_ntp()) {
                 let batch: RtcpBatch = vec![Box::new(sr)];
-                writer.write_rtcp(&batch).await.map_err(SendTrackError::Transport)?;
+                writer
+                    .write_rtcp(&batch)
+                    .await
+                    .map_err(SendTrackError::Transport)?;
             }
         }
         if next_frame.is_none() {

@@ -96,7 +96,11 @@ impl RtpSendStream {
     }
 
     /// Packetizes a frame sent at `now`; the packets are returned to be written, and kept.
-    pub fn send_frame(&mut self, frame: &Frame, now: Instant) -> Result<Vec<Packet>, PacketizeError> {
+    pub fn send_frame(
+        &mut self,
+        frame: &Frame,
+        now: Instant,
+    ) -> Result<Vec<Packet>, PacketizeError> {
         let packets = self.packetizer.packetize(frame)?;
         for p in &packets {
             self.stats.packets_sent += 1;
@@ -270,7 +274,14 @@ mod tests {
         let sent = s.send_frame(&frame(0, 3000), now).expect("send");
         s.handle_rtcp(&nack(42, &[1]));
         let r = s.poll_retransmit().expect("rtx");
-        assert_eq!((r.header.payload_type, r.header.ssrc, r.header.sequence_number), (97, 4242, 100));
+        assert_eq!(
+            (
+                r.header.payload_type,
+                r.header.ssrc,
+                r.header.sequence_number
+            ),
+            (97, 4242, 100)
+        );
         assert_eq!(&r.payload[..2], &1u16.to_be_bytes());
         assert_eq!(&r.payload[2..], &sent[1].payload[..]);
     }
@@ -279,15 +290,24 @@ mod tests {
     fn pli_and_fir_request_a_keyframe() {
         let mut s = stream(None);
         assert!(!s.take_keyframe_request());
-        s.handle_rtcp(&[Box::new(PictureLossIndication { sender_ssrc: 1, media_ssrc: 42 })]);
+        s.handle_rtcp(&[Box::new(PictureLossIndication {
+            sender_ssrc: 1,
+            media_ssrc: 42,
+        })]);
         assert!(s.take_keyframe_request());
         assert!(!s.take_keyframe_request());
-        s.handle_rtcp(&[Box::new(PictureLossIndication { sender_ssrc: 1, media_ssrc: 7 })]);
+        s.handle_rtcp(&[Box::new(PictureLossIndication {
+            sender_ssrc: 1,
+            media_ssrc: 7,
+        })]);
         assert!(!s.take_keyframe_request());
         s.handle_rtcp(&[Box::new(FullIntraRequest {
             sender_ssrc: 1,
             media_ssrc: 0,
-            fir: vec![rtcp::payload_feedbacks::full_intra_request::FirEntry { ssrc: 42, sequence_number: 1 }],
+            fir: vec![rtcp::payload_feedbacks::full_intra_request::FirEntry {
+                ssrc: 42,
+                sequence_number: 1,
+            }],
         })]);
         assert!(s.take_keyframe_request());
     }
@@ -298,7 +318,9 @@ mod tests {
         let mut s = stream(None);
         assert!(s.sender_report(t0, 0).is_none());
         let n = s.send_frame(&frame(1000, 100), t0).expect("send").len();
-        let sr = s.sender_report(t0 + Duration::from_millis(500), 77).expect("sr");
+        let sr = s
+            .sender_report(t0 + Duration::from_millis(500), 77)
+            .expect("sr");
         assert_eq!(sr.rtp_time, 90_000 + 45_000);
         assert_eq!(sr.ntp_time, 77);
         assert_eq!(sr.packet_count as usize, n);

@@ -13,8 +13,9 @@ use common::link::{pair, Link};
 use common::{ffprobe_frames, sample, scratch};
 use media::runner::{receive_track, send_track, SendOptions};
 use media::{
-    CodecKind, Frame, H264Sink, H264Source, IvfSink, IvfSource, MediaSink, MediaSource, OggOpusSink, OggOpusSource, PacketizerConfig,
-    ReceiveConfig, ReceiverStats, SendConfig, SenderStats, SinkError,
+    CodecKind, Frame, H264Sink, H264Source, IvfSink, IvfSource, MediaSink, MediaSource,
+    OggOpusSink, OggOpusSource, PacketizerConfig, ReceiveConfig, ReceiverStats, SendConfig,
+    SenderStats, SinkError,
 };
 
 /// Runs one track through a link with `loss`; returns the stats of both ends.
@@ -33,7 +34,12 @@ async fn transfer<S: MediaSource + 'static, K: MediaSink + 'static>(
     packetizer.initial_sequence = 65_500;
     packetizer.initial_timestamp = u32::MAX - 20_000;
     packetizer.mid_extension = Some((1, "0".into()));
-    let send = tokio::spawn(send_track(source, writer, SendConfig::new(packetizer), SendOptions::default()));
+    let send = tokio::spawn(send_track(
+        source,
+        writer,
+        SendConfig::new(packetizer),
+        SendOptions::default(),
+    ));
     let mut receive = ReceiveConfig::new(codec, 96, 0x0bad_cafe);
     if !nack {
         receive.nack = None;
@@ -44,23 +50,46 @@ async fn transfer<S: MediaSource + 'static, K: MediaSink + 'static>(
     (sent, received, link)
 }
 
-fn check_recovery(what: &str, seed: u64, frames: u64, sent: &SenderStats, got: &ReceiverStats, link: &Link) {
+fn check_recovery(
+    what: &str,
+    seed: u64,
+    frames: u64,
+    sent: &SenderStats,
+    got: &ReceiverStats,
+    link: &Link,
+) {
     let dropped = link.dropped.load(Ordering::Relaxed);
     let passed = link.passed.load(Ordering::Relaxed);
     println!("{what} seed={seed}: sent {sent:?}\nreceived {got:?}\nlink dropped {dropped} passed {passed}");
-    assert_eq!(sent.frames_sent, frames, "{what}: every frame sent (seed {seed})");
+    assert_eq!(
+        sent.frames_sent, frames,
+        "{what}: every frame sent (seed {seed})"
+    );
     assert!(dropped > 0, "{what}: the link lost packets (seed {seed})");
-    assert!(got.nacks_sent > 0 && sent.retransmitted_packets > 0, "{what}: NACK was used (seed {seed})");
+    assert!(
+        got.nacks_sent > 0 && sent.retransmitted_packets > 0,
+        "{what}: NACK was used (seed {seed})"
+    );
     let complete = got.frames_delivered as f64 / frames as f64;
-    assert!(complete >= 0.99, "{what}: {complete:.4} of frames complete, want >= 0.99 (seed {seed})");
-    assert_eq!(got.malformed_rtp + got.malformed_rtcp, 0, "{what}: nothing malformed");
+    assert!(
+        complete >= 0.99,
+        "{what}: {complete:.4} of frames complete, want >= 0.99 (seed {seed})"
+    );
+    assert_eq!(
+        got.malformed_rtp + got.malformed_rtcp,
+        0,
+        "{what}: nothing malformed"
+    );
 }
 
 fn check_decodes(what: &str, path: &std::path::Path, codec: &str, frames: u64) {
     let (decoded_codec, decoded) = ffprobe_frames(path);
     assert_eq!(decoded_codec, codec);
     let diff = decoded.abs_diff(frames) as f64 / frames as f64;
-    assert!(diff <= 0.01, "{what}: ffprobe decoded {decoded} frames of {frames}");
+    assert!(
+        diff <= 0.01,
+        "{what}: ffprobe decoded {decoded} frames of {frames}"
+    );
 }
 
 /// Seeds of the lossy runs (each is a different loss pattern); printed on failure.
@@ -72,7 +101,14 @@ async fn vp8_sample_survives_5_percent_loss() {
         let source = IvfSource::open(sample("vp8.ivf")).expect("open");
         let frames = source.frame_count() as u64;
         let out = scratch(&format!("e2e-vp8-{seed}.ivf"));
-        let sink = IvfSink::new(File::create(&out).expect("create"), CodecKind::Vp8, 320, 240, 90_000).expect("sink");
+        let sink = IvfSink::new(
+            File::create(&out).expect("create"),
+            CodecKind::Vp8,
+            320,
+            240,
+            90_000,
+        )
+        .expect("sink");
         let (sent, got, link) = transfer(source, sink, seed, 0.05, true).await;
         check_recovery("VP8", seed, frames, &sent, &got, &link);
         check_decodes("VP8", &out, "vp8", frames);
@@ -115,14 +151,28 @@ async fn without_nack_pli_recovers_at_keyframes() {
     let source = IvfSource::open(sample("vp8.ivf")).expect("open");
     let frames = source.frame_count() as u64;
     let out = scratch("e2e-vp8-pli.ivf");
-    let sink = IvfSink::new(File::create(&out).expect("create"), CodecKind::Vp8, 320, 240, 90_000).expect("sink");
+    let sink = IvfSink::new(
+        File::create(&out).expect("create"),
+        CodecKind::Vp8,
+        320,
+        240,
+        90_000,
+    )
+    .expect("sink");
     let (sent, got, _) = transfer(source, sink, seed, 0.05, false).await;
     println!("PLI run: sent {sent:?}\nreceived {got:?}");
     assert_eq!(got.nacks_sent, 0);
-    assert!(got.plis_sent > 0 && sent.plis_received > 0, "PLI was sent and seen");
+    assert!(
+        got.plis_sent > 0 && sent.plis_received > 0,
+        "PLI was sent and seen"
+    );
     assert!(got.frames_lost > 0);
     // The sender skipped frames to reach keyframes sooner.
-    assert!(sent.frames_sent < frames, "{} of {frames}", sent.frames_sent);
+    assert!(
+        sent.frames_sent < frames,
+        "{} of {frames}",
+        sent.frames_sent
+    );
     assert!(got.frames_delivered < sent.frames_sent);
     // Everything written decodes: no frame after a loss without a keyframe first.
     let (_, decoded) = ffprobe_frames(&out);
@@ -152,10 +202,20 @@ async fn lossless_link_delivers_every_frame_byte_exact_and_in_time() {
     }
     let sink = Collect::default();
     let started = tokio::time::Instant::now();
-    let (sent, got, _) = transfer(IvfSource::open(sample("vp8.ivf")).expect("open"), sink.clone(), 1, 0.0, true).await;
+    let (sent, got, _) = transfer(
+        IvfSource::open(sample("vp8.ivf")).expect("open"),
+        sink.clone(),
+        1,
+        0.0,
+        true,
+    )
+    .await;
     // 4 s of media plus the 1 s linger, in virtual time.
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_secs(4) && elapsed < Duration::from_secs(6), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(4) && elapsed < Duration::from_secs(6),
+        "{elapsed:?}"
+    );
     assert_eq!(sent.frames_sent, expected.len() as u64);
     assert_eq!((got.nacks_sent, got.plis_sent, got.packets_lost), (0, 0, 0));
     let frames = sink.0.lock().expect("lock").clone();

@@ -36,12 +36,19 @@ fn frame_of(packets: &[Packet], sizes: &[usize]) -> usize {
     assert_eq!(packets.len(), sizes[frame], "frame {frame} released whole");
     for (i, p) in packets.iter().enumerate() {
         assert_eq!(usize::from(p.payload[3]), i, "frame {frame} in order");
-        assert_eq!(usize::from(p.payload[1]) | usize::from(p.payload[2]) << 8, frame);
+        assert_eq!(
+            usize::from(p.payload[1]) | usize::from(p.payload[2]) << 8,
+            frame
+        );
     }
     frame
 }
 
-fn frames_of(outputs: impl IntoIterator<Item = JitterOutput>, sizes: &[usize], skips: &mut usize) -> Vec<usize> {
+fn frames_of(
+    outputs: impl IntoIterator<Item = JitterOutput>,
+    sizes: &[usize],
+    skips: &mut usize,
+) -> Vec<usize> {
     let mut frames = Vec::new();
     for o in outputs {
         match o {

@@ -3,13 +3,21 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use media::{CodecKind, PacketizerConfig, ReceiveConfig, RtcpDropReason, RtpDropReason, RtpReceiveStream, RtpSendStream, SendConfig};
+use media::{
+    CodecKind, PacketizerConfig, ReceiveConfig, RtcpDropReason, RtpDropReason, RtpReceiveStream,
+    RtpSendStream, SendConfig,
+};
 use proptest::prelude::*;
 use rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
 use rtp::packet::Packet;
 use webrtc_util::marshal::Marshal;
 
-const CODECS: [CodecKind; 4] = [CodecKind::Vp8, CodecKind::Vp9, CodecKind::H264, CodecKind::Opus];
+const CODECS: [CodecKind; 4] = [
+    CodecKind::Vp8,
+    CodecKind::Vp9,
+    CodecKind::H264,
+    CodecKind::Opus,
+];
 
 fn receiver(codec: CodecKind) -> RtpReceiveStream {
     let mut cfg = ReceiveConfig::new(codec, 96, 2);
@@ -21,24 +29,40 @@ fn receiver(codec: CodecKind) -> RtpReceiveStream {
 fn garbage_is_counted_by_cause() {
     let now = Instant::now();
     let mut r = receiver(CodecKind::Vp8);
-    assert_eq!(r.handle_rtp_bytes(&[0x80, 96], now), Err(RtpDropReason::Malformed));
-    assert_eq!(r.handle_rtcp_bytes(&[0x80, 200, 0, 9], now), Err(RtcpDropReason::Malformed));
+    assert_eq!(
+        r.handle_rtp_bytes(&[0x80, 96], now),
+        Err(RtpDropReason::Malformed)
+    );
+    assert_eq!(
+        r.handle_rtcp_bytes(&[0x80, 200, 0, 9], now),
+        Err(RtcpDropReason::Malformed)
+    );
     let mut p = Packet::default();
     p.header.version = 2;
     p.header.payload_type = 96;
     p.header.ssrc = 7;
     p.payload = Bytes::from_static(&[0x10, 0, 0, 0]);
-    r.handle_rtp(p.clone(), now).expect("first packet latches the SSRC");
+    r.handle_rtp(p.clone(), now)
+        .expect("first packet latches the SSRC");
     p.header.ssrc = 8;
-    assert_eq!(r.handle_rtp(p.clone(), now), Err(RtpDropReason::UnknownSsrc(8)));
+    assert_eq!(
+        r.handle_rtp(p.clone(), now),
+        Err(RtpDropReason::UnknownSsrc(8))
+    );
     p.header.ssrc = 7;
     p.header.payload_type = 100;
-    assert_eq!(r.handle_rtp(p.clone(), now), Err(RtpDropReason::UnexpectedPayloadType(100)));
+    assert_eq!(
+        r.handle_rtp(p.clone(), now),
+        Err(RtpDropReason::UnexpectedPayloadType(100))
+    );
     p.header.payload_type = 97;
     p.payload = Bytes::from_static(&[1]);
     assert_eq!(r.handle_rtp(p, now), Err(RtpDropReason::MalformedRtx));
     let s = r.stats();
-    assert_eq!((s.malformed_rtp, s.malformed_rtcp, s.rtp_dropped), (2, 1, 2));
+    assert_eq!(
+        (s.malformed_rtp, s.malformed_rtcp, s.rtp_dropped),
+        (2, 1, 2)
+    );
 }
 
 proptest! {

@@ -95,14 +95,19 @@ fn marshal_rtcp(packets: &[Box<dyn RtcpPacket + Send + Sync>]) -> Result<Bytes, 
 #[async_trait]
 impl RtpWriter for MemWriter {
     async fn write_rtp(&self, packet: &Packet) -> Result<(), TransportError> {
-        let wire = packet.marshal().map_err(|e| Box::new(e) as TransportError)?;
+        let wire = packet
+            .marshal()
+            .map_err(|e| Box::new(e) as TransportError)?;
         if self.link.pass() {
             self.rtp.send(wire).map_err(|_| closed())?;
         }
         Ok(())
     }
 
-    async fn write_rtcp(&self, packets: &[Box<dyn RtcpPacket + Send + Sync>]) -> Result<(), TransportError> {
+    async fn write_rtcp(
+        &self,
+        packets: &[Box<dyn RtcpPacket + Send + Sync>],
+    ) -> Result<(), TransportError> {
         // Sender reports travel the other way; the receiver runner has no RTCP input in the
         // transport-tokio shape, so they are checked for encoding and dropped.
         marshal_rtcp(packets)?;
@@ -131,7 +136,10 @@ impl RtpReader for MemReader {
         }
     }
 
-    async fn write_rtcp(&self, packets: &[Box<dyn RtcpPacket + Send + Sync>]) -> Result<(), TransportError> {
+    async fn write_rtcp(
+        &self,
+        packets: &[Box<dyn RtcpPacket + Send + Sync>],
+    ) -> Result<(), TransportError> {
         let wire = marshal_rtcp(packets)?;
         if self.link.pass() {
             self.rtcp.send(wire).map_err(|_| closed())?;

@@ -6,7 +6,9 @@ use std::process::Command;
 
 /// A sample file shipped in `crates/media/samples/` (made by `scripts/gen-media.sh`).
 pub fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
 }
 
 /// A scratch file path unique to this test process.
@@ -21,7 +23,12 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn ffprobe_frames(path: &Path) -> (String, u64) {
     let output = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "0"])
-        .args(["-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .unwrap_or_else(|e| {
