@@ -164,11 +164,9 @@ mod tests {
 
     #[test]
     fn malformed_h264_aggregates_are_errors() {
-        let pkt = |payload: &'static [u8]| {
-            Packet {
-                payload: Bytes::from_static(payload),
-                ..Default::default()
-            }
+        let pkt = |payload: &'static [u8]| Packet {
+            payload: Bytes::from_static(payload),
+            ..Default::default()
         };
         for bad in [
             &[24u8, 0][..],

@@ -14,6 +14,9 @@
 //!   drain a transport into a sink ([`runner::receive_track`]), over the [`runner::RtpWriter`]
 //!   / [`runner::RtpReader`] traits.
 //!
+//! [`SendConfig::negotiated`] and [`ReceiveConfig::negotiated`] build the configurations from
+//! the negotiated `session_core::sdp::Codec` list and header extension ids.
+//!
 //! Nothing here reads a clock: every call that needs time takes `now: Instant`.
 //!
 //! # Example: a frame through sender and receiver, no network
@@ -38,7 +41,7 @@
 //! receiver.handle_rtp(packets[2].clone(), now).ok();
 //! assert!(receiver.poll_frame().is_none());
 //! let feedback = receiver.poll_rtcp(now).expect("receiver report and NACK");
-//! sender.handle_rtcp(&feedback);
+//! sender.handle_rtcp(&feedback, now);
 //! let resent = sender.poll_retransmit().expect("the lost packet");
 //! receiver.handle_rtp(resent, now).ok();
 //! assert_eq!(receiver.poll_frame().expect("complete").data, frame.data);
@@ -56,6 +59,7 @@ pub mod history;
 pub mod ivf;
 pub mod jitter;
 pub mod nack;
+pub mod negotiated;
 pub mod ogg;
 pub mod packetizer;
 pub mod receiver;
@@ -71,6 +75,7 @@ pub use history::RetransmissionHistory;
 pub use ivf::{IvfSink, IvfSource};
 pub use jitter::JitterBuffer;
 pub use nack::{NackConfig, NackGenerator};
+pub use negotiated::NegotiationError;
 pub use ogg::{OggOpusSink, OggOpusSource};
 pub use packetizer::{Packetizer, PacketizerConfig};
 pub use receiver::{ReceiveConfig, RtpReceiveStream};

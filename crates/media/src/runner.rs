@@ -126,7 +126,7 @@ where
             .unwrap_or(next_report);
         tokio::select! {
             batch = writer.read_rtcp(), if rtcp_open => match batch {
-                Some(batch) => stream.handle_rtcp(&batch),
+                Some(batch) => stream.handle_rtcp(&batch, Instant::now().into_std()),
                 None => rtcp_open = false,
             },
             () = sleep_until(deadline) => {}

@@ -67,8 +67,13 @@ pub struct RtpSendStream {
     keyframe_requested: bool,
     /// Last frame sent: its RTP timestamp and when.
     last_frame: Option<(u32, Instant)>,
+    /// Sender reports sent (middle 32 bits of their NTP time, when), newest last, for RTT.
+    reports_sent: VecDeque<(u32, Instant)>,
     stats: SenderStats,
 }
+
+/// Sender reports remembered for round-trip time measurement.
+const REPORTS_KEPT: usize = 8;
 
 impl RtpSendStream {
     /// A send stream; fails on an invalid packetizer configuration.
@@ -81,6 +86,7 @@ impl RtpSendStream {
             retransmit: VecDeque::new(),
             keyframe_requested: false,
             last_frame: None,
+            reports_sent: VecDeque::with_capacity(REPORTS_KEPT),
             stats: SenderStats::default(),
         })
     }
@@ -115,9 +121,10 @@ impl RtpSendStream {
         Ok(packets)
     }
 
-    /// Handles RTCP feedback about our SSRC: NACK queues retransmissions, PLI/FIR set the
-    /// keyframe request, receiver reports are recorded. Packets about other SSRCs are ignored.
-    pub fn handle_rtcp(&mut self, packets: &[Box<dyn RtcpPacket + Send + Sync>]) {
+    /// Handles RTCP feedback about our SSRC that arrived at `now`: NACK queues
+    /// retransmissions, PLI/FIR set the keyframe request, receiver reports are recorded (and
+    /// give the round-trip time from LSR/DLSR). Packets about other SSRCs are ignored.
+    pub fn handle_rtcp(&mut self, packets: &[Box<dyn RtcpPacket + Send + Sync>], now: Instant) {
         let ssrc = self.ssrc();
         for p in packets {
             let any = p.as_any();
@@ -146,8 +153,24 @@ impl RtpSendStream {
                     self.stats.remote_fraction_lost = r.fraction_lost;
                     self.stats.remote_total_lost = r.total_lost;
                     self.stats.remote_jitter = r.jitter;
+                    self.update_rtt(r.last_sender_report, r.delay, now);
                 }
             }
+        }
+    }
+
+    /// RFC 3550 6.4.1: RTT = arrival - LSR - DLSR, with LSR matched to a report we sent.
+    fn update_rtt(&mut self, lsr: u32, dlsr: u32, now: Instant) {
+        if lsr == 0 {
+            return;
+        }
+        let Some(&(_, sent_at)) = self.reports_sent.iter().rev().find(|(ntp, _)| *ntp == lsr)
+        else {
+            return;
+        };
+        let delay = Duration::from_nanos(u64::from(dlsr) * 1_000_000_000 / 65_536);
+        if let Some(rtt) = now.saturating_duration_since(sent_at).checked_sub(delay) {
+            self.stats.rtt = Some(rtt);
         }
     }
 
@@ -191,9 +214,14 @@ impl RtpSendStream {
     }
 
     /// A sender report for `now`, whose wall-clock time is `ntp` (64-bit NTP format). `None`
-    /// before the first frame (there is no RTP time to map yet).
-    pub fn sender_report(&self, now: Instant, ntp: u64) -> Option<SenderReport> {
+    /// before the first frame (there is no RTP time to map yet). The report is remembered to
+    /// measure the round-trip time when a receiver report refers to it.
+    pub fn sender_report(&mut self, now: Instant, ntp: u64) -> Option<SenderReport> {
         let (ts, at) = self.last_frame?;
+        if self.reports_sent.len() == REPORTS_KEPT {
+            self.reports_sent.pop_front();
+        }
+        self.reports_sent.push_back(((ntp >> 16) as u32, now));
         let elapsed = now.saturating_duration_since(at);
         let ticks = elapsed.as_nanos() * u128::from(self.packetizer.config().codec.clock_rate())
             / 1_000_000_000;
@@ -254,8 +282,8 @@ mod tests {
         let now = Instant::now();
         let mut s = stream(None);
         let sent = s.send_frame(&frame(0, 3000), now).expect("send");
-        s.handle_rtcp(&nack(42, &[1, 2, 500]));
-        s.handle_rtcp(&nack(43, &[0]));
+        s.handle_rtcp(&nack(42, &[1, 2, 500]), now);
+        s.handle_rtcp(&nack(43, &[0]), now);
         assert_eq!(s.poll_retransmit().as_ref(), Some(&sent[1]));
         assert_eq!(s.poll_retransmit().as_ref(), Some(&sent[2]));
         assert!(s.poll_retransmit().is_none());
@@ -272,7 +300,7 @@ mod tests {
             initial_sequence: 100,
         }));
         let sent = s.send_frame(&frame(0, 3000), now).expect("send");
-        s.handle_rtcp(&nack(42, &[1]));
+        s.handle_rtcp(&nack(42, &[1]), now);
         let r = s.poll_retransmit().expect("rtx");
         assert_eq!(
             (
@@ -288,27 +316,37 @@ mod tests {
 
     #[test]
     fn pli_and_fir_request_a_keyframe() {
+        let now = Instant::now();
         let mut s = stream(None);
         assert!(!s.take_keyframe_request());
-        s.handle_rtcp(&[Box::new(PictureLossIndication {
-            sender_ssrc: 1,
-            media_ssrc: 42,
-        })]);
+        s.handle_rtcp(
+            &[Box::new(PictureLossIndication {
+                sender_ssrc: 1,
+                media_ssrc: 42,
+            })],
+            now,
+        );
         assert!(s.take_keyframe_request());
         assert!(!s.take_keyframe_request());
-        s.handle_rtcp(&[Box::new(PictureLossIndication {
-            sender_ssrc: 1,
-            media_ssrc: 7,
-        })]);
+        s.handle_rtcp(
+            &[Box::new(PictureLossIndication {
+                sender_ssrc: 1,
+                media_ssrc: 7,
+            })],
+            now,
+        );
         assert!(!s.take_keyframe_request());
-        s.handle_rtcp(&[Box::new(FullIntraRequest {
-            sender_ssrc: 1,
-            media_ssrc: 0,
-            fir: vec![rtcp::payload_feedbacks::full_intra_request::FirEntry {
-                ssrc: 42,
-                sequence_number: 1,
-            }],
-        })]);
+        s.handle_rtcp(
+            &[Box::new(FullIntraRequest {
+                sender_ssrc: 1,
+                media_ssrc: 0,
+                fir: vec![rtcp::payload_feedbacks::full_intra_request::FirEntry {
+                    ssrc: 42,
+                    sequence_number: 1,
+                }],
+            })],
+            now,
+        );
         assert!(s.take_keyframe_request());
     }
 
@@ -325,6 +363,37 @@ mod tests {
         assert_eq!(sr.ntp_time, 77);
         assert_eq!(sr.packet_count as usize, n);
         assert_eq!(sr.octet_count as u64, s.stats().payload_bytes_sent);
+        // The receiver answers 100 ms after the SR was sent, having held it for 60 ms.
+        let rr = ReceiverReport {
+            ssrc: 9,
+            reports: vec![rtcp::reception_report::ReceptionReport {
+                ssrc: 42,
+                last_sender_report: (77u64 >> 16) as u32 | 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        s.handle_rtcp(&[Box::new(rr)], t0 + Duration::from_millis(600));
+        assert_eq!(s.stats().rtt, None, "LSR of no report we sent");
+        let sr = s
+            .sender_report(t0 + Duration::from_secs(1), 0x0001_2345_6789_0000)
+            .expect("sr");
+        let rr = ReceiverReport {
+            ssrc: 9,
+            reports: vec![rtcp::reception_report::ReceptionReport {
+                ssrc: 42,
+                last_sender_report: (sr.ntp_time >> 16) as u32,
+                delay: 65_536 * 60 / 1000,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        s.handle_rtcp(&[Box::new(rr)], t0 + Duration::from_millis(1100));
+        let rtt = s.stats().rtt.expect("rtt");
+        assert!(
+            rtt.abs_diff(Duration::from_millis(40)) < Duration::from_millis(1),
+            "{rtt:?}"
+        );
     }
 
     #[test]

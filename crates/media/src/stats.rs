@@ -30,6 +30,9 @@ pub struct SenderStats {
     pub remote_total_lost: u32,
     /// Interarrival jitter from the last receiver report (RTP clock units).
     pub remote_jitter: u32,
+    /// Round-trip time from the last receiver report that referred to one of our sender
+    /// reports (RFC 3550 6.4.1).
+    pub rtt: Option<std::time::Duration>,
 }
 
 /// Counters of the receive side of a track.

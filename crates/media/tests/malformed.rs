@@ -133,7 +133,7 @@ proptest! {
         let sent = s.send_frame(&frame, Instant::now()).expect("send").len();
         let mut buf = Bytes::from(data);
         if let Ok(packets) = rtcp::packet::unmarshal(&mut buf) {
-            s.handle_rtcp(&packets);
+            s.handle_rtcp(&packets, Instant::now());
         }
         let nack = TransportLayerNack {
             sender_ssrc: 9,
@@ -142,7 +142,7 @@ proptest! {
         };
         let mut wire = nack.marshal().expect("marshal");
         let parsed = rtcp::packet::unmarshal(&mut wire).expect("parse");
-        s.handle_rtcp(&parsed);
+        s.handle_rtcp(&parsed, Instant::now());
         let mut resent = 0;
         while let Some(p) = s.poll_retransmit() {
             prop_assert!(usize::from(p.header.sequence_number) < sent, "only packets we sent");
