@@ -1,14 +1,16 @@
 //! The retransmission history: the last packets sent, by sequence number, bounded.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use rtp::packet::Packet;
 
 /// Keeps the last `capacity` packets sent so that NACKed ones can be resent.
 #[derive(Debug)]
 pub struct RetransmissionHistory {
-    /// Oldest first; sequence numbers are consecutive (mod 2^16) from `first_seq`.
-    packets: VecDeque<Packet>,
+    /// Oldest first, with when each was last resent; sequence numbers are consecutive
+    /// (mod 2^16) from the front's.
+    packets: VecDeque<(Packet, Option<Instant>)>,
     capacity: usize,
 }
 
@@ -24,7 +26,7 @@ impl RetransmissionHistory {
     /// Records a packet just sent. Packets must be recorded in sequence order; a gap (a
     /// packetizer reset) clears the history.
     pub fn insert(&mut self, packet: Packet) {
-        if let Some(last) = self.packets.back() {
+        if let Some((last, _)) = self.packets.back() {
             if last.header.sequence_number.wrapping_add(1) != packet.header.sequence_number {
                 self.packets.clear();
             }
@@ -32,14 +34,32 @@ impl RetransmissionHistory {
         if self.packets.len() == self.capacity {
             self.packets.pop_front();
         }
-        self.packets.push_back(packet);
+        self.packets.push_back((packet, None));
+    }
+
+    fn index(&self, seq: u16) -> Option<usize> {
+        let first = self.packets.front()?.0.header.sequence_number;
+        let index = usize::from(seq.wrapping_sub(first));
+        (index < self.packets.len()).then_some(index)
     }
 
     /// The packet with this sequence number, if still held.
     pub fn get(&self, seq: u16) -> Option<&Packet> {
-        let first = self.packets.front()?.header.sequence_number;
-        let index = usize::from(seq.wrapping_sub(first));
-        self.packets.get(index)
+        self.index(seq).map(|i| &self.packets[i].0)
+    }
+
+    /// The packet to resend for a NACK at `now`, unless it was resent less than
+    /// `min_interval` ago (a repeated request within a round trip would only duplicate it).
+    pub fn resend(&mut self, seq: u16, now: Instant, min_interval: Duration) -> Resend<'_> {
+        let Some(i) = self.index(seq) else {
+            return Resend::Missing;
+        };
+        let (packet, last) = &mut self.packets[i];
+        if last.is_some_and(|t| now.saturating_duration_since(t) < min_interval) {
+            return Resend::TooSoon;
+        }
+        *last = Some(now);
+        Resend::Packet(packet)
     }
 
     /// Number of packets held.
@@ -51,6 +71,18 @@ impl RetransmissionHistory {
     pub fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }
+}
+
+/// What [`RetransmissionHistory::resend`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resend<'a> {
+    /// Resend this.
+    Packet(&'a Packet),
+    /// Resent too recently.
+    TooSoon,
+    /// No longer (or never) held.
+    Missing,
 }
 
 #[cfg(test)]
@@ -84,5 +116,20 @@ mod tests {
         h.insert(pkt(10));
         assert_eq!(h.len(), 1);
         assert!(h.get(2).is_none());
+    }
+
+    #[test]
+    fn resends_are_spaced() {
+        let t = Instant::now();
+        let gap = Duration::from_millis(20);
+        let mut h = RetransmissionHistory::new(8);
+        h.insert(pkt(1));
+        assert!(matches!(h.resend(1, t, gap), Resend::Packet(p) if p.header.sequence_number == 1));
+        assert_eq!(
+            h.resend(1, t + Duration::from_millis(19), gap),
+            Resend::TooSoon
+        );
+        assert!(matches!(h.resend(1, t + gap, gap), Resend::Packet(_)));
+        assert_eq!(h.resend(2, t, gap), Resend::Missing);
     }
 }

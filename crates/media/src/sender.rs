@@ -15,7 +15,7 @@ use rtp::packet::Packet;
 
 use crate::error::PacketizeError;
 use crate::frame::Frame;
-use crate::history::RetransmissionHistory;
+use crate::history::{Resend, RetransmissionHistory};
 use crate::packetizer::{Packetizer, PacketizerConfig};
 use crate::stats::SenderStats;
 
@@ -39,15 +39,18 @@ pub struct SendConfig {
     pub rtx: Option<RtxConfig>,
     /// Packets kept for retransmission.
     pub history_len: usize,
+    /// Least time between two resends of one packet (repeated NACKs within it are ignored).
+    pub resend_interval: Duration,
 }
 
 impl SendConfig {
-    /// A configuration with a 1024-packet history and no RTX.
+    /// A configuration with a 1024-packet history, resends at most every 20 ms, no RTX.
     pub fn new(packetizer: PacketizerConfig) -> Self {
         Self {
             packetizer,
             rtx: None,
             history_len: 1024,
+            resend_interval: Duration::from_millis(20),
         }
     }
 }
@@ -63,6 +66,7 @@ pub struct RtpSendStream {
     rtx: Option<RtxConfig>,
     rtx_sequence: u16,
     history: RetransmissionHistory,
+    resend_interval: Duration,
     retransmit: VecDeque<Packet>,
     keyframe_requested: bool,
     /// Last frame sent: its RTP timestamp and when.
@@ -71,6 +75,10 @@ pub struct RtpSendStream {
     reports_sent: VecDeque<(u32, Instant)>,
     stats: SenderStats,
 }
+
+/// Retransmissions waiting to be written at most; NACKs beyond are refused (a NACK of a few
+/// hundred bytes can name thousands of packets: no amplification past this).
+const MAX_QUEUED_RETRANSMISSIONS: usize = 512;
 
 /// Sender reports remembered for round-trip time measurement.
 const REPORTS_KEPT: usize = 8;
@@ -83,6 +91,7 @@ impl RtpSendStream {
             rtx_sequence: config.rtx.map_or(0, |r| r.initial_sequence),
             rtx: config.rtx,
             history: RetransmissionHistory::new(config.history_len),
+            resend_interval: config.resend_interval,
             retransmit: VecDeque::new(),
             keyframe_requested: false,
             last_frame: None,
@@ -135,7 +144,7 @@ impl RtpSendStream {
                 self.stats.nacks_received += 1;
                 for pair in &nack.nacks {
                     for seq in pair.packet_list() {
-                        self.queue_retransmission(seq);
+                        self.queue_retransmission(seq, now);
                     }
                 }
             } else if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
@@ -174,10 +183,21 @@ impl RtpSendStream {
         }
     }
 
-    fn queue_retransmission(&mut self, seq: u16) {
-        let Some(original) = self.history.get(seq) else {
-            self.stats.nacked_packets_missing += 1;
+    fn queue_retransmission(&mut self, seq: u16, now: Instant) {
+        if self.retransmit.len() >= MAX_QUEUED_RETRANSMISSIONS {
+            self.stats.resends_refused += 1;
             return;
+        }
+        let original = match self.history.resend(seq, now, self.resend_interval) {
+            Resend::Packet(p) => p,
+            Resend::Missing => {
+                self.stats.nacked_packets_missing += 1;
+                return;
+            }
+            _ => {
+                self.stats.resends_refused += 1;
+                return;
+            }
         };
         let packet = match self.rtx {
             None => original.clone(),
@@ -284,11 +304,39 @@ mod tests {
         let sent = s.send_frame(&frame(0, 3000), now).expect("send");
         s.handle_rtcp(&nack(42, &[1, 2, 500]), now);
         s.handle_rtcp(&nack(43, &[0]), now);
+        // Asked again at once: refused (already on its way).
+        s.handle_rtcp(&nack(42, &[1]), now);
         assert_eq!(s.poll_retransmit().as_ref(), Some(&sent[1]));
         assert_eq!(s.poll_retransmit().as_ref(), Some(&sent[2]));
         assert!(s.poll_retransmit().is_none());
+        assert_eq!(s.stats().resends_refused, 1);
+        s.handle_rtcp(&nack(42, &[1]), now + Duration::from_millis(20));
+        assert_eq!(s.poll_retransmit().as_ref(), Some(&sent[1]));
         assert_eq!(s.stats().nacked_packets_missing, 1);
-        assert_eq!(s.stats().nacks_received, 1);
+        assert_eq!(s.stats().nacks_received, 3);
+    }
+
+    #[test]
+    fn a_nack_storm_is_bounded() {
+        let now = Instant::now();
+        let mut s = stream(None);
+        for i in 0..100 {
+            s.send_frame(&frame(i * 33, 5000), now).expect("send");
+        }
+        let all: Vec<u16> = (0..600).collect();
+        s.handle_rtcp(&nack(42, &all), now);
+        s.handle_rtcp(&nack(42, &all), now + Duration::from_secs(1));
+        assert_eq!(
+            std::iter::from_fn(|| s.poll_retransmit()).count(),
+            MAX_QUEUED_RETRANSMISSIONS
+        );
+        // Every one of the 1200 requests is accounted for: queued, refused or not held.
+        let st = s.stats();
+        assert_eq!(
+            MAX_QUEUED_RETRANSMISSIONS as u64 + st.resends_refused + st.nacked_packets_missing,
+            1200
+        );
+        assert!(st.nacked_packets_missing > 0);
     }
 
     #[test]

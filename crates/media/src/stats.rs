@@ -20,6 +20,8 @@ pub struct SenderStats {
     pub retransmitted_bytes: u64,
     /// NACKed packets no longer in the history.
     pub nacked_packets_missing: u64,
+    /// NACKed packets not resent: resent too recently, or the resend queue was full.
+    pub resends_refused: u64,
     /// PLIs received.
     pub plis_received: u64,
     /// FIRs received.

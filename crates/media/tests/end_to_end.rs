@@ -116,6 +116,26 @@ async fn vp8_sample_survives_5_percent_loss() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn vp9_sample_survives_5_percent_loss() {
+    for seed in SEEDS {
+        let source = IvfSource::open(sample("vp9.ivf")).expect("open");
+        let frames = source.frame_count() as u64;
+        let out = scratch(&format!("e2e-vp9-{seed}.ivf"));
+        let sink = IvfSink::new(
+            File::create(&out).expect("create"),
+            CodecKind::Vp9,
+            160,
+            120,
+            90_000,
+        )
+        .expect("sink");
+        let (sent, got, link) = transfer(source, sink, seed, 0.05, true).await;
+        check_recovery("VP9", seed, frames, &sent, &got, &link);
+        check_decodes("VP9", &out, "vp9", frames);
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn h264_sample_survives_5_percent_loss() {
     for seed in SEEDS {
         let source = H264Source::open(sample("h264.h264"), 30).expect("open");
