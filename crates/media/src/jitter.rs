@@ -236,15 +236,18 @@ impl JitterBuffer {
         }
     }
 
-    /// Whether the packet at `seq` begins a frame: the payload says so and the previous
-    /// packet (if held) ended a frame.
+    /// Whether the packet at `seq` begins a frame: the payload says so, and the nearest
+    /// earlier packet held either ended a frame or belongs to another one (a different
+    /// timestamp). The second check keeps a later slice of an H.264 picture whose first
+    /// packets were lost from passing for a new picture.
     fn starts_frame(&self, seq: u64, packet: &Packet) -> bool {
         if !is_frame_start(self.codec, &packet.payload) {
             return false;
         }
-        match self.packets.get(&(seq.wrapping_sub(1))) {
-            Some((prev, _)) => {
-                self.ends_frame(prev) || prev.header.timestamp != packet.header.timestamp
+        match self.packets.range(..seq).next_back() {
+            Some((&prev_seq, (prev, _))) => {
+                prev.header.timestamp != packet.header.timestamp
+                    || (prev_seq + 1 == seq && self.ends_frame(prev))
             }
             None => true,
         }
@@ -398,6 +401,32 @@ mod tests {
             })
         );
         assert_eq!(frames(&mut jb, t), vec![13]);
+    }
+
+    #[test]
+    fn a_later_slice_of_a_damaged_picture_is_not_a_frame_start() {
+        let t = Instant::now();
+        let mut jb = JitterBuffer::new(CodecKind::H264, Duration::from_millis(100));
+        let nal = |seq: u16, ts: u32, marker: bool| {
+            let mut p = Packet::default();
+            p.header.sequence_number = seq;
+            p.header.timestamp = ts;
+            p.header.marker = marker;
+            p.payload = Bytes::from_static(&[0x41, 0x9a, 0x00]); // a whole slice NAL unit
+            p
+        };
+        // Picture 1 = 1, 2, 3 (three slices; 2 lost); picture 2 = 4.
+        jb.insert(nal(1, 100, false), t).expect("1");
+        jb.insert(nal(3, 100, true), t).expect("3");
+        jb.insert(nal(4, 200, true), t).expect("4");
+        let skipped = jb.pop(t + Duration::from_millis(100));
+        assert_eq!(
+            skipped,
+            Some(JitterOutput::Skipped {
+                skipped: jb.extend(1)..jb.extend(4)
+            })
+        );
+        assert!(matches!(jb.pop(t), Some(JitterOutput::Frame(f)) if f.first_seq == jb.extend(4)));
     }
 
     #[test]
