@@ -59,13 +59,21 @@ mod dtls;
 mod error;
 mod ice;
 mod peer;
+mod route;
+mod rtp_path;
 mod signaling;
+mod srtp;
 mod switch;
+mod track;
 
 pub use channel::{DataChannel, Message, HIGH_WATER, LOW_WATER};
 pub use demux::PacketKind;
 pub use dtls::DtlsIdentity;
-pub use error::{ChannelError, PeerError, SetupError, TransportError};
+pub use error::{ChannelError, PeerError, SetupError, TrackError, TransportError};
 pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
-pub use peer::{GenerationStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats};
+pub use peer::{
+    GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats,
+};
+pub use rtp_path::RtcpPackets;
 pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};
+pub use track::{RtpParameters, RtpReceiver, RtpSender, RTCP_QUEUE, RTP_QUEUE};
