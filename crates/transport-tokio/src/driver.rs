@@ -63,7 +63,7 @@ pub(crate) enum Io {
     },
     Srtp {
         transport: TransportId,
-        result: Result<Option<crate::srtp::SrtpKeys>, TransportError>,
+        result: Result<Option<Box<crate::srtp::SrtpKeys>>, TransportError>,
     },
 }
 

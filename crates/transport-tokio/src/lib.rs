@@ -14,6 +14,11 @@
 //!   fails the transport with [`TransportError::FingerprintMismatch`]).
 //! - **SCTP** (`webrtc-sctp`) over DTLS and **data channels** (`webrtc-data`, DCEP or
 //!   negotiated), exposed as [`DataChannel`] handles.
+//! - **SRTP** (`webrtc-srtp`) keyed from the DTLS exporter, and **RTP tracks**:
+//!   [`PeerConnection::add_track`] returns an [`RtpSender`]; the peer's tracks arrive as
+//!   [`PeerEvent::Track`] with an [`RtpReceiver`]. The generation readers unprotect and route
+//!   packets (by SSRC, MID header extension or payload type) straight into the track's bounded
+//!   queue; senders protect and write on the promoted path themselves.
 //! - **Signaling** through any [`Signaling`] implementation; [`memory_pair`] is an in-memory
 //!   one. With perfect negotiation the application only creates channels.
 //!

@@ -22,8 +22,9 @@ pub const RTP_QUEUE: usize = 1024;
 pub const RTCP_QUEUE: usize = 64;
 
 /// What was negotiated for one side of a transceiver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+///
+/// Fields may be added: build one with `..Default::default()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RtpParameters {
     /// Negotiated codecs, in preference order, with the payload types on the wire (RTX
     /// entries included, `apt=` in their fmtp).

@@ -185,7 +185,9 @@ impl<S: Signaling> Driver<S> {
     ) {
         let io_tx = self.io_tx.clone();
         tokio::spawn(async move {
-            let result = srtp::derive(&conn, role == DtlsRole::Client).await;
+            let result = srtp::derive(&conn, role == DtlsRole::Client)
+                .await
+                .map(|k| k.map(Box::new));
             let _ = io_tx.send(Io::Srtp { transport, result }).await;
         });
     }
@@ -193,7 +195,7 @@ impl<S: Signaling> Driver<S> {
     pub(super) fn on_srtp(
         &mut self,
         transport: TransportId,
-        result: Result<Option<SrtpKeys>, TransportError>,
+        result: Result<Option<Box<SrtpKeys>>, TransportError>,
     ) {
         match result {
             Ok(Some(keys)) => {
@@ -202,7 +204,7 @@ impl<S: Signaling> Driver<S> {
                 };
                 tracing::info!(%transport, profile = ?keys.profile, "SRTP ready");
                 let (inbound, outbound) =
-                    rtp_path::split(keys, Arc::clone(&switch), Arc::clone(&self.media.shared));
+                    rtp_path::split(*keys, Arc::clone(&switch), Arc::clone(&self.media.shared));
                 switch.set_media(inbound);
                 self.media.out.insert(transport, outbound);
                 self.sync_media();
@@ -315,5 +317,70 @@ impl<S: Signaling> Driver<S> {
         self.transports
             .get(&transport)
             .map(|t| Arc::clone(t.switch_conn()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::sdp::{Extmap, SsrcGroup};
+
+    fn media(sdp_ext: &[(u16, &str)]) -> MediaDesc {
+        let fingerprint = vec!["AB"; 32].join(":");
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+             m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+             a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n\
+             a=fingerprint:sha-256 {fingerprint}\r\na=setup:actpass\r\n\
+             a=rtpmap:96 VP8/90000\r\n"
+        );
+        let mut m = session_core::sdp::parse(&sdp)
+            .expect("test SDP")
+            .media
+            .remove(0);
+        m.extmaps = sdp_ext
+            .iter()
+            .map(|(id, uri)| Extmap {
+                id: *id,
+                direction: None,
+                uri: (*uri).to_owned(),
+            })
+            .collect();
+        m
+    }
+
+    #[test]
+    fn msid_tokens() {
+        assert!(valid_msid_token("stream-1"));
+        assert!(valid_msid_token("{a0b1}"));
+        for bad in ["", "a b", "a\tb", "a\r\nb", &"x".repeat(65)] {
+            assert!(!valid_msid_token(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn extensions_are_the_intersection() {
+        let offer = media(&[(1, "urn:a"), (4, EXT_SDES_MID), (5, "urn:c")]);
+        let answer = media(&[(4, EXT_SDES_MID), (5, "urn:other")]);
+        assert_eq!(
+            negotiated_extensions(Some(&offer), Some(&answer)),
+            vec![(4, EXT_SDES_MID.to_owned())]
+        );
+        // One side only (a track before the exchange completed): that side's list.
+        assert_eq!(negotiated_extensions(None, Some(&answer)).len(), 2);
+        // Ids above 255 cannot be on the wire.
+        let wide = media(&[(256, "urn:x")]);
+        assert!(negotiated_extensions(Some(&wide), None).is_empty());
+    }
+
+    #[test]
+    fn rtx_from_fid_group() {
+        let mut m = media(&[]);
+        m.ssrc_groups = vec![SsrcGroup {
+            semantics: "FID".to_owned(),
+            ssrcs: vec![10, 11],
+        }];
+        assert_eq!(remote_rtx(&m, 10), Some(11));
+        assert_eq!(remote_rtx(&m, 11), None);
     }
 }
