@@ -541,6 +541,69 @@ mod tests {
     }
 
     #[test]
+    fn both_offered_profiles_round_trip_rtp_and_rtcp() {
+        use rtcp::receiver_report::ReceiverReport;
+        for (profile, salt) in [
+            (ProtectionProfile::AeadAes128Gcm, 12),
+            (ProtectionProfile::Aes128CmHmacSha1_80, 14),
+        ] {
+            let salt = vec![3u8; salt];
+            let mut tx = Context::new(&KEY, &salt, profile, None, None).unwrap();
+            let rx = Context::new(
+                &KEY,
+                &salt,
+                profile,
+                Some(srtp_replay_protection(64)),
+                Some(srtcp_replay_protection(64)),
+            )
+            .unwrap();
+            let media = Arc::new(MediaShared::default());
+            let (rtp_tx, mut rtp_rx) = mpsc::channel(4);
+            let (rtcp_tx, mut rtcp_rx) = mpsc::channel(4);
+            {
+                let mut r = media.routes_mut();
+                let route = receiver_route("0", &[77], &[]);
+                r.table.rebuild([(0, &route)], None);
+                r.receivers.insert(
+                    0,
+                    ReceiverSink {
+                        rtp: rtp_tx,
+                        rtcp: rtcp_tx,
+                    },
+                );
+            }
+            let path = SrtpIn {
+                profile,
+                remote: Mutex::new(rx),
+                media: Arc::clone(&media),
+                budget: SsrcBudget::default(),
+            };
+            let p = packet(77, 1, 111, None);
+            path.on_datagram(&protect(&mut tx, &p));
+            assert_eq!(rtp_rx.try_recv().unwrap().payload, p.payload, "{profile:?}");
+            // An empty RR from SSRC 77 names nobody; an SR from 77 names its receiver.
+            let sr: RtcpPackets = vec![Box::new(rtcp::sender_report::SenderReport {
+                ssrc: 77,
+                ..Default::default()
+            })];
+            let raw = tx
+                .encrypt_rtcp(&rtcp::packet::marshal(&sr).unwrap())
+                .unwrap();
+            assert!(raw.len() >= srtp::min_srtcp_len(profile));
+            path.on_datagram(&raw);
+            assert_eq!(rtcp_rx.try_recv().unwrap().len(), 1, "{profile:?}");
+            let rr: RtcpPackets = vec![Box::new(ReceiverReport::default())];
+            let raw = tx
+                .encrypt_rtcp(&rtcp::packet::marshal(&rr).unwrap())
+                .unwrap();
+            path.on_datagram(&raw);
+            assert_eq!(count(&media.counters.rtcp_in), 2);
+            assert_eq!(count(&media.counters.unroutable), 1);
+            assert_eq!(count(&media.counters.auth_failed), 0);
+        }
+    }
+
+    #[test]
     fn unknown_ssrcs_are_admitted_up_to_the_budget() {
         let b = SsrcBudget::default();
         for s in 0..MAX_UNKNOWN_SSRCS as u32 {

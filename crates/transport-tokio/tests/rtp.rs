@@ -256,7 +256,9 @@ async fn tracks_carry_every_packet_in_order_and_rtcp_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ice_restart_mid_stream_keeps_packets_flowing() {
-    let (sa, sb) = memory_pair(Duration::ZERO);
+    // 200 ms of signaling delay: each restart takes a few hundred ms to negotiate, while the
+    // old path carries the stream.
+    let (sa, sb) = memory_pair(Duration::from_millis(200));
     let (a, mut ae, b, mut be) = peers(sa, sb).await;
     let audio = a.add_track(MediaKind::Audio, "s", "a").await.unwrap();
     let mut rx = next_track(&mut be).await;
@@ -268,9 +270,10 @@ async fn ice_restart_mid_stream_keeps_packets_flowing() {
     );
 
     // One packet every 2 ms for 3 s (a 500 packets/s stream), at most WINDOW ahead of the
-    // receiver; restart after 0.5 s.
+    // receiver; the sender restarts after 0.5 s, the receiver after 1.8 s.
     const N: u16 = 1500;
-    const RESTART_AT: u16 = 250;
+    const RESTART_A: u16 = 250;
+    const RESTART_B: u16 = 900;
     let ssrc = audio.ssrc();
     let read = Arc::new(AtomicU64::new(0));
     let r = Arc::clone(&read);
@@ -294,14 +297,19 @@ async fn ice_restart_mid_stream_keeps_packets_flowing() {
         tick.tick().await;
         wait_window(u64::from(seq), &read).await;
         audio.write_rtp(&packet(ssrc, pt, seq, LEN)).await.unwrap();
-        if seq == RESTART_AT {
+        if seq == RESTART_A {
             a.restart_ice().await.unwrap();
+        }
+        if seq == RESTART_B {
+            b.restart_ice().await.unwrap();
         }
     }
     let arrivals = receiver.await.unwrap();
-    // The restart really happened: a later generation carries the traffic.
-    let promoted = wait_event(&mut ae, Duration::from_secs(1), |ev| match ev {
-        PeerEvent::Session(Event::IceGenerationPromoted { generation, .. }) if generation.0 > 0 => {
+    // Both restarts really happened: the third generation carries the traffic.
+    let promoted = wait_event(&mut ae, Duration::from_secs(2), |ev| match ev {
+        PeerEvent::Session(Event::IceGenerationPromoted { generation, .. })
+            if generation.0 >= 2 =>
+        {
             Some(generation)
         }
         _ => None,
@@ -326,7 +334,7 @@ async fn ice_restart_mid_stream_keeps_packets_flowing() {
         .max()
         .unwrap_or_default();
     println!(
-        "ICE restart to {promoted:?}: {} of {N} packets arrived, lost {lost}, reordered {reordered}, \
+        "ICE restarts (A, then B) to {promoted:?}: {} of {N} packets arrived, lost {lost}, reordered {reordered}, \
          duplicates {duplicates}, longest inter-arrival gap {gap:?} (sender paced at 2 ms); {:?}",
         arrivals.len(),
         stats.media
