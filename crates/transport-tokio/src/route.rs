@@ -107,10 +107,20 @@ impl RouteTable {
     }
 
     /// Routes an RTP packet by its SSRC, MID extension value, or payload type.
+    #[cfg(test)]
     pub(crate) fn route(&self, ssrc: u32, mid: Option<&[u8]>, pt: u8) -> Option<Routed> {
-        if let Some(k) = self.by_ssrc.get(&ssrc).or_else(|| self.learned.get(&ssrc)) {
-            return Some(Routed::Ssrc(*k));
-        }
+        self.route_ssrc(ssrc)
+            .or_else(|| self.route_unknown(mid, pt))
+    }
+
+    /// Routes by a known (announced or learned) SSRC: the common case, no header extension
+    /// needs to be looked at.
+    pub(crate) fn route_ssrc(&self, ssrc: u32) -> Option<Routed> {
+        self.receiver_of(ssrc).map(Routed::Ssrc)
+    }
+
+    /// Routes a packet of an unknown SSRC by its MID extension value, else its payload type.
+    pub(crate) fn route_unknown(&self, mid: Option<&[u8]>, pt: u8) -> Option<Routed> {
         if let Some(k) = mid
             .and_then(|m| std::str::from_utf8(m).ok())
             .and_then(|m| self.by_mid.get(m))

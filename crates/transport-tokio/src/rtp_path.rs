@@ -26,6 +26,9 @@ use crate::route::{self, ReceiverKey, ReceiverRoute, RouteTable, Routed};
 use crate::srtp::{self, SrtpKeys};
 use crate::switch::SwitchConn;
 
+/// Largest RTP packet marshalled on the stack before protection (beyond: on the heap).
+const STACK_PACKET: usize = 1500;
+
 /// A compound RTCP packet, parsed.
 pub type RtcpPackets = Vec<Box<dyn rtcp::packet::Packet + Send + Sync>>;
 
@@ -199,14 +202,16 @@ impl SrtpIn {
         // Route first (the header is in the clear): a packet nobody receives costs no
         // decryption and creates no SRTP state.
         let routes = self.media.routes();
-        let mid = routes
-            .table
-            .mid_ext()
-            .and_then(|id| header.get_extension(id));
-        let Some(routed) = routes
-            .table
-            .route(header.ssrc, mid.as_deref(), header.payload_type)
-        else {
+        let routed = routes.table.route_ssrc(header.ssrc).or_else(|| {
+            let mid = routes
+                .table
+                .mid_ext()
+                .and_then(|id| header.get_extension(id));
+            routes
+                .table
+                .route_unknown(mid.as_deref(), header.payload_type)
+        });
+        let Some(routed) = routed else {
             return bump(&c.unroutable);
         };
         let Some(sink) = routes.receivers.get(&routed.key()) else {
@@ -330,15 +335,29 @@ fn payload_of(plain: &Bytes, header: &rtp::header::Header) -> Option<Bytes> {
 impl SrtpOut {
     /// Protects and writes one RTP packet on the promoted path.
     pub(crate) async fn write_rtp(&self, packet: &rtp::packet::Packet) -> Result<(), TrackError> {
-        let raw = packet
-            .marshal()
-            .map_err(|e| TrackError::Marshal(e.to_string()))?;
-        let protected = lock(&self.local)
-            .encrypt_rtp_with_header(&raw, &packet.header)
-            .map_err(|e| TrackError::Protect(e.to_string()))?;
+        let protected = self.protect_rtp(packet)?;
         self.send(&protected).await?;
         bump(&self.media.counters.rtp_out);
         Ok(())
+    }
+
+    /// Marshals (on the stack when it fits an Ethernet MTU) and protects one RTP packet.
+    fn protect_rtp(&self, packet: &rtp::packet::Packet) -> Result<Bytes, TrackError> {
+        let size = packet.marshal_size();
+        let mut stack = [0u8; STACK_PACKET];
+        let mut heap = Vec::new();
+        let raw: &mut [u8] = if size <= STACK_PACKET {
+            &mut stack[..size]
+        } else {
+            heap.resize(size, 0);
+            &mut heap
+        };
+        let n = packet
+            .marshal_to(raw)
+            .map_err(|e| TrackError::Marshal(e.to_string()))?;
+        lock(&self.local)
+            .encrypt_rtp_with_header(&raw[..n], &packet.header)
+            .map_err(|e| TrackError::Protect(e.to_string()))
     }
 
     /// Protects and writes one compound RTCP packet on the promoted path.
