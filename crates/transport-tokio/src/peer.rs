@@ -81,8 +81,8 @@ pub enum PeerEvent {
         /// Events dropped.
         dropped: u64,
     },
-    /// The remote started sending on a transceiver (W3C `track`): its receiver, whose queue
-    /// already holds what arrived since.
+    /// The remote started sending on a transceiver (W3C `track`): its receiver, delivered once
+    /// the offer/answer exchange completed; its queue already holds what arrived meanwhile.
     Track(RtpReceiver),
 }
 

@@ -622,6 +622,77 @@ mod tests {
         }
     }
 
+    /// A rough rate of the packet path on one core (protect; unprotect + route + queue), 1,200
+    /// byte payloads, for orientation only (the criterion bench is the measurement):
+    /// `cargo test -p tether-transport-tokio --lib packet_path_rate -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn packet_path_rate() {
+        const N: u16 = 50_000;
+        for (profile, salt) in [
+            (ProtectionProfile::AeadAes128Gcm, 12),
+            (ProtectionProfile::Aes128CmHmacSha1_80, 14),
+        ] {
+            let salt = vec![3u8; salt];
+            let ctx = |replay: bool| {
+                let (a, b) = if replay {
+                    (
+                        Some(srtp_replay_protection(512)),
+                        Some(srtcp_replay_protection(128)),
+                    )
+                } else {
+                    (None, None)
+                };
+                Context::new(&KEY, &salt, profile, a, b).unwrap()
+            };
+            let media = Arc::new(MediaShared::default());
+            let out = SrtpOut {
+                local: Mutex::new(ctx(false)),
+                switch: SwitchConn::new(),
+                media: Arc::clone(&media),
+            };
+            let (rtp_tx, mut rtp_rx) = mpsc::channel(16);
+            let (rtcp_tx, _rtcp_rx) = mpsc::channel(1);
+            {
+                let mut r = media.routes_mut();
+                let route = receiver_route("0", &[77], &[]);
+                r.table.rebuild([(0, &route)], None);
+                r.receivers.insert(
+                    0,
+                    ReceiverSink {
+                        rtp: rtp_tx,
+                        rtcp: rtcp_tx,
+                    },
+                );
+            }
+            let path = SrtpIn {
+                profile,
+                remote: Mutex::new(ctx(true)),
+                media: Arc::clone(&media),
+                budget: SsrcBudget::default(),
+            };
+            let packets: Vec<_> = (0..N).map(|s| packet(77, s, 111, None)).collect();
+            let start = std::time::Instant::now();
+            let protected: Vec<Bytes> = packets
+                .iter()
+                .map(|p| out.protect_rtp(p).unwrap())
+                .collect();
+            let protect = start.elapsed();
+            let start = std::time::Instant::now();
+            for raw in &protected {
+                path.on_datagram(raw);
+                assert!(rtp_rx.try_recv().is_ok());
+            }
+            let unprotect = start.elapsed();
+            let rate = |d: std::time::Duration| f64::from(N) / d.as_secs_f64();
+            println!(
+                "{profile:?}: protect {:.0} packets/s, unprotect+route {:.0} packets/s",
+                rate(protect),
+                rate(unprotect)
+            );
+        }
+    }
+
     #[test]
     fn unknown_ssrcs_are_admitted_up_to_the_budget() {
         let b = SsrcBudget::default();

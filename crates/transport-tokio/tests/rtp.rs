@@ -146,6 +146,13 @@ async fn tracks_carry_every_packet_in_order_and_rtcp_both_ways() {
     assert!(pa.header_extensions.iter().any(|(_, u)| u == EXT_SDES_MID));
     assert_eq!(media_pt(&pa), 111, "opus");
     assert_eq!(media_pt(&pv), 96, "VP8");
+    // Both sides see the answer's codecs and extensions.
+    assert_eq!(rx_audio.parameters().codecs, pa.codecs);
+    assert_eq!(rx_video.parameters().codecs, pv.codecs);
+    assert_eq!(
+        rx_video.parameters().header_extensions,
+        pv.header_extensions
+    );
     // Not our SSRC: refused before anything is sent.
     assert_eq!(
         audio.write_rtp(&packet(1, 111, 0, 10)).await,

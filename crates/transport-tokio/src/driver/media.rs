@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use session_core::sdp::codecs::EXT_SDES_MID;
 use session_core::sdp::{MediaDesc, MediaKind, SessionDesc};
+use session_core::signaling::SignalingState;
 use session_core::transceiver::TransceiverId;
 use session_core::transport::{DtlsRole, TransportId};
 use tokio::sync::{mpsc, watch};
@@ -26,7 +27,20 @@ pub(crate) struct MediaIo {
     out: HashMap<TransportId, Arc<SrtpOut>>,
     senders: HashMap<TransceiverId, watch::Sender<TrackLink>>,
     receivers: HashMap<TransceiverId, watch::Sender<TrackLink>>,
+    /// Remote tracks waiting for the exchange to complete (their parameters are the answer's).
+    pending: Vec<PendingTrack>,
     closed: bool,
+}
+
+/// A remote track whose queues already fill, announced once signaling is stable again.
+#[derive(Debug)]
+struct PendingTrack {
+    id: TransceiverId,
+    mid: String,
+    kind: MediaKind,
+    link: watch::Receiver<TrackLink>,
+    rtp: mpsc::Receiver<rtp::packet::Packet>,
+    rtcp: mpsc::Receiver<crate::rtp_path::RtcpPackets>,
 }
 
 impl MediaIo {
@@ -132,12 +146,12 @@ impl<S: Signaling> Driver<S> {
         Ok(RtpSender::new(kind, ssrc, rtx, link_rx, fb_rx))
     }
 
-    /// The session's `Track` event: a receiver handle for the application.
+    /// The session's `Track` event: the track's queues start filling now; its receiver handle
+    /// reaches the application once the exchange completed (the answer fixes its parameters).
     pub(super) fn on_track(&mut self, transceiver: TransceiverId, mid: String, kind: MediaKind) {
         if self.media.closed {
             return;
         }
-        let params = self.receiver_parameters(transceiver, &mid);
         let (rtp_tx, rtp_rx) = mpsc::channel(RTP_QUEUE);
         let (rtcp_tx, rtcp_rx) = mpsc::channel(RTCP_QUEUE);
         self.media.shared.routes_mut().receivers.insert(
@@ -149,10 +163,29 @@ impl<S: Signaling> Driver<S> {
         );
         let (link, link_rx) = watch::channel(TrackLink::default());
         self.media.receivers.insert(transceiver, link);
+        self.media.pending.retain(|p| p.id != transceiver);
+        self.media.pending.push(PendingTrack {
+            id: transceiver,
+            mid,
+            kind,
+            link: link_rx,
+            rtp: rtp_rx,
+            rtcp: rtcp_rx,
+        });
         self.sync_media();
-        self.emit(PeerEvent::Track(RtpReceiver::new(
-            kind, params, link_rx, rtp_rx, rtcp_rx,
-        )));
+    }
+
+    /// Hands the pending remote tracks to the application if signaling is stable.
+    fn announce_tracks(&mut self) {
+        if self.session.signaling_state() != SignalingState::Stable {
+            return;
+        }
+        for p in std::mem::take(&mut self.media.pending) {
+            let params = self.receiver_parameters(p.id, &p.mid);
+            self.emit(PeerEvent::Track(RtpReceiver::new(
+                p.kind, params, p.link, p.rtp, p.rtcp,
+            )));
+        }
     }
 
     fn receiver_parameters(&self, id: TransceiverId, mid: &str) -> RtpParameters {
@@ -282,10 +315,12 @@ impl<S: Signaling> Driver<S> {
                 }
             }
         }
-        let mut shared = self.media.shared.routes_mut();
-        shared
+        self.media
+            .shared
+            .routes_mut()
             .table
             .rebuild(routes.iter().map(|(k, r)| (*k, r)), mid_ext);
+        self.announce_tracks();
     }
 
     /// The peer connection closed: every track handle sees it, queues end.
@@ -303,6 +338,7 @@ impl<S: Signaling> Driver<S> {
             });
         }
         self.media.out.clear();
+        self.media.pending.clear();
         let mut routes = self.media.shared.routes_mut();
         routes.receivers.clear();
         routes.senders.clear();
