@@ -694,6 +694,37 @@ mod tests {
     }
 
     #[test]
+    fn sequence_numbers_roll_over() {
+        let (mut tx, rx) = contexts();
+        let media = Arc::new(MediaShared::default());
+        let (rtp_tx, mut rtp_rx) = mpsc::channel(8);
+        let (rtcp_tx, _rtcp_rx) = mpsc::channel(1);
+        {
+            let mut r = media.routes_mut();
+            let route = receiver_route("0", &[5], &[]);
+            r.table.rebuild([(0, &route)], None);
+            r.receivers.insert(
+                0,
+                ReceiverSink {
+                    rtp: rtp_tx,
+                    rtcp: rtcp_tx,
+                },
+            );
+        }
+        let path = inbound(rx, &media);
+        // Across the 16-bit wrap: the rollover counter advances on both sides.
+        for seq in (65_000u16..=u16::MAX).chain(0..1_000) {
+            let p = packet(5, seq, 96, None);
+            path.on_datagram(&protect(&mut tx, &p));
+            let got = rtp_rx
+                .try_recv()
+                .unwrap_or_else(|_| panic!("seq {seq} dropped"));
+            assert_eq!(got.payload, p.payload);
+        }
+        assert_eq!(count(&media.counters.auth_failed), 0);
+    }
+
+    #[test]
     fn unknown_ssrcs_are_admitted_up_to_the_budget() {
         let b = SsrcBudget::default();
         for s in 0..MAX_UNKNOWN_SSRCS as u32 {
