@@ -2,6 +2,7 @@
 //! session's transport commands, forwards signal messages, publishes events, and sleeps until
 //! the session's next deadline or the next input.
 
+mod media;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -60,6 +61,10 @@ pub(crate) enum Io {
     ChannelEnded {
         stream_id: u16,
     },
+    Srtp {
+        transport: TransportId,
+        result: Result<Option<Box<crate::srtp::SrtpKeys>>, TransportError>,
+    },
 }
 
 /// A data channel the application has a handle on (or will have, for remote ones).
@@ -109,6 +114,8 @@ pub(crate) struct Driver<S: Signaling> {
     /// The loop accepting the peer's channels. It holds the association, whose accept queue
     /// never ends while the association lives: it must be aborted, not awaited.
     sctp_accept: Option<AbortOnDrop>,
+    /// RTP tracks and the SRTP paths.
+    media: media::MediaIo,
 }
 
 /// Aborts a task when dropped (the driver stops without leaving it behind).
@@ -158,6 +165,7 @@ impl<S: Signaling> Driver<S> {
             channels: HashMap::new(),
             remote_pending: HashMap::new(),
             sctp_accept: None,
+            media: media::MediaIo::default(),
         }
     }
 
@@ -305,6 +313,14 @@ impl<S: Signaling> Driver<S> {
                 let _ = reply.send(self.stats());
             }
             Command::Close => self.session.close(now),
+            Command::AddTrack {
+                kind,
+                stream_id,
+                track_id,
+                reply,
+            } => {
+                let _ = reply.send(self.add_track(kind, &stream_id, &track_id));
+            }
         }
     }
 
@@ -354,6 +370,23 @@ impl<S: Signaling> Driver<S> {
                 if let Some(slot) = self.channels.remove(&id) {
                     slot.link.send_replace(Link::Closed);
                 }
+                self.emit(PeerEvent::Session(ev));
+            }
+            Event::Track {
+                transceiver,
+                ref mid,
+                kind,
+            } => {
+                let mid = mid.clone();
+                self.emit(PeerEvent::Session(ev));
+                self.on_track(transceiver, mid, kind);
+            }
+            Event::SignalingStateChange(_) => {
+                self.sync_media();
+                self.emit(PeerEvent::Session(ev));
+            }
+            Event::Closed(_) => {
+                self.close_media();
                 self.emit(PeerEvent::Session(ev));
             }
             ev => self.emit(PeerEvent::Session(ev)),
@@ -414,6 +447,7 @@ impl<S: Signaling> Driver<S> {
                 self.remote_pending.remove(&stream_id);
                 self.feed(TransportEvent::DataChannelClosed { stream_id });
             }
+            Io::Srtp { transport, result } => self.on_srtp(transport, result),
         }
     }
 
@@ -422,6 +456,9 @@ impl<S: Signaling> Driver<S> {
         for (id, t) in &self.transports {
             t.add_stats(*id, &mut stats);
         }
+        let before_srtp = stats.media.dropped_before_srtp;
+        stats.media = self.media_stats();
+        stats.media.dropped_before_srtp = before_srtp;
         stats
     }
 }

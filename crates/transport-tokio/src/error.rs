@@ -24,6 +24,10 @@ pub enum PeerError {
     /// The peer connection's driver has stopped (it was closed).
     #[error("the peer connection is closed")]
     Closed,
+    /// A stream or track id for `a=msid` is empty, longer than 64 bytes, or contains
+    /// whitespace or control characters.
+    #[error("invalid msid stream or track id: {0:?}")]
+    InvalidTrackId(String),
 }
 
 /// Why a data channel operation failed.
@@ -75,4 +79,30 @@ pub enum TransportError {
     /// The signaling channel failed or ended.
     #[error("signaling: {0}")]
     Signaling(String),
+    /// SRTP keys could not be derived from DTLS (the crate's message).
+    #[error("SRTP setup failed: {0}")]
+    Srtp(String),
+}
+
+/// Why an RTP/RTCP operation on an [`RtpSender`](crate::RtpSender) or
+/// [`RtpReceiver`](crate::RtpReceiver) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrackError {
+    /// The peer connection closed (or the track was removed).
+    #[error("the track's peer connection is closed")]
+    Closed,
+    /// The negotiated direction does not let this transceiver send.
+    #[error("the negotiated direction does not send on this transceiver")]
+    NotSending,
+    /// The packet's SSRC is neither the sender's nor its RTX SSRC.
+    #[error("SSRC {0} does not belong to this sender")]
+    ForeignSsrc(u32),
+    /// The packet could not be serialized (the crate's message).
+    #[error("cannot serialize the packet: {0}")]
+    Marshal(String),
+    /// SRTP refused to protect the packet, e.g. its packet index is exhausted (the crate's
+    /// message).
+    #[error("SRTP protect failed: {0}")]
+    Protect(String),
 }

@@ -14,6 +14,11 @@
 //!   fails the transport with [`TransportError::FingerprintMismatch`]).
 //! - **SCTP** (`webrtc-sctp`) over DTLS and **data channels** (`webrtc-data`, DCEP or
 //!   negotiated), exposed as [`DataChannel`] handles.
+//! - **SRTP** (`webrtc-srtp`) keyed from the DTLS exporter, and **RTP tracks**:
+//!   [`PeerConnection::add_track`] returns an [`RtpSender`]; the peer's tracks arrive as
+//!   [`PeerEvent::Track`] with an [`RtpReceiver`]. The generation readers unprotect and route
+//!   packets (by SSRC, MID header extension or payload type) straight into the track's bounded
+//!   queue; senders protect and write on the promoted path themselves.
 //! - **Signaling** through any [`Signaling`] implementation; [`memory_pair`] is an in-memory
 //!   one. With perfect negotiation the application only creates channels.
 //!
@@ -59,13 +64,21 @@ mod dtls;
 mod error;
 mod ice;
 mod peer;
+mod route;
+mod rtp_path;
 mod signaling;
+mod srtp;
 mod switch;
+mod track;
 
 pub use channel::{DataChannel, Message, HIGH_WATER, LOW_WATER};
 pub use demux::PacketKind;
 pub use dtls::DtlsIdentity;
-pub use error::{ChannelError, PeerError, SetupError, TransportError};
+pub use error::{ChannelError, PeerError, SetupError, TrackError, TransportError};
 pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
-pub use peer::{GenerationStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats};
+pub use peer::{
+    GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats,
+};
+pub use rtp_path::RtcpPackets;
 pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};
+pub use track::{RtpParameters, RtpReceiver, RtpSender, RTCP_QUEUE, RTP_QUEUE};

@@ -17,6 +17,7 @@ use crate::dtls::DtlsIdentity;
 use crate::error::{PeerError, SetupError, TransportError};
 use crate::ice::GatherOptions;
 use crate::signaling::Signaling;
+use crate::track::{RtpReceiver, RtpSender};
 
 /// Commands queued from the application to the driver; beyond that, calls wait.
 const COMMAND_QUEUE: usize = 64;
@@ -80,6 +81,9 @@ pub enum PeerEvent {
         /// Events dropped.
         dropped: u64,
     },
+    /// The remote started sending on a transceiver (W3C `track`): its receiver, delivered once
+    /// the offer/answer exchange completed; its queue already holds what arrived meanwhile.
+    Track(RtpReceiver),
 }
 
 /// The stream of a peer connection's events.
@@ -124,6 +128,36 @@ pub struct Stats {
     pub dtls_datagrams_in: u64,
     /// Datagrams written while no path was promoted (or refused by the path).
     pub datagrams_dropped_out: u64,
+    /// The SRTP/RTP path.
+    pub media: MediaStats,
+}
+
+/// Counters of the SRTP/RTP path of a peer connection (every transport and track).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MediaStats {
+    /// RTP packets unprotected (before routing).
+    pub rtp_packets_in: u64,
+    /// Compound RTCP packets unprotected.
+    pub rtcp_packets_in: u64,
+    /// SRTP/SRTCP packets dropped: the authentication tag (or AEAD) check failed.
+    pub auth_failed: u64,
+    /// SRTP/SRTCP packets dropped by replay protection.
+    pub replayed: u64,
+    /// Packets dropped as malformed (bad RTP/RTCP header, padding, too short).
+    pub malformed: u64,
+    /// RTP packets (or RTCP packets of a compound) that matched no receiver or sender.
+    pub unroutable: u64,
+    /// Packets (RTP) or compound packets (RTCP) dropped because the track's queue was full
+    /// or its handle gone (the newest is dropped).
+    pub queue_dropped: u64,
+    /// RTP packets protected and written.
+    pub rtp_packets_out: u64,
+    /// Compound RTCP packets protected and written.
+    pub rtcp_packets_out: u64,
+    /// RTP/RTCP datagrams dropped because they arrived before SRTP was ready and 128 were
+    /// already waiting for the keys.
+    pub dropped_before_srtp: u64,
 }
 
 /// What the application asks of the driver.
@@ -138,6 +172,12 @@ pub(crate) enum Command {
     RestartIce,
     Stats(oneshot::Sender<Stats>),
     Close,
+    AddTrack {
+        kind: session_core::sdp::MediaKind,
+        stream_id: String,
+        track_id: String,
+        reply: oneshot::Sender<Result<RtpSender, PeerError>>,
+    },
 }
 
 /// A WebRTC peer connection on tokio: the application's handle.
@@ -255,5 +295,26 @@ impl PeerConnection {
     pub async fn wait_closed(&self) {
         let mut closed = self.closed.clone();
         let _ = closed.wait_for(|c| *c).await;
+    }
+
+    /// Adds a sending track (W3C `addTrack`) of `kind`, announced with `a=msid:<stream_id>
+    /// <track_id>`; negotiation follows by itself (perfect negotiation). The sender's
+    /// [`parameters`](RtpSender::parameters) wait until it is negotiated, its writes until the
+    /// transport's SRTP is ready.
+    pub async fn add_track(
+        &self,
+        kind: session_core::sdp::MediaKind,
+        stream_id: &str,
+        track_id: &str,
+    ) -> Result<RtpSender, PeerError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::AddTrack {
+            kind,
+            stream_id: stream_id.to_owned(),
+            track_id: track_id.to_owned(),
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| PeerError::Closed)?
     }
 }

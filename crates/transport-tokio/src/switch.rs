@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch, Mutex};
 use webrtc_util::Conn;
 
 use crate::demux::PacketKind;
+use crate::rtp_path::SrtpIn;
 
 /// A generation's connection, as `webrtc-ice` returns it from `dial`/`accept`.
 pub(crate) type PathConn = Arc<dyn Conn + Send + Sync>;
@@ -27,7 +28,7 @@ const MAX_DATAGRAM: usize = 8192;
 pub(crate) struct SwitchCounters {
     /// DTLS datagrams received (from any generation).
     pub(crate) dtls_in: AtomicU64,
-    /// RTP/RTCP datagrams received and dropped (no media consumer yet).
+    /// RTP/RTCP datagrams dropped before SRTP was ready (the early buffer was full).
     pub(crate) rtp_dropped: AtomicU64,
     /// Datagrams of another or unknown protocol dropped.
     pub(crate) other_dropped: AtomicU64,
@@ -47,7 +48,16 @@ pub(crate) struct SwitchConn {
     writer_tx: watch::Sender<Option<PathConn>>,
     closed_tx: watch::Sender<bool>,
     pub(crate) counters: SwitchCounters,
+    /// SRTP/SRTCP goes here once the DTLS transport derived its keys.
+    media: OnceLock<Arc<SrtpIn>>,
+    /// SRTP/SRTCP that arrived before the keys (the peer's DTLS may finish first), replayed
+    /// into `media` when it is set; at most [`EARLY_MEDIA`] datagrams.
+    early: std::sync::Mutex<Vec<Bytes>>,
 }
+
+/// SRTP/SRTCP datagrams kept while the keys are being derived; beyond that they are dropped
+/// and counted.
+const EARLY_MEDIA: usize = 128;
 
 impl std::fmt::Debug for SwitchConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,6 +82,8 @@ impl SwitchConn {
             writer_tx,
             closed_tx,
             counters: SwitchCounters::default(),
+            media: OnceLock::new(),
+            early: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -118,13 +130,43 @@ impl SwitchConn {
                         _ = closed.wait_for(|c| *c) => return,
                     }
                 }
-                PacketKind::Rtp => {
-                    self.counters.rtp_dropped.fetch_add(1, Ordering::Relaxed);
-                }
+                PacketKind::Rtp => match self.media.get() {
+                    // Unprotected and routed in place, on this reader task.
+                    Some(media) => media.on_datagram(packet),
+                    None => self.early_media(packet),
+                },
                 _ => {
                     self.counters.other_dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
+        }
+    }
+
+    /// Hands SRTP/SRTCP to `media` from now on (set once, when DTLS derived the keys; the
+    /// keys belong to the DTLS transport and survive ICE restarts).
+    pub(crate) fn set_media(&self, media: Arc<SrtpIn>) {
+        let early = {
+            let mut early = self.early.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = self.media.set(Arc::clone(&media));
+            std::mem::take(&mut *early)
+        };
+        for packet in early {
+            media.on_datagram(&packet);
+        }
+    }
+
+    /// Keeps an SRTP/SRTCP datagram that came before the keys (bounded).
+    fn early_media(&self, packet: &[u8]) {
+        let mut early = self.early.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(media) = self.media.get() {
+            // Set meanwhile (under this lock, so nothing is stranded in `early`).
+            drop(early);
+            return media.on_datagram(packet);
+        }
+        if early.len() < EARLY_MEDIA {
+            early.push(Bytes::copy_from_slice(packet));
+        } else {
+            self.counters.rtp_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

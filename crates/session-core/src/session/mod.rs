@@ -693,6 +693,17 @@ impl Session {
         Some((g.local.clone(), g.remote.clone()?))
     }
 
+    /// Sets the `a=msid` stream and track ids a transceiver announces (W3C `addTrack`'s stream
+    /// and track). Takes effect in the next description this session writes: call it right
+    /// after [`add_track`](Self::add_track), before the offer goes out. The caller checks that
+    /// the ids are SDP tokens (no whitespace).
+    pub fn set_msid(&mut self, id: TransceiverId, stream_id: &str, track_id: &str) {
+        if let Some(t) = self.transceivers.get_mut(id.0 as usize) {
+            t.stream_id = stream_id.to_owned();
+            t.track_id = track_id.to_owned();
+        }
+    }
+
     // ----- shared helpers -----
 
     fn polite(&self) -> bool {

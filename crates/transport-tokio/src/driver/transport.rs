@@ -93,6 +93,7 @@ impl TransportIo {
     pub(super) fn add_stats(&self, transport: TransportId, stats: &mut Stats) {
         stats.dtls_datagrams_in += self.switch.counters.dtls_in.load(Ordering::Relaxed);
         stats.datagrams_dropped_out += self.switch.counters.send_dropped.load(Ordering::Relaxed);
+        stats.media.dropped_before_srtp += self.switch.counters.rtp_dropped.load(Ordering::Relaxed);
         for (g, gen) in &self.gens {
             let pair = gen.agent.get_selected_candidate_pair();
             stats.generations.push(GenerationStats {
@@ -116,6 +117,11 @@ impl TransportIo {
             self.promoted = None;
             self.switch.set_writer(None);
         }
+    }
+
+    /// The switchable connection (for the SRTP path).
+    pub(super) fn switch_conn(&self) -> &Arc<SwitchConn> {
+        &self.switch
     }
 }
 
@@ -306,7 +312,8 @@ impl<S: Signaling> Driver<S> {
         match result {
             Ok(conn) => {
                 tracing::info!(%transport, "DTLS connected, peer fingerprint verified");
-                t.dtls = DtlsPhase::Connected(role, conn);
+                t.dtls = DtlsPhase::Connected(role, Arc::clone(&conn));
+                self.start_srtp(transport, role, conn);
                 self.feed(TransportEvent::DtlsStateChanged {
                     transport,
                     state: DtlsTransportState::Connected,

@@ -1,0 +1,132 @@
+//! SRTP keys from DTLS (RFC 5764): the negotiated protection profile and the two
+//! cryptographic contexts (ours for protecting, the peer's for unprotecting, with replay
+//! protection), derived from the DTLS exporter once the handshake is done.
+//!
+//! The contexts belong to the DTLS transport, not to an ICE generation: an ICE restart changes
+//! the path under DTLS, and the same contexts keep protecting and unprotecting.
+
+use dtls::conn::DTLSConn;
+use dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use webrtc_srtp::config::Config as SrtpConfig;
+use webrtc_srtp::context::Context;
+use webrtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
+use webrtc_srtp::protection_profile::ProtectionProfile;
+
+use crate::error::TransportError;
+
+/// SRTP replay window (packets). Wider than the RFC 3711 minimum of 64 so that video bursts
+/// reordered on the path are not mistaken for replays.
+pub(crate) const SRTP_REPLAY_WINDOW: usize = 512;
+/// SRTCP replay window (packets).
+pub(crate) const SRTCP_REPLAY_WINDOW: usize = 128;
+
+/// The SRTP state of one DTLS transport.
+pub(crate) struct SrtpKeys {
+    /// The negotiated profile.
+    pub(crate) profile: ProtectionProfile,
+    /// Protects what we send.
+    pub(crate) local: Context,
+    /// Unprotects what the peer sends (replay protection on).
+    pub(crate) remote: Context,
+}
+
+impl std::fmt::Debug for SrtpKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys are secrets: only the profile is shown.
+        f.debug_struct("SrtpKeys")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SRTP profile for a DTLS `use_srtp` profile; `None` when none was negotiated (a peer
+/// without media, or one that offered none of ours).
+pub(crate) fn profile_of(p: SrtpProtectionProfile) -> Option<ProtectionProfile> {
+    match p {
+        SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => Some(ProtectionProfile::AeadAes128Gcm),
+        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => {
+            Some(ProtectionProfile::Aes128CmHmacSha1_80)
+        }
+        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_32 => {
+            Some(ProtectionProfile::Aes128CmHmacSha1_32)
+        }
+        _ => None,
+    }
+}
+
+/// The length of an SRTCP packet's trailer (auth tag, and for AES-CM the SRTCP index) beyond
+/// the 8-byte RTCP header: anything shorter cannot be unprotected.
+pub(crate) fn min_srtcp_len(profile: ProtectionProfile) -> usize {
+    let tag = match profile {
+        ProtectionProfile::AeadAes128Gcm | ProtectionProfile::AeadAes256Gcm => {
+            profile.aead_auth_tag_len()
+        }
+        _ => profile.rtcp_auth_tag_len(),
+    };
+    8 + 4 + tag
+}
+
+/// Derives the SRTP contexts of a connected DTLS transport. `Ok(None)`: DTLS negotiated no
+/// SRTP profile (data channels only).
+pub(crate) async fn derive(
+    conn: &DTLSConn,
+    is_client: bool,
+) -> Result<Option<SrtpKeys>, TransportError> {
+    let Some(profile) = profile_of(conn.selected_srtpprotection_profile()) else {
+        return Ok(None);
+    };
+    let mut config = SrtpConfig {
+        profile,
+        ..SrtpConfig::default()
+    };
+    let state = conn.connection_state().await;
+    config
+        .extract_session_keys_from_dtls(state, is_client)
+        .await
+        .map_err(|e| TransportError::Srtp(e.to_string()))?;
+    let keys = &config.keys;
+    let local = Context::new(
+        &keys.local_master_key,
+        &keys.local_master_salt,
+        profile,
+        None,
+        None,
+    )
+    .map_err(|e| TransportError::Srtp(e.to_string()))?;
+    let remote = Context::new(
+        &keys.remote_master_key,
+        &keys.remote_master_salt,
+        profile,
+        Some(srtp_replay_protection(SRTP_REPLAY_WINDOW)),
+        Some(srtcp_replay_protection(SRTCP_REPLAY_WINDOW)),
+    )
+    .map_err(|e| TransportError::Srtp(e.to_string()))?;
+    Ok(Some(SrtpKeys {
+        profile,
+        local,
+        remote,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_we_offer_map_to_srtp() {
+        assert!(matches!(
+            profile_of(SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm),
+            Some(ProtectionProfile::AeadAes128Gcm)
+        ));
+        assert!(matches!(
+            profile_of(SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80),
+            Some(ProtectionProfile::Aes128CmHmacSha1_80)
+        ));
+        assert!(profile_of(SrtpProtectionProfile::Unsupported).is_none());
+        assert_eq!(min_srtcp_len(ProtectionProfile::AeadAes128Gcm), 8 + 4 + 16);
+        assert_eq!(
+            min_srtcp_len(ProtectionProfile::Aes128CmHmacSha1_80),
+            8 + 4 + 10
+        );
+    }
+}
