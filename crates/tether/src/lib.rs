@@ -4,18 +4,23 @@
 //!   (`signaling-ws` depends on no transport crate; the adapter lives here).
 //! - [`run_demo`]: `tether demo` as a library call.
 //! - [`room_token`] / [`signed_room_token`]: `tether token`.
-//! - [`run_signal`] and [`run_peer`]: `tether signal` and `tether peer`.
+//! - [`run_signal`] and [`run_peer`]: `tether signal` (with the browser page [`PAGE`]) and
+//!   `tether peer`; [`CliError`] says why one failed and maps the cause to an exit code.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod commands;
 mod demo;
+mod error;
 mod glue;
+mod page;
 mod timeline;
 mod token;
 
-pub use commands::{run_peer, run_signal, PeerOptions, SignalOptions};
+pub use commands::{run_peer, run_signal, PeerOptions, Role, SignalOptions};
 pub use demo::{run_demo, DemoError, DemoOptions, DemoReport};
-pub use glue::WsSignaling;
+pub use error::{check_ws_url, CliError};
+pub use glue::{polite_by_ids, WsSignaling};
+pub use page::PAGE;
 pub use timeline::Timeline;
 pub use token::{read_secret, room_token, signed_room_token, TokenOutput};
