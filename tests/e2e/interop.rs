@@ -382,3 +382,62 @@ fn glare(chromium_polite: bool) -> TestResult {
         Ok(())
     })
 }
+
+/// The page and `tether peer` (its library entry point, `run_peer`, as the binary runs it)
+/// meet with `--role auto` on both sides: they agree on who is polite (by peer ids), the
+/// impolite one opens "chat", and the peer echoes what the page sends.
+#[test]
+fn tether_peer_and_the_page_agree_on_roles() -> TestResult {
+    if browser::skipped("tether_peer_and_the_page_agree_on_roles") {
+        return Ok(());
+    }
+    let mut page = Page::launch()?;
+    let rt = runtime_in(page.netns())?;
+    run_in(&rt, LIMIT, async move {
+        let server = signaling_server().await?;
+        let room = room();
+        page.start(&server, &room, "auto", "auto").await?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let opts = tether::PeerOptions {
+            server: server.ws_url(),
+            room: room.clone(),
+            token: None,
+            role: tether::Role::Auto,
+            send: Some("hello from tether peer".into()),
+            loopback: true,
+            echo: true,
+            ca_file: None,
+        };
+        let peer = tokio::spawn(tether::run_peer(opts, async {
+            let _ = stop_rx.await;
+        }));
+        let remote = page.wait_event("remote", T, |e| e["kind"] == "remote").await?;
+        page.channel_open("chat").await?;
+        page.message("hello from tether peer").await?;
+        page.cmd("send", json!({ "text": "echo me" })).await?;
+        page.message("echo me").await?;
+        let page_polite = remote["polite"].as_bool().ok_or("no role")?;
+        let page_id = page
+            .events()
+            .iter()
+            .find(|e| e["state"] == "joined")
+            .and_then(|e| e["peerId"].as_str())
+            .ok_or("no id")?
+            .to_owned();
+        let peer_id = remote["peerId"].as_str().ok_or("no peer id")?.to_owned();
+        assert_eq!(page_polite, page_id < peer_id, "the page's rule");
+        let offered_by_page = page
+            .events()
+            .iter()
+            .any(|e| e["what"] == "sent" && e["sdpType"] == "offer");
+        assert_eq!(offered_by_page, !page_polite, "the impolite side offers");
+        eprintln!("page {page_id} polite={page_polite}, tether peer {peer_id}");
+
+        let _ = stop_tx.send(());
+        peer.await?.map_err(|e| format!("tether peer: {e}"))?;
+        page.wait_event("bye", T, |e| e["kind"] == "bye").await?;
+        page.done().await?;
+        server.shutdown(Duration::from_secs(5)).await?;
+        Ok(())
+    })
+}

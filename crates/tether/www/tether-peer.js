@@ -190,9 +190,15 @@
 
     attach(dc) {
       this.channels.set(dc.label, dc);
-      this.emit('channel', { label: dc.label, state: dc.readyState });
-      dc.onopen = () => this.emit('channel', { label: dc.label, state: 'open' });
-      dc.onclose = () => this.emit('channel', { label: dc.label, state: 'closed' });
+      let last = null;
+      const state = (value) => {
+        if (value === last) return; // a remote channel may already be open when announced
+        last = value;
+        this.emit('channel', { label: dc.label, state: value });
+      };
+      state(dc.readyState);
+      dc.onopen = () => state('open');
+      dc.onclose = () => state('closed');
       dc.onmessage = ({ data }) => {
         this.counters.messagesReceived++;
         this.emit('message', { label: dc.label, data });
