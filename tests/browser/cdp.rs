@@ -115,9 +115,8 @@ async fn page_ws_url(port: u16) -> Result<String, Error> {
     let mut tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| Error::new(format!("DevTools port {port}: {e}")))?;
-    let req = format!(
-        "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    );
+    let req =
+        format!("GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     tcp.write_all(req.as_bytes())
         .await
         .map_err(|e| Error::new(format!("DevTools /json/list: {e}")))?;

@@ -40,7 +40,8 @@ fn chromium_offers_rust_answers() -> TestResult {
 
         dc.send_text("hello from Rust").await?;
         page.message("hello from Rust").await?;
-        page.cmd("send", json!({ "text": "hello from Chromium" })).await?;
+        page.cmd("send", json!({ "text": "hello from Chromium" }))
+            .await?;
         assert_eq!(recv_text(&mut dc).await?, "hello from Chromium");
 
         // Chromium made the offer and applied our answer; we never offered.
@@ -97,7 +98,8 @@ fn rust_offers_chromium_answers() -> TestResult {
             page.event_lines()
         );
 
-        page.cmd("send", json!({ "text": "hello from Chromium" })).await?;
+        page.cmd("send", json!({ "text": "hello from Chromium" }))
+            .await?;
         assert_eq!(recv_text(&mut dc).await?, "hello from Chromium");
         dc.send_text("hello from Rust").await?;
         page.message("hello from Rust").await?;
@@ -168,7 +170,10 @@ async fn restarted(
 ) -> Result<(Value, (u32, String, String)), String> {
     let deadline = tokio::time::Instant::now() + T;
     loop {
-        let now = page.cmd("stats", json!({})).await.map_err(|e| e.to_string())?;
+        let now = page
+            .cmd("stats", json!({}))
+            .await
+            .map_err(|e| e.to_string())?;
         let ours = rust.pc.stats().await.map_err(|e| e.to_string())?;
         let p = promoted(&ours);
         let page_done = now["localUfrag"] != before["localUfrag"]
@@ -321,11 +326,16 @@ fn glare(chromium_polite: bool) -> TestResult {
     run_in(&rt, LIMIT, async move {
         let server = signaling_server().await?;
         let room = room();
-        let role = if chromium_polite { "polite" } else { "impolite" };
+        let role = if chromium_polite {
+            "polite"
+        } else {
+            "impolite"
+        };
         page.start(&server, &room, role, "wait").await?;
         let mut sig = WsSignaling::connect(&server.ws_url(), &room, None).await?;
         sig.wait_for_remote().await?;
-        page.wait_event("remote known", T, |e| e["kind"] == "remote").await?;
+        page.wait_event("remote known", T, |e| e["kind"] == "remote")
+            .await?;
         let (sig, mut gate) = gated(sig);
         let mut rust = RustPeer::with_signaling(sig, !chromium_polite)?;
 
@@ -360,8 +370,10 @@ fn glare(chromium_polite: bool) -> TestResult {
         theirs.send_text("r2").await?;
         page.message("r1").await?;
         page.message("r2").await?;
-        page.cmd("send", json!({ "text": "c1", "label": "from-rust" })).await?;
-        page.cmd("send", json!({ "text": "c2", "label": "from-chromium" })).await?;
+        page.cmd("send", json!({ "text": "c1", "label": "from-rust" }))
+            .await?;
+        page.cmd("send", json!({ "text": "c2", "label": "from-chromium" }))
+            .await?;
         assert_eq!(recv_text(&mut ours).await?, "c1");
         assert_eq!(recv_text(&mut theirs).await?, "c2");
 
@@ -411,7 +423,9 @@ fn tether_peer_and_the_page_agree_on_roles() -> TestResult {
         let peer = tokio::spawn(tether::run_peer(opts, async {
             let _ = stop_rx.await;
         }));
-        let remote = page.wait_event("remote", T, |e| e["kind"] == "remote").await?;
+        let remote = page
+            .wait_event("remote", T, |e| e["kind"] == "remote")
+            .await?;
         page.channel_open("chat").await?;
         page.message("hello from tether peer").await?;
         page.cmd("send", json!({ "text": "echo me" })).await?;

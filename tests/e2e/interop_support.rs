@@ -33,7 +33,10 @@ pub(crate) const T: Duration = Duration::from_secs(15);
 /// blocking threads its tasks create).
 pub(crate) fn runtime_in(ns: &NetNs) -> Result<Runtime, BoxError> {
     if let Some(level) = std::env::var_os("TETHER_TEST_LOG") {
-        let level = level.to_string_lossy().parse().unwrap_or(tracing::Level::DEBUG);
+        let level = level
+            .to_string_lossy()
+            .parse()
+            .unwrap_or(tracing::Level::DEBUG);
         let _ = tracing_subscriber::fmt()
             .with_max_level(level)
             .with_test_writer()
@@ -190,7 +193,10 @@ impl Page {
             }
         }
         let stats = self.cmd("stats", json!({})).await;
-        format!("page events:\n{}\npage stats: {stats:?}", self.event_lines())
+        format!(
+            "page events:\n{}\npage stats: {stats:?}",
+            self.event_lines()
+        )
     }
 
     /// Every event so far, one per line.
@@ -250,7 +256,11 @@ pub(crate) struct RustPeer {
 
 impl RustPeer {
     /// Joins `room`; `polite` `None` means the id rule of `tether peer --role auto`.
-    pub(crate) async fn join(url: &str, room: &str, polite: Option<bool>) -> Result<Self, BoxError> {
+    pub(crate) async fn join(
+        url: &str,
+        room: &str,
+        polite: Option<bool>,
+    ) -> Result<Self, BoxError> {
         let mut sig = WsSignaling::connect(url, room, None).await?;
         let polite = match polite {
             Some(p) => p,

@@ -106,8 +106,16 @@ fn two_chromium_tabs_call_each_other_through_the_signal_page() -> TestResult {
                 .eval("document.getElementById('timeline').innerText")
                 .await?;
             let timeline = timeline.as_str().unwrap_or("");
-            for needle in ["signaling joined", "local candidate", "dtlsState", "selected pair"] {
-                assert!(timeline.contains(needle), "no {needle:?} in the timeline:\n{timeline}");
+            for needle in [
+                "signaling joined",
+                "local candidate",
+                "dtlsState",
+                "selected pair",
+            ] {
+                assert!(
+                    timeline.contains(needle),
+                    "no {needle:?} in the timeline:\n{timeline}"
+                );
             }
         }
         pa.screenshot(&dir.join("signal-page-a.png")).await?;

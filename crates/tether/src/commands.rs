@@ -168,7 +168,8 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
     };
     eprintln!(
         "calling peer {}; we are {}",
-        sig.remote().map_or("(not joined yet)".to_owned(), |r| r.to_string()),
+        sig.remote()
+            .map_or("(not joined yet)".to_owned(), |r| r.to_string()),
         if polite { "polite" } else { "impolite" }
     );
     let mut config = PeerConfig::new(polite);

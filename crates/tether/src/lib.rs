@@ -24,3 +24,8 @@ pub use glue::{polite_by_ids, WsSignaling};
 pub use page::PAGE;
 pub use timeline::Timeline;
 pub use token::{read_secret, room_token, signed_room_token, TokenOutput};
+
+/// The README's library example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctest;

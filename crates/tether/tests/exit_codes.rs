@@ -164,7 +164,13 @@ fn room_full_is_5_and_bad_token_is_6_and_bad_room_is_3() {
     );
     let other_room = key.sign("another-room", Duration::from_secs(60));
     let out = tether(&[
-        "peer", "--server", &url, "--room", "r", "--token", &other_room,
+        "peer",
+        "--server",
+        &url,
+        "--room",
+        "r",
+        "--token",
+        &other_room,
     ]);
     let (code, err) = code_and_stderr(&out);
     assert_eq!(code, Some(6), "token of another room: {err}");
@@ -236,10 +242,7 @@ fn temp_dir(tag: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tether-cli-{tag}-{}-{nanos}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("tether-cli-{tag}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -250,7 +253,8 @@ fn signal_with_tls_flags_speaks_wss() {
     let ca_key = KeyPair::generate().expect("key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "tether test CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "tether test CA");
     let ca = ca.self_signed(&ca_key).expect("ca");
     let key = KeyPair::generate().expect("key");
     let leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
@@ -268,7 +272,11 @@ fn signal_with_tls_flags_speaks_wss() {
         "--tls-key",
         key_file.to_str().expect("utf-8"),
     ]);
-    assert!(server.ws_url.starts_with("wss://127.0.0.1:"), "{}", server.ws_url);
+    assert!(
+        server.ws_url.starts_with("wss://127.0.0.1:"),
+        "{}",
+        server.ws_url
+    );
     let rt = runtime();
     rt.block_on(async {
         let tls = client_tls_with_roots(ca.pem().as_bytes()).expect("roots");

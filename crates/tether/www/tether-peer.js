@@ -339,6 +339,7 @@
         packetsReceived: transport ? transport.packetsReceived : 0,
         dtlsState: transport ? transport.dtlsState : null,
         iceState: transport ? transport.iceState : null,
+        iceRole: transport ? transport.iceRole || null : null,
         selectedPairChanges: transport ? transport.selectedCandidatePairChanges : null,
         localUfrag: ufragOf(pc.localDescription),
         remoteUfrag: ufragOf(pc.remoteDescription),

@@ -179,8 +179,14 @@ async fn embedded_files_take_precedence_over_the_static_dir() {
         ..ServerConfig::default()
     };
     let server = start(config).await;
-    assert_eq!(http_get(&server, "/").await, (200, "<h1>embedded</h1>".into()));
-    assert_eq!(http_get(&server, "/index.html").await.1, "<h1>embedded</h1>");
+    assert_eq!(
+        http_get(&server, "/").await,
+        (200, "<h1>embedded</h1>".into())
+    );
+    assert_eq!(
+        http_get(&server, "/index.html").await.1,
+        "<h1>embedded</h1>"
+    );
     assert_eq!(http_get(&server, "/app.js").await.1, "'use strict';");
     assert_eq!(http_get(&server, "/other.txt").await, (200, "disk".into()));
     assert_eq!(http_get(&server, "/healthz").await.0, 200);
