@@ -1,5 +1,5 @@
 //! (7) The page `tether signal` serves: two Chromium instances open it on one room, connect
-//! through the server and chat; a screenshot of each page after connecting is saved as a test
+//! through the server, chat, restart ICE with the page's button and hang up; a screenshot of each page after connecting is saved as a test
 //! artifact (`target/tmp/tether-browser/signal-page-{a,b}.png`).
 
 use std::path::PathBuf;
@@ -94,6 +94,36 @@ fn two_chromium_tabs_call_each_other_through_the_signal_page() -> TestResult {
         wait_seen(&mut pb, "B", "given A's message", has("hello from A")).await?;
         wait_seen(&mut pa, "A", "given B's message", has("hello from B")).await?;
 
+        // "Restart ICE" on A: new ufrags on both ends, a new selected pair, the call goes on.
+        let stats = "window.tetherApp.call.stats()";
+        let before = pa.eval(stats).await?;
+        pa.eval("document.getElementById('restart').click()")
+            .await?;
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let now = pa.eval(stats).await?;
+            if now["localUfrag"] != before["localUfrag"]
+                && now["remoteUfrag"] != before["remoteUfrag"]
+                && now["selectedPairId"] != before["selectedPairId"]
+                && now["selectedPairId"].is_string()
+            {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("no restart: before {before}\nnow {now}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        pb.eval("window.tetherApp.send('after the restart')")
+            .await?;
+        wait_seen(
+            &mut pa,
+            "A",
+            "given B's message after the restart",
+            has("after the restart"),
+        )
+        .await?;
+
         // The stats panel shows the selected pair and the timeline has the whole story.
         for cdp in [&mut pa, &mut pb] {
             cdp.eval("window.tetherApp.refreshStats()").await?;
@@ -118,6 +148,15 @@ fn two_chromium_tabs_call_each_other_through_the_signal_page() -> TestResult {
                 );
             }
         }
+        let timeline = pa
+            .eval("document.getElementById('timeline').innerText")
+            .await?;
+        assert!(
+            timeline
+                .as_str()
+                .is_some_and(|t| t.contains("restartIce() requested")),
+            "A's timeline shows the restart: {timeline}"
+        );
         pa.screenshot(&dir.join("signal-page-a.png")).await?;
         pb.screenshot(&dir.join("signal-page-b.png")).await?;
         eprintln!("screenshots in {}", dir.display());
