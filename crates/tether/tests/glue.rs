@@ -201,3 +201,45 @@ fn the_role_rule_is_string_order() {
     // JavaScript's `<` on these ASCII ids is the same order (the page's rule).
     assert!(!tether::polite_by_ids(&low, &low));
 }
+
+/// `run_peer` (what `tether peer` runs) reports a connection that cannot be made as
+/// `CliError::ConnectionFailed`, exit code 7: here the other peer advertises a fingerprint
+/// that is not its certificate's, so DTLS fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_connection_is_exit_code_7() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let opts = tether::PeerOptions {
+        server: url.clone(),
+        room: room.clone(),
+        token: None,
+        role: tether::Role::Impolite,
+        send: None,
+        loopback: true,
+        echo: false,
+        ca_file: None,
+    };
+    let peer = tokio::spawn(tether::run_peer(opts, std::future::pending()));
+    let sig = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let mut config = loopback(true);
+    config.advertise_fingerprint_override = Some(session_core::sdp::Fingerprint {
+        algorithm: "sha-256".into(),
+        value: vec![0xAB; 32],
+    });
+    let (other, _events) = PeerConnection::new(config, sig).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(30), peer)
+        .await
+        .expect("run_peer did not give up")
+        .unwrap();
+    let err = result.expect_err("the connection cannot succeed");
+    assert_eq!(err.exit_code(), 7, "{err}");
+    assert!(
+        err.to_string().starts_with("the connection failed"),
+        "{err}"
+    );
+    other.close().await;
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
