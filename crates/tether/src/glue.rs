@@ -145,7 +145,7 @@ impl Signaling for WsSignaling {
     }
 
     /// Cancel-safe: the client's event queue is a tokio channel (its `recv` is cancel-safe),
-    /// every event is handled without waiting once taken, and [`flush`](Self::flush) is
+    /// every event is handled without waiting once taken, and `flush` is
     /// cancel-safe.
     async fn recv(&mut self) -> Result<Option<SignalMessage>, SignalingError> {
         if let Some(msg) = self.inbox.pop_front() {
