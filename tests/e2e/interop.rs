@@ -478,3 +478,61 @@ fn tether_peer_and_the_page_agree_on_roles() -> TestResult {
         Ok(())
     })
 }
+
+/// The page's signaling WebSocket drops right when our peer restarts ICE: our offer waits in
+/// the server for the suspended page, the page resumes by itself (`resume` with its last
+/// sequence number), gets the offer replayed, answers, and the restart completes; the chat
+/// keeps working.
+#[test]
+fn page_resumes_signaling_after_a_drop_mid_restart() -> TestResult {
+    if browser::skipped("page_resumes_signaling_after_a_drop_mid_restart") {
+        return Ok(());
+    }
+    let mut page = Page::launch()?;
+    let rt = runtime_in(page.netns())?;
+    run_in(&rt, LIMIT, async move {
+        let server = signaling_server().await?;
+        let room = room();
+        page.start(&server, &room, "impolite", "create").await?;
+        let mut rust = RustPeer::join(&server.ws_url(), &room, Some(true)).await?;
+        let mut dc = rust.next_channel().await?;
+        page.channel_open("chat").await?;
+        page.wait_event("selected pair", T, |e| e["kind"] == "selected-pair")
+            .await?;
+        let before = page.cmd("stats", json!({})).await?;
+
+        page.cmd("drop-signaling", json!({})).await?;
+        rust.pc.restart_ice().await?;
+        let resumed = page
+            .wait_event("signaling resumed", T, |e| {
+                e["kind"] == "signaling" && e["state"] == "resumed"
+            })
+            .await?;
+        assert!(
+            resumed["replayed"].as_u64() >= Some(1),
+            "our offer was replayed: {resumed}"
+        );
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let now = page.cmd("stats", json!({})).await?;
+            if now["localUfrag"] != before["localUfrag"]
+                && now["remoteUfrag"] != before["remoteUfrag"]
+                && now["selectedPairId"] != before["selectedPairId"]
+                && now["selectedPairId"].is_string()
+            {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("no restart after resume: {before}\n{now}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        page.cmd("send", json!({ "text": "still here" })).await?;
+        assert_eq!(recv_text(&mut dc).await?, "still here");
+        page.cmd("hangup", json!({})).await?;
+        rust.wait_closed().await?;
+        page.done().await?;
+        server.shutdown(Duration::from_secs(5)).await?;
+        Ok(())
+    })
+}

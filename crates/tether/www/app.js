@@ -54,13 +54,18 @@
   function onEvent(ev) {
     switch (ev.kind) {
       case 'signaling':
-        timeline('signaling ' + ev.state, ev.peerId || ev.url || (ev.code != null ? `close ${ev.code} ${ev.reason || ''}` : ''), 'state');
+        timeline('signaling ' + ev.state, ev.replayed != null ? `${ev.replayed} message(s) replayed`
+          : ev.peerId || ev.url || (ev.code != null ? `close ${ev.code} ${ev.reason || ''}` : ''), 'state');
         if (ev.state === 'joined') {
           seen.joined = true;
           $('me').textContent = ev.peerId;
           pill($('status'), 'waiting for a peer', 'warn');
         }
-        if (ev.state === 'closed' && !seen.ended) pill($('status'), 'signaling closed', 'bad');
+        if (ev.state === 'closed' && !seen.ended) pill($('status'), 'signaling lost, resuming', 'warn');
+        if (ev.state === 'resumed') {
+          seen.resumed = (seen.resumed || 0) + 1;
+          pill($('status'), seen.connectionState, stateKind(seen.connectionState));
+        }
         break;
       case 'remote':
         seen.polite = ev.polite;

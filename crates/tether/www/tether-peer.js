@@ -12,6 +12,9 @@
 //   call.start();
 //   call.send('hello');  call.restartIce();  await call.stats();  call.hangup();
 //
+// A dropped signaling connection resumes by itself (protocol `resume`, backoff, within the
+// server's grace window): what the peer sent meanwhile is replayed, what we send waits.
+//
 // Events (`ev.kind`): signaling {state, ...}, remote {peerId, polite}, state {what, value},
 // candidate {side, candidate, ufrag}, negotiation {what, sdpType}, channel {label, state},
 // message {label, data}, selected-pair {local, remote}, error {message, code}, bye {reason}.
@@ -45,6 +48,11 @@
       this.paused = false;
       this.held = [];
       this.lastSeq = 0;
+      this.outbox = [];
+      this.joined = false;
+      this.resumeToken = null;
+      this.graceMs = 30000;
+      this.leaving = false;
       this.ackedSeq = 0;
       this.ackTimer = null;
       this.closed = false;
@@ -63,25 +71,54 @@
 
     // Opens the signaling connection and joins the room.
     start() {
-      this.emit('signaling', { state: 'connecting', url: this.url });
+      this.connect();
+      this.ackTimer = setInterval(() => this.ack(), 1000);
+    }
+
+    // One WebSocket: `join` the first time, `resume` (with what we processed) after a drop.
+    connect() {
+      const resuming = this.resumeToken != null;
+      this.emit('signaling', { state: resuming ? 'resuming' : 'connecting', url: this.url });
       const ws = new WebSocket(this.url);
       this.ws = ws;
+      this.joined = false;
       ws.onopen = () => {
+        if (resuming) {
+          ws.send(JSON.stringify({ type: 'resume', v: PROTOCOL_VERSION, resume_token: this.resumeToken, last_seq: this.lastSeq }));
+          return;
+        }
         const join = { type: 'join', v: PROTOCOL_VERSION, room: this.room };
         if (this.token) join.token = this.token;
         ws.send(JSON.stringify(join));
       };
       ws.onmessage = (e) => {
+        if (ws !== this.ws) return;
         let msg;
         try { msg = JSON.parse(e.data); } catch (err) { this.emit('error', { message: 'unreadable server message' }); return; }
         this.onServer(msg);
       };
       ws.onerror = () => this.emit('error', { message: `cannot reach the signaling server at ${this.url}` });
       ws.onclose = (e) => {
-        clearInterval(this.ackTimer);
+        if (ws !== this.ws) return;
+        this.joined = false;
         this.emit('signaling', { state: 'closed', code: e.code, reason: e.reason });
+        this.reconnect();
       };
-      this.ackTimer = setInterval(() => this.ack(), 1000);
+    }
+
+    // After a drop: resume within the server's grace window, with backoff; then give up.
+    reconnect() {
+      if (this.leaving || this.resumeToken == null || this.lostAt === null) return;
+      const now = performance.now();
+      if (this.lostAt === undefined) this.lostAt = now;
+      if (now - this.lostAt > this.graceMs) {
+        this.lostAt = null;
+        clearInterval(this.ackTimer);
+        this.emit('error', { message: 'signaling lost: could not resume within the grace window' });
+        return;
+      }
+      this.backoff = Math.min((this.backoff || 125) * 2, 4000);
+      setTimeout(() => this.connect(), this.backoff);
     }
 
     onServer(msg) {
@@ -90,7 +127,18 @@
         this.lastSeq = msg.seq;
       }
       switch (msg.type) {
+        case 'resumed':
+          this.resumeToken = msg.resume_token;
+          this.joined = true;
+          this.lostAt = undefined;
+          this.backoff = 0;
+          this.emit('signaling', { state: 'resumed', peerId: msg.peer_id, replayed: msg.replayed });
+          this.flush();
+          break;
         case 'joined':
+          this.resumeToken = msg.resume_token;
+          this.graceMs = msg.grace_ms || 30000;
+          this.joined = true;
           this.peerId = msg.peer_id;
           this.emit('signaling', { state: 'joined', peerId: msg.peer_id, peers: msg.peers.map((p) => p.id) });
           if (msg.peers.length > 0) this.adopt(msg.peers[0].id);
@@ -98,6 +146,7 @@
         case 'peer-joined':
           this.emit('signaling', { state: 'peer-joined', peerId: msg.peer_id });
           if (!this.remoteId) this.adopt(msg.peer_id);
+          this.flush();
           break;
         case 'peer-left':
           this.emit('signaling', { state: 'peer-left', peerId: msg.peer_id });
@@ -115,6 +164,13 @@
           break;
         case 'error':
           this.emit('error', { code: msg.code, message: `${msg.code}: ${msg.message}` });
+          if (msg.code === 'resume-unknown' || msg.code === 'resume-gap') {
+            // Our identity is gone: the other peer's call with us is over.
+            this.resumeToken = null;
+            this.leaving = true;
+            this.ended('signaling could not resume');
+            this.ws.close();
+          }
           break;
         default:
           break; // pong, resumed, newer types
@@ -137,9 +193,17 @@
       this.createPeerConnection();
     }
 
+    // Sends a signal message to the other peer; while signaling is down it waits, in order.
     signal(data) {
-      if (!this.ws || this.ws.readyState !== WebSocket.OPEN || !this.remoteId) return;
-      this.ws.send(JSON.stringify({ type: 'signal', to: this.remoteId, data }));
+      if (!this.remoteId) return;
+      this.outbox.push(data);
+      this.flush();
+    }
+
+    flush() {
+      while (this.outbox.length > 0 && this.joined && this.ws.readyState === WebSocket.OPEN) {
+        this.ws.send(JSON.stringify({ type: 'signal', to: this.remoteId, data: this.outbox.shift() }));
+      }
     }
 
     createPeerConnection() {
@@ -289,6 +353,11 @@
       }
     }
 
+    // Drops the signaling WebSocket as a network failure would (it then resumes by itself).
+    dropSignaling() {
+      if (this.ws) this.ws.close(4000, 'dropped on purpose');
+    }
+
     // Holds incoming signal messages until resumeIncoming() (to stage glare in tests).
     pauseIncoming() { this.paused = true; }
 
@@ -359,6 +428,8 @@
     // Hangs up: `bye` to the peer, the peer connection closes, we leave the room.
     hangup() {
       if (!this.closed) this.signal({ type: 'bye', reason: 'hung up' });
+      this.leaving = true;
+      clearInterval(this.ackTimer);
       this.ended('we hung up');
       if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'bye' }));
     }
