@@ -6,6 +6,29 @@
 //! - [`room_token`] / [`signed_room_token`]: `tether token`.
 //! - [`run_signal`] and [`run_peer`]: `tether signal` (with the browser page [`PAGE`]) and
 //!   `tether peer`; [`CliError`] says why one failed and maps the cause to an exit code.
+//!
+//! # Example: a peer through the signaling server
+//!
+//! What `tether peer --role auto` does, in short: join a room, wait for the other peer (a Rust
+//! peer or a browser tab on the page), take the role both compute from the peer ids, and run a
+//! peer connection over the WebSocket signaling.
+//!
+//! ```no_run
+//! use session_core::channel::DataChannelInit;
+//! use tether::{polite_by_ids, WsSignaling};
+//! use transport_tokio::{PeerConfig, PeerConnection};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut sig = WsSignaling::connect("ws://127.0.0.1:8080/ws", "4355db44e89d766c", None).await?;
+//! let remote = sig.wait_for_remote().await?;
+//! let polite = polite_by_ids(&sig.peer_id(), &remote);
+//! let (pc, _events) = PeerConnection::new(PeerConfig::new(polite), sig)?;
+//! if !polite {
+//!     let chat = pc.create_data_channel("chat", DataChannelInit::default()).await?;
+//!     chat.send_text("hello").await?;
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
