@@ -32,6 +32,7 @@
 //! - `TETHER_CHROMIUM_ARGS`: extra flags, space-separated (e.g.
 //!   `--enable-logging=stderr --vmodule=*/webrtc/*=1`).
 
+pub mod cdp;
 mod error;
 pub mod netns;
 mod server;
@@ -44,6 +45,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{killpg, Signal};
@@ -85,7 +87,7 @@ pub struct Browser {
     // then the namespace thread ends.
     child: Option<Child>,
     server: Server,
-    netns: NetNs,
+    netns: Arc<NetNs>,
     dir: PathBuf,
     started: Instant,
     unread: VecDeque<Value>,
@@ -106,6 +108,11 @@ impl Browser {
     /// Starts Chromium in a new loopback-only namespace on `page` (a path under `tests/www/`,
     /// query string allowed, e.g. `"offer.html?x=1"`).
     pub fn launch(page: &str) -> Result<Self, Error> {
+        Self::launch_with(Launch::page(page))
+    }
+
+    /// Starts Chromium as `launch` says (see [`Launch`]).
+    pub fn launch_with(launch: Launch) -> Result<Self, Error> {
         let bin = chromium_binary()?;
         let dir = temp_dir()?;
         let profile = dir.join("profile");
@@ -115,20 +122,32 @@ impl Browser {
             let _ = std::fs::remove_dir_all(&dir);
             e
         };
-        let netns = NetNs::new().map_err(cleanup)?;
+        let netns = match launch.netns {
+            Some(ns) => ns,
+            None => Arc::new(NetNs::new().map_err(cleanup)?),
+        };
         let listener = netns
             .run(|| TcpListener::bind("127.0.0.1:0"))
             .and_then(|r| r.map_err(|e| Error::new(format!("bind 127.0.0.1:0: {e}"))))
             .map_err(cleanup)?;
         let server = Server::start(listener, www_dir()).map_err(cleanup)?;
-        let url = format!(
-            "http://127.0.0.1:{}/{}",
-            server.port(),
-            page.trim_start_matches('/')
-        );
+        let url = match launch.url {
+            Some(url) => url,
+            None => format!(
+                "http://127.0.0.1:{}/{}",
+                server.port(),
+                launch.page.trim_start_matches('/')
+            ),
+        };
+        let mut flags = chromium_flags(&profile);
+        if launch.devtools {
+            // The port Chromium picks is written to <profile>/DevToolsActivePort.
+            flags.push("--remote-debugging-port=0".into());
+            flags.push("--window-size=1280,1000".into());
+        }
         let log_path = dir.join("chromium-stderr.log");
         let mut cmd = Command::new(&bin);
-        cmd.args(chromium_flags(&profile))
+        cmd.args(flags)
             .arg(&url)
             .env("TMPDIR", &profile)
             .stdin(Stdio::null())
@@ -229,6 +248,35 @@ impl Browser {
         &self.netns
     }
 
+    /// The namespace, shared (to start another Chromium or a runtime in it).
+    pub fn shared_netns(&self) -> Arc<NetNs> {
+        Arc::clone(&self.netns)
+    }
+
+    /// Chromium's DevTools port inside the namespace (launched with [`Launch::devtools`]);
+    /// waits up to `timeout` for Chromium to write it.
+    pub fn devtools_port(&mut self, timeout: Duration) -> Result<u16, Error> {
+        let file = self.dir.join("profile").join("DevToolsActivePort");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                if let Some(port) = text.lines().next().and_then(|l| l.trim().parse().ok()) {
+                    return Ok(port);
+                }
+            }
+            if let Some(status) = self.exited() {
+                return Err(self.fail(format!("Chromium exited early ({status})")));
+            }
+            if Instant::now() >= deadline {
+                return Err(self.fail(format!(
+                    "no DevTools port in {} (launched without devtools?)",
+                    file.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The page server's port on 127.0.0.1 inside the namespace.
     pub fn port(&self) -> u16 {
         self.server.port()
@@ -309,6 +357,48 @@ impl Drop for Browser {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How [`Browser::launch_with`] starts Chromium.
+#[derive(Debug, Default)]
+pub struct Launch {
+    page: String,
+    url: Option<String>,
+    netns: Option<Arc<NetNs>>,
+    devtools: bool,
+}
+
+impl Launch {
+    /// A page of `tests/www/` (served by the harness), query string allowed.
+    pub fn page(page: &str) -> Self {
+        Self {
+            page: page.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Any URL instead (e.g. a page of a server the test runs in the namespace). The harness
+    /// channel (`tether.send`, results) is then unused unless the page talks to it.
+    pub fn url(url: &str) -> Self {
+        Self {
+            url: Some(url.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// Starts Chromium in this namespace instead of a new one (two browsers that must reach
+    /// each other, or a server started first).
+    pub fn in_netns(mut self, netns: Arc<NetNs>) -> Self {
+        self.netns = Some(netns);
+        self
+    }
+
+    /// Enables the DevTools protocol on a free port ([`Browser::devtools_port`], [`cdp`]) and a
+    /// 1280x1000 window for screenshots.
+    pub fn devtools(mut self) -> Self {
+        self.devtools = true;
+        self
     }
 }
 

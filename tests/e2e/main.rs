@@ -2,3 +2,6 @@
 
 mod browser_harness;
 mod chromium_sdp;
+mod interop;
+mod interop_support;
+mod signal_page;

@@ -20,8 +20,12 @@ pub struct ServerConfig {
     pub pong_timeout: Duration,
     /// When set, `join` must carry a room token signed with this key (see [`RoomTokenKey`]).
     pub room_tokens: Option<RoomTokenKey>,
-    /// When set, files under this directory are served for every path that is not an endpoint.
+    /// When set, files under this directory are served for every path that is not an endpoint
+    /// or an [`embedded`](Self::embedded) file.
     pub static_dir: Option<PathBuf>,
+    /// Files compiled into the program (e.g. a browser page), each served at its own path
+    /// (empty by default). They take precedence over `static_dir`.
+    pub embedded: &'static [EmbeddedFile],
     /// When set, the server speaks TLS (`https://`, `wss://`) with this certificate and key
     /// (see [`ServerTls::from_pem_files`]); otherwise plain HTTP.
     pub tls: Option<ServerTls>,
@@ -36,9 +40,23 @@ impl Default for ServerConfig {
             pong_timeout: Duration::from_secs(10),
             room_tokens: None,
             static_dir: None,
+            embedded: &[],
             tls: None,
         }
     }
+}
+
+/// A file compiled into the program (`include_bytes!`), served by the server at `path`.
+///
+/// A path ending in `/index.html` is also served at its folder (`/index.html` at `/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbeddedFile {
+    /// The URL path, starting with `/` (e.g. `/app.js`).
+    pub path: &'static str,
+    /// The `Content-Type` header (e.g. `text/javascript; charset=utf-8`).
+    pub content_type: &'static str,
+    /// The file's bytes.
+    pub body: &'static [u8],
 }
 
 /// Limits with their defaults; each violation has an error code or a close code.

@@ -51,7 +51,7 @@ mod tls;
 mod token;
 
 pub use client::{ClientConfig, ClientError, ClientEvent, SignalingClient};
-pub use config::{Limits, ServerConfig};
+pub use config::{EmbeddedFile, Limits, ServerConfig};
 pub use protocol::{
     ClientMessage, CloseCode, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage,
     PROTOCOL_VERSION,

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 use tracing::Instrument;
 
-use crate::config::ServerConfig;
+use crate::config::{EmbeddedFile, ServerConfig};
 use crate::hub::Hub;
 use crate::metrics::{DropReason, Metrics};
 use crate::protocol::CloseCode;
@@ -89,6 +89,7 @@ impl Server {
         let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
         let metrics = Arc::new(Metrics::default());
         let static_dir = config.static_dir.clone();
+        let embedded = config.embedded;
         let tls = config.tls.clone();
         let hub = Arc::new(Hub::new(Arc::new(config), Arc::clone(&metrics)));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -105,6 +106,12 @@ impl Server {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_text));
+        for file in embedded {
+            router = router.route(file.path, get(move || serve_embedded(file)));
+            if let Some(dir) = file.path.strip_suffix("index.html") {
+                router = router.route(dir, get(move || serve_embedded(file)));
+            }
+        }
         if let Some(dir) = static_dir {
             router = router.fallback_service(ServeDir::new(dir));
         }
@@ -281,6 +288,18 @@ async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Res
             }
             .instrument(tracing::debug_span!("ws"))
         })
+}
+
+async fn serve_embedded(file: &'static EmbeddedFile) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        file.body,
+    )
+        .into_response()
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {

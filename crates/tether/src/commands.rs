@@ -8,10 +8,15 @@ use std::time::Duration;
 use session_core::channel::DataChannelInit;
 use session_core::session::Event;
 use session_core::state::PeerConnectionState;
-use signaling_ws::{RoomTokenKey, Server, ServerConfig};
+use signaling_ws::{
+    client_tls_with_roots, ClientConfig, RoomTokenKey, Server, ServerConfig, ServerTls,
+    SignalingClient,
+};
 use transport_tokio::{DataChannel, GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent};
 
-use crate::glue::WsSignaling;
+use crate::error::{check_ws_url, CliError};
+use crate::glue::{polite_by_ids, WsSignaling};
+use crate::page::PAGE;
 use crate::timeline::describe;
 
 /// Options of `tether signal`.
@@ -19,34 +24,72 @@ use crate::timeline::describe;
 pub struct SignalOptions {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Static files (the browser page) served for paths other than `/ws`.
+    /// Static files served for paths that are neither endpoints nor the page.
     pub static_dir: Option<PathBuf>,
+    /// Serve the browser page ([`PAGE`](crate::PAGE)) at `/`.
+    pub page: bool,
     /// When set, only room tokens signed with this secret are accepted.
     pub secret: Option<Vec<u8>>,
+    /// When set, TLS (`https://`, `wss://`) with this PEM certificate chain and key file.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Runs the signaling server until `stop` completes, then shuts down gracefully (peers get a
 /// close frame; at most 10 s).
-pub async fn run_signal(opts: SignalOptions, stop: impl Future<Output = ()>) -> Result<(), String> {
+pub async fn run_signal(
+    opts: SignalOptions,
+    stop: impl Future<Output = ()>,
+) -> Result<(), CliError> {
     let room_tokens = match opts.secret {
-        Some(secret) => Some(RoomTokenKey::new(secret).map_err(|e| format!("bad secret: {e}"))?),
+        Some(secret) => Some(
+            RoomTokenKey::new(secret).map_err(|e| CliError::Config(format!("bad secret: {e}")))?,
+        ),
+        None => None,
+    };
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(ServerTls::from_pem_files(cert, key).map_err(|e| {
+            CliError::Config(format!(
+                "cannot use the TLS certificate {} and key {}: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?),
         None => None,
     };
     let config = ServerConfig {
         static_dir: opts.static_dir,
+        embedded: if opts.page { PAGE } else { &[] },
         room_tokens,
+        tls,
         ..ServerConfig::default()
     };
     let server = Server::bind(opts.listen, config)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+        .map_err(|e| CliError::Config(format!("cannot listen on {}: {e}", opts.listen)))?;
     println!("signaling on {}", server.ws_url());
+    if opts.page {
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        println!("browser page on {scheme}://{}/", server.local_addr());
+    }
     stop.await;
     eprintln!("shutting down ({} connection(s))", server.connections());
     server
         .shutdown(Duration::from_secs(10))
         .await
-        .map_err(|e| format!("shutdown: {e}"))
+        .map_err(|e| CliError::Failed(format!("shutdown: {e}")))
+}
+
+/// Which perfect-negotiation role a peer takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum Role {
+    /// Decided by [`polite_by_ids`] once the other peer is known (the browser page's rule).
+    #[default]
+    Auto,
+    /// Polite: yields in glare; accepts the "chat" channel.
+    Polite,
+    /// Impolite: wins glare; opens the "chat" channel.
+    Impolite,
 }
 
 /// Options of `tether peer`.
@@ -58,15 +101,39 @@ pub struct PeerOptions {
     pub room: String,
     /// A signed room token, when the server requires one.
     pub token: Option<String>,
-    /// Perfect negotiation role: exactly one of the two peers must be polite. The impolite
-    /// peer opens the "chat" channel; the polite one accepts it.
-    pub polite: bool,
+    /// Perfect negotiation role. The impolite peer opens the "chat" channel; the polite one
+    /// accepts it.
+    pub role: Role,
     /// Text to send once the channel is open.
     pub send: Option<String>,
     /// Gather host candidates on loopback only (both peers on this machine).
     pub loopback: bool,
     /// Send every received message back.
     pub echo: bool,
+    /// For `wss://`: trust only the CA certificates in this PEM file (e.g. a self-signed
+    /// server's certificate) instead of the public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Connects to the server of `opts` and joins its room, with errors classified for the exit
+/// code.
+async fn join(opts: &PeerOptions) -> Result<WsSignaling, CliError> {
+    check_ws_url(&opts.server)?;
+    let mut config = ClientConfig::new(&opts.server, &opts.room);
+    if let Some(token) = &opts.token {
+        config = config.with_token(token.clone());
+    }
+    if let Some(ca) = &opts.ca_file {
+        let pem = std::fs::read(ca)
+            .map_err(|e| CliError::Config(format!("cannot read {}: {e}", ca.display())))?;
+        let tls = client_tls_with_roots(&pem)
+            .map_err(|e| CliError::Config(format!("bad CA file {}: {e}", ca.display())))?;
+        config = config.with_tls(tls);
+    }
+    let client = SignalingClient::connect(config)
+        .await
+        .map_err(|e| CliError::from_join(&opts.server, &opts.room, e))?;
+    Ok(WsSignaling::new(client))
 }
 
 async fn next_message(dc: &mut Option<DataChannel>) -> Option<Message> {
@@ -78,33 +145,51 @@ async fn next_message(dc: &mut Option<DataChannel>) -> Option<Message> {
 
 /// Joins the room, connects, and prints what arrives on the "chat" channel (one line per
 /// message on stdout; states on stderr) until the session closes or `stop` completes.
-pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Result<(), String> {
-    let sig = WsSignaling::connect(&opts.server, &opts.room, opts.token.as_deref())
-        .await
-        .map_err(|e| format!("cannot join room {:?} at {}: {e}", opts.room, opts.server))?;
+pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Result<(), CliError> {
+    let mut sig = join(&opts).await?;
     eprintln!(
         "joined as peer {}; {} other peer(s) in the room",
         sig.peer_id(),
         sig.room_size()
     );
-    let mut config = PeerConfig::new(opts.polite);
+    tokio::pin!(stop);
+    let polite = match opts.role {
+        Role::Polite => true,
+        Role::Impolite => false,
+        _ => {
+            let remote = tokio::select! {
+                () = &mut stop => return Ok(()),
+                remote = sig.wait_for_remote() => remote.map_err(|e| {
+                    CliError::Failed(format!("signaling ended before another peer joined: {e}"))
+                })?,
+            };
+            polite_by_ids(&sig.peer_id(), &remote)
+        }
+    };
+    eprintln!(
+        "calling peer {}; we are {}",
+        sig.remote()
+            .map_or("(not joined yet)".to_owned(), |r| r.to_string()),
+        if polite { "polite" } else { "impolite" }
+    );
+    let mut config = PeerConfig::new(polite);
     if opts.loopback {
         config.gather = GatherOptions::loopback_only();
     }
-    let (pc, mut events) = PeerConnection::new(config, sig).map_err(|e| e.to_string())?;
-    let mut dc = if opts.polite {
+    let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
+    let (pc, mut events) = PeerConnection::new(config, sig).map_err(|e| failed(&e))?;
+    let mut dc = if polite {
         None
     } else {
         let dc = pc
             .create_data_channel("chat", DataChannelInit::default())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(&e))?;
         Some(dc)
     };
     let mut to_send = opts.send;
     let mut had_channel = false;
     let mut result = Ok(());
-    tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
@@ -127,12 +212,14 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
                         eprintln!("{text}");
                     }
                     if ev == Event::ConnectionStateChange(PeerConnectionState::Failed) {
-                        result = Err("the connection failed".to_owned());
+                        result = Err(CliError::ConnectionFailed(
+                            "ICE or DTLS could not connect (peer connection state failed)".into(),
+                        ));
                         break;
                     }
                 }
                 Some(PeerEvent::TransportError(e)) => {
-                    result = Err(format!("transport error: {e}"));
+                    result = Err(CliError::ConnectionFailed(e.to_string()));
                     break;
                 }
                 Some(_) => {}
@@ -150,7 +237,7 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
                             Message::Binary(b) => d.send(b).await,
                             _ => Ok(()),
                         };
-                        sent.map_err(|e| e.to_string())?;
+                        sent.map_err(|e| failed(&e))?;
                     }
                 }
                 None => {
@@ -167,7 +254,7 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
                     eprintln!("chat channel open");
                 }
                 if let Some(text) = to_send.take() {
-                    d.send_text(text).await.map_err(|e| e.to_string())?;
+                    d.send_text(text).await.map_err(|e| failed(&e))?;
                 }
             }
         }

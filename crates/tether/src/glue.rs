@@ -6,6 +6,11 @@
 //! peer in the roster when it joined, or, if it was alone, the first one that joins (or that
 //! signals it first). Messages sent while alone wait in order until that peer appears.
 //!
+//! Roles: perfect negotiation needs exactly one polite peer. [`polite_by_ids`] is the rule
+//! both ends can compute from the server-assigned peer ids, once each knows the other
+//! ([`WsSignaling::wait_for_remote`]); the browser page (`tether-peer.js`) uses the same rule,
+//! so a browser tab and `tether peer` agree without being told.
+//!
 //! Reconnecting and resuming after a network drop is the client's job; this layer only maps
 //! what the client reports:
 //! - the other peer leaves the room (`bye` or an expired grace window): a
@@ -30,6 +35,15 @@ pub struct WsSignaling {
     remote: Option<PeerId>,
     /// JSON of messages sent before the other peer was known, oldest first.
     outbox: VecDeque<String>,
+    /// Messages received by [`wait_for_remote`](Self::wait_for_remote), not yet read.
+    inbox: VecDeque<SignalMessage>,
+}
+
+/// The role rule of Tether's peers: the peer whose id sorts first (byte-wise, as JavaScript's
+/// `<` compares these ASCII ids) is polite. Both peers compute it from the same two ids, so
+/// exactly one of them is polite.
+pub fn polite_by_ids(local: &PeerId, remote: &PeerId) -> bool {
+    local.as_str() < remote.as_str()
 }
 
 impl WsSignaling {
@@ -39,6 +53,7 @@ impl WsSignaling {
             client,
             remote: None,
             outbox: VecDeque::new(),
+            inbox: VecDeque::new(),
         };
         glue.adopt_from_roster();
         glue
@@ -67,6 +82,22 @@ impl WsSignaling {
     /// How many other peers the room had, as the client knows it.
     pub fn room_size(&self) -> usize {
         self.client.peers().len()
+    }
+
+    /// Waits until the other peer is known (it was in the room, joins, or signals us) and
+    /// returns it. Signal messages that arrive meanwhile are kept for [`Signaling::recv`].
+    ///
+    /// Fails when the signaling connection ends first.
+    pub async fn wait_for_remote(&mut self) -> Result<PeerId, SignalingError> {
+        loop {
+            if let Some(remote) = &self.remote {
+                return Ok(remote.clone());
+            }
+            match self.next_signal().await? {
+                Some(msg) => self.inbox.push_back(msg),
+                None => return Err(SignalingError::Closed),
+            }
+        }
     }
 
     fn adopt_from_roster(&mut self) {
@@ -114,9 +145,19 @@ impl Signaling for WsSignaling {
     }
 
     /// Cancel-safe: the client's event queue is a tokio channel (its `recv` is cancel-safe),
-    /// every event is handled without waiting once taken, and [`flush`](Self::flush) is
+    /// every event is handled without waiting once taken, and `flush` is
     /// cancel-safe.
     async fn recv(&mut self) -> Result<Option<SignalMessage>, SignalingError> {
+        if let Some(msg) = self.inbox.pop_front() {
+            return Ok(Some(msg));
+        }
+        self.next_signal().await
+    }
+}
+
+impl WsSignaling {
+    /// The next signal message from the other peer, handling every client event on the way.
+    async fn next_signal(&mut self) -> Result<Option<SignalMessage>, SignalingError> {
         loop {
             self.flush().await?;
             let Some(event) = self.client.recv().await else {

@@ -7,13 +7,37 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tether::{
-    read_secret, room_token, run_demo, run_peer, run_signal, signed_room_token, DemoOptions,
-    PeerOptions, SignalOptions,
+    read_secret, room_token, run_demo, run_peer, run_signal, signed_room_token, CliError,
+    DemoOptions, PeerOptions, Role, SignalOptions,
 };
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (e.g. a demo step)
+  2  usage error (missing or malformed argument)
+  3  bad signaling URL or room name
+  4  the signaling server cannot be reached (refused, timeout, TLS)
+  5  the room is full
+  6  the server refused the room token (missing, wrongly signed, expired)
+  7  the peer connection failed (ICE, DTLS, SCTP)
+  8  a local setting is unusable (address in use, unreadable secret or TLS files)";
+
+const EXAMPLES: &str = "\
+Examples:
+  tether demo                                   # a whole session on loopback, with a timeline
+  tether signal --listen 127.0.0.1:8080         # server + browser page at http://127.0.0.1:8080/
+  ROOM=$(tether token)
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --loopback --echo";
 
 /// Tether: WebRTC sessions that stay connected.
 #[derive(Debug, Parser)]
-#[command(name = "tether", version, about)]
+#[command(
+    name = "tether",
+    version,
+    about,
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
+)]
 struct Cli {
     /// Log more to stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -26,6 +50,13 @@ struct Cli {
 enum Command {
     /// A whole session in one process on loopback: signaling, connect, data channel, transfer,
     /// ICE restart mid-transfer, close; prints a timeline and measured numbers.
+    #[command(after_help = "\
+Examples:
+  tether demo                   # live timeline, then a summary table
+  tether demo --mib 16          # a bigger transfer
+  tether demo --json | jq .     # only the summary, as JSON ({\"ok\": false, \"step\": ...} on failure)
+
+Exit code 0 when every step passed, 1 otherwise.")]
     Demo {
         /// Size of the bulk transfer in MiB.
         #[arg(long, default_value_t = 4)]
@@ -34,19 +65,50 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the WebSocket signaling server until Ctrl-C or SIGTERM.
+    /// Run the WebSocket signaling server, with the browser page at /, until Ctrl-C or SIGTERM.
+    #[command(after_help = "\
+Examples:
+  tether signal --listen 127.0.0.1:8080
+      then open http://127.0.0.1:8080/ in two tabs and join the same room
+  tether signal --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
+      https:// and wss:// (the page needs a secure origin for anything but localhost)
+  tether signal --secret-file secret.txt
+      only rooms with a token from `tether token --sign --secret-file secret.txt`
+
+Endpoints: /ws (WebSocket), /healthz, /readyz, /metrics, / (the page).
+Exit codes: 8 when the address is in use or a secret/TLS file is unusable.")]
     Signal {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Serve the files of this directory (e.g. a browser page) for paths other than /ws.
+        /// Serve the files of this directory for paths other than /ws and the page's.
         #[arg(long = "static", value_name = "DIR")]
         static_dir: Option<PathBuf>,
+        /// Do not serve the built-in browser page.
+        #[arg(long)]
+        no_page: bool,
         /// Accept only room tokens signed with the secret in this file (at least 32 bytes).
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
+        /// Serve TLS (https://, wss://) with this PEM certificate chain (leaf first).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Join a room as a peer, open or accept the "chat" data channel, print what arrives.
+    #[command(after_help = format!("\
+Examples:
+  ROOM=$(tether token)
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send hello
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --echo
+  tether peer --server wss://example.org/ws --room \"$ROOM\" --token v1.1795000000.9a3c...
+
+The other peer may be a browser tab on the server's page (http://HOST:PORT/#room=ROOM).
+Roles: with --role auto (the default) the peer whose id sorts first is polite, as in the page.
+
+{EXIT_CODES}"))]
     Peer {
         /// The signaling server's WebSocket URL, e.g. ws://127.0.0.1:8080/ws.
         #[arg(long)]
@@ -57,9 +119,10 @@ enum Command {
         /// A signed room token, when the server requires one.
         #[arg(long)]
         token: Option<String>,
-        /// Be the polite peer (exactly one of the two must be); the other opens the channel.
-        #[arg(long)]
-        polite: bool,
+        /// Perfect negotiation role: auto decides by the peer ids (like the browser page); the
+        /// impolite peer opens the "chat" channel.
+        #[arg(long, value_enum, default_value_t = Role::Auto)]
+        role: Role,
         /// Text to send once the channel is open.
         #[arg(long, value_name = "TEXT")]
         send: Option<String>,
@@ -69,8 +132,16 @@ enum Command {
         /// Send every received message back.
         #[arg(long)]
         echo: bool,
+        /// For wss://: trust the CA certificates in this PEM file instead of the public roots.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
     },
     /// Print a fresh unguessable room name; with --sign, also a signed room token for it.
+    #[command(after_help = "\
+Examples:
+  tether token                                        # a room name
+  tether token --sign --secret-file secret.txt        # room name, then a token valid 1 h
+  tether token --sign --secret-file secret.txt --room team-standup --ttl 600")]
     Token {
         /// Also print an HMAC-signed token for the room.
         #[arg(long, requires = "secret_file")]
@@ -110,7 +181,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run(command: Command) -> Result<(), String> {
+async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Demo { mib, json } => {
             let opts = DemoOptions {
@@ -123,22 +194,31 @@ async fn run(command: Command) -> Result<(), String> {
                 Err(e) if json => {
                     let out = serde_json::json!({"ok": false, "step": e.step, "error": e.reason});
                     println!("{out}");
-                    return Err(e.to_string());
+                    return Err(CliError::Failed(e.to_string()));
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(CliError::Failed(e.to_string())),
             }
             Ok(())
         }
         Command::Signal {
             listen,
             static_dir,
+            no_page,
             secret_file,
+            tls_cert,
+            tls_key,
         } => {
-            let secret = secret_file.as_deref().map(read_secret).transpose()?;
+            let secret = secret_file
+                .as_deref()
+                .map(read_secret)
+                .transpose()
+                .map_err(CliError::Config)?;
             let opts = SignalOptions {
                 listen,
                 static_dir,
+                page: !no_page,
                 secret,
+                tls: tls_cert.zip(tls_key),
             };
             run_signal(opts, shutdown_signal()).await
         }
@@ -146,19 +226,21 @@ async fn run(command: Command) -> Result<(), String> {
             server,
             room,
             token,
-            polite,
+            role,
             send,
             loopback,
             echo,
+            ca_file,
         } => {
             let opts = PeerOptions {
                 server,
                 room,
                 token,
-                polite,
+                role,
                 send,
                 loopback,
                 echo,
+                ca_file,
             };
             run_peer(opts, shutdown_signal()).await
         }
@@ -169,9 +251,12 @@ async fn run(command: Command) -> Result<(), String> {
             room,
         } => {
             let out = match (sign, secret_file) {
-                (true, Some(file)) => {
-                    signed_room_token(read_secret(&file)?, room, Duration::from_secs(ttl))?
-                }
+                (true, Some(file)) => signed_room_token(
+                    read_secret(&file).map_err(CliError::Config)?,
+                    room,
+                    Duration::from_secs(ttl),
+                )
+                .map_err(CliError::Config)?,
                 _ => room_token(),
             };
             println!("{out}");
@@ -203,7 +288,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tether: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -149,3 +149,97 @@ async fn outbox_parsing_cancel_safety_and_peer_left() {
     drop(glue);
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// `wait_for_remote` returns the other peer however it shows up (in the roster, joining
+/// later), keeps what it signalled meanwhile for `recv`, and both ends get opposite roles.
+#[tokio::test]
+async fn wait_for_remote_keeps_early_signals_and_roles_are_opposite() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let mut first = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let mut second = WsSignaling::connect(&url, &room, None).await.unwrap();
+    // The second sees the first in the roster; it signals before the first has looked.
+    let first_id = tokio::time::timeout(WAIT, second.wait_for_remote())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first_id, first.peer_id());
+    let early = SignalMessage::Bye {
+        reason: Some("early".into()),
+    };
+    second.send(early.clone()).await.unwrap();
+    // The first learns of the second (peer-joined), and the signal is kept, not lost.
+    let second_id = tokio::time::timeout(WAIT, first.wait_for_remote())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second_id, second.peer_id());
+    let got = tokio::time::timeout(WAIT, first.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Some(early));
+
+    let (a, b) = (
+        tether::polite_by_ids(&first.peer_id(), &second_id),
+        tether::polite_by_ids(&second.peer_id(), &first_id),
+    );
+    assert_ne!(a, b, "exactly one of the two is polite");
+    drop((first, second));
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[test]
+fn the_role_rule_is_string_order() {
+    use signaling_ws::PeerId;
+    let (low, high) = (PeerId("0a".into()), PeerId("a0".into()));
+    assert!(tether::polite_by_ids(&low, &high));
+    assert!(!tether::polite_by_ids(&high, &low));
+    // JavaScript's `<` on these ASCII ids is the same order (the page's rule).
+    assert!(!tether::polite_by_ids(&low, &low));
+}
+
+/// `run_peer` (what `tether peer` runs) reports a connection that cannot be made as
+/// `CliError::ConnectionFailed`, exit code 7: here the other peer advertises a fingerprint
+/// that is not its certificate's, so DTLS fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_connection_is_exit_code_7() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let opts = tether::PeerOptions {
+        server: url.clone(),
+        room: room.clone(),
+        token: None,
+        role: tether::Role::Impolite,
+        send: None,
+        loopback: true,
+        echo: false,
+        ca_file: None,
+    };
+    let peer = tokio::spawn(tether::run_peer(opts, std::future::pending()));
+    let sig = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let mut config = loopback(true);
+    config.advertise_fingerprint_override = Some(session_core::sdp::Fingerprint {
+        algorithm: "sha-256".into(),
+        value: vec![0xAB; 32],
+    });
+    let (other, _events) = PeerConnection::new(config, sig).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(30), peer)
+        .await
+        .expect("run_peer did not give up")
+        .unwrap();
+    let err = result.expect_err("the connection cannot succeed");
+    assert_eq!(err.exit_code(), 7, "{err}");
+    assert!(
+        err.to_string().starts_with("the connection failed"),
+        "{err}"
+    );
+    other.close().await;
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use signaling_ws::{ClientConfig, ClientEvent, ServerConfig, SignalingClient};
+use signaling_ws::{ClientConfig, ClientEvent, EmbeddedFile, ServerConfig, SignalingClient};
 
 use crate::support::{http_get, metric, signal, start, Raw, WAIT};
 
@@ -151,6 +151,45 @@ async fn health_ready_metrics_and_static_files() {
     assert_eq!(metric(&server, "tether_signaling_connections").await, 1);
     assert_eq!(metric(&server, "tether_signaling_rooms").await, 1);
     assert_eq!(metric(&server, "tether_signaling_joins_total").await, 1);
+    server.shutdown(WAIT).await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn embedded_files_take_precedence_over_the_static_dir() {
+    static FILES: &[EmbeddedFile] = &[
+        EmbeddedFile {
+            path: "/index.html",
+            content_type: "text/html; charset=utf-8",
+            body: b"<h1>embedded</h1>",
+        },
+        EmbeddedFile {
+            path: "/app.js",
+            content_type: "text/javascript; charset=utf-8",
+            body: b"'use strict';",
+        },
+    ];
+    let dir = std::env::temp_dir().join(format!("tether-sig-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>from disk</h1>").unwrap();
+    std::fs::write(dir.join("other.txt"), "disk").unwrap();
+    let config = ServerConfig {
+        static_dir: Some(dir.clone()),
+        embedded: FILES,
+        ..ServerConfig::default()
+    };
+    let server = start(config).await;
+    assert_eq!(
+        http_get(&server, "/").await,
+        (200, "<h1>embedded</h1>".into())
+    );
+    assert_eq!(
+        http_get(&server, "/index.html").await.1,
+        "<h1>embedded</h1>"
+    );
+    assert_eq!(http_get(&server, "/app.js").await.1, "'use strict';");
+    assert_eq!(http_get(&server, "/other.txt").await, (200, "disk".into()));
+    assert_eq!(http_get(&server, "/healthz").await.0, 200);
     server.shutdown(WAIT).await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
