@@ -63,6 +63,7 @@ mod driver;
 mod dtls;
 mod error;
 mod ice;
+mod media_track;
 mod peer;
 mod route;
 mod rtp_path;
@@ -76,6 +77,7 @@ pub use demux::PacketKind;
 pub use dtls::DtlsIdentity;
 pub use error::{ChannelError, PeerError, SetupError, TrackError, TransportError};
 pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
+pub use media_track::{LocalTrack, MediaTrackError};
 pub use peer::{
     GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats,
 };
