@@ -305,6 +305,13 @@ impl<S: Signaling> Driver<S> {
                 let _ = reply.send(self.stats());
             }
             Command::Close => self.session.close(now),
+            Command::SetConfiguration { update, reply } => {
+                let _ = reply.send(self.session.set_configuration(update, now));
+            }
+            Command::NetworkChanged => {
+                tracing::info!("local network changed");
+                self.feed(TransportEvent::NetworkChanged);
+            }
         }
     }
 

@@ -278,6 +278,18 @@ pub(crate) fn add_remote_candidate(agent: &Agent, c: &Candidate) {
     }
 }
 
+/// The core's name of a `webrtc-ice` candidate type.
+pub(crate) fn candidate_type(t: CandidateType) -> session_core::candidate::CandidateType {
+    use session_core::candidate::CandidateType as Core;
+    match t {
+        CandidateType::ServerReflexive => Core::ServerReflexive,
+        CandidateType::PeerReflexive => Core::PeerReflexive,
+        CandidateType::Relay => Core::Relay,
+        // `Host`, and `Unspecified`, which a selected pair never has.
+        _ => Core::Host,
+    }
+}
+
 /// Closes an agent in the background (closing can wait on the agent's internal tasks).
 pub(crate) fn close_agent(agent: Arc<Agent>) {
     tokio::spawn(async move {
