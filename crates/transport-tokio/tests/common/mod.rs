@@ -9,6 +9,7 @@ use session_core::session::{ClosedBy, Event};
 use transport_tokio::{GatherOptions, PeerConfig, PeerEvent, PeerEvents};
 
 /// A peer configuration that gathers loopback host candidates only, with a pinned seed if given.
+#[allow(dead_code)] // Not every test binary uses it.
 pub(crate) fn config(polite: bool, seed: Option<u8>) -> PeerConfig {
     let mut c = PeerConfig::new(polite);
     c.gather = GatherOptions::loopback_only();
