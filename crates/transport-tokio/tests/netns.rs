@@ -307,6 +307,12 @@ fn subnet_of(addr: SocketAddr) -> u8 {
 
 #[test]
 fn link_down_moves_the_session_to_the_other_link() {
+    if std::env::var_os("TETHER_TRACE").is_some() {
+        // Timestamped driver and session logs: `TETHER_TRACE=1 cargo test ... -- --nocapture`.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+    }
     let lab = Lab::new();
     let (sa, sb) = memory_pair(Duration::ZERO);
     let (control_tx, control_rx) = std_mpsc::channel();
