@@ -14,6 +14,14 @@
 //!   fails the transport with [`TransportError::FingerprintMismatch`]).
 //! - **SCTP** (`webrtc-sctp`) over DTLS and **data channels** (`webrtc-data`, DCEP or
 //!   negotiated), exposed as [`DataChannel`] handles.
+//! - **STUN/TURN**: with [`PeerConfig::ice_servers`] each generation's agent also gathers
+//!   server-reflexive and relayed (TURN/UDP) candidates; [`PeerConfig::ice_transport_policy`]
+//!   `Relay` keeps relayed ones only. [`PeerConnection::set_configuration`] changes both; as in
+//!   browsers they apply to the next ICE generation (the session restarts ICE for it).
+//!   [`Stats`] gives each generation's selected pair with its candidate types.
+//! - **Network changes**: a [`NetworkWatch`] task polls the interface list (every second by
+//!   default) and reports changes to the session, whose restart policy moves the connection to
+//!   the new network; [`PeerConnection::network_changed`] does the same by hand.
 //! - **Signaling** through any [`Signaling`] implementation; [`memory_pair`] is an in-memory
 //!   one. With perfect negotiation the application only creates channels.
 //!

@@ -211,8 +211,10 @@ mod tests {
 
     #[test]
     fn a_link_going_down_is_a_change_a_filtered_one_is_not() {
-        let mut gather = GatherOptions::default();
-        gather.interface_filter = Some(Arc::new(|name: &str| name != "docker0"));
+        let gather = GatherOptions {
+            interface_filter: Some(Arc::new(|name: &str| name != "docker0")),
+            ..GatherOptions::default()
+        };
         let before = Snapshot::of(
             [
                 addr("wifi", [10, 0, 1, 1], true),

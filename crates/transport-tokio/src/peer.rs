@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use session_core::channel::{ChannelId, DataChannelInit};
 use session_core::candidate::CandidateType;
+use session_core::channel::{ChannelId, DataChannelInit};
 use session_core::config::{BundlePolicy, Config, ConfigUpdate, IceServer, IceTransportPolicy};
 use session_core::error::SessionError;
 use session_core::policy::RestartPolicy;

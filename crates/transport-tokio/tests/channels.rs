@@ -205,7 +205,11 @@ async fn through_relay(
     // Every packet crossed the relay: the peers never learned each other's real address.
     let stats = a.stats().await.unwrap();
     let remote = stats.generations[0].remote.unwrap();
-    assert_eq!(remote, relay.to_a.local_addr().unwrap(), "A bypasses the relay");
+    assert_eq!(
+        remote,
+        relay.to_a.local_addr().unwrap(),
+        "A bypasses the relay"
+    );
     let pairs = ours
         .into_iter()
         .zip(theirs.into_iter().map(Option::unwrap))
@@ -303,7 +307,11 @@ async fn partially_reliable_and_unordered_channels_through_loss() {
     let unique = |s: &Seen| s.seqs.iter().copied().collect::<BTreeSet<_>>();
     // Reliable channels: everything, exactly once; the ordered one in order.
     assert_eq!(seen[0].seqs, all, "reliable ordered channel");
-    assert_eq!(seen[3].seqs.len() as u64, COUNT, "reliable unordered: duplicates?");
+    assert_eq!(
+        seen[3].seqs.len() as u64,
+        COUNT,
+        "reliable unordered: duplicates?"
+    );
     assert_eq!(unique(&seen[3]).len() as u64, COUNT, "reliable unordered");
     // Partially reliable ones: no duplicates; max-retransmits 0 lost some.
     for (i, s) in seen.iter().enumerate().skip(1).take(2) {

@@ -146,7 +146,10 @@ async fn open_close_cycles(cycles: usize) {
         setups[cycles / 2],
         setups[cycles * 9 / 10],
         setups[cycles - 1],
-        setups.iter().filter(|s| **s > Duration::from_millis(500)).count()
+        setups
+            .iter()
+            .filter(|s| **s > Duration::from_millis(500))
+            .count()
     );
     println!(
         "{cycles} open/close cycles in {elapsed:?} ({:?} per cycle: setup mean {:?} max \

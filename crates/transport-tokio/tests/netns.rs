@@ -28,8 +28,8 @@ use session_core::channel::DataChannelInit;
 use session_core::policy::RestartReason;
 use session_core::session::Event;
 use transport_tokio::{
-    memory_pair, GatherOptions, MemorySignaling, Message, NetworkWatch, PeerConfig,
-    PeerConnection, PeerEvent, PeerEvents, Stats,
+    memory_pair, GatherOptions, MemorySignaling, Message, NetworkWatch, PeerConfig, PeerConnection,
+    PeerEvent, PeerEvents, Stats,
 };
 
 /// Message size and pacing of the transfer (one message per `PACE`).
@@ -88,10 +88,10 @@ impl Lab {
                 "link", "add", &ends[0], "netns", &lab.ns[0], "type", "veth", "peer", "name",
                 &ends[1], "netns", &lab.ns[1],
             ]);
-            for side in 0..2 {
+            for (side, (ns, dev)) in lab.ns.iter().zip(ends.iter()).enumerate() {
                 let addr = format!("10.201.{subnet}.{}/24", side + 1);
-                ip(&["-n", &lab.ns[side], "addr", "add", &addr, "dev", &ends[side]]);
-                ip(&["-n", &lab.ns[side], "link", "set", &ends[side], "up"]);
+                ip(&["-n", ns, "addr", "add", &addr, "dev", dev]);
+                ip(&["-n", ns, "link", "set", dev, "up"]);
             }
         }
         // veth carriers come up asynchronously: start the peers on a settled network, or
@@ -341,7 +341,10 @@ fn link_down_moves_the_session_to_the_other_link() {
     } else {
         (&lab.cell[0], "cellular", 1)
     };
-    println!("transfer runs over {name} ({local} -> {:?}); taking {dev} down", g.remote);
+    println!(
+        "transfer runs over {name} ({local} -> {:?}); taking {dev} down",
+        g.remote
+    );
 
     let down = Instant::now();
     ip(&["-n", &lab.ns[0], "link", "set", dev, "down"]);

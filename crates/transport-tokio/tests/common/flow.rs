@@ -50,7 +50,12 @@ const STALL: Duration = Duration::from_secs(30);
 
 /// Starts sending `len`-byte messages on `tx` (one every `pace`, or as fast as the channel
 /// takes them) and checking them on `rx`.
-pub(crate) fn start(tx: DataChannel, mut rx: DataChannel, len: usize, pace: Option<Duration>) -> Flow {
+pub(crate) fn start(
+    tx: DataChannel,
+    mut rx: DataChannel,
+    len: usize,
+    pace: Option<Duration>,
+) -> Flow {
     let (stop, mut stop_rx) = watch::channel(false);
     let (count_tx, mut count_rx) = watch::channel(None::<u64>);
     let (progress_tx, progress) = watch::channel(0u64);
