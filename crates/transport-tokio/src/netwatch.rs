@@ -26,7 +26,7 @@ pub enum NetworkWatch {
     Off,
     /// Read the interface list (`getifaddrs`) every `interval` and report any difference.
     Poll {
-        /// Time between two reads.
+        /// Time between two reads (at least 10 ms).
         interval: Duration,
     },
 }
