@@ -175,8 +175,7 @@ impl DataChannel {
             });
         }
         while raw.buffered_amount() > HIGH_WATER {
-            // The low-water callback wakes us; the timeout covers a wake-up that raced.
-            let _ = tokio::time::timeout(Duration::from_millis(20), low.notified()).await;
+            wait_low(&raw, &low, LOW_WATER).await;
             if !self.is_open() {
                 return Err(ChannelError::Closed);
             }
@@ -185,6 +184,49 @@ impl DataChannel {
             .await
             .map(|_| ())
             .map_err(|e| ChannelError::Send(e.to_string()))
+    }
+
+    /// Sets the low-water threshold (W3C `bufferedAmountLowThreshold`; [`LOW_WATER`] by
+    /// default here, where W3C says 0): [`buffered_amount_low`](Self::buffered_amount_low)
+    /// waits for the buffered amount to fall to it. Fails if the channel is not open (set it
+    /// after [`wait_open`](Self::wait_open)).
+    pub fn set_buffered_amount_low_threshold(&self, bytes: usize) -> Result<(), ChannelError> {
+        match &*self.link.borrow() {
+            Link::Open { raw, .. } => {
+                raw.set_buffered_amount_low_threshold(bytes);
+                Ok(())
+            }
+            _ => Err(ChannelError::Closed),
+        }
+    }
+
+    /// Waits until at most the low-water threshold of bytes (see
+    /// [`set_buffered_amount_low_threshold`](Self::set_buffered_amount_low_threshold)) is
+    /// queued in SCTP: the W3C `bufferedamountlow` event as an awaitable. Returns at once if
+    /// that is already so; waits for the channel to open first. For applications that pace
+    /// themselves on [`buffered_amount`](Self::buffered_amount) instead of letting
+    /// [`send`](Self::send) wait. Fails if the channel closes first.
+    pub async fn buffered_amount_low(&self) -> Result<(), ChannelError> {
+        let (raw, _, low) = self.open_link().await?;
+        loop {
+            let mark = raw.buffered_amount_low_threshold();
+            if raw.buffered_amount() <= mark {
+                return Ok(());
+            }
+            wait_low(&raw, &low, mark).await;
+            if !self.is_open() {
+                return Err(ChannelError::Closed);
+            }
+        }
+    }
+
+    /// The channel's options as negotiated (ordered, partial reliability, protocol), once
+    /// open; `None` before. `negotiated` is not reported (always `None`).
+    pub fn init(&self) -> Option<DataChannelInit> {
+        match &*self.link.borrow() {
+            Link::Open { raw, .. } => Some(init_of(&raw.config)),
+            _ => None,
+        }
     }
 
     /// The next message; `None` when the channel is closed and every message was read.
@@ -199,6 +241,19 @@ impl DataChannel {
             .await
             .map_err(|_| ChannelError::Closed)
     }
+}
+
+/// Waits for the low-water wake-up, or until the buffered amount is at most `mark`, or a
+/// bounded time (the caller re-checks the channel's state). Registering before checking means
+/// a wake-up between the check and the wait is not lost.
+async fn wait_low(raw: &RawChannel, low: &Notify, mark: usize) {
+    let notified = low.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if raw.buffered_amount() <= mark {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
 }
 
 /// The `webrtc-data` configuration of a channel the core asked to open.
@@ -253,7 +308,8 @@ pub(crate) fn open_link(raw: Arc<RawChannel>, max_message_size: usize) -> Link {
     let wake = Arc::clone(&low);
     raw.on_buffered_amount_low(Box::new(move || {
         let wake = Arc::clone(&wake);
-        Box::pin(async move { wake.notify_one() })
+        // Every waiter (a blocked `send`, `buffered_amount_low`) re-checks.
+        Box::pin(async move { wake.notify_waiters() })
     }));
     Link::Open {
         raw,

@@ -321,6 +321,13 @@ impl<S: Signaling> Driver<S> {
             } => {
                 let _ = reply.send(self.add_track(kind, &stream_id, &track_id));
             }
+            Command::SetConfiguration { update, reply } => {
+                let _ = reply.send(self.session.set_configuration(update, now));
+            }
+            Command::NetworkChanged => {
+                tracing::info!("local network changed");
+                self.feed(TransportEvent::NetworkChanged);
+            }
         }
     }
 

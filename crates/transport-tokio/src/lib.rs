@@ -19,6 +19,14 @@
 //!   [`PeerEvent::Track`] with an [`RtpReceiver`]. The generation readers unprotect and route
 //!   packets (by SSRC, MID header extension or payload type) straight into the track's bounded
 //!   queue; senders protect and write on the promoted path themselves.
+//! - **STUN/TURN**: with [`PeerConfig::ice_servers`] each generation's agent also gathers
+//!   server-reflexive and relayed (TURN/UDP) candidates; [`PeerConfig::ice_transport_policy`]
+//!   `Relay` keeps relayed ones only. [`PeerConnection::set_configuration`] changes both; as in
+//!   browsers they apply to the next ICE generation (the session restarts ICE for it).
+//!   [`Stats`] gives each generation's selected pair with its candidate types.
+//! - **Network changes**: a [`NetworkWatch`] task polls the interface list (every second by
+//!   default) and reports changes to the session, whose restart policy moves the connection to
+//!   the new network; [`PeerConnection::network_changed`] does the same by hand.
 //! - **Signaling** through any [`Signaling`] implementation; [`memory_pair`] is an in-memory
 //!   one. With perfect negotiation the application only creates channels.
 //!
@@ -64,6 +72,7 @@ mod dtls;
 mod error;
 mod ice;
 mod media_track;
+mod netwatch;
 mod peer;
 mod route;
 mod rtp_path;
@@ -78,6 +87,7 @@ pub use dtls::DtlsIdentity;
 pub use error::{ChannelError, PeerError, SetupError, TrackError, TransportError};
 pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
 pub use media_track::{LocalTrack, MediaTrackError};
+pub use netwatch::NetworkWatch;
 pub use peer::{
     GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats,
 };

@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use session_core::candidate::CandidateType;
 use session_core::channel::{ChannelId, DataChannelInit};
-use session_core::config::{Config, IceServer};
+use session_core::config::{BundlePolicy, Config, ConfigUpdate, IceServer, IceTransportPolicy};
 use session_core::error::SessionError;
 use session_core::policy::RestartPolicy;
 use session_core::session::Event;
@@ -16,6 +17,7 @@ use crate::driver::Driver;
 use crate::dtls::DtlsIdentity;
 use crate::error::{PeerError, SetupError, TransportError};
 use crate::ice::GatherOptions;
+use crate::netwatch::{self, NetworkWatch};
 use crate::signaling::Signaling;
 use crate::track::{RtpReceiver, RtpSender};
 
@@ -47,6 +49,12 @@ pub struct PeerConfig {
     /// connection fails with a fingerprint mismatch); use it to test how interop failures
     /// surface. `None` (the default): the certificate's own fingerprint.
     pub advertise_fingerprint_override: Option<session_core::sdp::Fingerprint>,
+    /// Which local candidates ICE gathers (W3C `iceTransportPolicy`): all, or relayed (TURN)
+    /// only. Changed later with [`PeerConnection::set_configuration`].
+    pub ice_transport_policy: IceTransportPolicy,
+    /// How local network changes are detected (polling the interface list every second by
+    /// default); a change feeds the session's restart policy.
+    pub network_watch: NetworkWatch,
 }
 
 impl PeerConfig {
@@ -62,6 +70,8 @@ impl PeerConfig {
             identity: None,
             retire_grace: Duration::from_secs(2),
             advertise_fingerprint_override: None,
+            ice_transport_policy: IceTransportPolicy::All,
+            network_watch: NetworkWatch::default(),
         }
     }
 }
@@ -117,6 +127,10 @@ pub struct GenerationStats {
     pub local: Option<SocketAddr>,
     /// Remote address of the selected pair, once connected.
     pub remote: Option<SocketAddr>,
+    /// Type of the selected pair's local candidate (`Relay` when it goes through TURN).
+    pub local_type: Option<CandidateType>,
+    /// Type of the selected pair's remote candidate.
+    pub remote_type: Option<CandidateType>,
 }
 
 /// A snapshot of the transport (W3C `getStats`, in part).
@@ -178,6 +192,11 @@ pub(crate) enum Command {
         track_id: String,
         reply: oneshot::Sender<Result<RtpSender, PeerError>>,
     },
+    SetConfiguration {
+        update: ConfigUpdate,
+        reply: oneshot::Sender<Result<(), SessionError>>,
+    },
+    NetworkChanged,
 }
 
 /// A WebRTC peer connection on tokio: the application's handle.
@@ -191,6 +210,7 @@ pub struct PeerConnection {
     commands: mpsc::Sender<Command>,
     closed: watch::Receiver<bool>,
     fingerprint: session_core::sdp::Fingerprint,
+    bundle_policy: BundlePolicy,
 }
 
 impl PeerConnection {
@@ -220,10 +240,18 @@ impl PeerConnection {
         core.ice_servers = config.ice_servers;
         core.restart_policy = config.restart_policy;
         core.retire_grace = config.retire_grace;
+        core.ice_transport_policy = config.ice_transport_policy;
+        let bundle_policy = core.bundle_policy;
 
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (closed_tx, closed) = watch::channel(false);
+        netwatch::spawn(
+            config.network_watch,
+            config.gather.clone(),
+            commands.downgrade(),
+            closed.clone(),
+        );
         let driver = Driver::new(
             core,
             identity,
@@ -240,6 +268,7 @@ impl PeerConnection {
                 commands,
                 closed,
                 fingerprint,
+                bundle_policy,
             },
             PeerEvents { rx: events_rx },
         ))
@@ -316,5 +345,36 @@ impl PeerConnection {
         })
         .await?;
         rx.await.map_err(|_| PeerError::Closed)?
+    }
+
+    /// Replaces the ICE servers and the ICE transport policy (W3C `setConfiguration`, its
+    /// mutable part). As in browsers, they apply to the next ICE generation: the session
+    /// requests an ICE restart when they changed, and the restart's new agent gathers with
+    /// them (relay-only: relayed candidates only) while the current path keeps carrying data.
+    /// Invalid URLs (not `stun:`/`stuns:`/`turn:`/`turns:`) are refused with the session's
+    /// error; nothing changes then.
+    pub async fn set_configuration(
+        &self,
+        ice_servers: Vec<IceServer>,
+        ice_transport_policy: IceTransportPolicy,
+    ) -> Result<(), PeerError> {
+        let update = ConfigUpdate {
+            ice_servers,
+            ice_transport_policy,
+            // Both are immutable and fixed at creation (see `new`).
+            bundle_policy: self.bundle_policy,
+            certificate_fingerprints: vec![self.fingerprint.clone()],
+        };
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::SetConfiguration { update, reply })
+            .await?;
+        Ok(rx.await.map_err(|_| PeerError::Closed)??)
+    }
+
+    /// Tells the session that the local network changed (an interface or address appeared or
+    /// disappeared), as the [`NetworkWatch`] does by itself: the restart policy decides
+    /// whether to restart ICE (by default it does).
+    pub async fn network_changed(&self) -> Result<(), PeerError> {
+        self.command(Command::NetworkChanged).await
     }
 }

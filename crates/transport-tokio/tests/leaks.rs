@@ -126,8 +126,10 @@ async fn open_close_cycles(cycles: usize) {
     let mut mid = None;
     let (mut setup, mut close) = (Duration::ZERO, Duration::ZERO);
     let (mut max_setup, mut max_close) = (Duration::ZERO, Duration::ZERO);
+    let mut setups = Vec::with_capacity(cycles);
     for i in 1..=cycles {
         let (s, c) = cycle(i, i % 2 == 0).await;
+        setups.push(s);
         (setup, close) = (setup + s, close + c);
         (max_setup, max_close) = (max_setup.max(s), max_close.max(c));
         peak = (peak.0.max(open_fds()), peak.1.max(alive_tasks()));
@@ -138,6 +140,17 @@ async fn open_close_cycles(cycles: usize) {
     let elapsed = start.elapsed();
     let (fds, tasks) = settle(fd_limit, task_base).await;
     let mid = mid.unwrap_or((fds, tasks));
+    setups.sort();
+    println!(
+        "setup over {cycles} cycles: median {:?}, 90th percentile {:?}, max {:?}, {} over 500 ms",
+        setups[cycles / 2],
+        setups[cycles * 9 / 10],
+        setups[cycles - 1],
+        setups
+            .iter()
+            .filter(|s| **s > Duration::from_millis(500))
+            .count()
+    );
     println!(
         "{cycles} open/close cycles in {elapsed:?} ({:?} per cycle: setup mean {:?} max \
          {max_setup:?}, close mean {:?} max {max_close:?}); fds: baseline {fd_base}, \

@@ -102,6 +102,12 @@ impl TransportIo {
                 promoted: self.promoted == Some(*g),
                 local: pair.as_ref().map(|p| p.local.addr()),
                 remote: pair.as_ref().map(|p| p.remote.addr()),
+                local_type: pair
+                    .as_ref()
+                    .map(|p| ice::candidate_type(p.local.candidate_type())),
+                remote_type: pair
+                    .as_ref()
+                    .map(|p| ice::candidate_type(p.remote.candidate_type())),
             });
         }
     }

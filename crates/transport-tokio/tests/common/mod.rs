@@ -1,11 +1,15 @@
 //! Helpers shared by the integration test binaries.
 
+#[allow(dead_code)] // Not every test binary runs flows.
+pub(crate) mod flow;
+
 use std::time::Duration;
 
 use session_core::session::{ClosedBy, Event};
 use transport_tokio::{GatherOptions, PeerConfig, PeerEvent, PeerEvents};
 
 /// A peer configuration that gathers loopback host candidates only, with a pinned seed if given.
+#[allow(dead_code)] // Not every test binary uses it.
 pub(crate) fn config(polite: bool, seed: Option<u8>) -> PeerConfig {
     let mut c = PeerConfig::new(polite);
     c.gather = GatherOptions::loopback_only();
@@ -32,6 +36,7 @@ pub(crate) async fn wait_event<T>(
 }
 
 /// Waits for the session's `Closed` event and checks who closed it.
+#[allow(dead_code)] // Not every test binary uses it.
 pub(crate) async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
     let got = wait_event(events, Duration::from_secs(10), |ev| match ev {
         PeerEvent::Session(Event::Closed(b)) => Some(b),
@@ -39,4 +44,51 @@ pub(crate) async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
     })
     .await;
     assert_eq!(got, by, "closed by the wrong side");
+}
+
+/// Two connected peers with one open data channel ("data", created by A).
+#[allow(dead_code)] // Not every test binary uses it.
+pub(crate) struct Pair {
+    pub(crate) a: transport_tokio::PeerConnection,
+    pub(crate) b: transport_tokio::PeerConnection,
+    pub(crate) a_events: PeerEvents,
+    pub(crate) b_events: PeerEvents,
+    pub(crate) dc_a: transport_tokio::DataChannel,
+    pub(crate) dc_b: transport_tokio::DataChannel,
+    /// `create_data_channel` to open on both sides.
+    pub(crate) setup: Duration,
+}
+
+/// Creates A (impolite) and B (polite) with these configurations over a memory signaling
+/// pair with `delay`, and opens a data channel from A.
+#[allow(dead_code)] // Not every test binary uses it.
+pub(crate) async fn connect_pair(
+    ca: transport_tokio::PeerConfig,
+    cb: transport_tokio::PeerConfig,
+    init: session_core::channel::DataChannelInit,
+    delay: Duration,
+) -> Pair {
+    let (sa, sb) = transport_tokio::memory_pair(delay);
+    let (a, a_events) = transport_tokio::PeerConnection::new(ca, sa).expect("peer A");
+    let (b, mut b_events) = transport_tokio::PeerConnection::new(cb, sb).expect("peer B");
+    let start = std::time::Instant::now();
+    let dc_a = a.create_data_channel("data", init).await.expect("channel");
+    let dc_b = wait_event(&mut b_events, Duration::from_secs(20), |ev| match ev {
+        PeerEvent::DataChannel(dc) => Some(dc),
+        _ => None,
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(20), dc_a.wait_open())
+        .await
+        .expect("channel did not open in 20 s")
+        .expect("channel closed");
+    Pair {
+        a,
+        b,
+        a_events,
+        b_events,
+        dc_a,
+        dc_b,
+        setup: start.elapsed(),
+    }
 }

@@ -1,0 +1,421 @@
+//! Data channel kinds end to end over real sockets on 127.0.0.1: unordered and partially
+//! reliable channels (max retransmits, max packet lifetime) through a lossy UDP relay, and the
+//! buffered-amount low-water wait.
+//!
+//! The relay stands between the peers: a signaling wrapper rewrites each peer's candidates to
+//! the relay's socket facing the other peer, so every packet crosses it; once armed it drops one
+//! in ten DTLS application-data records from A to B (handshakes, STUN and B's SACKs pass).
+
+mod common;
+use common::flow::payload;
+use common::{config, connect_pair};
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use session_core::channel::DataChannelInit;
+use session_core::signal::SignalMessage;
+use tokio::net::UdpSocket;
+use transport_tokio::{
+    memory_pair, DataChannel, MemorySignaling, Message, PeerConnection, PeerEvent, Signaling,
+    SignalingError,
+};
+
+/// A UDP relay between A and B that can drop A's DTLS application data.
+struct Relay {
+    /// A talks to this socket (it stands for B).
+    to_a: Arc<UdpSocket>,
+    /// B talks to this socket (it stands for A).
+    to_b: Arc<UdpSocket>,
+    /// The peers' real addresses, from their candidates and then their packets.
+    a: Mutex<Option<SocketAddr>>,
+    b: Mutex<Option<SocketAddr>>,
+    armed: AtomicBool,
+    dropped: AtomicU64,
+    forwarded: AtomicU64,
+}
+
+impl Relay {
+    async fn start() -> (Arc<Self>, Vec<tokio::task::JoinHandle<()>>) {
+        let relay = Arc::new(Relay {
+            to_a: Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap()),
+            to_b: Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap()),
+            a: Mutex::new(None),
+            b: Mutex::new(None),
+            armed: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+        });
+        let tasks = vec![
+            tokio::spawn(Arc::clone(&relay).pump(true)),
+            tokio::spawn(Arc::clone(&relay).pump(false)),
+        ];
+        (relay, tasks)
+    }
+
+    /// Forwards what A sends (`from_a`) to B, or what B sends to A.
+    async fn pump(self: Arc<Self>, from_a: bool) {
+        let (rx, tx) = if from_a {
+            (&self.to_a, &self.to_b)
+        } else {
+            (&self.to_b, &self.to_a)
+        };
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let Ok((n, src)) = rx.recv_from(&mut buf).await else {
+                return;
+            };
+            let (me, other) = if from_a {
+                (&self.a, &self.b)
+            } else {
+                (&self.b, &self.a)
+            };
+            *me.lock().unwrap() = Some(src);
+            let Some(dst) = *other.lock().unwrap() else {
+                continue;
+            };
+            // DTLS record of type application_data (23).
+            if from_a && self.armed.load(Ordering::Relaxed) && n > 0 && buf[0] == 23 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                if rng % 10 == 0 {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            self.forwarded.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send_to(&buf[..n], dst).await;
+        }
+    }
+}
+
+/// One peer's signaling: its candidates (trickled or in SDP) are rewritten to the relay.
+struct ViaRelay {
+    inner: MemorySignaling,
+    relay: Arc<Relay>,
+    is_a: bool,
+    /// `(real port, relay port)` pairs rewritten so far, for the SDP.
+    ports: Vec<(u16, u16)>,
+}
+
+impl ViaRelay {
+    fn rewrite_candidate(&mut self, line: &str) -> String {
+        let mut fields: Vec<String> = line.split(' ').map(str::to_owned).collect();
+        let real = fields
+            .get(5)
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|_| fields.get(4).map(String::as_str) == Some("127.0.0.1"));
+        let Some(real) = real else {
+            return line.to_owned();
+        };
+        let (me, facing_other) = if self.is_a {
+            (&self.relay.a, &self.relay.to_b)
+        } else {
+            (&self.relay.b, &self.relay.to_a)
+        };
+        *me.lock().unwrap() = Some(SocketAddr::from(([127, 0, 0, 1], real)));
+        let port = facing_other.local_addr().unwrap().port();
+        self.ports.push((real, port));
+        fields[5] = port.to_string();
+        fields.join(" ")
+    }
+}
+
+#[async_trait]
+impl Signaling for ViaRelay {
+    async fn send(&mut self, mut msg: SignalMessage) -> Result<(), SignalingError> {
+        match &mut msg {
+            SignalMessage::Candidate { candidate } => {
+                candidate.candidate = self.rewrite_candidate(&candidate.candidate);
+            }
+            SignalMessage::Description { description } => {
+                let lines: Vec<String> = description
+                    .sdp
+                    .split("\r\n")
+                    .map(|l| match l.strip_prefix("a=") {
+                        Some(c) if c.starts_with("candidate:") => {
+                            format!("a={}", self.rewrite_candidate(c))
+                        }
+                        _ => l.to_owned(),
+                    })
+                    .collect();
+                description.sdp = lines.join("\r\n");
+            }
+            _ => {}
+        }
+        self.inner.send(msg).await
+    }
+
+    async fn recv(&mut self) -> Result<Option<SignalMessage>, SignalingError> {
+        self.inner.recv().await
+    }
+}
+
+/// Two peers whose traffic crosses a lossy relay, with one channel per `init` (labels "0",
+/// "1", ...), opened by A.
+async fn through_relay(
+    inits: &[DataChannelInit],
+) -> (
+    Arc<Relay>,
+    PeerConnection,
+    PeerConnection,
+    Vec<(DataChannel, DataChannel)>,
+) {
+    let (relay, _tasks) = Relay::start().await;
+    let (sa, sb) = memory_pair(Duration::ZERO);
+    let wrap = |inner, is_a| ViaRelay {
+        inner,
+        relay: Arc::clone(&relay),
+        is_a,
+        ports: Vec::new(),
+    };
+    let (a, _a_events) = PeerConnection::new(config(false, Some(31)), wrap(sa, true)).unwrap();
+    let (b, mut b_events) = PeerConnection::new(config(true, Some(32)), wrap(sb, false)).unwrap();
+    let mut ours = Vec::new();
+    for (i, init) in inits.iter().enumerate() {
+        ours.push(
+            a.create_data_channel(&i.to_string(), init.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let mut theirs: Vec<Option<DataChannel>> = (0..inits.len()).map(|_| None).collect();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while theirs.iter().any(Option::is_none) {
+            if let Some(PeerEvent::DataChannel(dc)) = b_events.recv().await {
+                let i: usize = dc.label().parse().unwrap();
+                theirs[i] = Some(dc);
+            }
+        }
+    })
+    .await
+    .expect("channels did not reach B");
+    for dc in &ours {
+        tokio::time::timeout(Duration::from_secs(20), dc.wait_open())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Every packet crossed the relay: the peers never learned each other's real address.
+    let stats = a.stats().await.unwrap();
+    let remote = stats.generations[0].remote.unwrap();
+    assert_eq!(
+        remote,
+        relay.to_a.local_addr().unwrap(),
+        "A bypasses the relay"
+    );
+    let pairs = ours
+        .into_iter()
+        .zip(theirs.into_iter().map(Option::unwrap))
+        .collect();
+    (relay, a, b, pairs)
+}
+
+/// What a receiver saw on a partially reliable channel.
+#[derive(Debug, Default)]
+struct Seen {
+    seqs: Vec<u64>,
+}
+
+/// Reads `dc` until `quiet` passes without a message (after `done` is set) and checks every
+/// message's bytes; returns the sequence numbers in arrival order.
+async fn drain(dc: &mut DataChannel, done: &AtomicBool, quiet: Duration) -> Seen {
+    let mut seen = Seen::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "receiver ran for 60 s");
+        match tokio::time::timeout(quiet, dc.recv()).await {
+            Ok(Some(Message::Binary(data))) => {
+                let seq = u64::from_be_bytes(data[..8].try_into().unwrap());
+                assert_eq!(data, payload(seq, data.len()), "corrupted message {seq}");
+                seen.seqs.push(seq);
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) if done.load(Ordering::Relaxed) => return seen,
+            Err(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partially_reliable_and_unordered_channels_through_loss() {
+    let inits = [
+        // Reliable, ordered: the control.
+        DataChannelInit::default(),
+        // Unordered, no retransmission.
+        DataChannelInit {
+            ordered: false,
+            max_retransmits: Some(0),
+            ..Default::default()
+        },
+        // Ordered, abandoned when not delivered within 5 ms. `webrtc-sctp` 0.17 marks a chunk
+        // abandoned when it retransmits it but still sends it on a fast retransmit, so this
+        // channel loses a message only when a T3 timeout abandons it: no loss is asserted.
+        DataChannelInit {
+            max_packet_life_time: Some(5),
+            ..Default::default()
+        },
+        // Unordered but reliable.
+        DataChannelInit {
+            ordered: false,
+            ..Default::default()
+        },
+    ];
+    let (relay, a, b, mut pairs) = through_relay(&inits).await;
+    for (i, (ours, theirs)) in pairs.iter().enumerate() {
+        let mut want = inits[i].clone();
+        want.negotiated = None;
+        assert_eq!(ours.init(), Some(want.clone()), "A's channel {i}");
+        assert_eq!(theirs.init(), Some(want), "B's channel {i}");
+    }
+
+    relay.armed.store(true, Ordering::Relaxed);
+    const COUNT: u64 = 250;
+    const LEN: usize = 1000;
+    let done = Arc::new(AtomicBool::new(false));
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for (ours, mut theirs) in pairs.drain(..) {
+        let done = Arc::clone(&done);
+        receivers.push(tokio::spawn(async move {
+            drain(&mut theirs, &done, Duration::from_secs(2)).await
+        }));
+        senders.push(ours);
+    }
+    // Interleave the four channels' messages, paced (2 ms per round).
+    for seq in 0..COUNT {
+        for dc in &senders {
+            dc.send(payload(seq, LEN)).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    done.store(true, Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for r in receivers {
+        seen.push(r.await.unwrap());
+    }
+    let dropped = relay.dropped.load(Ordering::Relaxed);
+    assert!(dropped > 0, "the relay dropped nothing");
+
+    let all: Vec<u64> = (0..COUNT).collect();
+    let unique = |s: &Seen| s.seqs.iter().copied().collect::<BTreeSet<_>>();
+    // Reliable channels: everything, exactly once; the ordered one in order.
+    assert_eq!(seen[0].seqs, all, "reliable ordered channel");
+    assert_eq!(
+        seen[3].seqs.len() as u64,
+        COUNT,
+        "reliable unordered: duplicates?"
+    );
+    assert_eq!(unique(&seen[3]).len() as u64, COUNT, "reliable unordered");
+    // Partially reliable ones: no duplicates; max-retransmits 0 lost some.
+    for (i, s) in seen.iter().enumerate().skip(1).take(2) {
+        assert_eq!(unique(s).len(), s.seqs.len(), "duplicates on channel {i}");
+    }
+    assert!(
+        (seen[1].seqs.len() as u64) < COUNT,
+        "max-retransmits 0 lost nothing although {dropped} records were dropped"
+    );
+    // The ordered partially reliable channel keeps the order across its gaps.
+    assert!(
+        seen[2].seqs.windows(2).all(|w| w[0] < w[1]),
+        "max-packet-life-time channel reordered"
+    );
+    // The unordered reliable one delivered some message ahead of an earlier lost one.
+    let reordered = |s: &Seen| s.seqs.windows(2).filter(|w| w[0] > w[1]).count();
+    println!(
+        "through a relay dropping {dropped} of {} records from A: reliable {} of {COUNT}; \
+         unordered max-retransmits 0: {} ({} out of order); ordered max-packet-life-time 5 ms: \
+         {}; unordered reliable: {} ({} out of order)",
+        dropped + relay.forwarded.load(Ordering::Relaxed),
+        seen[0].seqs.len(),
+        seen[1].seqs.len(),
+        reordered(&seen[1]),
+        seen[2].seqs.len(),
+        seen[3].seqs.len(),
+        reordered(&seen[3]),
+    );
+    assert!(
+        reordered(&seen[3]) > 0,
+        "the unordered reliable channel delivered everything in order despite loss"
+    );
+    a.close().await;
+    b.close().await;
+    a.wait_closed().await;
+    b.wait_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_amount_low_waits_for_the_threshold() {
+    let mut p = connect_pair(
+        config(false, Some(33)),
+        config(true, Some(34)),
+        DataChannelInit::default(),
+        Duration::ZERO,
+    )
+    .await;
+    // Default threshold, nothing buffered: returns at once.
+    tokio::time::timeout(Duration::from_millis(100), p.dc_a.buffered_amount_low())
+        .await
+        .expect("did not return at once")
+        .unwrap();
+    const THRESHOLD: usize = 64 * 1024;
+    p.dc_a.set_buffered_amount_low_threshold(THRESHOLD).unwrap();
+
+    // B's application does not read: its queue (256 messages) fills, then SCTP's receive
+    // window closes and A's data stays buffered; A stops when a send would wait. (A 32 KiB
+    // message is queued whole or not at all, so cancelling the waiting send loses nothing.)
+    let mut seq = 0u64;
+    loop {
+        assert!(seq < 2000, "sends never had to wait");
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            p.dc_a.send(payload(seq, 32 * 1024)),
+        )
+        .await
+        {
+            Ok(sent) => {
+                sent.unwrap();
+                seq += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    let high = p.dc_a.buffered_amount();
+    assert!(high > THRESHOLD, "only {high} bytes buffered");
+    const PAUSE: Duration = Duration::from_millis(300);
+    let reader = tokio::spawn(async move {
+        tokio::time::sleep(PAUSE).await;
+        for want in 0..seq {
+            let Some(Message::Binary(data)) = p.dc_b.recv().await else {
+                panic!("channel ended");
+            };
+            assert_eq!(data, payload(want, data.len()));
+        }
+    });
+    let start = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), p.dc_a.buffered_amount_low())
+        .await
+        .expect("low water not reached in 10 s")
+        .unwrap();
+    let waited = start.elapsed();
+    let low = p.dc_a.buffered_amount();
+    assert!(low <= THRESHOLD, "returned with {low} bytes buffered");
+    // Nothing drains while B does not read: the wait cannot end before B reads.
+    assert!(
+        waited >= PAUSE - Duration::from_millis(50),
+        "returned after {waited:?}, before B started reading"
+    );
+    println!(
+        "buffered_amount_low: {high} bytes buffered after {seq} messages, down to {low} \
+         (threshold {THRESHOLD}) after {waited:?} (B paused {PAUSE:?})"
+    );
+    reader.await.unwrap();
+    p.a.close().await;
+    p.a.wait_closed().await;
+}
