@@ -10,6 +10,7 @@ pub(crate) struct Step {
     label: String,
     program: String,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 /// `cargo <args>`, using the same cargo that runs xtask.
@@ -19,6 +20,7 @@ pub(crate) fn cargo(label: &str, args: &[&str]) -> Step {
         label: label.to_owned(),
         program,
         args: args.iter().map(|a| (*a).to_owned()).collect(),
+        envs: Vec::new(),
     }
 }
 
@@ -28,6 +30,7 @@ pub(crate) fn command(label: &str, program: &str, args: &[&str]) -> Step {
         label: label.to_owned(),
         program: program.to_owned(),
         args: args.iter().map(|a| (*a).to_owned()).collect(),
+        envs: Vec::new(),
     }
 }
 
@@ -38,12 +41,30 @@ impl Step {
         self
     }
 
+    /// Sets an environment variable for the command.
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn shown(&self) -> String {
+        let envs: String = self.envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        format!(
+            "{envs}{} {}",
+            display_program(&self.program),
+            self.args.join(" ")
+        )
+    }
+
     /// Runs the command in `dir`, inheriting stdio; an error names the command and its status.
     pub(crate) fn run(&self, dir: &Path) -> Result<(), String> {
-        let shown = format!("{} {}", display_program(&self.program), self.args.join(" "));
+        let shown = self.shown();
         println!("$ {shown}");
         let mut command = Command::new(&self.program);
-        command.args(&self.args).current_dir(dir);
+        command
+            .args(&self.args)
+            .envs(self.envs.iter().cloned())
+            .current_dir(dir);
         let status = command
             .status()
             .map_err(|e| format!("{}: could not start `{shown}`: {e}", self.label))?;
@@ -54,13 +75,50 @@ impl Step {
         }
     }
 
-    /// Like [`Step::run`], and also adds up the `test result:` lines of `cargo test` as they
-    /// stream past, printing one total at the end (also when tests fail).
-    pub(crate) fn run_tests(&self, dir: &Path) -> Result<(), String> {
-        let shown = format!("{} {}", display_program(&self.program), self.args.join(" "));
+    /// Like [`Step::run`], but also returns the command's standard output (which is still
+    /// printed as it streams past). `quiet` prints only the lines that start with `RESULT`.
+    pub(crate) fn run_capture(&self, dir: &Path, quiet: bool) -> Result<String, String> {
+        let shown = self.shown();
         println!("$ {shown}");
         let mut child = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.envs.iter().cloned())
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: could not start `{shown}`: {e}", self.label))?;
+        let mut captured = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let mut out = std::io::stdout();
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line);
+                if !quiet || line.starts_with("RESULT") {
+                    let _ = writeln!(out, "{line}");
+                }
+                captured.push_str(&line);
+                captured.push('\n');
+            }
+            let _ = out.flush();
+        }
+        let status = child
+            .wait()
+            .map_err(|e| format!("{}: waiting for `{shown}`: {e}", self.label))?;
+        if status.success() {
+            Ok(captured)
+        } else {
+            Err(format!("`{shown}` exited with {status}"))
+        }
+    }
+
+    /// Like [`Step::run`], and also adds up the `test result:` lines of `cargo test` as they
+    /// stream past, printing one total at the end (also when tests fail).
+    pub(crate) fn run_tests(&self, dir: &Path) -> Result<(), String> {
+        let shown = self.shown();
+        println!("$ {shown}");
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .envs(self.envs.iter().cloned())
             .current_dir(dir)
             .stdout(Stdio::piped())
             .spawn()
