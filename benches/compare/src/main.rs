@@ -44,6 +44,22 @@ fn flag(args: &[String], name: &str) -> Result<Option<u64>, BoxError> {
     }
 }
 
+/// The kernel's count of UDP datagrams dropped because a socket's receive buffer was full
+/// (`RcvbufErrors` in `/proc/net/snmp`; machine-wide, so other processes count too).
+fn udp_rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, BoxError> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,6 +79,7 @@ fn run(args: &[String]) -> Result<(), BoxError> {
                 count,
                 restart_at,
             };
+            let drops_before = udp_rcvbuf_errors();
             let outcome: Outcome = match stack {
                 "ours" => runtime()?.block_on(ours::run(p))?,
                 "webrtc" => runtime()?.block_on(webrtc_rs::run(p))?,
@@ -75,7 +92,8 @@ fn run(args: &[String]) -> Result<(), BoxError> {
             } else {
                 "dc"
             };
-            println!("{}", outcome.line(test, stack, &p));
+            let drops = udp_rcvbuf_errors().saturating_sub(drops_before);
+            println!("{} udp_rcvbuf_drops={drops}", outcome.line(test, stack, &p));
             Ok(())
         }
         Some("scale") => {

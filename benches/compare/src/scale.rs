@@ -86,6 +86,27 @@ pub async fn run(pairs: usize, seconds: u64) -> Result<(), BoxError> {
         }
     }
     let setup_wall = started.elapsed();
+    // Datagrams written while no ICE path was promoted yet (dropped by our transport): a
+    // dropped DTLS flight costs a 1 s retransmission timeout.
+    let mut dropped_out = 0u64;
+    let mut pairs_with_drops = 0usize;
+    let mut slow_with_drops = 0usize;
+    let mut slow = 0usize;
+    for pair in &connected {
+        let mut d = 0;
+        for pc in [&pair.a, &pair.b] {
+            if let Ok(stats) = pc.stats().await {
+                d += stats.datagrams_dropped_out;
+            }
+        }
+        dropped_out += d;
+        let is_slow = pair.setup > Duration::from_millis(500);
+        slow += usize::from(is_slow);
+        if d > 0 {
+            pairs_with_drops += 1;
+            slow_with_drops += usize::from(is_slow);
+        }
+    }
     let cpu_setup = cpu_time() - cpu_start;
     let (rss_connected, _) = rss_kib();
     if connected.is_empty() {
@@ -142,7 +163,9 @@ pub async fn run(pairs: usize, seconds: u64) -> Result<(), BoxError> {
          seconds={seconds} setup_wall_s={:.2} setup_p50_ms={:.1} setup_p90_ms={:.1} setup_p99_ms={:.1} \
          setup_max_ms={:.1} rss_before_mib={:.1} rss_connected_mib={:.1} rss_end_mib={:.1} \
          rss_peak_mib={:.1} cpu_setup_s={:.2} cpu_steady_s={:.2} cpu_steady_pct={:.1} \
-         messages_expected={} messages_delivered={}",
+         messages_expected={} messages_delivered={} setups_over_500ms={slow} \
+         pairs_with_dropped_out={pairs_with_drops} slow_pairs_with_dropped_out={slow_with_drops} \
+         datagrams_dropped_out={dropped_out}",
         2 * pairs,
         setup_wall.as_secs_f64(),
         ms(percentile(&setups, 0.5)),

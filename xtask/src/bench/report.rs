@@ -158,7 +158,7 @@ fn ours_median(rows: &[StackRuns], key: &str) -> Option<f64> {
 fn stack_name(stack: &str) -> &str {
     match stack {
         "ours" => "**ours** (transport-tokio)",
-        "webrtc" => "webrtc-rs (`webrtc` 0.17.1)",
+        "webrtc" => "webrtc-rs (`webrtc` 0.17.2, see note)",
         "str0m" => "str0m 0.25 (aws-lc-rs)",
         "rtc" => "rtc 0.21 (sans-IO webrtc-rs)",
         other => other,
@@ -212,7 +212,14 @@ fn data_channels(out: &mut String, r: &Results) {
          stack. Throughput is payload bytes over the time from the first send to the last \
          message received. Every sender waits while more than 1 MiB is buffered (our \
          `HIGH_WATER`). ours and webrtc-rs run on a 2-worker tokio runtime; str0m and rtc are \
-         driven by a minimal blocking UDP loop, one thread per peer.\n",
+         driven by a minimal blocking UDP loop, one thread per peer.\n\n\
+         Note on webrtc-rs: the issue asks for `webrtc` 0.17.1, but 0.17.1 does not build next \
+         to our `=0.17.2` pins. Its `webrtc-sctp` requirement is `^0.17.1`, cargo can only put \
+         one semver-compatible `webrtc-sctp` in a lockfile, so it gets 0.17.2, and webrtc \
+         0.17.1's `sctp_transport/mod.rs` then fails with E0063 (missing field `mtu` in \
+         `webrtc_sctp::association::Config`, a field 0.17.2 added). `benches/compare` therefore \
+         pins `webrtc = \"=0.17.2\"`, the release of the same line built for the 0.17.2 family \
+         (the same `webrtc-sctp`, `dtls`, `webrtc-ice` and `webrtc-data` as ours).\n",
         o.mib, o.runs
     );
     if r.dc.is_empty() {
@@ -220,6 +227,29 @@ fn data_channels(out: &mut String, r: &Results) {
     } else {
         stack_table(out, &r.dc, "mib_s", "MiB/s", 1);
         errors_of(out, &r.dc);
+        out.push_str(
+            "Why runs stall: the longest gap between two messages at the receiver, and the \
+             UDP datagrams the kernel dropped because a socket's receive buffer was full during \
+             the run (`RcvbufErrors`, machine-wide). Each drop costs an SCTP retransmission; \
+             a gap near 1 s or 2 s is an SCTP retransmission timeout. No stack tunes its socket \
+             buffers (Linux default 208 KiB).\n\n\
+             | stack | longest gap, median (min – max) | UDP receive-buffer drops per run, median (min – max) |\n\
+             |---|---:|---:|\n",
+        );
+        for (stack, recs, _) in &r.dc {
+            let cell = |key: &str, d: usize| {
+                summary(&field(recs, key)).map_or("–".to_owned(), |s| {
+                    format!("{:.*} ({})", d, s.median, range(&s, d))
+                })
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} ms | {} |",
+                stack_name(stack),
+                cell("gap_ms", 1),
+                cell("udp_rcvbuf_drops", 0)
+            );
+        }
     }
     out.push_str(
         "\n## 5. Setup time: offer created → data channel open on both sides\n\n\
@@ -251,8 +281,8 @@ fn restart(out: &mut String, r: &Results) {
         return;
     }
     out.push_str(
-        "| stack | runs ok | longest gap, median (min – max) | lost (sum) | misordered (sum) | restart → switch (ours) |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+        "| stack | runs ok | longest gap, median (min – max) | lost (sum) | misordered (sum) | UDP drops, median | restart → switch (ours) |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
     );
     for (stack, recs, errors) in &r.restart {
         let runs = format!("{}/{}", recs.len(), recs.len() + errors.len());
@@ -263,9 +293,11 @@ fn restart(out: &mut String, r: &Results) {
         let mis: f64 = field(recs, "misordered").iter().sum();
         let switch = summary(&field(recs, "switch_ms"))
             .map_or("–".to_owned(), |s| format!("{:.0} ms", s.median));
+        let drops = summary(&field(recs, "udp_rcvbuf_drops"))
+            .map_or("–".to_owned(), |s| format!("{:.0}", s.median));
         let _ = writeln!(
             out,
-            "| {} | {runs} | {gap} | {lost:.0} | {mis:.0} | {switch} |",
+            "| {} | {runs} | {gap} | {lost:.0} | {mis:.0} | {drops} | {switch} |",
             stack_name(stack)
         );
     }
@@ -316,6 +348,21 @@ fn scale(out: &mut String, r: &Results) {
             get(s, "messages_delivered"),
             get(s, "messages_expected"),
         );
+    }
+    for s in &r.scale {
+        if s.contains_key("setups_over_500ms") {
+            let _ = writeln!(
+                out,
+                "- {} sessions: {} setups took over 500 ms; {} pairs wrote datagrams before an ICE \
+                 path was promoted ({} datagrams dropped, `Stats::datagrams_dropped_out`), {} of \
+                 them among the slow setups.",
+                get(s, "pairs"),
+                get(s, "setups_over_500ms"),
+                get(s, "pairs_with_dropped_out"),
+                get(s, "datagrams_dropped_out"),
+                get(s, "slow_pairs_with_dropped_out"),
+            );
+        }
     }
     for e in &r.scale_errors {
         let _ = writeln!(out, "- failed: `{}`", e.replace('`', "'"));
