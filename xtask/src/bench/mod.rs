@@ -213,6 +213,37 @@ pub(crate) fn field(records: &[Record], key: &str) -> Vec<f64> {
         .collect()
 }
 
+/// Every record of the stack runs, one `RESULT`-style line each (the raw data behind the page).
+fn raw_lines(r: &Results) -> String {
+    let line = |part: &str, rec: &Record| {
+        let kv: Vec<String> = rec.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{part} {}\n", kv.join(" "))
+    };
+    let mut out = String::new();
+    for (part, rows) in [("dc", &r.dc), ("restart", &r.restart)] {
+        for (stack, recs, errors) in rows {
+            out.extend(recs.iter().map(|rec| line(part, rec)));
+            out.extend(
+                errors
+                    .iter()
+                    .map(|e| format!("{part} stack={stack} error={e:?}\n")),
+            );
+        }
+    }
+    out.extend(r.scale.iter().map(|rec| line("scale", rec)));
+    out.extend(r.load.iter().map(|rec| line("load", rec)));
+    for (id, ns) in &r.session {
+        out.push_str(&format!("session id={id} median_ns={ns}\n"));
+    }
+    for (profile, op, ns) in &r.srtp {
+        out.push_str(&format!("srtp profile={profile} op={op} median_ns={ns}\n"));
+    }
+    for (name, bps) in &r.openssl {
+        out.push_str(&format!("openssl algorithm={name} bytes_per_s={bps}\n"));
+    }
+    out
+}
+
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let mut results = Results::new(options.clone());
@@ -254,7 +285,14 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
     std::fs::write(&md, text).map_err(|e| format!("{}: {e}", md.display()))?;
     std::fs::write(&svg, chart::svg(&results)).map_err(|e| format!("{}: {e}", svg.display()))?;
-    println!("\nbench: wrote {} and {}", md.display(), svg.display());
+    let raw = md.with_extension("raw.txt");
+    std::fs::write(&raw, raw_lines(&results)).map_err(|e| format!("{}: {e}", raw.display()))?;
+    println!(
+        "\nbench: wrote {}, {} and {}",
+        md.display(),
+        svg.display(),
+        raw.display()
+    );
     Ok(())
 }
 
