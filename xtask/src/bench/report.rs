@@ -1,5 +1,6 @@
 //! `docs/benchmarks.md`: the numbers of one `cargo xtask bench` invocation as tables. The
-//! hand-written `## Profile` section of the previous file (and everything after it) is kept.
+//! hand-written `## Findings and profile` section of the previous file (and everything after
+//! it) is kept.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -8,7 +9,7 @@ use super::micro::{SRTP_PACKET, SRTP_PROFILES};
 use super::{field, summary, Record, Results, Status, Summary};
 
 /// The heading of the hand-written section that survives regeneration.
-pub(crate) const KEPT_HEADING: &str = "## Profile";
+pub(crate) const KEPT_HEADING: &str = "## Findings and profile";
 
 fn command_line(program: &str, args: &[&str]) -> String {
     Command::new(program)
@@ -457,9 +458,9 @@ mod tests {
     #[test]
     fn keeps_the_hand_written_profile_section() {
         let r = Results::new(Options::quick());
-        let previous = "# Benchmarks\nold numbers\n## Profile\n\nhand-written notes\n";
+        let previous = "# Benchmarks\nold numbers\n## Findings and profile\n\nhand-written notes\n";
         let page = markdown(&r, "x.svg", previous);
-        assert!(page.ends_with("## Profile\n\nhand-written notes\n"));
+        assert!(page.ends_with("## Findings and profile\n\nhand-written notes\n"));
         assert!(!page.contains("old numbers"));
         assert!(markdown(&r, "x.svg", "").contains("No profile recorded yet"));
     }
