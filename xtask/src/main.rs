@@ -27,13 +27,15 @@ Commands:
   test [args]             the test suite: cargo test --workspace --locked [args]
   tidy                    source checks: the sans-IO rules for session-core, [lints] in every
                           crate, file length (warn at 800 lines, fail over 1000)
-  bench [--quick] [--only PARTS] [--runs N]
+  bench [--quick] [--only PARTS] [--runs N] [--redraw]
                           every benchmark (session-core and SRTP criterion benches next to
                           openssl speed, media, data channel throughput/setup/ICE restart of
                           ours vs webrtc-rs vs str0m vs rtc, scale, signaling load); writes
                           docs/benchmarks.md and docs/benchmarks.svg (--quick: a short smoke
                           run written to target/benchmarks-quick.*). PARTS: comma-separated
-                          session,srtp,media,dc,restart,scale,load
+                          session,srtp,media,dc,restart,scale,load. Every run's record
+                          goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
+                          chart from it without measuring
   fuzz [target] [--seconds N] [--stable] [-- driver args]
                           fuzz one target (sdp, signal, candidate) or all of them for N seconds
                           each (default 30). Uses `cargo +nightly fuzz` when cargo-fuzz and a

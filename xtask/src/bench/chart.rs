@@ -8,7 +8,7 @@ use super::micro::SRTP_PACKET;
 use super::report::reference;
 use super::{field, summary, Results, Summary};
 
-const WIDTH: f64 = 760.0;
+const WIDTH: f64 = 880.0;
 const LABEL: f64 = 230.0;
 const BAR_AREA: f64 = 440.0;
 const ROW: f64 = 26.0;
@@ -43,10 +43,16 @@ fn panel(out: &mut String, y: f64, title: &str, unit: &str, bars: &[Bar]) -> f64
         );
         return 60.0;
     }
-    let max = bars
+    // The axis ends at 2.5× the largest median: a far outlier (a 1 s retransmission in a setup
+    // time) clips its whisker instead of squashing every bar.
+    let largest_median = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
+    let whiskers_end = bars
         .iter()
         .map(|b| b.whisker.map_or(b.value, |w| w.max.max(b.value)))
-        .fold(0.0f64, f64::max)
+        .fold(0.0f64, f64::max);
+    let max = whiskers_end
+        .min(largest_median * 2.5)
+        .max(largest_median)
         .max(f64::MIN_POSITIVE);
     let scale = BAR_AREA / max;
     for (i, b) in bars.iter().enumerate() {
@@ -64,8 +70,12 @@ fn panel(out: &mut String, y: f64, title: &str, unit: &str, bars: &[Bar]) -> f64
             r#"<rect x="{LABEL}" y="{top:.0}" width="{:.1}" height="18" fill="{color}"/>"#,
             (b.value * scale).max(1.0)
         );
+        let clipped = b.whisker.filter(|w| w.max > max).map(|w| w.max);
         if let Some(w) = b.whisker {
-            let (x0, x1) = (LABEL + w.min * scale, LABEL + w.max * scale);
+            let (x0, x1) = (
+                LABEL + w.min.min(max) * scale,
+                LABEL + w.max.min(max) * scale,
+            );
             let mid = top + 9.0;
             let _ = writeln!(
                 out,
@@ -77,14 +87,16 @@ fn panel(out: &mut String, y: f64, title: &str, unit: &str, bars: &[Bar]) -> f64
                 mid + 5.0
             );
         }
-        let right = LABEL + b.whisker.map_or(b.value, |w| w.max.max(b.value)) * scale;
+        let right = LABEL + b.whisker.map_or(b.value, |w| w.max.max(b.value)).min(max) * scale;
+        let beyond = clipped.map_or(String::new(), |m| format!(" (max {m:.0} →)"));
         let _ = writeln!(
             out,
-            r#"<text x="{:.1}" y="{:.0}" font-size="12">{:.1} {}</text>"#,
+            r#"<text x="{:.1}" y="{:.0}" font-size="12">{:.1} {}{}</text>"#,
             right + 6.0,
             top + 14.0,
             b.value,
-            escape(unit)
+            escape(unit),
+            escape(&beyond)
         );
     }
     40.0 + bars.len() as f64 * ROW

@@ -1,6 +1,8 @@
-//! `cargo xtask bench [--quick] [--only PARTS] [--runs N]`: every benchmark of issue 7 in one
-//! run, written to `docs/benchmarks.md` and `docs/benchmarks.svg` (`--quick`: a short smoke run
-//! written to `target/benchmarks-quick.{md,svg}` instead, so real numbers are not overwritten).
+//! `cargo xtask bench [--quick] [--only PARTS] [--runs N] [--redraw]`: every benchmark of
+//! issue 7 in one run, written to `docs/benchmarks.md`, `docs/benchmarks.svg` and the records
+//! of every run to `docs/benchmarks.raw.txt` (`--quick`: a short smoke run written to
+//! `target/benchmarks-quick.*` instead, so real numbers are not overwritten; `--redraw`: no
+//! measurement, the page and chart are rebuilt from the `.raw.txt` file).
 //!
 //! Parts, in order: `session` (criterion, session-core cycles), `srtp` (criterion, webrtc-srtp
 //! next to `openssl speed` measured in the same invocation), `media` (`cargo bench -p
@@ -11,6 +13,7 @@
 
 mod chart;
 mod micro;
+mod raw;
 mod report;
 mod stacks;
 
@@ -42,6 +45,8 @@ pub(crate) struct Options {
     pub(crate) load_rounds: usize,
     /// Seconds per `openssl speed` measurement.
     pub(crate) openssl_seconds: u64,
+    /// Measure nothing: redraw the page and chart from the last run's `.raw.txt`.
+    pub(crate) redraw: bool,
 }
 
 impl Options {
@@ -57,6 +62,7 @@ impl Options {
             load_clients: 5000,
             load_rounds: 20,
             openssl_seconds: 3,
+            redraw: false,
         }
     }
 
@@ -90,6 +96,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--quick" => {}
+            "--redraw" => options.redraw = true,
             "--only" => {
                 let value = iter.next().ok_or("--only needs a list of parts")?;
                 let parts: Vec<String> = value.split(',').map(str::to_owned).collect();
@@ -109,7 +116,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown bench argument `{other}` (--quick, --only PARTS, --runs N)"
+                    "unknown bench argument `{other}` (--quick, --only PARTS, --runs N, --redraw)"
                 ))
             }
         }
@@ -133,6 +140,8 @@ pub(crate) enum Status {
 #[derive(Debug)]
 pub(crate) struct Results {
     pub(crate) options: Options,
+    /// When the measurements were taken (UTC, `2026-11-24T07:35Z`).
+    pub(crate) measured_at: String,
     /// Criterion benchmark id and median nanoseconds per iteration.
     pub(crate) session: Vec<(String, f64)>,
     pub(crate) session_status: Status,
@@ -157,6 +166,7 @@ impl Results {
     fn new(options: Options) -> Self {
         Self {
             options,
+            measured_at: String::new(),
             session: Vec::new(),
             session_status: Status::NotRun,
             srtp: Vec::new(),
@@ -213,40 +223,49 @@ pub(crate) fn field(records: &[Record], key: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Every record of the stack runs, one `RESULT`-style line each (the raw data behind the page).
-fn raw_lines(r: &Results) -> String {
-    let line = |part: &str, rec: &Record| {
-        let kv: Vec<String> = rec.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{part} {}\n", kv.join(" "))
-    };
-    let mut out = String::new();
-    for (part, rows) in [("dc", &r.dc), ("restart", &r.restart)] {
-        for (stack, recs, errors) in rows {
-            out.extend(recs.iter().map(|rec| line(part, rec)));
-            out.extend(
-                errors
-                    .iter()
-                    .map(|e| format!("{part} stack={stack} error={e:?}\n")),
-            );
-        }
-    }
-    out.extend(r.scale.iter().map(|rec| line("scale", rec)));
-    out.extend(r.load.iter().map(|rec| line("load", rec)));
-    for (id, ns) in &r.session {
-        out.push_str(&format!("session id={id} median_ns={ns}\n"));
-    }
-    for (profile, op, ns) in &r.srtp {
-        out.push_str(&format!("srtp profile={profile} op={op} median_ns={ns}\n"));
-    }
-    for (name, bps) in &r.openssl {
-        out.push_str(&format!("openssl algorithm={name} bytes_per_s={bps}\n"));
-    }
-    out
-}
-
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
+    let (md, svg) = if options.quick {
+        (
+            root.join("target/benchmarks-quick.md"),
+            root.join("target/benchmarks-quick.svg"),
+        )
+    } else {
+        (
+            root.join("docs/benchmarks.md"),
+            root.join("docs/benchmarks.svg"),
+        )
+    };
+    let raw = md.with_extension("raw.txt");
+    let results = if options.redraw {
+        let text = std::fs::read_to_string(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+        raw::read(&text)?
+    } else {
+        let results = measure(root, options.clone());
+        std::fs::write(&raw, raw::write(&results))
+            .map_err(|e| format!("{}: {e}", raw.display()))?;
+        results
+    };
+    let previous = std::fs::read_to_string(&md).unwrap_or_default();
+    let svg_name = svg
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("benchmarks.svg")
+        .to_owned();
+    let text = report::markdown(&results, &svg_name, &previous);
+    std::fs::write(&md, text).map_err(|e| format!("{}: {e}", md.display()))?;
+    std::fs::write(&svg, chart::svg(&results)).map_err(|e| format!("{}: {e}", svg.display()))?;
+    println!("\nbench: wrote {} and {}", md.display(), svg.display());
+    if !options.redraw {
+        println!("bench: the records of every run are in {}", raw.display());
+    }
+    Ok(())
+}
+
+/// Runs the parts `options` asks for.
+fn measure(root: &Path, options: Options) -> Results {
     let mut results = Results::new(options.clone());
+    results.measured_at = report::command_line("date", &["-u", "+%Y-%m-%dT%H:%MZ"]);
     if options.wants("session") {
         micro::session(root, &mut results);
     }
@@ -262,38 +281,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     if options.wants("load") {
         stacks::load(root, &mut results);
     }
-    let (md, svg) = if options.quick {
-        (
-            root.join("target/benchmarks-quick.md"),
-            root.join("target/benchmarks-quick.svg"),
-        )
-    } else {
-        (
-            root.join("docs/benchmarks.md"),
-            root.join("docs/benchmarks.svg"),
-        )
-    };
-    let previous = std::fs::read_to_string(&md).unwrap_or_default();
-    let svg_name = svg
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("benchmarks.svg")
-        .to_owned();
-    let text = report::markdown(&results, &svg_name, &previous);
-    if let Some(dir) = md.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    std::fs::write(&md, text).map_err(|e| format!("{}: {e}", md.display()))?;
-    std::fs::write(&svg, chart::svg(&results)).map_err(|e| format!("{}: {e}", svg.display()))?;
-    let raw = md.with_extension("raw.txt");
-    std::fs::write(&raw, raw_lines(&results)).map_err(|e| format!("{}: {e}", raw.display()))?;
-    println!(
-        "\nbench: wrote {}, {} and {}",
-        md.display(),
-        svg.display(),
-        raw.display()
-    );
-    Ok(())
+    results
 }
 
 #[cfg(test)]
