@@ -140,3 +140,48 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub fn err(msg: impl Into<String>) -> BoxError {
     msg.into().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_counts_loss_misorder_and_gaps() {
+        let t0 = Instant::now();
+        let mut t = Tracker::default();
+        t.on_message(&payload(0, 16), t0);
+        t.on_message(&payload(1, 16), t0 + Duration::from_millis(5));
+        t.on_message(&payload(4, 16), t0 + Duration::from_millis(30)); // 2 and 3 lost
+        t.on_message(&payload(2, 16), t0 + Duration::from_millis(31)); // late: misordered
+        t.on_message(b"short", t0 + Duration::from_millis(32)); // no sequence number
+        assert_eq!((t.received, t.lost, t.misordered), (4, 2, 2));
+        assert_eq!(t.longest_gap, Duration::from_millis(25));
+        assert_eq!(t.bytes, 64);
+        assert!(t.done(5) && !t.done(6));
+    }
+
+    #[test]
+    fn result_line_counts_undelivered_tail_as_lost() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::default();
+        for seq in 0..3 {
+            tracker.on_message(&payload(seq, 1024), t0 + Duration::from_millis(seq));
+        }
+        let outcome = Outcome {
+            setup: Duration::from_millis(7),
+            first_send: t0,
+            tracker,
+            sent: 5,
+            restart_switch: None,
+        };
+        let p = Params {
+            size: 1024,
+            count: 5,
+            restart_at: None,
+        };
+        let line = outcome.line("dc", "ours", &p);
+        assert!(line.starts_with("RESULT test=dc stack=ours "), "{line}");
+        assert!(line.contains(" received=3 lost=2 "), "{line}");
+        assert!(line.contains(" setup_ms=7.000 "), "{line}");
+    }
+}
