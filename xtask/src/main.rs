@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod fuzz;
 mod load;
 mod run;
@@ -26,7 +27,15 @@ Commands:
   test [args]             the test suite: cargo test --workspace --locked [args]
   tidy                    source checks: the sans-IO rules for session-core, [lints] in every
                           crate, file length (warn at 800 lines, fail over 1000)
-  bench [args]            cargo bench -p tether-benches [args]
+  bench [--quick] [--only PARTS] [--runs N] [--redraw]
+                          every benchmark (session-core and SRTP criterion benches next to
+                          openssl speed, media, data channel throughput/setup/ICE restart of
+                          ours vs webrtc-rs vs str0m vs rtc, scale, signaling load); writes
+                          docs/benchmarks.md and docs/benchmarks.svg (--quick: a short smoke
+                          run written to target/benchmarks-quick.*). PARTS: comma-separated
+                          session,srtp,media,dc,restart,scale,load. Every run's record
+                          goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
+                          chart from it without measuring
   fuzz [target] [--seconds N] [--stable] [-- driver args]
                           fuzz one target (sdp, signal, candidate) or all of them for N seconds
                           each (default 30). Uses `cargo +nightly fuzz` when cargo-fuzz and a
@@ -49,7 +58,7 @@ fn main() -> ExitCode {
         "ci" => ci(&root, &rest),
         "test" => test_step(&rest).run_tests(&root),
         "tidy" => tidy::run(&root),
-        "bench" => bench(&root, &rest),
+        "bench" => bench::run(&root, &rest),
         "fuzz" => fuzz::run(&root, &rest),
         "load" => load::run(&root, &rest),
         "help" | "-h" | "--help" => {
@@ -142,10 +151,4 @@ fn print_timings(timings: &[(&str, f64)]) {
     for (name, secs) in timings {
         println!("  {name:<8} {secs:>7.1}s");
     }
-}
-
-fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
-    cargo("bench", &["bench", "-p", "tether-benches"])
-        .args(rest)
-        .run(root)
 }

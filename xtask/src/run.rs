@@ -10,7 +10,15 @@ pub(crate) struct Step {
     label: String,
     program: String,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
+    /// Variables of xtask's own environment the command does not inherit.
+    removed: Vec<&'static str>,
 }
+
+/// Variables `cargo run` sets for xtask itself that must not leak into a nested cargo: ring's
+/// build script reruns when `CARGO_MANIFEST_DIR` changes, so a leaked value rebuilds ring and
+/// everything above it whenever `cargo xtask ...` and a plain `cargo ...` alternate.
+const NOT_INHERITED_BY_CARGO: &[&str] = &["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH"];
 
 /// `cargo <args>`, using the same cargo that runs xtask.
 pub(crate) fn cargo(label: &str, args: &[&str]) -> Step {
@@ -19,6 +27,8 @@ pub(crate) fn cargo(label: &str, args: &[&str]) -> Step {
         label: label.to_owned(),
         program,
         args: args.iter().map(|a| (*a).to_owned()).collect(),
+        envs: Vec::new(),
+        removed: NOT_INHERITED_BY_CARGO.to_vec(),
     }
 }
 
@@ -28,23 +38,52 @@ pub(crate) fn command(label: &str, program: &str, args: &[&str]) -> Step {
         label: label.to_owned(),
         program: program.to_owned(),
         args: args.iter().map(|a| (*a).to_owned()).collect(),
+        envs: Vec::new(),
+        removed: Vec::new(),
     }
 }
 
 impl Step {
+    /// A `Command` for this step: program, arguments and environment, run in `dir`.
+    fn command(&self, dir: &Path) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .envs(self.envs.iter().cloned())
+            .current_dir(dir);
+        for key in &self.removed {
+            command.env_remove(key);
+        }
+        command
+    }
+
     /// Appends arguments.
     pub(crate) fn args(mut self, extra: &[String]) -> Self {
         self.args.extend(extra.iter().cloned());
         self
     }
 
+    /// Sets an environment variable for the command.
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn shown(&self) -> String {
+        let envs: String = self.envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        format!(
+            "{envs}{} {}",
+            display_program(&self.program),
+            self.args.join(" ")
+        )
+    }
+
     /// Runs the command in `dir`, inheriting stdio; an error names the command and its status.
     pub(crate) fn run(&self, dir: &Path) -> Result<(), String> {
-        let shown = format!("{} {}", display_program(&self.program), self.args.join(" "));
+        let shown = self.shown();
         println!("$ {shown}");
-        let mut command = Command::new(&self.program);
-        command.args(&self.args).current_dir(dir);
-        let status = command
+        let status = self
+            .command(dir)
             .status()
             .map_err(|e| format!("{}: could not start `{shown}`: {e}", self.label))?;
         if status.success() {
@@ -54,14 +93,47 @@ impl Step {
         }
     }
 
+    /// Like [`Step::run`], but also returns the command's standard output (which is still
+    /// printed as it streams past). `quiet` prints only the lines that start with `RESULT`.
+    pub(crate) fn run_capture(&self, dir: &Path, quiet: bool) -> Result<String, String> {
+        let shown = self.shown();
+        println!("$ {shown}");
+        let mut child = self
+            .command(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: could not start `{shown}`: {e}", self.label))?;
+        let mut captured = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let mut out = std::io::stdout();
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line);
+                if !quiet || line.starts_with("RESULT") {
+                    let _ = writeln!(out, "{line}");
+                }
+                captured.push_str(&line);
+                captured.push('\n');
+            }
+            let _ = out.flush();
+        }
+        let status = child
+            .wait()
+            .map_err(|e| format!("{}: waiting for `{shown}`: {e}", self.label))?;
+        if status.success() {
+            Ok(captured)
+        } else {
+            Err(format!("`{shown}` exited with {status}"))
+        }
+    }
+
     /// Like [`Step::run`], and also adds up the `test result:` lines of `cargo test` as they
     /// stream past, printing one total at the end (also when tests fail).
     pub(crate) fn run_tests(&self, dir: &Path) -> Result<(), String> {
-        let shown = format!("{} {}", display_program(&self.program), self.args.join(" "));
+        let shown = self.shown();
         println!("$ {shown}");
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .current_dir(dir)
+        let mut child = self
+            .command(dir)
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("{}: could not start `{shown}`: {e}", self.label))?;
@@ -159,7 +231,24 @@ pub(crate) fn succeeds(program: &str, args: &[&str]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::TestTotals;
+    use super::{cargo, command, TestTotals};
+
+    #[test]
+    fn nested_cargo_does_not_inherit_the_manifest_dir() {
+        let removed = |c: &std::process::Command| {
+            c.get_envs()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let dir = std::path::Path::new(".");
+        let c = cargo("x", &["build"]).env("A", "1").command(dir);
+        assert_eq!(removed(&c), ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH"]);
+        assert!(c
+            .get_envs()
+            .any(|(k, v)| k == "A" && v == Some("1".as_ref())));
+        assert!(removed(&command("y", "true", &[]).command(dir)).is_empty());
+    }
 
     #[test]
     fn test_result_lines_are_added_up() {

@@ -1,0 +1,275 @@
+//! rtc 0.21 (webrtc-rs's sans-IO crate, ring crypto), driven by a minimal blocking UDP loop per
+//! peer: one thread and one `std::net::UdpSocket` on 127.0.0.1 each; offer and answer (with
+//! the host candidate) are handed over through a channel.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rtc::data_channel::RTCDataChannelId;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::{RTCDataChannelEvent, RTCPeerConnectionEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+
+use crate::common::{
+    err, payload, BoxError, Outcome, Params, Tracker, HIGH_WATER, SETUP_LIMIT, STALL,
+};
+
+/// The longest a loop blocks in `recv_from`, so signaling is looked at regularly.
+const POLL: Duration = Duration::from_millis(5);
+/// Next wake-up when the connection asks for none.
+const IDLE: Duration = Duration::from_secs(1);
+
+struct Peer {
+    pc: RTCPeerConnection,
+    socket: UdpSocket,
+    local: SocketAddr,
+    buf: Vec<u8>,
+    channel: Option<RTCDataChannelId>,
+    opened: Option<Instant>,
+    read_timeout: Option<Duration>,
+}
+
+impl Peer {
+    fn new() -> Result<Self, BoxError> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let local = socket.local_addr()?;
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .build(Instant::now())?;
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: local.ip().to_string(),
+                port: local.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        Ok(Self {
+            pc,
+            socket,
+            local,
+            buf: vec![0; 2048],
+            channel: None,
+            opened: None,
+            read_timeout: None,
+        })
+    }
+
+    /// Sends what is queued, records channel events and messages; returns the next deadline.
+    fn drain(&mut self, mut tracker: Option<&mut Tracker>) -> Instant {
+        while let Some(msg) = self.pc.poll_write() {
+            // A full socket buffer drops the datagram, as the network would.
+            let _ = self.socket.send_to(&msg.message, msg.transport.peer_addr);
+        }
+        while let Some(event) = self.pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnDataChannel(RTCDataChannelEvent::OnOpen(id)) = event {
+                self.channel = Some(id);
+                self.opened.get_or_insert_with(Instant::now);
+            }
+        }
+        while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
+            if let (RTCMessage::DataChannelMessage(_, msg), Some(t)) =
+                (message, tracker.as_deref_mut())
+            {
+                t.on_message(&msg.data, Instant::now());
+            }
+        }
+        self.pc
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + IDLE)
+    }
+
+    /// Waits for one datagram or `until` (at most [`POLL`]) and feeds it in.
+    fn wait(&mut self, until: Instant) -> Result<(), BoxError> {
+        let now = Instant::now();
+        if until <= now {
+            self.pc.handle_timeout(now)?;
+            return Ok(());
+        }
+        let wait = (until - now).min(POLL).max(Duration::from_micros(100));
+        if self.read_timeout != Some(wait) {
+            self.socket.set_read_timeout(Some(wait))?;
+            self.read_timeout = Some(wait);
+        }
+        match self.socket.recv_from(&mut self.buf) {
+            Ok((n, peer_addr)) => {
+                // A datagram the connection refuses is dropped, as the network would.
+                let _ = self.pc.handle_read(TaggedBytesMut {
+                    now: Instant::now(),
+                    transport: TransportContext {
+                        local_addr: self.local,
+                        peer_addr,
+                        ecn: None,
+                        transport_protocol: TransportProtocol::UDP,
+                    },
+                    message: BytesMut::from(&self.buf[..n]),
+                });
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                self.pc.handle_timeout(Instant::now())?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Creates an offer, sets it locally and returns it.
+    fn offer(&mut self) -> Result<RTCSessionDescription, BoxError> {
+        let offer = self.pc.create_offer(None)?;
+        self.pc
+            .set_local_description(Instant::now(), offer.clone())?;
+        Ok(offer)
+    }
+
+    /// Applies an offer and returns the answer (set locally).
+    fn answer(&mut self, offer: RTCSessionDescription) -> Result<RTCSessionDescription, BoxError> {
+        self.pc.set_remote_description(Instant::now(), offer)?;
+        let answer = self.pc.create_answer(None)?;
+        self.pc
+            .set_local_description(Instant::now(), answer.clone())?;
+        Ok(answer)
+    }
+}
+
+struct SenderReport {
+    start: Instant,
+    opened: Option<Instant>,
+    first_send: Instant,
+    sent: u64,
+}
+
+fn offerer(
+    p: Params,
+    to_b: mpsc::Sender<RTCSessionDescription>,
+    from_b: mpsc::Receiver<RTCSessionDescription>,
+    finished: Arc<AtomicBool>,
+) -> Result<SenderReport, BoxError> {
+    let mut peer = Peer::new()?;
+    let start = Instant::now();
+    let cid = peer.pc.create_data_channel("bench", None)?.id();
+    to_b.send(peer.offer()?)?;
+    let answer = from_b.recv_timeout(SETUP_LIMIT)?;
+    peer.pc.set_remote_description(Instant::now(), answer)?;
+
+    let mut restarted = false;
+    let mut seq = 0u64;
+    let mut first_send = None;
+    let mut last_progress = Instant::now();
+    loop {
+        let mut timeout = peer.drain(None);
+        if let Ok(answer) = from_b.try_recv() {
+            peer.pc.set_remote_description(Instant::now(), answer)?;
+            timeout = peer.drain(None);
+        }
+        if peer.channel == Some(cid) {
+            while seq < p.count {
+                if Some(seq) == p.restart_at && !restarted {
+                    restarted = true;
+                    peer.pc.restart_ice();
+                    to_b.send(peer.offer()?)?;
+                }
+                let Some(mut dc) = peer.pc.data_channel(cid) else {
+                    break;
+                };
+                if dc.outstanding_bytes() > HIGH_WATER {
+                    break;
+                }
+                dc.send(Instant::now(), BytesMut::from(&payload(seq, p.size)[..]))?;
+                first_send.get_or_insert_with(Instant::now);
+                seq += 1;
+                last_progress = Instant::now();
+                timeout = peer.drain(None);
+            }
+        } else if start.elapsed() > SETUP_LIMIT {
+            return Err(err("setup timed out"));
+        }
+        if finished.load(Ordering::Acquire) || last_progress.elapsed() > STALL {
+            break;
+        }
+        peer.wait(timeout)?;
+    }
+    Ok(SenderReport {
+        start,
+        opened: peer.opened,
+        first_send: first_send.unwrap_or(start),
+        sent: seq,
+    })
+}
+
+fn answerer(
+    p: Params,
+    to_a: mpsc::Sender<RTCSessionDescription>,
+    from_a: mpsc::Receiver<RTCSessionDescription>,
+    finished: Arc<AtomicBool>,
+) -> Result<(Tracker, Option<Instant>), BoxError> {
+    let mut peer = Peer::new()?;
+    let offer = from_a.recv_timeout(SETUP_LIMIT)?;
+    to_a.send(peer.answer(offer)?)?;
+    let mut tracker = Tracker::default();
+    let mut last_count = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let mut timeout = peer.drain(Some(&mut tracker));
+        if tracker.done(p.count) {
+            break;
+        }
+        if let Ok(offer) = from_a.try_recv() {
+            to_a.send(peer.answer(offer)?)?;
+            timeout = peer.drain(Some(&mut tracker));
+        }
+        if tracker.received != last_count {
+            last_count = tracker.received;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > STALL {
+            break;
+        }
+        peer.wait(timeout)?;
+    }
+    finished.store(true, Ordering::Release);
+    let _ = peer.drain(None);
+    Ok((tracker, peer.opened))
+}
+
+/// One transfer (see [`Params`]).
+pub fn run(p: Params) -> Result<Outcome, BoxError> {
+    let (to_b, from_a) = mpsc::channel();
+    let (to_a, from_b) = mpsc::channel();
+    let finished = Arc::new(AtomicBool::new(false));
+    let f = Arc::clone(&finished);
+    let b = thread::spawn(move || answerer(p, to_a, from_a, f).map_err(|e| e.to_string()));
+    let a = thread::spawn(move || offerer(p, to_b, from_b, finished).map_err(|e| e.to_string()));
+    let sender = a
+        .join()
+        .map_err(|_| err("offerer panicked"))?
+        .map_err(err)?;
+    let (tracker, b_opened) = b
+        .join()
+        .map_err(|_| err("answerer panicked"))?
+        .map_err(err)?;
+    let opened = sender
+        .opened
+        .zip(b_opened)
+        .map(|(x, y)| x.max(y))
+        .ok_or_else(|| err("the channel never opened on both sides"))?;
+    Ok(Outcome {
+        setup: opened - sender.start,
+        first_send: sender.first_send,
+        tracker,
+        sent: sender.sent,
+        restart_switch: None,
+    })
+}
