@@ -19,8 +19,8 @@ use tether_tests::browser::{Browser, NetNs};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use transport_tokio::{
-    DataChannel, GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent, Signaling,
-    SignalingError,
+    DataChannel, GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent, RtpReceiver,
+    Signaling, SignalingError,
 };
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -250,6 +250,7 @@ pub(crate) fn room() -> String {
 pub(crate) struct RustPeer {
     pub(crate) pc: PeerConnection,
     channels: mpsc::UnboundedReceiver<DataChannel>,
+    tracks: mpsc::UnboundedReceiver<RtpReceiver>,
     log: Arc<Mutex<Vec<String>>>,
     closed: watch::Receiver<bool>,
 }
@@ -278,6 +279,7 @@ impl RustPeer {
         config.gather = GatherOptions::loopback_only();
         let (pc, mut events) = PeerConnection::new(config, sig)?;
         let (tx, channels) = mpsc::unbounded_channel();
+        let (track_tx, tracks) = mpsc::unbounded_channel();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (closed_tx, closed) = watch::channel(false);
         let pump_log = Arc::clone(&log);
@@ -288,6 +290,16 @@ impl RustPeer {
                     PeerEvent::DataChannel(dc) => {
                         let line = format!("remote data channel {:?}", dc.label());
                         let _ = tx.send(dc);
+                        line
+                    }
+                    PeerEvent::Track(receiver) => {
+                        let line = format!(
+                            "remote track {:?} mid {} ssrc {}",
+                            receiver.kind(),
+                            receiver.mid(),
+                            receiver.parameters().ssrc
+                        );
+                        let _ = track_tx.send(receiver);
                         line
                     }
                     PeerEvent::Session(Event::Closed(by)) => {
@@ -308,6 +320,7 @@ impl RustPeer {
         Ok(Self {
             pc,
             channels,
+            tracks,
             log,
             closed,
         })
@@ -318,6 +331,14 @@ impl RustPeer {
         match tokio::time::timeout(T, self.channels.recv()).await {
             Ok(Some(dc)) => Ok(dc),
             _ => Err(format!("Rust: no data channel from the peer; log:\n{}", self.log()).into()),
+        }
+    }
+
+    /// The next track the other peer started sending.
+    pub(crate) async fn next_track(&mut self) -> Result<RtpReceiver, BoxError> {
+        match tokio::time::timeout(T, self.tracks.recv()).await {
+            Ok(Some(r)) => Ok(r),
+            _ => Err(format!("Rust: no track from the peer; log:\n{}", self.log()).into()),
         }
     }
 
