@@ -26,15 +26,15 @@ fn padding_only(payload_type: u8, seq: u16, ssrc: u32) -> Vec<u8> {
 /// Valid RTP that carries nothing to play must be dropped as padding, not counted as
 /// malformed (the counter is meant for garbage on the wire).
 #[test]
-#[ignore = "media bug: padding-only RTX packets count as malformed_rtp (RtpDropReason::MalformedRtx)"]
 fn padding_only_rtx_is_not_malformed() {
     let mut config = ReceiveConfig::new(CodecKind::Vp8, 96, 1);
     config.remote_ssrc = Some(0x1111);
     config.rtx = Some((97, Some(0x2222)));
     let mut stream = RtpReceiveStream::new(config);
     let result = stream.handle_rtp_bytes(&padding_only(97, 1, 0x2222), Instant::now());
-    assert_ne!(result, Err(RtpDropReason::MalformedRtx));
+    assert_eq!(result, Err(RtpDropReason::Padding));
     assert_eq!(stream.stats().malformed_rtp, 0, "{:?}", stream.stats());
+    assert_eq!(stream.stats().padding_packets, 1, "{:?}", stream.stats());
 }
 
 /// The VP8 sample (4 s) between two Rust peers over loopback: the receiver reports sent during

@@ -72,6 +72,10 @@ pub enum RtpDropReason {
     /// So far ahead of the stream that it looks like garbage or a restart.
     #[error("sequence number jump too large")]
     TooFarAhead,
+    /// An RTX packet that is only padding (libwebrtc probes bandwidth with them): valid, with
+    /// nothing to play.
+    #[error("padding-only RTX packet")]
+    Padding,
 }
 
 /// An RTCP compound packet from the network was dropped.

@@ -158,6 +158,7 @@ impl RtpReceiveStream {
         match &result {
             Ok(()) => {}
             Err(RtpDropReason::Duplicate) => self.stats.duplicates += 1,
+            Err(RtpDropReason::Padding) => self.stats.padding_packets += 1,
             Err(RtpDropReason::Malformed | RtpDropReason::MalformedRtx) => {
                 self.stats.malformed_rtp += 1
             }
@@ -225,6 +226,9 @@ impl RtpReceiveStream {
             return Err(RtpDropReason::UnexpectedPayloadType(
                 packet.header.payload_type,
             ));
+        }
+        if packet.payload.is_empty() && packet.header.padding {
+            return Err(RtpDropReason::Padding);
         }
         if packet.payload.len() < 2 {
             return Err(RtpDropReason::MalformedRtx);

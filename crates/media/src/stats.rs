@@ -79,4 +79,6 @@ pub struct ReceiverStats {
     pub malformed_rtcp: u64,
     /// RTP packets dropped for another reason (unknown SSRC/PT, too old, too far ahead).
     pub rtp_dropped: u64,
+    /// Padding-only RTX packets (bandwidth probes) received and dropped.
+    pub padding_packets: u64,
 }
