@@ -166,31 +166,41 @@ impl SwitchConn {
             silent_ms = (now - last_in) / 1000,
             "replaying DTLS records on the newly promoted path"
         );
-        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((path, records));
-        self.replay_pending.store(true, Ordering::Release);
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            *pending = Some((path, records));
+            self.replay_pending.store(true, Ordering::Release);
+        }
         let this = Arc::clone(self);
         tokio::spawn(async move { this.flush_replay().await });
     }
 
-    /// Sends the pending replay, if any; writes wait behind it.
+    /// Sends the pending replay, if any; writes wait behind it (the flag stays set, so they
+    /// queue on the gate, until the last replayed record is written).
     async fn flush_replay(&self) {
         let _gate = self.replay_gate.lock().await;
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-        self.replay_pending.store(false, Ordering::Release);
-        let Some((path, records)) = pending else {
-            return;
-        };
-        self.counters.replays.fetch_add(1, Ordering::Relaxed);
-        for record in records {
-            if self.is_closed() {
-                return;
-            }
-            if path.send(&record).await.is_err() {
-                self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.counters.dtls_replayed.fetch_add(1, Ordering::Relaxed);
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((path, records)) = pending {
+            self.counters.replays.fetch_add(1, Ordering::Relaxed);
+            for record in records {
+                if self.is_closed() {
+                    break;
+                }
+                if path.send(&record).await.is_err() {
+                    self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.counters.dtls_replayed.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
+        // Under the lock: a promotion meanwhile set a new replay (and spawned its flush).
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.replay_pending
+            .store(pending.is_some(), Ordering::Release);
     }
 
     /// Is a path selected for writing?
@@ -450,7 +460,11 @@ mod tests {
         switch.send(&[23, 4]).await.unwrap();
         assert_eq!(next(&new_far).await, [23, 2]);
         assert_eq!(next(&new_far).await, [23, 3]);
-        assert_eq!(next(&new_far).await, [23, 4], "a newer record overtook the replay");
+        assert_eq!(
+            next(&new_far).await,
+            [23, 4],
+            "a newer record overtook the replay"
+        );
         assert_eq!(switch.counters.dtls_replayed.load(Ordering::Relaxed), 2);
         assert_eq!(switch.counters.replays.load(Ordering::Relaxed), 1);
 

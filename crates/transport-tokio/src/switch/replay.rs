@@ -97,7 +97,10 @@ mod tests {
         }
         assert_eq!(ring.len(), 3);
         assert_eq!(ring.bytes(), 6);
-        assert_eq!(collect(&ring, 0), vec![vec![23, 2], vec![23, 3], vec![23, 4]]);
+        assert_eq!(
+            collect(&ring, 0),
+            vec![vec![23, 2], vec![23, 3], vec![23, 4]]
+        );
     }
 
     #[test]
