@@ -2,8 +2,9 @@
 //! writes to the promoted one, so an ICE restart changes the path under DTLS without DTLS
 //! noticing (make-before-break).
 //!
-//! After an outage (nothing received for [`OUTAGE_SILENCE`]) a newly promoted path first gets
-//! the DTLS records written since shortly before the last one received ([`replay`]): the ones
+//! After an outage (nothing received on the promoted path for [`OUTAGE_SILENCE`]) a newly
+//! promoted path first gets the DTLS records written since shortly before the last one received
+//! there ([`replay`]): the ones
 //! the dead path may have swallowed. The peer's DTLS drops the duplicates, SCTP acknowledges
 //! the rest, and data flows again without waiting for SCTP's retransmission timer.
 
@@ -79,7 +80,11 @@ pub(crate) struct SwitchConn {
     early: std::sync::Mutex<Vec<Bytes>>,
     /// The clock of `last_in` and the ring's timestamps (microseconds since `epoch`).
     epoch: Instant,
-    /// When the last DTLS record arrived (any generation); 0: none yet.
+    /// When the last DTLS record arrived on the path written to; 0: none yet. Records on
+    /// another path do not count: after an outage the peer may already write (and replay) on
+    /// the new path while our records went to the dead one, and the peer's replay is no sign
+    /// that ours arrived (seen in the netns test: each side's replay then suppressed the
+    /// other's, and the SACKs waited for SCTP's T3 timer).
     last_in: AtomicU64,
     /// The DTLS records written recently.
     ring: std::sync::Mutex<ReplayRing>,
@@ -138,9 +143,9 @@ impl SwitchConn {
 
     /// Routes writes to `path` from now on (`None`: drop writes).
     ///
-    /// Promoting another path after an outage (nothing received for [`OUTAGE_SILENCE`]) first
-    /// sends it the DTLS records written since [`REPLAY_MARGIN`] before the last record
-    /// received, oldest first and before any newer write (on a task of its own, so the caller
+    /// Promoting another path after an outage (nothing received on the path written to so far
+    /// for [`OUTAGE_SILENCE`]) first sends it the DTLS records written since [`REPLAY_MARGIN`]
+    /// before the last record received there, oldest first and before any newer write (on a task of its own, so the caller
     /// does not wait). Must be called within a tokio runtime when `path` is `Some`.
     pub(crate) fn set_writer(self: &Arc<Self>, path: Option<PathConn>) {
         let previous = self.writer_tx.send_replace(path.clone());
@@ -203,6 +208,14 @@ impl SwitchConn {
             .store(pending.is_some(), Ordering::Release);
     }
 
+    /// Is `path` the one written to?
+    fn is_writer(&self, path: &PathConn) -> bool {
+        self.writer
+            .borrow()
+            .as_ref()
+            .is_some_and(|w| Arc::ptr_eq(w, path))
+    }
+
     /// Is a path selected for writing?
     pub(crate) fn has_writer(&self) -> bool {
         self.writer.borrow().is_some()
@@ -235,7 +248,9 @@ impl SwitchConn {
             match PacketKind::of(packet) {
                 PacketKind::Dtls => {
                     self.counters.dtls_in.fetch_add(1, Ordering::Relaxed);
-                    self.last_in.store(self.now_us(), Ordering::Relaxed);
+                    if self.is_writer(&path) {
+                        self.last_in.store(self.now_us(), Ordering::Relaxed);
+                    }
                     let data = Bytes::copy_from_slice(packet);
                     tokio::select! {
                         r = self.inbound_tx.send(data) => if r.is_err() { return },
@@ -473,6 +488,29 @@ mod tests {
         switch.send(&[23, 5]).await.unwrap();
         assert_eq!(next(&new_far).await, [23, 5]);
         assert_eq!(switch.counters.replays.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn records_on_the_new_path_do_not_hide_the_outage_of_the_old() {
+        let switch = SwitchConn::new();
+        let (old_near, old_far) = pipe();
+        let (new_near, new_far) = pipe();
+        let (old_near, new_near): (PathConn, PathConn) = (Arc::new(old_near), Arc::new(new_near));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&old_near)));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&new_near)));
+        switch.set_writer(Some(Arc::clone(&old_near)));
+        let mut buf = [0u8; 16];
+        old_far.send(&[23, 100]).await.unwrap();
+        switch.recv(&mut buf).await.unwrap();
+        switch.send(&[23, 1]).await.unwrap(); // lost on the dying path
+        tokio::time::sleep(OUTAGE_SILENCE + OUTAGE_SILENCE / 2).await;
+        // The peer promoted first and replays on the new path: that says nothing about ours.
+        new_far.send(&[23, 101]).await.unwrap();
+        switch.recv(&mut buf).await.unwrap();
+
+        switch.set_writer(Some(Arc::clone(&new_near)));
+        assert_eq!(next(&new_far).await, [23, 1]);
+        assert_eq!(switch.counters.dtls_replayed.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
