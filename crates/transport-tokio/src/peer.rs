@@ -142,6 +142,9 @@ pub struct Stats {
     pub dtls_datagrams_in: u64,
     /// Datagrams written while no path was promoted (or refused by the path).
     pub datagrams_dropped_out: u64,
+    /// DTLS records sent again on a newly promoted path after an outage (the ones the dead
+    /// path may have lost), so SCTP need not wait for its retransmission timer.
+    pub dtls_datagrams_replayed: u64,
     /// The SRTP/RTP path.
     pub media: MediaStats,
 }

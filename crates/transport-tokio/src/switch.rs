@@ -1,10 +1,19 @@
 //! [`SwitchConn`]: the connection DTLS runs over. It reads from every live ICE generation and
 //! writes to the promoted one, so an ICE restart changes the path under DTLS without DTLS
 //! noticing (make-before-break).
+//!
+//! After an outage (nothing received on the promoted path for [`OUTAGE_SILENCE`]) a newly
+//! promoted path first gets the DTLS records written since shortly before the last one received
+//! there ([`replay`]): the ones
+//! the dead path may have swallowed. The peer's DTLS drops the duplicates, SCTP acknowledges
+//! the rest, and data flows again without waiting for SCTP's retransmission timer.
+
+mod replay;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,6 +22,7 @@ use webrtc_util::Conn;
 
 use crate::demux::PacketKind;
 use crate::rtp_path::SrtpIn;
+use replay::ReplayRing;
 
 /// A generation's connection, as `webrtc-ice` returns it from `dial`/`accept`.
 pub(crate) type PathConn = Arc<dyn Conn + Send + Sync>;
@@ -22,6 +32,17 @@ pub(crate) type PathConn = Arc<dyn Conn + Send + Sync>;
 const INBOUND_QUEUE: usize = 1024;
 /// Largest datagram read from an ICE path.
 const MAX_DATAGRAM: usize = 8192;
+/// DTLS records kept for a replay after an outage: at most this many...
+const REPLAY_DATAGRAMS: usize = 256;
+/// ...and this many bytes.
+const REPLAY_BYTES: usize = 512 * 1024;
+/// A promotion replays only when nothing was received for this long: an outage, not a
+/// make-before-break switch with data flowing (where a burst of duplicates only costs).
+const OUTAGE_SILENCE: Duration = Duration::from_millis(100);
+/// Records written up to this long before the last one received are replayed too: they may
+/// have been in flight on the dead path while the peer's last record was on its way (one
+/// round trip).
+const REPLAY_MARGIN: Duration = Duration::from_millis(100);
 
 /// Counters of a [`SwitchConn`], for statistics and tests.
 #[derive(Debug, Default)]
@@ -34,6 +55,10 @@ pub(crate) struct SwitchCounters {
     pub(crate) other_dropped: AtomicU64,
     /// Datagrams written while no generation was promoted, or whose write failed.
     pub(crate) send_dropped: AtomicU64,
+    /// DTLS records sent again on a newly promoted path after an outage.
+    pub(crate) dtls_replayed: AtomicU64,
+    /// Promotions after an outage that replayed records.
+    pub(crate) replays: AtomicU64,
 }
 
 /// The switchable connection: reads from every live generation, writes to the promoted one.
@@ -53,6 +78,22 @@ pub(crate) struct SwitchConn {
     /// SRTP/SRTCP that arrived before the keys (the peer's DTLS may finish first), replayed
     /// into `media` when it is set; at most [`EARLY_MEDIA`] datagrams.
     early: std::sync::Mutex<Vec<Bytes>>,
+    /// The clock of `last_in` and the ring's timestamps (microseconds since `epoch`).
+    epoch: Instant,
+    /// When the last DTLS record arrived on the path written to; 0: none yet. Records on
+    /// another path do not count: after an outage the peer may already write (and replay) on
+    /// the new path while our records went to the dead one, and the peer's replay is no sign
+    /// that ours arrived (seen in the netns test: each side's replay then suppressed the
+    /// other's, and the SACKs waited for SCTP's T3 timer).
+    last_in: AtomicU64,
+    /// The DTLS records written recently.
+    ring: std::sync::Mutex<ReplayRing>,
+    /// The replay of a promotion, until it is sent: (path, records).
+    pending: std::sync::Mutex<Option<(PathConn, Vec<Bytes>)>>,
+    /// Is `pending` set? (Writes check this without a lock.)
+    replay_pending: AtomicBool,
+    /// Orders writes behind a replay: held while a replay is sent.
+    replay_gate: Mutex<()>,
 }
 
 /// SRTP/SRTCP datagrams kept while the keys are being derived; beyond that they are dropped
@@ -84,12 +125,95 @@ impl SwitchConn {
             counters: SwitchCounters::default(),
             media: OnceLock::new(),
             early: std::sync::Mutex::new(Vec::new()),
+            epoch: Instant::now(),
+            last_in: AtomicU64::new(0),
+            ring: std::sync::Mutex::new(ReplayRing::new(REPLAY_DATAGRAMS, REPLAY_BYTES)),
+            pending: std::sync::Mutex::new(None),
+            replay_pending: AtomicBool::new(false),
+            replay_gate: Mutex::new(()),
         })
     }
 
+    /// Microseconds since `epoch` (at least 1, so 0 can mean "never").
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
     /// Routes writes to `path` from now on (`None`: drop writes).
-    pub(crate) fn set_writer(&self, path: Option<PathConn>) {
-        self.writer_tx.send_replace(path);
+    ///
+    /// Promoting another path after an outage (nothing received on the path written to so far
+    /// for [`OUTAGE_SILENCE`]) first sends it the DTLS records written since [`REPLAY_MARGIN`]
+    /// before the last record received there, oldest first and before any newer write (on a task of its own, so the caller
+    /// does not wait). Must be called within a tokio runtime when `path` is `Some`.
+    pub(crate) fn set_writer(self: &Arc<Self>, path: Option<PathConn>) {
+        let previous = self.writer_tx.send_replace(path.clone());
+        let Some(path) = path else { return };
+        if previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, &path)) {
+            return;
+        }
+        let now = self.now_us();
+        let last_in = self.last_in.load(Ordering::Relaxed);
+        if last_in == 0 || now.saturating_sub(last_in) < duration_us(OUTAGE_SILENCE) {
+            return; // never connected yet, or the peer is still heard: no outage
+        }
+        let since = last_in.saturating_sub(duration_us(REPLAY_MARGIN));
+        let records: Vec<Bytes> = {
+            let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+            ring.since(since).map(Bytes::copy_from_slice).collect()
+        };
+        if records.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            records = records.len(),
+            silent_ms = (now - last_in) / 1000,
+            "replaying DTLS records on the newly promoted path"
+        );
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            *pending = Some((path, records));
+            self.replay_pending.store(true, Ordering::Release);
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.flush_replay().await });
+    }
+
+    /// Sends the pending replay, if any; writes wait behind it (the flag stays set, so they
+    /// queue on the gate, until the last replayed record is written).
+    async fn flush_replay(&self) {
+        let _gate = self.replay_gate.lock().await;
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((path, records)) = pending {
+            self.counters.replays.fetch_add(1, Ordering::Relaxed);
+            for record in records {
+                if self.is_closed() {
+                    break;
+                }
+                if path.send(&record).await.is_err() {
+                    self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.counters.dtls_replayed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        // Under the lock: a promotion meanwhile set a new replay (and spawned its flush).
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.replay_pending
+            .store(pending.is_some(), Ordering::Release);
+    }
+
+    /// Is `path` the one written to?
+    fn is_writer(&self, path: &PathConn) -> bool {
+        self.writer
+            .borrow()
+            .as_ref()
+            .is_some_and(|w| Arc::ptr_eq(w, path))
     }
 
     /// Is a path selected for writing?
@@ -124,6 +248,9 @@ impl SwitchConn {
             match PacketKind::of(packet) {
                 PacketKind::Dtls => {
                     self.counters.dtls_in.fetch_add(1, Ordering::Relaxed);
+                    if self.is_writer(&path) {
+                        self.last_in.store(self.now_us(), Ordering::Relaxed);
+                    }
                     let data = Bytes::copy_from_slice(packet);
                     tokio::select! {
                         r = self.inbound_tx.send(data) => if r.is_err() { return },
@@ -171,6 +298,10 @@ impl SwitchConn {
     }
 }
 
+fn duration_us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 fn closed_error() -> webrtc_util::Error {
     webrtc_util::Error::Other("switchable connection closed".to_owned())
 }
@@ -207,6 +338,17 @@ impl Conn for SwitchConn {
     async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
         if self.is_closed() {
             return Err(closed_error());
+        }
+        if self.replay_pending.load(Ordering::Acquire) {
+            // Newer records after the replayed ones: the peer's DTLS replay window (64
+            // records) would drop replayed records that arrive too far behind newer ones.
+            self.flush_replay().await;
+        }
+        if PacketKind::of(buf) == PacketKind::Dtls {
+            // Only DTLS records are replayed, never SRTP (media is better late than twice).
+            // Timestamped under the lock: the ring's times stay ordered.
+            let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+            ring.push(self.now_us(), buf);
         }
         let path = self.writer.borrow().clone();
         match path {
@@ -294,5 +436,105 @@ mod tests {
         switch.shut();
         assert!(switch.recv(&mut buf).await.is_err());
         assert!(switch.send(&[23]).await.is_err());
+    }
+
+    /// Receives one datagram from `far` within a second.
+    async fn next(far: &impl Conn) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(1), far.recv(&mut buf))
+            .await
+            .expect("no datagram")
+            .unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[tokio::test]
+    async fn after_an_outage_the_new_path_gets_the_unacknowledged_records_first() {
+        let switch = SwitchConn::new();
+        let (old_near, old_far) = pipe();
+        let (new_near, new_far) = pipe();
+        let (old_near, new_near): (PathConn, PathConn) = (Arc::new(old_near), Arc::new(new_near));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&old_near)));
+        switch.set_writer(Some(Arc::clone(&old_near)));
+
+        // Written long before the peer's last record: it arrived, it is not replayed.
+        switch.send(&[23, 1]).await.unwrap();
+        assert_eq!(next(&old_far).await, [23, 1]);
+        tokio::time::sleep(REPLAY_MARGIN * 2).await;
+        old_far.send(&[23, 100]).await.unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(switch.recv(&mut buf).await.unwrap(), 2);
+        // Written after it: lost on the dying path (the far end stops reading). RTP is
+        // never replayed.
+        for packet in [&[23, 2][..], &[0x80, 96, 0], &[23, 3]] {
+            switch.send(packet).await.unwrap();
+        }
+        tokio::time::sleep(OUTAGE_SILENCE + OUTAGE_SILENCE / 2).await;
+
+        switch.set_writer(Some(Arc::clone(&new_near)));
+        switch.send(&[23, 4]).await.unwrap();
+        assert_eq!(next(&new_far).await, [23, 2]);
+        assert_eq!(next(&new_far).await, [23, 3]);
+        assert_eq!(
+            next(&new_far).await,
+            [23, 4],
+            "a newer record overtook the replay"
+        );
+        assert_eq!(switch.counters.dtls_replayed.load(Ordering::Relaxed), 2);
+        assert_eq!(switch.counters.replays.load(Ordering::Relaxed), 1);
+
+        // Promoting the same path again replays nothing.
+        switch.set_writer(Some(Arc::clone(&new_near)));
+        switch.send(&[23, 5]).await.unwrap();
+        assert_eq!(next(&new_far).await, [23, 5]);
+        assert_eq!(switch.counters.replays.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn records_on_the_new_path_do_not_hide_the_outage_of_the_old() {
+        let switch = SwitchConn::new();
+        let (old_near, old_far) = pipe();
+        let (new_near, new_far) = pipe();
+        let (old_near, new_near): (PathConn, PathConn) = (Arc::new(old_near), Arc::new(new_near));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&old_near)));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&new_near)));
+        switch.set_writer(Some(Arc::clone(&old_near)));
+        let mut buf = [0u8; 16];
+        old_far.send(&[23, 100]).await.unwrap();
+        switch.recv(&mut buf).await.unwrap();
+        switch.send(&[23, 1]).await.unwrap(); // lost on the dying path
+        tokio::time::sleep(OUTAGE_SILENCE + OUTAGE_SILENCE / 2).await;
+        // The peer promoted first and replays on the new path: that says nothing about ours.
+        new_far.send(&[23, 101]).await.unwrap();
+        switch.recv(&mut buf).await.unwrap();
+
+        switch.set_writer(Some(Arc::clone(&new_near)));
+        assert_eq!(next(&new_far).await, [23, 1]);
+        assert_eq!(switch.counters.dtls_replayed.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_switch_while_the_peer_is_heard_replays_nothing() {
+        let switch = SwitchConn::new();
+        let (old_near, old_far) = pipe();
+        let (new_near, new_far) = pipe();
+        let (old_near, new_near): (PathConn, PathConn) = (Arc::new(old_near), Arc::new(new_near));
+        tokio::spawn(Arc::clone(&switch).read_path(Arc::clone(&old_near)));
+
+        // Before anything was received (the handshake's first flight): no replay either.
+        switch.set_writer(Some(Arc::clone(&old_near)));
+        switch.send(&[22, 1]).await.unwrap();
+        assert_eq!(next(&old_far).await, [22, 1]);
+
+        old_far.send(&[22, 2]).await.unwrap();
+        let mut buf = [0u8; 16];
+        switch.recv(&mut buf).await.unwrap();
+        switch.send(&[23, 1]).await.unwrap();
+        // Make-before-break: the peer was heard just now.
+        switch.set_writer(Some(Arc::clone(&new_near)));
+        switch.send(&[23, 2]).await.unwrap();
+        assert_eq!(next(&new_far).await, [23, 2]);
+        assert_eq!(switch.counters.replays.load(Ordering::Relaxed), 0);
+        assert_eq!(switch.counters.dtls_replayed.load(Ordering::Relaxed), 0);
     }
 }

@@ -93,6 +93,7 @@ impl TransportIo {
     pub(super) fn add_stats(&self, transport: TransportId, stats: &mut Stats) {
         stats.dtls_datagrams_in += self.switch.counters.dtls_in.load(Ordering::Relaxed);
         stats.datagrams_dropped_out += self.switch.counters.send_dropped.load(Ordering::Relaxed);
+        stats.dtls_datagrams_replayed += self.switch.counters.dtls_replayed.load(Ordering::Relaxed);
         stats.media.dropped_before_srtp += self.switch.counters.rtp_dropped.load(Ordering::Relaxed);
         for (g, gen) in &self.gens {
             let pair = gen.agent.get_selected_candidate_pair();
