@@ -34,6 +34,7 @@
 
 mod commands;
 mod demo;
+mod demo_media;
 mod error;
 mod glue;
 mod page;
@@ -41,7 +42,7 @@ mod timeline;
 mod token;
 
 pub use commands::{run_peer, run_signal, PeerOptions, Role, SignalOptions};
-pub use demo::{run_demo, DemoError, DemoOptions, DemoReport};
+pub use demo::{run_demo, DemoError, DemoOptions, DemoReport, MediaSummary};
 pub use error::{check_ws_url, CliError};
 pub use glue::{polite_by_ids, WsSignaling};
 pub use page::PAGE;
