@@ -356,3 +356,85 @@ async fn ice_restart_from_each_side_mid_stream_loses_no_frame() {
     assert_close("VP8 across restarts", ffprobe_frames(&r.ivf), VP8_FRAMES);
     r.remove_files();
 }
+
+/// User + system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    tv(usage.user_time()) + tv(usage.system_time())
+}
+
+/// CPU per stream pair: one peer sends the looping VP8 sample (30 fps) and Opus sample (50
+/// packets/s) for `TETHER_CPU_SECS` seconds (default 10) to the other, in this process, and
+/// the process's CPU time (getrusage: both peers, SRTP, ICE keep-alives, the runtime) is
+/// reported. A measurement, not a check: run it on a quiet machine.
+///
+/// `cargo test -p tether-transport-tokio --test media -- --ignored --nocapture cpu_per_stream`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (10 s by default); run explicitly"]
+async fn cpu_per_stream_pair() {
+    let secs: u64 = std::env::var("TETHER_CPU_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let (sa, sb) = memory_pair(Duration::ZERO);
+    let (a, _ae) = PeerConnection::new(config(false, Some(41)), sa).unwrap();
+    let (b, mut be) = PeerConnection::new(config(true, Some(42)), sb).unwrap();
+    let video = IvfSource::open(sample("vp8.ivf")).unwrap().looping(true);
+    let audio = OggOpusSource::open(sample("opus.ogg"))
+        .unwrap()
+        .looping(true);
+    let video = a.add_media_track(video, "s", "v").await.unwrap();
+    let audio = a.add_media_track(audio, "s", "a").await.unwrap();
+    let arrivals = Arc::new(Mutex::new(Arrivals::default()));
+    let mut receivers = Vec::new();
+    for _ in 0..2 {
+        let track = next_track(&mut be).await;
+        let sink = Timed {
+            inner: Discard,
+            arrivals: Arc::clone(&arrivals),
+        };
+        receivers.push(tokio::spawn(track.receive_into(sink)));
+    }
+    // Measure once media flows (setup and DTLS are not part of a stream's cost).
+    while arrivals.lock().unwrap().last.is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cpu0 = cpu_time();
+    let wall0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let cpu = cpu_time() - cpu0;
+    let wall = wall0.elapsed();
+    video.stop();
+    audio.stop();
+    a.close().await;
+    let mut frames = 0;
+    for r in receivers {
+        frames += r.await.unwrap().unwrap().frames_delivered;
+    }
+    b.close().await;
+    println!(
+        "one VP8 30 fps + Opus 50 pps stream pair (sender and receiver in this process), \
+         {wall:.1?}: CPU {cpu:.3?} = {:.2} % of one core ({:.1} ms CPU per second); \
+         {frames} frames delivered",
+        cpu.as_secs_f64() / wall.as_secs_f64() * 100.0,
+        cpu.as_secs_f64() * 1000.0 / wall.as_secs_f64()
+    );
+    assert!(frames > 0, "media flowed");
+}
+
+/// A sink that keeps nothing.
+struct Discard;
+
+impl MediaSink for Discard {
+    fn write_frame(&mut self, _frame: &Frame) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
