@@ -157,7 +157,7 @@ where
     let (b, mut be) = PeerConnection::new(config(true, Some(32)), sb).unwrap();
     let video = IvfSource::open(sample("vp8.ivf")).unwrap();
     let audio = OggOpusSource::open(sample("opus.ogg")).unwrap();
-    let head = audio.head().clone();
+    let head = *audio.head();
     let video = a.add_media_track(video, "stream", "video").await.unwrap();
     let audio = a.add_media_track(audio, "stream", "audio").await.unwrap();
 
