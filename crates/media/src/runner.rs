@@ -35,11 +35,26 @@ pub trait RtpWriter: Send + Sync {
     async fn read_rtcp(&mut self) -> Option<RtcpBatch>;
 }
 
+/// What the receive side of a track delivers: media, or RTCP from the remote sender.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Received {
+    /// An RTP packet of the track (unprotected).
+    Rtp(Packet),
+    /// An RTCP compound packet the remote sender sent about its own SSRC (sender reports:
+    /// they give the receiver's reports their LSR/DLSR, from which the sender gets an RTT).
+    Rtcp(RtcpBatch),
+}
+
 /// The receive side of an RTP track on some transport.
+///
+/// RTP and the remote sender's RTCP come through one method because the runner waits for
+/// both at once (two `&mut self` reads could not be raced against each other).
 #[async_trait]
 pub trait RtpReader: Send + Sync {
-    /// The next RTP packet of this track; `None` once the track ended. Must be cancel-safe.
-    async fn read_rtp(&mut self) -> Option<Packet>;
+    /// The next RTP packet of this track, or RTCP from its sender, whichever comes first;
+    /// `None` once the track ended (no more RTP will come). Must be cancel-safe.
+    async fn read(&mut self) -> Option<Received>;
     /// Sends an RTCP compound packet (feedback to the sender).
     async fn write_rtcp(
         &self,
@@ -174,7 +189,7 @@ where
 }
 
 /// Receives a track until the reader ends: reorders, requests retransmissions and keyframes,
-/// sends receiver reports, and writes complete frames to the sink (finished at the end).
+/// sends receiver reports (with LSR/DLSR from the sender reports the reader delivers), and writes complete frames to the sink (finished at the end).
 ///
 /// RTCP write failures are logged and ignored (feedback is best effort). Returns the
 /// receiver's counters.
@@ -192,11 +207,14 @@ where
         let timeout = stream.poll_timeout().map(Instant::from_std);
         let mut ended = false;
         tokio::select! {
-            packet = reader.read_rtp() => match packet {
-                Some(packet) => {
+            input = reader.read() => match input {
+                Some(Received::Rtp(packet)) => {
                     if let Err(reason) = stream.handle_rtp(packet, Instant::now().into_std()) {
                         tracing::trace!(%reason, "RTP packet dropped");
                     }
+                }
+                Some(Received::Rtcp(batch)) => {
+                    stream.handle_rtcp(&batch, Instant::now().into_std());
                 }
                 None => ended = true,
             },

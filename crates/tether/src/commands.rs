@@ -12,11 +12,14 @@ use signaling_ws::{
     client_tls_with_roots, ClientConfig, RoomTokenKey, Server, ServerConfig, ServerTls,
     SignalingClient,
 };
-use transport_tokio::{DataChannel, GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent};
+use transport_tokio::{
+    DataChannel, GatherOptions, LocalTrack, Message, PeerConfig, PeerConnection, PeerEvent,
+};
 
 use crate::error::{check_ws_url, CliError};
 use crate::glue::{polite_by_ids, WsSignaling};
 use crate::page::PAGE;
+use crate::peer_media::{describe_recording, record, FileSource, PeerMediaOptions, Recording};
 use crate::timeline::describe;
 
 /// Options of `tether signal`.
@@ -143,9 +146,34 @@ async fn next_message(dc: &mut Option<DataChannel>) -> Option<Message> {
     }
 }
 
+/// Waits for the send track to end; never completes without one.
+async fn track_done(
+    track: &mut Option<tokio::task::JoinHandle<Result<media::SenderStats, String>>>,
+) -> Result<media::SenderStats, String> {
+    match track {
+        Some(t) => t.await.map_err(|e| e.to_string())?,
+        None => std::future::pending().await,
+    }
+}
+
 /// Joins the room, connects, and prints what arrives on the "chat" channel (one line per
 /// message on stdout; states on stderr) until the session closes or `stop` completes.
 pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Result<(), CliError> {
+    run_peer_with_media(opts, PeerMediaOptions::default(), stop).await
+}
+
+/// [`run_peer`] with media: sends a file as a track (then hangs up once it was sent and the
+/// last retransmissions were answered), and/or records every received track to a directory.
+pub async fn run_peer_with_media(
+    opts: PeerOptions,
+    media: PeerMediaOptions,
+    stop: impl Future<Output = ()>,
+) -> Result<(), CliError> {
+    // Open the file first: a bad file is a usage error before anything connects.
+    let source = match &media.send_file {
+        Some(path) => Some(FileSource::open(path, media.loop_file)?),
+        None => None,
+    };
     let mut sig = join(&opts).await?;
     eprintln!(
         "joined as peer {}; {} other peer(s) in the room",
@@ -187,6 +215,20 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
             .map_err(|e| failed(&e))?;
         Some(dc)
     };
+    let mut sending = None;
+    if let Some(source) = source {
+        let codec = media::MediaSource::codec(&source);
+        let track: LocalTrack = pc
+            .add_media_track(source, "tether", "file")
+            .await
+            .map_err(|e| failed(&e))?;
+        eprintln!("sending {codec:?} track (SSRC {})", track.ssrc());
+        sending = Some(tokio::spawn(async move {
+            track.finished().await.map_err(|e| e.to_string())
+        }));
+    }
+    let mut recordings: Vec<(PathBuf, Recording)> = Vec::new();
+    let mut remote_closed = false;
     let mut to_send = opts.send;
     let mut had_channel = false;
     let mut result = Ok(());
@@ -198,14 +240,26 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
                 break;
             }
             ev = events.recv() => match ev {
-                None => return Ok(()),
+                None => {
+                    remote_closed = true;
+                    break;
+                }
+                Some(PeerEvent::Track(track)) => match &media.record {
+                    Some(dir) => {
+                        let (path, task) = record(track, dir)?;
+                        eprintln!("recording a remote track to {}", path.display());
+                        recordings.push((path, task));
+                    }
+                    None => eprintln!("ignoring a remote {:?} track", track.kind()),
+                },
                 Some(PeerEvent::DataChannel(d)) if d.label() == "chat" && dc.is_none() => {
                     dc = Some(d);
                 }
                 Some(PeerEvent::DataChannel(d)) => eprintln!("ignoring data channel {:?}", d.label()),
                 Some(PeerEvent::Session(Event::Closed(by))) => {
                     eprintln!("closed ({by:?})");
-                    return Ok(());
+                    remote_closed = true;
+                    break;
                 }
                 Some(PeerEvent::Session(ev)) => {
                     if let Some(text) = describe(&ev) {
@@ -245,6 +299,22 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
                     break;
                 }
             },
+            done = track_done(&mut sending) => {
+                // The loop ends here, so the finished handle is never polled again.
+                match done {
+                    Ok(stats) => eprintln!(
+                        "sent {} frames ({} packets, {} retransmitted after {} NACKs, RTT {:?}); \
+                         hanging up",
+                        stats.frames_sent,
+                        stats.packets_sent,
+                        stats.retransmitted_packets,
+                        stats.nacks_received,
+                        stats.rtt
+                    ),
+                    Err(e) => result = Err(CliError::Failed(format!("sending the file: {e}"))),
+                }
+                break;
+            }
             _ = tick.tick() => {}
         }
         if let Some(d) = &dc {
@@ -259,7 +329,27 @@ pub async fn run_peer(opts: PeerOptions, stop: impl Future<Output = ()>) -> Resu
             }
         }
     }
-    pc.close().await;
+    if !remote_closed {
+        pc.close().await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), pc.wait_closed()).await;
+    // The recordings end with the peer connection: their files are finished now.
+    for (path, task) in recordings {
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(Ok(stats))) => eprintln!("{}", describe_recording(&path, &stats)),
+            Ok(Ok(Err(e))) => {
+                result = result.and(Err(CliError::Failed(format!(
+                    "recording {}: {e}",
+                    path.display()
+                ))))
+            }
+            _ => {
+                result = result.and(Err(CliError::Failed(format!(
+                    "recording {} did not finish",
+                    path.display()
+                ))))
+            }
+        }
+    }
     result
 }

@@ -3,7 +3,8 @@
 //! An embedded signaling server on `127.0.0.1:0`, a caller that creates a fresh room and a
 //! callee that joins it through real WebSocket signaling, a connection with host candidates on
 //! loopback only (no STUN), a data channel, a text exchange, a bulk transfer with every byte
-//! checked, an ICE restart while data keeps flowing (nothing may be lost), and close.
+//! checked, a VP8 video and an Opus audio track (embedded samples, looping) flowing all the
+//! while, an ICE restart while data and media keep flowing (nothing may be lost), and close.
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use signaling_ws::{random_room_name, Server, ServerConfig};
 use tokio::sync::mpsc;
 use transport_tokio::{DataChannel, GatherOptions, Message, PeerConfig, PeerConnection};
 
+use crate::demo_media;
 use crate::glue::WsSignaling;
 use crate::timeline::{pump, Note, Timeline};
 
@@ -72,6 +74,8 @@ pub struct DemoReport {
     pub bytes: u64,
     /// Messages lost, duplicated or reordered (the demo fails unless 0).
     pub lost: u64,
+    /// Media frames sent and received, lost, gaps and recovery.
+    pub media: MediaSummary,
     /// Whole demo, server start to close.
     pub total: Duration,
     /// The printed timeline.
@@ -94,6 +98,17 @@ impl DemoReport {
             "messages": self.messages,
             "bytes": self.bytes,
             "lost": self.lost,
+            "media": {
+                "video_frames_sent": self.media.video_frames_sent,
+                "video_frames_received": self.media.video_frames_received,
+                "audio_frames_sent": self.media.audio_frames_sent,
+                "audio_frames_received": self.media.audio_frames_received,
+                "frames_lost": self.media.frames_lost,
+                "longest_video_gap_ms": ms(self.media.longest_video_gap),
+                "longest_audio_gap_ms": ms(self.media.longest_audio_gap),
+                "retransmissions": self.media.retransmissions,
+                "rtt_ms": self.media.rtt.map(ms),
+            },
             "total_ms": ms(self.total),
         })
     }
@@ -132,8 +147,54 @@ impl fmt::Display for DemoReport {
             "  received                        {} messages, {} bytes, {} lost",
             self.messages, self.bytes, self.lost
         )?;
+        let m = &self.media;
+        writeln!(
+            f,
+            "  media frames sent / received    video {} / {}, audio {} / {}, {} lost",
+            m.video_frames_sent,
+            m.video_frames_received,
+            m.audio_frames_sent,
+            m.audio_frames_received,
+            m.frames_lost
+        )?;
+        writeln!(
+            f,
+            "  longest media gap (restart incl.)  video {}, audio {}",
+            ms(m.longest_video_gap),
+            ms(m.longest_audio_gap)
+        )?;
+        writeln!(
+            f,
+            "  media retransmissions, RTT      {}, {}",
+            m.retransmissions,
+            m.rtt.map_or("?".into(), ms)
+        )?;
         write!(f, "  total                           {}", ms(self.total))
     }
+}
+
+/// What the demo's media tracks did (VP8 video at 30 fps, Opus audio at 50 packets/s).
+#[derive(Debug, Clone, Default)]
+pub struct MediaSummary {
+    /// Video frames the caller sent.
+    pub video_frames_sent: u64,
+    /// Complete video frames the callee received.
+    pub video_frames_received: u64,
+    /// Audio frames (Opus packets) the caller sent.
+    pub audio_frames_sent: u64,
+    /// Audio frames the callee received.
+    pub audio_frames_received: u64,
+    /// Frames sent but never received complete (both tracks).
+    pub frames_lost: u64,
+    /// The longest time between two video frames at the callee, over the whole flow (the
+    /// ICE restart included; 33 ms apart when nothing stalls).
+    pub longest_video_gap: Duration,
+    /// The same for audio (20 ms apart).
+    pub longest_audio_gap: Duration,
+    /// Packets retransmitted after a NACK (both tracks).
+    pub retransmissions: u64,
+    /// The video sender's round-trip time from receiver reports.
+    pub rtt: Option<Duration>,
 }
 
 /// Why the demo failed: the step and what went wrong.
@@ -311,8 +372,19 @@ async fn session(
         .map_err(|e| fail(step)(e.to_string()))?;
     let (callee, callee_events) = PeerConnection::new(loopback_config(true), callee_sig)
         .map_err(|e| fail(step)(e.to_string()))?;
-    let mut caller_notes = pump("caller", caller_events, tl.clone());
-    let mut callee_notes = pump("callee", callee_events, tl.clone());
+    let mut caller_notes = pump("caller", caller_events, tl.clone(), None);
+    let (tracks_tx, tracks_rx) = mpsc::unbounded_channel();
+    let mut callee_notes = pump("callee", callee_events, tl.clone(), Some(tracks_tx));
+    let media_in = demo_media::receive(tracks_rx, tl.clone());
+
+    // Media first, so that one offer carries the tracks and the data channel.
+    let media_out = demo_media::start(&caller)
+        .await
+        .map_err(fail("adding the media tracks"))?;
+    tl.note(
+        "caller",
+        "added a VP8 video and an Opus audio track (embedded samples, looping)",
+    );
 
     let step = "connecting";
     let asked = Instant::now();
@@ -428,6 +500,17 @@ async fn session(
         tokio::time::sleep(PACE).await;
     }
     let (switch_at, _) = switched.unwrap_or((Instant::now(), seq));
+    let (video, audio) = media_in.arrivals();
+    tl.note(
+        "callee",
+        format!(
+            "media so far: {} video and {} audio frames; longest gaps {:.1} / {:.1} ms",
+            video.frames,
+            audio.frames,
+            video.longest_gap.as_secs_f64() * 1000.0,
+            audio.longest_gap.as_secs_f64() * 1000.0
+        ),
+    );
     let restart_switch = switch_at.saturating_duration_since(restart_at.unwrap_or(switch_at));
     dc.send_text(format!("end {seq}"))
         .await
@@ -460,8 +543,36 @@ async fn session(
         .map(|w| w[1].saturating_duration_since(w[0]))
         .max()
         .unwrap_or_default();
-    // The old generation retires after the grace period (500 ms).
+    // Media ends here (the tracks answer NACKs for one more second, while the old
+    // generation retires after its grace period of 500 ms).
+    media_out.stop();
+    tl.note("caller", "media sources stopped");
     tokio::time::sleep(Duration::from_millis(700)).await;
+    let step = "finishing the media tracks";
+    let (video_sent, audio_sent) = media_out.finished().await.map_err(fail(step))?;
+    let (video, audio) = media_in.arrivals();
+    let media = MediaSummary {
+        video_frames_sent: video_sent.frames_sent,
+        video_frames_received: video.frames,
+        audio_frames_sent: audio_sent.frames_sent,
+        audio_frames_received: audio.frames,
+        frames_lost: video_sent.frames_sent.saturating_sub(video.frames)
+            + audio_sent.frames_sent.saturating_sub(audio.frames),
+        longest_video_gap: video.longest_gap,
+        longest_audio_gap: audio.longest_gap,
+        retransmissions: video_sent.retransmitted_packets + audio_sent.retransmitted_packets,
+        rtt: video_sent.rtt,
+    };
+    tl.note(
+        "callee",
+        format!(
+            "received {} of {} video and {} of {} audio frames",
+            video.frames, video_sent.frames_sent, audio.frames, audio_sent.frames_sent
+        ),
+    );
+    if video.frames == 0 || audio.frames == 0 {
+        return Err(fail(step)("media did not flow".into()));
+    }
     let after = caller
         .stats()
         .await
@@ -507,6 +618,20 @@ async fn session(
     .await
     .map_err(|_| fail(step)("the peer connections did not stop".into()))?;
     tl.note("both", "peer connections stopped; sockets released");
+    if let (Some(v), Some(a)) = media_in.finished().await {
+        // The receivers' own view (NACKs sent, packets lost on the path).
+        tl.note(
+            "callee",
+            format!(
+                "media receivers: {} + {} packets, {} lost, {} NACKs sent, {} recovered",
+                v.packets_received,
+                a.packets_received,
+                v.packets_lost + a.packets_lost,
+                v.nacks_sent + a.nacks_sent,
+                v.packets_recovered + a.packets_recovered
+            ),
+        );
+    }
 
     Ok(DemoReport {
         setup,
@@ -519,6 +644,7 @@ async fn session(
         messages: received.messages,
         bytes: received.bytes,
         lost: 0,
+        media,
         total: Duration::ZERO,
         timeline: Vec::new(),
     })

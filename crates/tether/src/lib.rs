@@ -34,17 +34,20 @@
 
 mod commands;
 mod demo;
+mod demo_media;
 mod error;
 mod glue;
 mod page;
+mod peer_media;
 mod timeline;
 mod token;
 
-pub use commands::{run_peer, run_signal, PeerOptions, Role, SignalOptions};
-pub use demo::{run_demo, DemoError, DemoOptions, DemoReport};
+pub use commands::{run_peer, run_peer_with_media, run_signal, PeerOptions, Role, SignalOptions};
+pub use demo::{run_demo, DemoError, DemoOptions, DemoReport, MediaSummary};
 pub use error::{check_ws_url, CliError};
 pub use glue::{polite_by_ids, WsSignaling};
 pub use page::PAGE;
+pub use peer_media::{record_path, FileSource, PeerMediaOptions, H264_FPS};
 pub use timeline::Timeline;
 pub use token::{read_secret, room_token, signed_room_token, TokenOutput};
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tether::{
-    read_secret, room_token, run_demo, run_peer, run_signal, signed_room_token, CliError,
-    DemoOptions, PeerOptions, Role, SignalOptions,
+    read_secret, room_token, run_demo, run_peer_with_media, run_signal, signed_room_token,
+    CliError, DemoOptions, PeerMediaOptions, PeerOptions, Role, SignalOptions,
 };
 
 const EXIT_CODES: &str = "\
@@ -103,6 +103,8 @@ Examples:
   ROOM=$(tether token)
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send hello
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --echo
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send-file vp8.ivf
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --record out/
   tether peer --server wss://example.org/ws --room \"$ROOM\" --token v1.1795000000.9a3c...
 
 The other peer may be a browser tab on the server's page (http://HOST:PORT/#room=ROOM).
@@ -135,6 +137,16 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         /// For wss://: trust the CA certificates in this PEM file instead of the public roots.
         #[arg(long, value_name = "FILE")]
         ca_file: Option<PathBuf>,
+        /// Send this media file as a track, then hang up: .ivf (VP8/VP9), .ogg/.opus (Opus)
+        /// or .h264 (H.264 Annex-B, played at 30 fps).
+        #[arg(long, value_name = "FILE")]
+        send_file: Option<PathBuf>,
+        /// With --send-file: play the file in a loop until Ctrl-C instead of once.
+        #[arg(long, requires = "send_file")]
+        loop_file: bool,
+        /// Write each received media track to DIR as track-<mid>.ivf / .ogg / .h264.
+        #[arg(long, value_name = "DIR")]
+        record: Option<PathBuf>,
     },
     /// Print a fresh unguessable room name; with --sign, also a signed room token for it.
     #[command(after_help = "\
@@ -231,6 +243,9 @@ async fn run(command: Command) -> Result<(), CliError> {
             loopback,
             echo,
             ca_file,
+            send_file,
+            loop_file,
+            record,
         } => {
             let opts = PeerOptions {
                 server,
@@ -242,7 +257,12 @@ async fn run(command: Command) -> Result<(), CliError> {
                 echo,
                 ca_file,
             };
-            run_peer(opts, shutdown_signal()).await
+            let media = PeerMediaOptions {
+                send_file,
+                loop_file,
+                record,
+            };
+            run_peer_with_media(opts, media, shutdown_signal()).await
         }
         Command::Token {
             sign,

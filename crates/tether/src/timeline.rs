@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use session_core::session::Event;
 use tokio::sync::mpsc;
-use transport_tokio::{DataChannel, PeerEvent, PeerEvents, TransportError};
+use transport_tokio::{DataChannel, PeerEvent, PeerEvents, RtpReceiver, TransportError};
 
 /// Lines of `elapsed ms  who  what`, printed as they happen (unless quiet) and kept.
 #[derive(Debug)]
@@ -86,11 +86,13 @@ pub(crate) fn describe(ev: &Event) -> Option<String> {
     })
 }
 
-/// Reads a peer's events: writes each to the timeline and forwards it.
+/// Reads a peer's events: writes each to the timeline and forwards it. Remote tracks go to
+/// `tracks` when given (dropped otherwise).
 pub(crate) fn pump(
     who: &'static str,
     mut events: PeerEvents,
     timeline: Arc<Timeline>,
+    tracks: Option<mpsc::UnboundedSender<RtpReceiver>>,
 ) -> mpsc::UnboundedReceiver<Note> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -103,6 +105,12 @@ pub(crate) fn pump(
                     Note::Session(ev, Instant::now())
                 }
                 PeerEvent::DataChannel(dc) => Note::Channel(dc),
+                PeerEvent::Track(track) => {
+                    if let Some(tracks) = &tracks {
+                        let _ = tracks.send(track);
+                    }
+                    continue;
+                }
                 PeerEvent::TransportError(e) => {
                     timeline.note(who, format!("transport error: {e}"));
                     Note::Transport(e)

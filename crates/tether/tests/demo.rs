@@ -24,7 +24,22 @@ async fn demo_runs_the_whole_session() {
         report.path_before, report.path_after,
         "the restart did not move to a new path"
     );
+    // Media flowed through the whole session, the ICE restart included.
+    let m = &report.media;
+    assert!(
+        m.video_frames_received > 0 && m.audio_frames_received > 0,
+        "{m:?}"
+    );
+    assert!(
+        m.frames_lost * 100 <= (m.video_frames_sent + m.audio_frames_sent) * 2,
+        "more than 2 % of the media frames lost: {m:?}"
+    );
+    assert!(
+        m.longest_video_gap < Duration::from_secs(1),
+        "video stalled: {m:?}"
+    );
     let json = report.to_json();
+    assert!(json["media"]["video_frames_received"].as_u64() > Some(0));
     assert_eq!(json["ok"], true);
     assert_eq!(json["lost"], 0);
     let text = report.timeline.join("\n");
@@ -34,6 +49,8 @@ async fn demo_runs_the_whole_session() {
         "data channel \"chat\" open",
         "restart_ice()",
         "ICE generation 1 carries the traffic",
+        "remote Video track (Some(Vp8)) arrived",
+        "media sources stopped",
         "closed (Local)",
         "closed (Remote)",
     ] {

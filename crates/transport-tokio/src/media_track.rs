@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use media::runner::{
-    receive_track, send_track, ReceiveTrackError, RtpReader, RtpWriter, SendOptions,
+    receive_track, send_track, ReceiveTrackError, Received, RtpReader, RtpWriter, SendOptions,
     SendTrackError, TransportError as RunnerError,
 };
 use media::{CodecKind, MediaSink, MediaSource, NegotiationError, ReceiveConfig, SendConfig};
@@ -63,8 +63,16 @@ impl RtpWriter for RtpSender {
 
 #[async_trait]
 impl RtpReader for RtpReceiver {
-    async fn read_rtp(&mut self) -> Option<rtp::packet::Packet> {
-        RtpReceiver::read_rtp(self).await
+    async fn read(&mut self) -> Option<Received> {
+        // Both are cancel-safe channel reads. RTCP first: it is rare (about one sender report
+        // a second), so it cannot starve RTP, and a report is never stuck behind a burst.
+        // Once the RTCP queue is closed its branch is disabled; `None` comes from RTP.
+        let (rtp, rtcp) = (&mut self.rtp, &mut self.rtcp);
+        tokio::select! {
+            biased;
+            Some(batch) = rtcp.recv() => Some(Received::Rtcp(batch)),
+            packet = rtp.recv() => packet.map(Received::Rtp),
+        }
     }
 
     async fn write_rtcp(

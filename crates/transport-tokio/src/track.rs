@@ -191,8 +191,8 @@ pub struct RtpReceiver {
     mid: String,
     params: RtpParameters,
     link: watch::Receiver<TrackLink>,
-    rtp: mpsc::Receiver<rtp::packet::Packet>,
-    rtcp: mpsc::Receiver<RtcpPackets>,
+    pub(crate) rtp: mpsc::Receiver<rtp::packet::Packet>,
+    pub(crate) rtcp: mpsc::Receiver<RtcpPackets>,
 }
 
 impl RtpReceiver {

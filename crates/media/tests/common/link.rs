@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use media::runner::{RtpReader, RtpWriter, TransportError};
+use media::runner::{Received, RtpReader, RtpWriter, TransportError};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use rtcp::packet::Packet as RtcpPacket;
@@ -51,6 +51,7 @@ impl Link {
 pub struct MemWriter {
     rtp: UnboundedSender<Bytes>,
     rtcp: UnboundedReceiver<Bytes>,
+    reports: UnboundedSender<Bytes>,
     link: Arc<Link>,
 }
 
@@ -59,6 +60,7 @@ pub struct MemWriter {
 pub struct MemReader {
     rtp: UnboundedReceiver<Bytes>,
     rtcp: UnboundedSender<Bytes>,
+    reports: UnboundedReceiver<Bytes>,
     link: Arc<Link>,
     /// RTCP compound packets the sender could not parse would be counted on its side; here we
     /// count RTP packets that did not parse (must stay 0).
@@ -69,15 +71,18 @@ pub struct MemReader {
 pub fn pair(link: Arc<Link>) -> (MemWriter, MemReader) {
     let (rtp_tx, rtp_rx) = unbounded_channel();
     let (rtcp_tx, rtcp_rx) = unbounded_channel();
+    let (reports_tx, reports_rx) = unbounded_channel();
     (
         MemWriter {
             rtp: rtp_tx,
             rtcp: rtcp_rx,
+            reports: reports_tx,
             link: link.clone(),
         },
         MemReader {
             rtp: rtp_rx,
             rtcp: rtcp_tx,
+            reports: reports_rx,
             link,
             malformed: 0,
         },
@@ -108,9 +113,12 @@ impl RtpWriter for MemWriter {
         &self,
         packets: &[Box<dyn RtcpPacket + Send + Sync>],
     ) -> Result<(), TransportError> {
-        // Sender reports travel the other way; the receiver runner has no RTCP input in the
-        // transport-tokio shape, so they are checked for encoding and dropped.
-        marshal_rtcp(packets)?;
+        // Sender reports travel to the receiver, through the same lossy link.
+        let wire = marshal_rtcp(packets)?;
+        if self.link.pass() {
+            // The receiver may have finished already; a report nobody reads is harmless.
+            let _ = self.reports.send(wire);
+        }
         Ok(())
     }
 
@@ -126,12 +134,21 @@ impl RtpWriter for MemWriter {
 
 #[async_trait]
 impl RtpReader for MemReader {
-    async fn read_rtp(&mut self) -> Option<Packet> {
+    async fn read(&mut self) -> Option<Received> {
         loop {
-            let wire = self.rtp.recv().await?;
-            match Packet::unmarshal(&mut wire.as_ref()) {
-                Ok(p) => return Some(p),
-                Err(_) => self.malformed += 1,
+            tokio::select! {
+                wire = self.rtp.recv() => {
+                    let wire = wire?;
+                    match Packet::unmarshal(&mut wire.as_ref()) {
+                        Ok(p) => return Some(Received::Rtp(p)),
+                        Err(_) => self.malformed += 1,
+                    }
+                }
+                Some(mut wire) = self.reports.recv() => {
+                    if let Ok(packets) = rtcp::packet::unmarshal(&mut wire) {
+                        return Some(Received::Rtcp(packets));
+                    }
+                }
             }
         }
     }

@@ -1,0 +1,128 @@
+//! `tether peer --send-file` and `--record` (through `run_peer_with_media`, what the binary
+//! runs) between two peers in one process, through a real signaling server on loopback: the
+//! recorded file decodes with `ffprobe` with the sample's frame count (± 1 %).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use signaling_ws::{random_room_name, Server, ServerConfig};
+use tether::{record_path, run_peer_with_media, PeerMediaOptions, PeerOptions, Role};
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../media/samples")
+        .join(name)
+}
+
+fn ffprobe_frames(path: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is required (apt-get install ffmpeg; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("unexpected ffprobe output {text:?}"))
+}
+
+fn peer(url: &str, room: &str, role: Role) -> PeerOptions {
+    PeerOptions {
+        server: url.to_owned(),
+        room: room.to_owned(),
+        token: None,
+        role,
+        send: None,
+        loopback: true,
+        echo: false,
+        ca_file: None,
+    }
+}
+
+async fn send_and_record(file: &str, recorded: &str, frames: u64) {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let dir = std::env::temp_dir().join(format!("tether-record-{}-{file}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sender = tokio::spawn(run_peer_with_media(
+        peer(&url, &room, Role::Impolite),
+        PeerMediaOptions {
+            send_file: Some(sample(file)),
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    let recorder = tokio::spawn(run_peer_with_media(
+        peer(&url, &room, Role::Polite),
+        PeerMediaOptions {
+            record: Some(dir.clone()),
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    // The sender hangs up once the file was sent; the recorder then finishes its file.
+    let within = Duration::from_secs(30);
+    tokio::time::timeout(within, sender)
+        .await
+        .expect("the sender did not finish")
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(within, recorder)
+        .await
+        .expect("the recorder did not finish")
+        .unwrap()
+        .unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 1, "one recorded track: {files:?}");
+    let path = dir.join(&files[0]);
+    assert!(
+        path.to_string_lossy().ends_with(recorded),
+        "{} is not a {recorded}",
+        path.display()
+    );
+    let decoded = ffprobe_frames(&path);
+    println!("{file}: {} decodes to {decoded} frames", path.display());
+    assert!(
+        decoded.abs_diff(frames) <= frames.div_ceil(100),
+        "{decoded} frames decoded, {frames} sent"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vp8_file_is_sent_and_recorded_as_ivf() {
+    send_and_record("vp8.ivf", ".ivf", 120).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opus_file_is_sent_and_recorded_as_ogg() {
+    send_and_record("opus.ogg", ".ogg", 201).await;
+}
+
+#[test]
+fn recordings_are_named_by_mid_and_codec() {
+    let dir = Path::new("/rec");
+    assert_eq!(
+        record_path(dir, "0", media::CodecKind::Vp9),
+        dir.join("track-0.ivf")
+    );
+    assert_eq!(
+        record_path(dir, "../x", media::CodecKind::Opus),
+        dir.join("track-___x.ogg")
+    );
+}
