@@ -1,9 +1,9 @@
-//! Reproductions for the lead of media problems seen against Chromium (`interop_media`):
-//! - Chromium's padding-only RTX packets (bandwidth probes) count as malformed RTP
-//!   (`malformed_rtp: 5` in `chromium_camera_and_microphone_recorded_by_rust`);
-//! - the receive runner never reads RTCP, so sender reports are not seen and our receiver
-//!   reports carry LSR = 0: the sender gets no round-trip time (Chromium's
-//!   `remote-inbound-rtp.roundTripTimeMeasurements` stays 0; here our own `SenderStats::rtt`).
+//! Regression tests (no browser) for two media problems first seen against Chromium
+//! (`interop_media`), both fixed:
+//! - Chromium's padding-only RTX packets (bandwidth probes) were counted as malformed RTP; they
+//!   are now dropped as `RtpDropReason::Padding` and counted apart;
+//! - the receive runner did not read RTCP, so sender reports were not seen and our receiver
+//!   reports carried LSR = 0 (no round-trip time for the sender); it now reads both.
 
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,6 @@ fn padding_only_rtx_is_not_malformed() {
 /// The VP8 sample (4 s) between two Rust peers over loopback: the receiver reports sent during
 /// it must refer to the sender's reports (LSR/DLSR), so the sender measures a round-trip time.
 #[test]
-#[ignore = "media bug: receive_track never reads RTCP (RtpReader has no read_rtcp), so RRs carry LSR 0 and no RTT is measured"]
 fn receiver_reports_answer_sender_reports() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -40,13 +40,16 @@ fn video_codec(pt: u8, name: &str, fmtp: Option<&str>) -> Codec {
 
 /// The codecs Tether offers for `kind`, in preference order (empty for data).
 ///
-/// Audio: Opus 48 kHz stereo (PT 111, in-band FEC). Video: VP8 (96, rtx 97), H.264 constrained
+/// Audio: Opus 48 kHz stereo (PT 111, in-band FEC, transport-cc and NACK feedback). Video: VP8 (96, rtx 97), H.264 constrained
 /// baseline packetization-mode 1 (102, rtx 103), VP9 profile 0 (98, rtx 99), each with NACK,
 /// PLI, FIR, REMB and transport-cc feedback.
 pub fn local_codecs(kind: MediaKind) -> Vec<Codec> {
     match kind {
         MediaKind::Audio => vec![Codec {
-            rtcp_fb: vec!["transport-cc".to_owned()],
+            // NACK for audio is offered (libwebrtc supports it when negotiated; browsers do not
+            // offer it): between Tether peers a lost Opus packet is recovered when the round
+            // trip allows, otherwise FEC and concealment do as usual.
+            rtcp_fb: vec!["transport-cc".to_owned(), "nack".to_owned()],
             ..codec(
                 111,
                 "opus",
@@ -222,7 +225,7 @@ mod tests {
         assert_eq!(pts(&audio), [111]);
         assert_eq!(audio[0].channels, Some(2));
         assert_eq!(audio[0].fmtp_param("useinbandfec"), Some("1"));
-        assert_eq!(audio[0].rtcp_fb, ["transport-cc"]);
+        assert_eq!(audio[0].rtcp_fb, ["transport-cc", "nack"]);
 
         let video = local_codecs(MediaKind::Video);
         assert_eq!(pts(&video), [96, 97, 102, 103, 98, 99]);
@@ -285,7 +288,8 @@ mod tests {
         ];
         let answer = answer_codecs(MediaKind::Audio, &offer);
         assert_eq!(pts(&answer), [120]);
-        assert_eq!(answer[0].rtcp_fb, ["transport-cc"]);
+        // Feedback both sides support, in the offer's order.
+        assert_eq!(answer[0].rtcp_fb, ["nack", "transport-cc"]);
         assert_eq!(answer[0].name, "OPUS");
         // Opus offered for video is not video.
         assert!(answer_codecs(MediaKind::Video, &offer).is_empty());

@@ -267,6 +267,7 @@ mod tests {
             "a=rtcp-rsize",
             "a=rtpmap:111 opus/48000/2",
             "a=rtcp-fb:111 transport-cc",
+            "a=rtcp-fb:111 nack",
             "a=fmtp:111 minptime=10;useinbandfec=1",
             "a=ssrc:7 cname:cn",
             "a=ssrc:7 msid:s t",
