@@ -323,16 +323,15 @@ fn glare_is_settled_by_perfect_negotiation() -> TestResult {
 
 /// (6b) Glare the other way round: Chromium (polite) rolls back its offer and answers ours.
 ///
-/// Fails about every other run: Chromium keeps the ICE role it took with its own offer after
-/// rolling it back (W3C `[[IceRole]]` is set once, not undone by rollback), so both agents are
-/// controlling. RFC 8445 7.3.1.1 settles that with the tie-breakers (a 487 Role Conflict tells
-/// the loser to switch), but `webrtc-ice` 0.17 under transport-tokio never resolves a role
-/// conflict: when Chromium's tie-breaker is the larger one, it answers our checks with 487 and
-/// waits for us to switch, we never do, and ICE fails after ~15 s. (webrtc-rs/rtc#45 is the
-/// same with Chrome 145; pion/ice#789 implemented the resolution.) Repeated up to 6 times so
-/// that it fails reliably while the bug is there.
+/// Chromium keeps the ICE role it took with its own offer after rolling it back (W3C
+/// `[[IceRole]]` is set once, not undone by rollback), so both agents are controlling. RFC 8445
+/// 7.3.1.1 settles that with the tie-breakers, but `webrtc-ice` 0.17 has no role-conflict
+/// resolution: when Chromium's tie-breaker is the larger one (about every other run) it
+/// answers our checks with 487 and waits for us to switch (webrtc-rs/rtc#45; pion/ice#789).
+/// transport-tokio recovers: the stalled generation's agent is replaced by a controlled one
+/// (docs/transport-tokio.md, "ICE role conflicts"). Repeated 6 times so that both tie-breaker
+/// outcomes are met.
 #[test]
-#[ignore = "transport-tokio bug: no ICE role-conflict resolution (webrtc-ice 0.17); Chromium stays controlling after rolling back its glare offer"]
 fn glare_with_chromium_polite_ice_role_conflict() -> TestResult {
     if browser::skipped("glare_with_chromium_polite_ice_role_conflict") {
         return Ok(());
@@ -364,6 +363,7 @@ fn glare(chromium_polite: bool) -> TestResult {
 
         // Both start negotiating at once; neither sees the other's offer yet.
         page.cmd("pause", json!({})).await?;
+        let started = std::time::Instant::now();
         let (ours, _) = tokio::join!(
             rust.pc.create_data_channel("from-rust", Default::default()),
             page.cmd("create-channel", json!({ "label": "from-chromium" })),
@@ -400,8 +400,13 @@ fn glare(chromium_polite: bool) -> TestResult {
         assert_eq!(recv_text(&mut ours).await?, "c1");
         assert_eq!(recv_text(&mut theirs).await?, "c2");
 
+        let settled = started.elapsed();
+        let gens = rust.pc.stats().await?.generations;
+        let flipped = gens.iter().any(|g| g.role_flipped);
         let counters = page.cmd("counters", json!({})).await?;
-        eprintln!("glare, Chromium {role}: {counters}");
+        eprintln!(
+            "glare, Chromium {role}: settled in {settled:?}, our ICE role flipped: {flipped}; {counters}"
+        );
         assert_eq!(counters["signalingState"], "stable", "{counters}");
         if chromium_polite {
             assert!(counters["rollbacks"].as_u64() >= Some(1), "{counters}");

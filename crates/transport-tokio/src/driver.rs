@@ -88,6 +88,8 @@ pub(crate) struct Driver<S: Signaling> {
     signaling_open: bool,
     identity: DtlsIdentity,
     gather: GatherOptions,
+    /// ICE role-conflict recovery.
+    ice_roles: ice::RoleOptions,
     commands: mpsc::Receiver<Command>,
     commands_weak: mpsc::WeakSender<Command>,
     ice_tx: ice::ReportTx,
@@ -133,6 +135,7 @@ impl<S: Signaling> Driver<S> {
         config: Config,
         identity: DtlsIdentity,
         gather: GatherOptions,
+        ice_roles: ice::RoleOptions,
         signaling: S,
         commands: mpsc::Receiver<Command>,
         commands_weak: mpsc::WeakSender<Command>,
@@ -148,6 +151,7 @@ impl<S: Signaling> Driver<S> {
             signaling_open: true,
             identity,
             gather,
+            ice_roles,
             commands,
             commands_weak,
             ice_tx,
@@ -193,7 +197,7 @@ impl<S: Signaling> Driver<S> {
                     // Every handle is gone: nobody can use this connection any more.
                     None => self.session.close(Instant::now()),
                 },
-                Some((key, report)) = self.ice_rx.recv() => self.on_ice(key, report),
+                Some((key, report)) = self.ice_rx.recv() => self.on_ice(key, report).await,
                 Some(io) = self.io_rx.recv() => self.on_io(io),
                 msg = self.signaling.recv(), if self.signaling_open => self.on_signal(msg),
                 _ = sleep_until(deadline), if deadline.is_some() => {
@@ -400,7 +404,7 @@ impl<S: Signaling> Driver<S> {
         }
     }
 
-    fn on_ice(&mut self, key: GenKey, report: IceReport) {
+    async fn on_ice(&mut self, key: GenKey, report: IceReport) {
         let (transport, generation) = key;
         match report {
             IceReport::Candidate(candidate) => self.feed(TransportEvent::LocalCandidate {
@@ -428,6 +432,11 @@ impl<S: Signaling> Driver<S> {
             }
             IceReport::ConnectFailed(e) => {
                 tracing::debug!(%transport, %generation, error = %e, "ICE connect ended");
+            }
+            IceReport::Stalled(epoch) => {
+                if let Some(t) = self.transports.get_mut(&transport) {
+                    t.gen_stalled(generation, epoch).await;
+                }
             }
         }
     }

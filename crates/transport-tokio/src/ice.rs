@@ -2,6 +2,7 @@
 //! conversion between the core's grammar and the agent's, and connectivity (dial/accept).
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ use webrtc_ice::url::Url;
 
 use crate::error::TransportError;
 use crate::switch::PathConn;
+
+mod generation;
+pub(crate) use generation::{GenAgent, RoleOptions};
 
 /// A filter on local IP addresses used for host candidates.
 pub type IpFilter = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
@@ -87,6 +91,8 @@ pub(crate) enum IceReport {
     Connected(PathConn),
     /// `dial`/`accept` failed (cancelled, closed, ...).
     ConnectFailed(String),
+    /// The agent of this epoch checked for [`RoleOptions::flip_after`] without connecting.
+    Stalled(u32),
 }
 
 impl std::fmt::Debug for IceReport {
@@ -97,6 +103,7 @@ impl std::fmt::Debug for IceReport {
             IceReport::State(s) => f.debug_tuple("State").field(s).finish(),
             IceReport::Connected(_) => f.write_str("Connected"),
             IceReport::ConnectFailed(e) => f.debug_tuple("ConnectFailed").field(e).finish(),
+            IceReport::Stalled(epoch) => f.debug_tuple("Stalled").field(epoch).finish(),
         }
     }
 }
@@ -142,6 +149,7 @@ pub(crate) async fn start_agent(
     ice_servers: &[IceServer],
     policy: IceTransportPolicy,
     gather: &GatherOptions,
+    live: &Arc<AtomicBool>,
     tx: ReportTx,
 ) -> Result<Arc<Agent>, TransportError> {
     let urls = urls(ice_servers);
@@ -195,9 +203,14 @@ pub(crate) async fn start_agent(
     );
 
     let cand_tx = tx.clone();
+    let cand_live = Arc::clone(live);
     agent.on_candidate(Box::new(move |c| {
         let tx = cand_tx.clone();
+        let live = Arc::clone(&cand_live);
         Box::pin(async move {
+            if !live.load(Ordering::Acquire) {
+                return; // replaced by an agent of the other role
+            }
             let report = match c {
                 None => Some(IceReport::GatheringComplete),
                 Some(c) => {
@@ -217,9 +230,14 @@ pub(crate) async fn start_agent(
         })
     }));
     let state_tx = tx;
+    let state_live = Arc::clone(live);
     agent.on_connection_state_change(Box::new(move |s| {
         let tx = state_tx.clone();
+        let live = Arc::clone(&state_live);
         Box::pin(async move {
+            if !live.load(Ordering::Acquire) {
+                return;
+            }
             if let Some(s) = map_state(s) {
                 let _ = tx.send((key, IceReport::State(s))).await;
             }
@@ -234,15 +252,17 @@ pub(crate) async fn start_agent(
 /// Starts connectivity checks with the remote credentials (dial when controlling, accept
 /// when controlled). The path is reported as [`IceReport::Connected`]. Dropping the returned
 /// sender cancels the attempt.
-pub(crate) fn connect(
+fn connect(
     key: GenKey,
     agent: &Arc<Agent>,
     role: IceRole,
     remote: IceCredentials,
+    live: &Arc<AtomicBool>,
     tx: ReportTx,
 ) -> mpsc::Sender<()> {
     let (cancel_tx, cancel_rx) = mpsc::channel(1);
     let agent = Arc::clone(agent);
+    let live = Arc::clone(live);
     tokio::spawn(async move {
         let result = if role == IceRole::Controlling {
             agent
@@ -255,6 +275,9 @@ pub(crate) fn connect(
                 .await
                 .map(|c| c as PathConn)
         };
+        if !live.load(Ordering::Acquire) {
+            return; // replaced: its path must not reach the switch
+        }
         let report = match result {
             Ok(conn) => IceReport::Connected(conn),
             Err(e) => IceReport::ConnectFailed(e.to_string()),
@@ -266,7 +289,7 @@ pub(crate) fn connect(
 
 /// Adds a remote candidate of the core's grammar to an agent. TCP and unparsable candidates are
 /// skipped (logged).
-pub(crate) fn add_remote_candidate(agent: &Agent, c: &Candidate) {
+fn add_remote_candidate(agent: &Agent, c: &Candidate) {
     if c.protocol != CandidateProtocol::Udp {
         tracing::debug!(address = %c.address, "non-UDP remote candidate skipped");
         return;

@@ -55,6 +55,11 @@ pub struct PeerConfig {
     /// How local network changes are detected (polling the interface list every second by
     /// default); a change feeds the session's restart policy.
     pub network_watch: NetworkWatch,
+    /// **Testing only**: check the first ICE generation with this role instead of the one the
+    /// negotiation gives (controlling for the offerer). Setting it on one peer forces an ICE
+    /// role conflict, to test the recovery (the generation that stalls is re-checked with the
+    /// other role, see docs/transport-tokio.md). `None` (the default): the negotiated role.
+    pub ice_role_override: Option<session_core::transport::IceRole>,
 }
 
 impl PeerConfig {
@@ -72,6 +77,7 @@ impl PeerConfig {
             advertise_fingerprint_override: None,
             ice_transport_policy: IceTransportPolicy::All,
             network_watch: NetworkWatch::default(),
+            ice_role_override: None,
         }
     }
 }
@@ -131,6 +137,11 @@ pub struct GenerationStats {
     pub local_type: Option<CandidateType>,
     /// Type of the selected pair's remote candidate.
     pub remote_type: Option<CandidateType>,
+    /// The ICE role this generation's agent checks with.
+    pub ice_role: session_core::transport::IceRole,
+    /// Whether the generation stalled and its agent was replaced by one of the other role
+    /// (suspected ICE role conflict, see docs/transport-tokio.md).
+    pub role_flipped: bool,
 }
 
 /// A snapshot of the transport (W3C `getStats`, in part).
@@ -259,6 +270,7 @@ impl PeerConnection {
             core,
             identity,
             config.gather,
+            crate::ice::RoleOptions::for_peer(config.polite, config.ice_role_override),
             signaling,
             commands_rx,
             commands.downgrade(),

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use session_core::channel::{ChannelId, DataChannelInit};
 use session_core::state::DtlsTransportState;
 use session_core::transport::{
-    DtlsRole, Generation, IceRole, TransportCommand, TransportEvent, TransportId,
+    DtlsRole, Generation, TransportCommand, TransportEvent, TransportId,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use webrtc_data::data_channel::{Config as RawConfig, DataChannel as RawChannel};
-use webrtc_ice::agent::Agent;
 use webrtc_sctp::association::{Association, Config as SctpConfig};
 
 use super::{AbortOnDrop, Driver, Io, RemotePending, CLOSE_TIMEOUT};
@@ -27,10 +26,7 @@ use crate::switch::{PathConn, SwitchConn};
 
 /// One ICE generation's agent and path.
 pub(super) struct GenIo {
-    agent: Arc<Agent>,
-    role: IceRole,
-    /// Dropping it cancels a pending dial/accept.
-    cancel: Option<mpsc::Sender<()>>,
+    ice: ice::GenAgent,
     conn: Option<PathConn>,
     reader: Option<JoinHandle<()>>,
 }
@@ -81,6 +77,7 @@ impl TransportIo {
         let Some(gen) = self.gens.get_mut(&g) else {
             return; // retired meanwhile
         };
+        gen.ice.on_connected();
         gen.reader = Some(tokio::spawn(
             Arc::clone(&self.switch).read_path(Arc::clone(&conn)),
         ));
@@ -96,7 +93,7 @@ impl TransportIo {
         stats.dtls_datagrams_replayed += self.switch.counters.dtls_replayed.load(Ordering::Relaxed);
         stats.media.dropped_before_srtp += self.switch.counters.rtp_dropped.load(Ordering::Relaxed);
         for (g, gen) in &self.gens {
-            let pair = gen.agent.get_selected_candidate_pair();
+            let pair = gen.ice.agent().get_selected_candidate_pair();
             stats.generations.push(GenerationStats {
                 transport,
                 generation: *g,
@@ -109,6 +106,8 @@ impl TransportIo {
                 remote_type: pair
                     .as_ref()
                     .map(|p| ice::candidate_type(p.remote.candidate_type())),
+                ice_role: gen.ice.role(),
+                role_flipped: gen.ice.flipped(),
             });
         }
     }
@@ -118,11 +117,28 @@ impl TransportIo {
             if let Some(r) = gen.reader {
                 r.abort();
             }
-            ice::close_agent(gen.agent);
+            ice::close_agent(gen.ice.into_agent());
         }
         if self.promoted == Some(g) {
             self.promoted = None;
             self.switch.set_writer(None);
+        }
+    }
+
+    /// A generation checked too long without connecting: its agent takes the other role
+    /// (role-conflict recovery, see [`ice::GenAgent`]).
+    pub(super) async fn gen_stalled(&mut self, g: Generation, epoch: u32) {
+        let Some(gen) = self.gens.get_mut(&g) else {
+            return;
+        };
+        let from = gen.ice.role();
+        match gen.ice.on_stalled(epoch).await {
+            Ok(true) => tracing::info!(
+                %g, ?from, to = ?gen.ice.role(),
+                "ICE generation stalled: suspected role conflict, agent replaced with the other role"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%g, error = %e, "replacement ICE agent not started"),
         }
     }
 
@@ -147,23 +163,24 @@ impl<S: Signaling> Driver<S> {
                 ice_servers,
                 policy,
             } => {
+                // Testing only: a forced role for the first generation.
+                let role = self.ice_roles.first_role_override.take().unwrap_or(role);
                 tracing::debug!(%transport, %generation, ?role, ufrag = %local.ufrag, "ICE generation starts");
-                let key = (transport, generation);
-                let started = ice::start_agent(
-                    key,
-                    &local,
-                    &ice_servers,
+                let started = ice::GenAgent::start(
+                    (transport, generation),
+                    local,
+                    role,
+                    ice_servers,
                     policy,
                     &self.gather,
+                    self.ice_roles.flip_after,
                     self.ice_tx.clone(),
                 )
                 .await;
                 match started {
-                    Ok(agent) => {
+                    Ok(ice) => {
                         let gen = GenIo {
-                            agent,
-                            role,
-                            cancel: None,
+                            ice,
                             conn: None,
                             reader: None,
                         };
@@ -185,17 +202,8 @@ impl<S: Signaling> Driver<S> {
                 generation,
                 remote,
             } => {
-                let tx = self.ice_tx.clone();
                 if let Some(gen) = self.transport(transport).gens.get_mut(&generation) {
-                    if gen.cancel.is_none() {
-                        gen.cancel = Some(ice::connect(
-                            (transport, generation),
-                            &gen.agent,
-                            gen.role,
-                            remote,
-                            tx,
-                        ));
-                    }
+                    gen.ice.set_remote_credentials(remote);
                 }
             }
             TransportCommand::AddRemoteCandidate {
@@ -203,8 +211,8 @@ impl<S: Signaling> Driver<S> {
                 generation,
                 candidate,
             } => {
-                if let Some(gen) = self.transport(transport).gens.get(&generation) {
-                    ice::add_remote_candidate(&gen.agent, &candidate);
+                if let Some(gen) = self.transport(transport).gens.get_mut(&generation) {
+                    gen.ice.add_remote_candidate(&candidate);
                 }
             }
             TransportCommand::RemoteEndOfCandidates { .. } => {
@@ -553,11 +561,10 @@ impl<S: Signaling> Driver<S> {
                 dtls_conns.push(c);
             }
             for (_, gen) in std::mem::take(&mut t.gens) {
-                drop(gen.cancel);
                 if let Some(r) = gen.reader {
                     r.abort();
                 }
-                agents.push(gen.agent);
+                agents.push(gen.ice.into_agent());
             }
             switches.push(t.switch);
         }
