@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use session_core::channel::ChannelId;
-use session_core::config::Config;
+use session_core::config::{Config, Negotiation};
 use session_core::session::{Event, Session};
 use session_core::signal::SignalMessage;
 use session_core::transport::{TransportEvent, TransportId};
@@ -86,6 +86,8 @@ pub(crate) struct Driver<S: Signaling> {
     session: Session,
     signaling: S,
     signaling_open: bool,
+    /// Manual negotiation: local candidates become events instead of signal messages.
+    manual: bool,
     identity: DtlsIdentity,
     gather: GatherOptions,
     /// ICE role-conflict recovery.
@@ -144,11 +146,13 @@ impl<S: Signaling> Driver<S> {
     ) -> Self {
         let (ice_tx, ice_rx) = mpsc::channel(REPORT_QUEUE);
         let (io_tx, io_rx) = mpsc::channel(REPORT_QUEUE);
+        let manual = matches!(config.negotiation, Negotiation::Manual);
         Self {
             id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
             session: Session::new(config, Instant::now()),
             signaling,
-            signaling_open: true,
+            signaling_open: !manual,
+            manual,
             identity,
             gather,
             ice_roles,
@@ -253,6 +257,12 @@ impl<S: Signaling> Driver<S> {
     }
 
     async fn send_signal(&mut self, msg: SignalMessage) {
+        if self.manual {
+            if let Some(ev) = crate::manual::local_signal_event(msg) {
+                self.emit(ev);
+            }
+            return;
+        }
         if !self.signaling_open {
             return;
         }
@@ -332,6 +342,7 @@ impl<S: Signaling> Driver<S> {
                 tracing::info!("local network changed");
                 self.feed(TransportEvent::NetworkChanged);
             }
+            Command::Jsep(call) => call.run(&mut self.session, now),
         }
     }
 

@@ -28,6 +28,11 @@ pub enum PeerError {
     /// whitespace or control characters.
     #[error("invalid msid stream or track id: {0:?}")]
     InvalidTrackId(String),
+    /// A manual negotiation call (`create_offer`, `set_remote_description`, ...) on a peer
+    /// connection that runs perfect negotiation over a `Signaling`, which owns offers, answers
+    /// and candidates; use `PeerConnection::new_manual` to negotiate by hand.
+    #[error("perfect negotiation is on: descriptions and candidates are not set by hand")]
+    PerfectNegotiation,
 }
 
 /// Why a data channel operation failed.

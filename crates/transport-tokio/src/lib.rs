@@ -29,6 +29,11 @@
 //!   the new network; [`PeerConnection::network_changed`] does the same by hand.
 //! - **Signaling** through any [`Signaling`] implementation; [`memory_pair`] is an in-memory
 //!   one. With perfect negotiation the application only creates channels.
+//! - **Manual negotiation**: [`PeerConnection::new_manual`] runs without a [`Signaling`]; the
+//!   application calls the W3C JSEP methods ([`PeerConnection::create_offer`],
+//!   [`set_local_description`](PeerConnection::set_local_description),
+//!   [`add_ice_candidate`](PeerConnection::add_ice_candidate), ...) and sends the
+//!   [`PeerEvent::LocalCandidate`]s itself.
 //!
 //! The driver drains the session's queues after every input (`poll_transport` commands are
 //! executed, `poll_signal` messages sent, `poll_event` events published) and sleeps until
@@ -71,6 +76,7 @@ mod driver;
 mod dtls;
 mod error;
 mod ice;
+mod manual;
 mod media_track;
 mod netwatch;
 mod peer;

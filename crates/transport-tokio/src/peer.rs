@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use session_core::candidate::CandidateType;
 use session_core::channel::{ChannelId, DataChannelInit};
-use session_core::config::{BundlePolicy, Config, ConfigUpdate, IceServer, IceTransportPolicy};
+use session_core::config::{
+    BundlePolicy, Config, ConfigUpdate, IceServer, IceTransportPolicy, Negotiation,
+};
 use session_core::error::SessionError;
 use session_core::policy::RestartPolicy;
 use session_core::session::Event;
+use session_core::signal::IceCandidateInit;
 use session_core::transport::{Generation, TransportId};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -100,6 +103,21 @@ pub enum PeerEvent {
     /// The remote started sending on a transceiver (W3C `track`): its receiver, delivered once
     /// the offer/answer exchange completed; its queue already holds what arrived meanwhile.
     Track(RtpReceiver),
+    /// Manual negotiation ([`PeerConnection::new_manual`]): a local ICE candidate (W3C
+    /// `icecandidate`) to send to the peer, which gives it to its
+    /// [`add_ice_candidate`](PeerConnection::add_ice_candidate). Candidates of an ICE restart
+    /// carry the new generation's `username_fragment`.
+    LocalCandidate(IceCandidateInit),
+    /// Manual negotiation: this ICE generation gathered all its candidates (W3C
+    /// `icecandidate` with a null candidate). The peer learns it by an
+    /// [`add_ice_candidate`](PeerConnection::add_ice_candidate) with an empty `candidate` and
+    /// these fields.
+    LocalEndOfCandidates {
+        /// The generation's ufrag.
+        username_fragment: Option<String>,
+        /// The m-section, when not bundled.
+        sdp_mid: Option<String>,
+    },
 }
 
 /// The stream of a peer connection's events.
@@ -211,6 +229,8 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
     NetworkChanged,
+    /// A manual-negotiation call (or a description/state getter).
+    Jsep(crate::manual::Jsep),
 }
 
 /// A WebRTC peer connection on tokio: the application's handle.
@@ -221,18 +241,30 @@ pub(crate) enum Command {
 /// [`DataChannel`] handle is gone too.
 #[derive(Debug)]
 pub struct PeerConnection {
-    commands: mpsc::Sender<Command>,
+    pub(crate) commands: mpsc::Sender<Command>,
     closed: watch::Receiver<bool>,
     fingerprint: session_core::sdp::Fingerprint,
     bundle_policy: BundlePolicy,
+    /// Negotiation by hand ([`new_manual`](Self::new_manual)).
+    pub(crate) manual: bool,
 }
 
 impl PeerConnection {
     /// Creates a peer connection that negotiates through `signaling` (perfect negotiation: the
     /// application only creates channels; offers, answers and candidates flow by themselves).
-    /// Must be called within a tokio runtime.
+    /// Must be called within a tokio runtime. For negotiation by hand see
+    /// [`new_manual`](Self::new_manual).
     pub fn new(
         config: PeerConfig,
+        signaling: impl Signaling,
+    ) -> Result<(Self, PeerEvents), SetupError> {
+        Self::build(config, false, signaling)
+    }
+
+    /// Creates the peer connection and spawns its driver (perfect negotiation, or `manual`).
+    pub(crate) fn build(
+        config: PeerConfig,
+        manual: bool,
         signaling: impl Signaling,
     ) -> Result<(Self, PeerEvents), SetupError> {
         let identity = match config.identity {
@@ -255,6 +287,9 @@ impl PeerConnection {
         core.restart_policy = config.restart_policy;
         core.retire_grace = config.retire_grace;
         core.ice_transport_policy = config.ice_transport_policy;
+        if manual {
+            core.negotiation = Negotiation::Manual;
+        }
         let bundle_policy = core.bundle_policy;
 
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -284,6 +319,7 @@ impl PeerConnection {
                 closed,
                 fingerprint,
                 bundle_policy,
+                manual,
             },
             PeerEvents { rx: events_rx },
         ))
