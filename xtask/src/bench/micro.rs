@@ -191,7 +191,8 @@ pub(crate) fn media(root: &Path, results: &mut Results) {
         results.media_status = Status::Skipped(reason.to_owned());
         return;
     };
-    let step = cargo("bench", &["bench", "--locked", "-p", &package, "--"])
+    // `--benches`: the criterion targets (the lib has `bench = false`).
+    let step = cargo("bench", &["bench", "--locked", "-p", &package, "--benches", "--"])
         .args(&criterion_args(results.options.quick));
     match step.run_capture(root, false) {
         Ok(out) => {
