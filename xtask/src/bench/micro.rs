@@ -192,8 +192,11 @@ pub(crate) fn media(root: &Path, results: &mut Results) {
         return;
     };
     // `--benches`: the criterion targets (the lib has `bench = false`).
-    let step = cargo("bench", &["bench", "--locked", "-p", &package, "--benches", "--"])
-        .args(&criterion_args(results.options.quick));
+    let step = cargo(
+        "bench",
+        &["bench", "--locked", "-p", &package, "--benches", "--"],
+    )
+    .args(&criterion_args(results.options.quick));
     match step.run_capture(root, false) {
         Ok(out) => {
             results.media = criterion_lines(&out);
