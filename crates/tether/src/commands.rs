@@ -19,7 +19,9 @@ use transport_tokio::{
 use crate::error::{check_ws_url, CliError};
 use crate::glue::{polite_by_ids, WsSignaling};
 use crate::page::PAGE;
-use crate::peer_media::{describe_recording, record, FileSource, PeerMediaOptions, Recording};
+use crate::peer_media::{
+    describe_recording, echo_track, record, FileSource, PeerMediaOptions, Recording,
+};
 use crate::timeline::describe;
 
 /// Options of `tether signal`.
@@ -249,6 +251,14 @@ pub async fn run_peer_with_media(
                         let (path, task) = record(track, dir)?;
                         eprintln!("recording a remote track to {}", path.display());
                         recordings.push((path, task));
+                    }
+                    None if opts.echo => {
+                        let sender = pc
+                            .add_track(track.kind(), "echo", &format!("echo-{}", track.mid()))
+                            .await
+                            .map_err(|e| failed(&e))?;
+                        eprintln!("echoing a remote {:?} track", track.kind());
+                        tokio::spawn(echo_track(track, sender));
                     }
                     None => eprintln!("ignoring a remote {:?} track", track.kind()),
                 },

@@ -131,7 +131,8 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         /// Use host candidates on loopback only (both peers on this machine).
         #[arg(long)]
         loopback: bool,
-        /// Send every received message back.
+        /// Send every received message back, and every received media track (as a new track
+        /// of the same kind, packet by packet) unless --record takes it.
         #[arg(long)]
         echo: bool,
         /// For wss://: trust the CA certificates in this PEM file instead of the public roots.

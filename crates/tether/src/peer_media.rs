@@ -10,7 +10,7 @@ use media::{
     OggOpusSink, OggOpusSource, ReceiverStats, SinkError, SourceError,
 };
 use tokio::task::JoinHandle;
-use transport_tokio::{MediaTrackError, RtpReceiver};
+use transport_tokio::{MediaTrackError, RtpReceiver, RtpSender};
 
 use crate::error::CliError;
 
@@ -177,4 +177,67 @@ pub(crate) fn describe_recording(path: &Path, stats: &ReceiverStats) -> String {
         stats.packets_lost,
         stats.packets_recovered
     )
+}
+
+/// `--echo` for media: sends a remote track back on a new track of the same kind, packet by
+/// packet (no decoding): payload types are mapped by codec name and clock rate, the SSRC is
+/// ours, header extensions are dropped (their ids belong to the other direction), RTX is not
+/// forwarded, and a keyframe request (PLI/FIR) from the peer about the echo is passed on to the
+/// original sender as a PLI.
+pub(crate) async fn echo_track(mut track: RtpReceiver, sender: RtpSender) {
+    use rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+    use rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+
+    let mut sender = sender;
+    let Ok(out) = sender.parameters().await else {
+        return;
+    };
+    let map: Vec<(u8, u8)> = track
+        .parameters()
+        .codecs
+        .iter()
+        .filter(|c| !c.name.eq_ignore_ascii_case("rtx"))
+        .filter_map(|c| {
+            out.codecs
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(&c.name) && o.clock_rate == c.clock_rate)
+                .map(|o| (c.payload_type, o.payload_type))
+        })
+        .collect();
+    let ssrc = sender.ssrc();
+    let mut remote_ssrc = track.parameters().ssrc;
+    loop {
+        tokio::select! {
+            packet = track.read_rtp() => {
+                let Some(mut p) = packet else { break };
+                let Some(&(_, pt)) = map.iter().find(|(i, _)| *i == p.header.payload_type) else {
+                    continue; // RTX or a codec the echo did not negotiate
+                };
+                remote_ssrc = p.header.ssrc;
+                p.header.payload_type = pt;
+                p.header.ssrc = ssrc;
+                p.header.extension = false;
+                p.header.extension_profile = 0;
+                p.header.extensions.clear();
+                if sender.write_rtp(&p).await.is_err() {
+                    break;
+                }
+            }
+            feedback = sender.read_rtcp() => {
+                let Some(batch) = feedback else { break };
+                let wants_keyframe = batch.iter().any(|p| {
+                    let any = p.as_any();
+                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                });
+                if wants_keyframe && remote_ssrc != 0 {
+                    let pli: Vec<Box<dyn rtcp::packet::Packet + Send + Sync>> =
+                        vec![Box::new(PictureLossIndication {
+                            sender_ssrc: ssrc,
+                            media_ssrc: remote_ssrc,
+                        })];
+                    let _ = track.write_rtcp(&pli).await;
+                }
+            }
+        }
+    }
 }

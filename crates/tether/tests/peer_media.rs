@@ -104,6 +104,57 @@ async fn send_and_record(file: &str, recorded: &str, frames: u64) {
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
+/// `--echo` sends media back: the sender records the echo of its own VP8 file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_sends_media_back() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let dir = std::env::temp_dir().join(format!("tether-echo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sender = tokio::spawn(run_peer_with_media(
+        peer(&url, &room, Role::Impolite),
+        PeerMediaOptions {
+            send_file: Some(sample("vp8.ivf")),
+            record: Some(dir.clone()),
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    let echo = tokio::spawn(run_peer_with_media(
+        PeerOptions {
+            echo: true,
+            ..peer(&url, &room, Role::Polite)
+        },
+        PeerMediaOptions::default(),
+        std::future::pending(),
+    ));
+    let within = Duration::from_secs(30);
+    tokio::time::timeout(within, sender)
+        .await
+        .expect("the sender did not finish")
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(within, echo)
+        .await
+        .expect("the echo peer did not finish")
+        .unwrap()
+        .unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 1, "one echoed track recorded: {files:?}");
+    let decoded = ffprobe_frames(&dir.join(&files[0]));
+    println!("echo: {decoded} of 120 frames came back and decode");
+    // The sender hangs up about a second after its last frame; the echo is milliseconds late.
+    assert!(decoded >= 108, "{decoded} of 120 frames echoed");
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vp8_file_is_sent_and_recorded_as_ivf() {
     send_and_record("vp8.ivf", ".ivf", 120).await;
