@@ -47,6 +47,25 @@ fn peer(url: &str, room: &str, role: Role) -> PeerOptions {
     }
 }
 
+/// Waits (30 s at most) for a peer task to end without error.
+async fn finished(task: tokio::task::JoinHandle<Result<(), tether::CliError>>, who: &str) {
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .unwrap_or_else(|_| panic!("the {who} did not finish"))
+        .unwrap()
+        .unwrap();
+}
+
+/// The one file recorded in `dir`.
+fn only_recording(dir: &Path) -> PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 1, "one recorded track: {files:?}");
+    dir.join(&files[0])
+}
+
 async fn send_and_record(file: &str, recorded: &str, frames: u64) {
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
         .await
@@ -72,23 +91,9 @@ async fn send_and_record(file: &str, recorded: &str, frames: u64) {
         std::future::pending(),
     ));
     // The sender hangs up once the file was sent; the recorder then finishes its file.
-    let within = Duration::from_secs(30);
-    tokio::time::timeout(within, sender)
-        .await
-        .expect("the sender did not finish")
-        .unwrap()
-        .unwrap();
-    tokio::time::timeout(within, recorder)
-        .await
-        .expect("the recorder did not finish")
-        .unwrap()
-        .unwrap();
-    let files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(files.len(), 1, "one recorded track: {files:?}");
-    let path = dir.join(&files[0]);
+    finished(sender, "sender").await;
+    finished(recorder, "recorder").await;
+    let path = only_recording(&dir);
     assert!(
         path.to_string_lossy().ends_with(recorded),
         "{} is not a {recorded}",
@@ -131,23 +136,9 @@ async fn echo_sends_media_back() {
         PeerMediaOptions::default(),
         std::future::pending(),
     ));
-    let within = Duration::from_secs(30);
-    tokio::time::timeout(within, sender)
-        .await
-        .expect("the sender did not finish")
-        .unwrap()
-        .unwrap();
-    tokio::time::timeout(within, echo)
-        .await
-        .expect("the echo peer did not finish")
-        .unwrap()
-        .unwrap();
-    let files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(files.len(), 1, "one echoed track recorded: {files:?}");
-    let decoded = ffprobe_frames(&dir.join(&files[0]));
+    finished(sender, "sender").await;
+    finished(echo, "echo peer").await;
+    let decoded = ffprobe_frames(&only_recording(&dir));
     println!("echo: {decoded} of 120 frames came back and decode");
     // The sender hangs up about a second after its last frame; the echo is milliseconds late.
     assert!(decoded >= 108, "{decoded} of 120 frames echoed");
