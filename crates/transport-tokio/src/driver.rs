@@ -2,6 +2,7 @@
 //! session's transport commands, forwards signal messages, publishes events, and sleeps until
 //! the session's next deadline or the next input.
 
+mod channels;
 mod media;
 mod transport;
 
@@ -17,7 +18,6 @@ use session_core::signal::SignalMessage;
 use session_core::transport::{TransportEvent, TransportId};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
-use webrtc_data::data_channel::DataChannel as RawChannel;
 use webrtc_sctp::association::Association;
 
 use crate::channel::{self, DataChannel, Link, Message};
@@ -55,9 +55,17 @@ pub(crate) enum Io {
     Opened {
         channel: ChannelId,
         stream_id: u16,
-        result: Result<Arc<RawChannel>, TransportError>,
+        result: Result<channels::Dialed, TransportError>,
     },
-    Remote(Arc<RawChannel>),
+    /// A stream the peer started, classified by its first message.
+    Incoming {
+        stream_id: u16,
+        result: Result<crate::incoming::Incoming, crate::incoming::IncomingError>,
+    },
+    /// A stream the peer wrote on waited too long for a negotiated channel to claim it.
+    UnclaimedExpired {
+        stream_id: u16,
+    },
     ChannelEnded {
         stream_id: u16,
     },
@@ -115,6 +123,10 @@ pub(crate) struct Driver<S: Signaling> {
     )>,
     channels: HashMap<ChannelId, Slot>,
     remote_pending: HashMap<u16, RemotePending>,
+    /// Streams the peer wrote on that no negotiated channel claimed yet, by stream id.
+    unclaimed: HashMap<u16, channels::Unclaimed>,
+    /// Negotiated channels waiting for the stream the peer's data created, by stream id.
+    awaiting: HashMap<u16, channels::Awaiting>,
     /// The loop accepting the peer's channels. It holds the association, whose accept queue
     /// never ends while the association lives: it must be aborted, not awaited.
     sctp_accept: Option<AbortOnDrop>,
@@ -172,6 +184,8 @@ impl<S: Signaling> Driver<S> {
             pending_opens: Vec::new(),
             channels: HashMap::new(),
             remote_pending: HashMap::new(),
+            unclaimed: HashMap::new(),
+            awaiting: HashMap::new(),
             sctp_accept: None,
             media: media::MediaIo::default(),
         }
@@ -461,7 +475,8 @@ impl<S: Signaling> Driver<S> {
                 stream_id,
                 result,
             } => self.on_opened(channel, stream_id, result),
-            Io::Remote(raw) => self.on_remote(raw),
+            Io::Incoming { stream_id, result } => self.on_incoming(stream_id, result),
+            Io::UnclaimedExpired { stream_id } => self.on_unclaimed_expired(stream_id),
             Io::ChannelEnded { stream_id } => {
                 let id = self
                     .channels

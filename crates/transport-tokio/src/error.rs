@@ -81,12 +81,38 @@ pub enum TransportError {
         /// The crate's message.
         reason: String,
     },
+    /// The peer wrote on an SCTP stream that no data channel here claimed: a negotiated channel
+    /// (`DataChannelInit::negotiated`) the peer created and wrote on, which the application
+    /// here did not create with the same id in time (10 s), or more than 16 such streams at
+    /// once. The stream was reset (the peer's channel closes) and what it carried is dropped.
+    #[error(
+        "data on SCTP stream {stream_id}, which no data channel claimed ({reason}): stream reset"
+    )]
+    UnclaimedStream {
+        /// SCTP stream id (the peer's negotiated id).
+        stream_id: u16,
+        /// Why it was reset.
+        reason: UnclaimedReason,
+    },
     /// The signaling channel failed or ended.
     #[error("signaling: {0}")]
     Signaling(String),
     /// SRTP keys could not be derived from DTLS (the crate's message).
     #[error("SRTP setup failed: {0}")]
     Srtp(String),
+}
+
+/// Why a stream the peer wrote on was reset before a channel claimed it
+/// ([`TransportError::UnclaimedStream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnclaimedReason {
+    /// No negotiated channel with its id was created within 10 s.
+    #[error("not claimed within 10 s")]
+    Expired,
+    /// 16 streams were already waiting to be claimed.
+    #[error("too many unclaimed streams")]
+    TooMany,
 }
 
 /// Why an RTP/RTCP operation on an [`RtpSender`](crate::RtpSender) or

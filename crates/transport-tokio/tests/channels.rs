@@ -419,3 +419,140 @@ async fn buffered_amount_low_waits_for_the_threshold() {
     p.a.close().await;
     p.a.wait_closed().await;
 }
+
+/// Waits until `dc` has nothing buffered in SCTP (every byte acknowledged by the peer's SCTP).
+async fn wait_acked(dc: &DataChannel) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while dc.buffered_amount() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("data not acknowledged in 10 s");
+}
+
+async fn recv_exact(dc: &mut DataChannel, want: &[Message]) {
+    for (i, w) in want.iter().enumerate() {
+        let got = tokio::time::timeout(Duration::from_secs(10), dc.recv())
+            .await
+            .unwrap_or_else(|_| panic!("message {i} not received in 10 s"))
+            .unwrap_or_else(|| panic!("channel ended before message {i}"));
+        assert_eq!(&got, w, "message {i}");
+    }
+}
+
+fn negotiated(id: u16) -> DataChannelInit {
+    DataChannelInit {
+        negotiated: Some(id),
+        ..DataChannelInit::default()
+    }
+}
+
+/// Negotiated channels (no DCEP, both sides create stream 7 / 9 themselves) carry text and
+/// binary both ways; data A writes before B created its side lands on B's channel once it is
+/// created (in order, nothing lost), is not taken for a new DCEP channel, and does not stop B
+/// from accepting the peer's later DCEP channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negotiated_channels_both_ways_and_data_before_the_other_side_created_it() {
+    let mut p = connect_pair(
+        config(false, Some(41)),
+        config(true, Some(42)),
+        DataChannelInit::default(),
+        Duration::ZERO,
+    )
+    .await;
+
+    // Both sides create id 7.
+    let mut a7 = p.a.create_data_channel("n7", negotiated(7)).await.unwrap();
+    let mut b7 = p.b.create_data_channel("n7", negotiated(7)).await.unwrap();
+    for dc in [&a7, &b7] {
+        tokio::time::timeout(Duration::from_secs(10), dc.wait_open())
+            .await
+            .expect("negotiated channel not open in 10 s")
+            .unwrap();
+    }
+    a7.send_text("from A").await.unwrap();
+    a7.send(vec![1u8, 2, 3]).await.unwrap();
+    b7.send_text("from B").await.unwrap();
+    b7.send(payload(7, 40_000)).await.unwrap();
+    recv_exact(
+        &mut b7,
+        &[
+            Message::Text("from A".into()),
+            Message::Binary(vec![1u8, 2, 3].into()),
+        ],
+    )
+    .await;
+    recv_exact(
+        &mut a7,
+        &[
+            Message::Text("from B".into()),
+            Message::Binary(payload(7, 40_000)),
+        ],
+    )
+    .await;
+
+    // A creates id 9 and writes before B has created it: a text, a binary larger than
+    // `webrtc-data`'s 8 KiB DCEP read buffer, an empty text.
+    let mut a9 = p.a.create_data_channel("n9", negotiated(9)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), a9.wait_open())
+        .await
+        .expect("A's channel 9 not open in 10 s")
+        .unwrap();
+    let early = [
+        Message::Text("early".into()),
+        Message::Binary(payload(9, 70_000)),
+        Message::Text(String::new()),
+    ];
+    for m in &early {
+        match m {
+            Message::Text(t) => a9.send_text(t.clone()).await.unwrap(),
+            Message::Binary(b) => a9.send(b.clone()).await.unwrap(),
+            _ => unreachable!(),
+        }
+    }
+    // Everything reached B's SCTP (acknowledged), and B had time to look at the stream.
+    wait_acked(&a9).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Nothing surfaced on B meanwhile: no new channel, no transport error.
+    while let Ok(ev) = tokio::time::timeout(Duration::from_millis(100), p.b_events.recv()).await {
+        match ev.expect("B's events ended") {
+            PeerEvent::DataChannel(dc) => panic!("early data taken for a new channel: {dc:?}"),
+            PeerEvent::TransportError(e) => panic!("transport error on B: {e}"),
+            _ => {}
+        }
+    }
+    let mut b9 = p.b.create_data_channel("n9", negotiated(9)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), b9.wait_open())
+        .await
+        .expect("B's channel 9 not open in 10 s")
+        .unwrap();
+    recv_exact(&mut b9, &early).await;
+    // And after: both ways on 9.
+    a9.send_text("later").await.unwrap();
+    b9.send(vec![9u8; 10]).await.unwrap();
+    recv_exact(&mut b9, &[Message::Text("later".into())]).await;
+    recv_exact(&mut a9, &[Message::Binary(vec![9u8; 10].into())]).await;
+    // Channel 7 is untouched by 9.
+    a7.send_text("7 still").await.unwrap();
+    recv_exact(&mut b7, &[Message::Text("7 still".into())]).await;
+
+    // B still accepts DCEP channels from A.
+    let after =
+        p.a.create_data_channel("after", DataChannelInit::default())
+            .await
+            .unwrap();
+    let mut b_after = common::wait_event(&mut p.b_events, Duration::from_secs(10), |ev| match ev {
+        PeerEvent::DataChannel(dc) => {
+            assert_eq!(dc.label(), "after");
+            Some(dc)
+        }
+        PeerEvent::TransportError(e) => panic!("transport error on B: {e}"),
+        _ => None,
+    })
+    .await;
+    after.send_text("dcep").await.unwrap();
+    recv_exact(&mut b_after, &[Message::Text("dcep".into())]).await;
+    p.a.close().await;
+    p.a.wait_closed().await;
+}

@@ -5,18 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use session_core::channel::{ChannelId, DataChannelInit};
 use session_core::state::DtlsTransportState;
 use session_core::transport::{
     DtlsRole, Generation, TransportCommand, TransportEvent, TransportId,
 };
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use webrtc_data::data_channel::{Config as RawConfig, DataChannel as RawChannel};
 use webrtc_sctp::association::{Association, Config as SctpConfig};
 
-use super::{AbortOnDrop, Driver, Io, RemotePending, CLOSE_TIMEOUT};
-use crate::channel::{self, Link};
+use super::{Driver, Io, CLOSE_TIMEOUT};
+use crate::channel::Link;
 use crate::dtls;
 use crate::error::TransportError;
 use crate::ice;
@@ -392,24 +389,7 @@ impl<S: Signaling> Driver<S> {
                 tracing::info!(%transport, "SCTP association established");
                 let limit = usize::try_from(assoc.max_message_size()).unwrap_or(usize::MAX);
                 self.sctp = Some((Arc::clone(&assoc), limit));
-                let io_tx = self.io_tx.clone();
-                let accept = tokio::spawn(async move {
-                    loop {
-                        let none: &[RawChannel] = &[];
-                        match RawChannel::accept(&assoc, RawConfig::default(), none).await {
-                            Ok(raw) => {
-                                if io_tx.send(Io::Remote(Arc::new(raw))).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, "no more incoming data channels");
-                                return;
-                            }
-                        }
-                    }
-                });
-                self.sctp_accept = Some(AbortOnDrop(accept));
+                self.sctp_accept = Some(super::channels::spawn_accept(assoc, self.io_tx.clone()));
                 for (channel, stream_id, label, init) in std::mem::take(&mut self.pending_opens) {
                     self.open_channel(channel, stream_id, &label, &init);
                 }
@@ -424,123 +404,6 @@ impl<S: Signaling> Driver<S> {
         }
     }
 
-    fn open_channel(
-        &mut self,
-        channel: ChannelId,
-        stream_id: u16,
-        label: &str,
-        init: &DataChannelInit,
-    ) {
-        let Some((assoc, _)) = &self.sctp else {
-            return;
-        };
-        let assoc = Arc::clone(assoc);
-        let config = channel::raw_config(label, init);
-        let id = init.negotiated.unwrap_or(stream_id);
-        let io_tx = self.io_tx.clone();
-        tokio::spawn(async move {
-            let result = RawChannel::dial(&assoc, id, config)
-                .await
-                .map(Arc::new)
-                .map_err(|e| TransportError::DataChannel {
-                    stream_id,
-                    reason: e.to_string(),
-                });
-            let _ = io_tx
-                .send(Io::Opened {
-                    channel,
-                    stream_id,
-                    result,
-                })
-                .await;
-        });
-    }
-
-    pub(super) fn on_opened(
-        &mut self,
-        channel: ChannelId,
-        stream_id: u16,
-        result: Result<Arc<RawChannel>, TransportError>,
-    ) {
-        let limit = self.sctp.as_ref().map(|(_, l)| *l).unwrap_or(0);
-        match result {
-            Ok(raw) => {
-                let Some(slot) = self.channels.get_mut(&channel) else {
-                    // Closed meanwhile.
-                    tokio::spawn(async move {
-                        let _ = raw.close().await;
-                    });
-                    return;
-                };
-                let tx = slot.incoming.take();
-                slot.link
-                    .send_replace(channel::open_link(Arc::clone(&raw), limit));
-                if let Some(tx) = tx {
-                    self.spawn_reader(raw, tx, stream_id);
-                }
-                self.feed(TransportEvent::DataChannelOpen { stream_id });
-            }
-            Err(e) => {
-                self.emit(PeerEvent::TransportError(e));
-                self.feed(TransportEvent::DataChannelClosed { stream_id });
-            }
-        }
-    }
-
-    pub(super) fn on_remote(&mut self, raw: Arc<RawChannel>) {
-        let stream_id = raw.stream_identifier();
-        let limit = self.sctp.as_ref().map(|(_, l)| *l).unwrap_or(0);
-        let (tx, rx) = mpsc::channel(channel::INCOMING_QUEUE);
-        self.spawn_reader(Arc::clone(&raw), tx, stream_id);
-        let label = raw.config.label.clone();
-        let init = channel::init_of(&raw.config);
-        self.remote_pending.insert(
-            stream_id,
-            RemotePending {
-                link: channel::open_link(raw, limit),
-                incoming: rx,
-            },
-        );
-        self.feed(TransportEvent::RemoteDataChannel {
-            stream_id,
-            label,
-            init,
-        });
-    }
-
-    fn spawn_reader(
-        &self,
-        raw: Arc<RawChannel>,
-        tx: mpsc::Sender<channel::Message>,
-        stream_id: u16,
-    ) {
-        let io_tx = self.io_tx.clone();
-        tokio::spawn(async move {
-            channel::read_loop(raw, tx).await;
-            let _ = io_tx.send(Io::ChannelEnded { stream_id }).await;
-        });
-    }
-
-    fn close_channel(&mut self, channel: ChannelId, stream_id: u16) {
-        self.pending_opens.retain(|(c, ..)| *c != channel);
-        let raw = self
-            .channels
-            .get(&channel)
-            .and_then(|s| match &*s.link.borrow() {
-                Link::Open { raw, .. } => Some(Arc::clone(raw)),
-                _ => None,
-            });
-        match raw {
-            // The reader sees the reset and reports the channel closed.
-            Some(raw) => {
-                tokio::spawn(async move {
-                    let _ = raw.close().await;
-                });
-            }
-            None => self.feed(TransportEvent::DataChannelClosed { stream_id }),
-        }
-    }
-
     /// Closes everything, in order: channels, SCTP, DTLS (close_notify goes out while the path
     /// is still up), then every ICE agent.
     async fn close_all(&mut self) {
@@ -550,6 +413,8 @@ impl<S: Signaling> Driver<S> {
         }
         self.remote_pending.clear();
         self.pending_opens.clear();
+        self.awaiting.clear();
+        self.unclaimed.clear();
         // The accept loop holds the association and would wait on it forever.
         self.sctp_accept = None;
         let assoc = self.sctp.take().map(|(a, _)| a);
