@@ -14,6 +14,31 @@ pub enum SetupError {
     Randomness(String),
 }
 
+/// Why [`DtlsIdentity::from_pem`](crate::DtlsIdentity::from_pem) refused a certificate and key
+/// (the application's input is at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The certificate PEM is malformed (the parser's message).
+    #[error("bad certificate PEM: {0}")]
+    CertificatePem(String),
+    /// The certificate PEM holds no `CERTIFICATE` section.
+    #[error("no CERTIFICATE section in the certificate PEM")]
+    NoCertificate,
+    /// The leaf certificate is not valid X.509 (the parser's message).
+    #[error("the certificate is not valid X.509: {0}")]
+    BadCertificate(String),
+    /// The key PEM is malformed or holds no private key section (the parser's message).
+    #[error("bad private key PEM: {0}")]
+    KeyPem(String),
+    /// The key is not one DTLS can use: not PKCS#8, or not ECDSA P-256, Ed25519 or RSA.
+    #[error("unsupported private key: {0}")]
+    UnsupportedKey(String),
+    /// The private key does not belong to the (leaf) certificate.
+    #[error("the private key does not match the certificate")]
+    KeyMismatch,
+}
+
 /// Why a call on a [`PeerConnection`](crate::PeerConnection) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

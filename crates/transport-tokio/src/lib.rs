@@ -91,7 +91,9 @@ mod track;
 pub use channel::{DataChannel, Message, HIGH_WATER, LOW_WATER};
 pub use demux::PacketKind;
 pub use dtls::DtlsIdentity;
-pub use error::{ChannelError, PeerError, SetupError, TrackError, TransportError, UnclaimedReason};
+pub use error::{
+    ChannelError, IdentityError, PeerError, SetupError, TrackError, TransportError, UnclaimedReason,
+};
 pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
 pub use media_track::{LocalTrack, MediaTrackError};
 pub use netwatch::NetworkWatch;

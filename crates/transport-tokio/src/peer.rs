@@ -43,7 +43,8 @@ pub struct PeerConfig {
     pub restart_policy: RestartPolicy,
     /// Seed of the session's CSPRNG; `None`: from the OS. Pin it in tests.
     pub seed: Option<[u8; 32]>,
-    /// DTLS certificate; `None`: a fresh self-signed one.
+    /// DTLS certificate: one the application keeps ([`DtlsIdentity::from_pem`]); `None`: a
+    /// fresh self-signed one ([`DtlsIdentity::generate`]).
     pub identity: Option<DtlsIdentity>,
     /// How long a superseded ICE generation keeps receiving after a restart switched paths.
     pub retire_grace: Duration,
