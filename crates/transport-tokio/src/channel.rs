@@ -6,6 +6,7 @@
 //! queue filled by one reader task per channel; when the application does not read, the
 //! reader waits and SCTP's receive window closes (flow control, nothing is dropped).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +53,28 @@ impl Message {
     }
 }
 
+/// Messages and payload bytes a channel carried (its [`ChannelStats`](crate::ChannelStats)).
+#[derive(Debug, Default)]
+pub(crate) struct ChannelCounters {
+    pub(crate) messages_sent: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    pub(crate) messages_received: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
+}
+
+impl ChannelCounters {
+    fn sent(&self, bytes: usize) {
+        self.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn received(&self, bytes: usize) {
+        self.messages_received.fetch_add(1, Ordering::Relaxed);
+        self.bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
 /// Where a channel's handle stands.
 #[derive(Clone)]
 pub(crate) enum Link {
@@ -62,6 +85,7 @@ pub(crate) enum Link {
         raw: Arc<RawChannel>,
         max_message_size: usize,
         low: Arc<Notify>,
+        counters: Arc<ChannelCounters>,
     },
     /// Closed (terminal).
     Closed,
@@ -132,7 +156,7 @@ impl DataChannel {
         self.open_link().await.map(|_| ())
     }
 
-    async fn open_link(&self) -> Result<(Arc<RawChannel>, usize, Arc<Notify>), ChannelError> {
+    async fn open_link(&self) -> Result<OpenParts, ChannelError> {
         let mut link = self.link.clone();
         let state = link
             .wait_for(|l| !matches!(l, Link::Connecting))
@@ -143,7 +167,13 @@ impl DataChannel {
                 raw,
                 max_message_size,
                 low,
-            } => Ok((Arc::clone(raw), *max_message_size, Arc::clone(low))),
+                counters,
+            } => Ok((
+                Arc::clone(raw),
+                *max_message_size,
+                Arc::clone(low),
+                Arc::clone(counters),
+            )),
             _ => Err(ChannelError::Closed),
         }
     }
@@ -167,7 +197,7 @@ impl DataChannel {
     }
 
     async fn write(&self, data: Bytes, is_string: bool) -> Result<(), ChannelError> {
-        let (raw, limit, low) = self.open_link().await?;
+        let (raw, limit, low, counters) = self.open_link().await?;
         if data.len() > limit {
             return Err(ChannelError::TooLarge {
                 size: data.len(),
@@ -182,8 +212,9 @@ impl DataChannel {
         }
         raw.write_data_channel(&data, is_string)
             .await
-            .map(|_| ())
-            .map_err(|e| ChannelError::Send(e.to_string()))
+            .map_err(|e| ChannelError::Send(e.to_string()))?;
+        counters.sent(data.len());
+        Ok(())
     }
 
     /// Sets the low-water threshold (W3C `bufferedAmountLowThreshold`; [`LOW_WATER`] by
@@ -207,7 +238,7 @@ impl DataChannel {
     /// themselves on [`buffered_amount`](Self::buffered_amount) instead of letting
     /// [`send`](Self::send) wait. Fails if the channel closes first.
     pub async fn buffered_amount_low(&self) -> Result<(), ChannelError> {
-        let (raw, _, low) = self.open_link().await?;
+        let (raw, _, low, _) = self.open_link().await?;
         loop {
             let mark = raw.buffered_amount_low_threshold();
             if raw.buffered_amount() <= mark {
@@ -242,6 +273,9 @@ impl DataChannel {
             .map_err(|_| ChannelError::Closed)
     }
 }
+
+/// An open link's stream, message size limit, low-water wake-up and counters.
+type OpenParts = (Arc<RawChannel>, usize, Arc<Notify>, Arc<ChannelCounters>);
 
 /// Waits for the low-water wake-up, or until the buffered amount is at most `mark`, or a
 /// bounded time (the caller re-checks the channel's state). Registering before checking means
@@ -315,12 +349,27 @@ pub(crate) fn open_link(raw: Arc<RawChannel>, max_message_size: usize) -> Link {
         raw,
         max_message_size,
         low,
+        counters: Arc::default(),
+    }
+}
+
+impl Link {
+    /// The counters of an open link.
+    pub(crate) fn counters(&self) -> Option<Arc<ChannelCounters>> {
+        match self {
+            Link::Open { counters, .. } => Some(Arc::clone(counters)),
+            _ => None,
+        }
     }
 }
 
 /// Reads a channel until it closes, queueing messages for the handle; returns when the stream
 /// was reset or failed.
-pub(crate) async fn read_loop(raw: Arc<RawChannel>, tx: mpsc::Sender<Message>) {
+pub(crate) async fn read_loop(
+    raw: Arc<RawChannel>,
+    tx: mpsc::Sender<Message>,
+    counters: Arc<ChannelCounters>,
+) {
     let mut buf = vec![0u8; MAX_INCOMING_MESSAGE];
     loop {
         let before = raw.messages_received();
@@ -336,6 +385,7 @@ pub(crate) async fn read_loop(raw: Arc<RawChannel>, tx: mpsc::Sender<Message>) {
         if n == 0 && !is_string && raw.messages_received() == before {
             return;
         }
+        counters.received(n);
         let data = &buf[..n];
         let msg = if is_string {
             Message::Text(String::from_utf8_lossy(data).into_owned())

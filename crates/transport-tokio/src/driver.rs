@@ -501,6 +501,7 @@ impl<S: Signaling> Driver<S> {
         let before_srtp = stats.media.dropped_before_srtp;
         stats.media = self.media_stats();
         stats.media.dropped_before_srtp = before_srtp;
+        stats.channels = self.channel_stats();
         stats
     }
 }

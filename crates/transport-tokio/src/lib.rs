@@ -98,7 +98,8 @@ pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
 pub use media_track::{LocalTrack, MediaTrackError};
 pub use netwatch::NetworkWatch;
 pub use peer::{
-    GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats,
+    ChannelStats, GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents,
+    Stats,
 };
 pub use rtp_path::RtcpPackets;
 pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};

@@ -161,6 +161,44 @@ pub struct GenerationStats {
     /// Whether the generation stalled and its agent was replaced by one of the other role
     /// (suspected ICE role conflict, see docs/transport-tokio.md).
     pub role_flipped: bool,
+    /// Datagrams written to this generation's selected pair (DTLS, SRTP, SRTCP; ICE's own STUN
+    /// checks are not counted). W3C `RTCIceCandidatePairStats.packetsSent`.
+    pub packets_sent: u64,
+    /// Bytes of those datagrams (UDP payload). W3C `bytesSent`.
+    pub bytes_sent: u64,
+    /// Datagrams read from this generation's selected pair (what arrived before the path
+    /// connected, or after it was retired, is not counted). W3C `packetsReceived`.
+    pub packets_received: u64,
+    /// Bytes of those datagrams (UDP payload). W3C `bytesReceived`.
+    ///
+    /// Not reported: round-trip time. `webrtc-ice` 0.17.2 measures none (its
+    /// `get_candidate_pairs_stats` fills ids, state and nomination and leaves every counter and
+    /// RTT at zero), and neither `dtls` nor `webrtc-sctp` exposes one.
+    pub bytes_received: u64,
+}
+
+/// One data channel (W3C `RTCDataChannelStats`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelStats {
+    /// The channel's identity in its session.
+    pub id: ChannelId,
+    /// Its label.
+    pub label: String,
+    /// SCTP stream id, once assigned (W3C `dataChannelIdentifier`).
+    pub stream_id: Option<u16>,
+    /// Its state.
+    pub state: session_core::channel::DataChannelState,
+    /// Messages handed to SCTP by `send`/`send_text` (empty ones included).
+    pub messages_sent: u64,
+    /// Payload bytes of those messages.
+    pub bytes_sent: u64,
+    /// Messages read from SCTP for this channel (queued for the application or already read).
+    pub messages_received: u64,
+    /// Payload bytes of those messages.
+    pub bytes_received: u64,
+    /// Bytes queued in SCTP and not yet acknowledged (W3C `bufferedAmount`); 0 unless open.
+    pub buffered_amount: u64,
 }
 
 /// A snapshot of the transport (W3C `getStats`, in part).
@@ -177,6 +215,9 @@ pub struct Stats {
     pub dtls_datagrams_replayed: u64,
     /// The SRTP/RTP path.
     pub media: MediaStats,
+    /// Every data channel the session knows that the application has a handle on (or will
+    /// have: local ones from creation; the peer's once accepted), by channel id.
+    pub channels: Vec<ChannelStats>,
 }
 
 /// Counters of the SRTP/RTP path of a peer connection (every transport and track).

@@ -8,6 +8,7 @@
 //! the dead path may have swallowed. The peer's DTLS drops the duplicates, SCTP acknowledges
 //! the rest, and data flows again without waiting for SCTP's retransmission timer.
 
+pub(crate) mod counted;
 mod replay;
 
 use std::net::SocketAddr;

@@ -12,6 +12,7 @@
 //! beyond [`MAX_UNCLAIMED`], and reported ([`TransportError::UnclaimedStream`]): the peer's
 //! channel closes and what it carried is dropped, never silently.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use super::{AbortOnDrop, Driver, Io, RemotePending};
 use crate::channel::{self, Link, Message};
 use crate::error::{TransportError, UnclaimedReason};
 use crate::incoming::{self, Incoming, IncomingError};
-use crate::peer::PeerEvent;
+use crate::peer::{ChannelStats, PeerEvent};
 use crate::signaling::Signaling;
 
 /// Streams the peer wrote on that no negotiated channel here claimed yet; a new one beyond
@@ -205,10 +206,11 @@ impl<S: Signaling> Driver<S> {
             return;
         };
         let tx = slot.incoming.take();
-        slot.link
-            .send_replace(channel::open_link(Arc::clone(&raw), limit));
+        let link = channel::open_link(Arc::clone(&raw), limit);
+        let counters = link.counters().unwrap_or_default();
+        slot.link.send_replace(link);
         if let Some(tx) = tx {
-            self.spawn_reader(raw, tx, stream_id, first);
+            self.spawn_reader(raw, tx, counters, stream_id, first);
         }
         self.feed(TransportEvent::DataChannelOpen { stream_id });
     }
@@ -290,16 +292,13 @@ impl<S: Signaling> Driver<S> {
         let stream_id = raw.stream_identifier();
         let limit = self.sctp.as_ref().map(|(_, l)| *l).unwrap_or(0);
         let (tx, rx) = mpsc::channel(channel::INCOMING_QUEUE);
-        self.spawn_reader(Arc::clone(&raw), tx, stream_id, None);
+        let link = channel::open_link(Arc::clone(&raw), limit);
+        let counters = link.counters().unwrap_or_default();
         let label = raw.config.label.clone();
         let init = channel::init_of(&raw.config);
-        self.remote_pending.insert(
-            stream_id,
-            RemotePending {
-                link: channel::open_link(raw, limit),
-                incoming: rx,
-            },
-        );
+        self.spawn_reader(raw, tx, counters, stream_id, None);
+        self.remote_pending
+            .insert(stream_id, RemotePending { link, incoming: rx });
         self.feed(TransportEvent::RemoteDataChannel {
             stream_id,
             label,
@@ -311,18 +310,53 @@ impl<S: Signaling> Driver<S> {
         &self,
         raw: Arc<RawChannel>,
         tx: mpsc::Sender<Message>,
+        counters: Arc<channel::ChannelCounters>,
         stream_id: u16,
         first: Option<Message>,
     ) {
         let io_tx = self.io_tx.clone();
         tokio::spawn(async move {
             if let Some(m) = first {
+                counters.received(m.len());
                 // A handle already gone is handled by the loop (it keeps draining).
                 let _ = tx.send(m).await;
             }
-            channel::read_loop(raw, tx).await;
+            channel::read_loop(raw, tx, counters).await;
             let _ = io_tx.send(Io::ChannelEnded { stream_id }).await;
         });
+    }
+
+    /// The stats of every channel the application has (or will get) a handle on.
+    pub(super) fn channel_stats(&self) -> Vec<ChannelStats> {
+        self.session
+            .data_channels()
+            .filter_map(|info| {
+                let slot = self.channels.get(&info.id)?;
+                let link = slot.link.borrow();
+                let (counters, buffered) = match &*link {
+                    Link::Open { raw, counters, .. } => {
+                        (Some(Arc::clone(counters)), raw.buffered_amount())
+                    }
+                    _ => (None, 0),
+                };
+                let load = |f: fn(&channel::ChannelCounters) -> &AtomicU64| {
+                    counters
+                        .as_deref()
+                        .map_or(0, |c| f(c).load(Ordering::Relaxed))
+                };
+                Some(ChannelStats {
+                    id: info.id,
+                    label: info.label.clone(),
+                    stream_id: info.stream_id,
+                    state: info.state,
+                    messages_sent: load(|c| &c.messages_sent),
+                    bytes_sent: load(|c| &c.bytes_sent),
+                    messages_received: load(|c| &c.messages_received),
+                    bytes_received: load(|c| &c.bytes_received),
+                    buffered_amount: buffered as u64,
+                })
+            })
+            .collect()
     }
 
     pub(super) fn close_channel(&mut self, channel: ChannelId, stream_id: u16) {

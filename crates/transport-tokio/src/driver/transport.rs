@@ -19,6 +19,7 @@ use crate::error::TransportError;
 use crate::ice;
 use crate::peer::{GenerationStats, PeerEvent, Stats};
 use crate::signaling::Signaling;
+use crate::switch::counted::{Counted, PathCounters};
 use crate::switch::{PathConn, SwitchConn};
 
 /// One ICE generation's agent and path.
@@ -26,6 +27,8 @@ pub(super) struct GenIo {
     ice: ice::GenAgent,
     conn: Option<PathConn>,
     reader: Option<JoinHandle<()>>,
+    /// What the generation's path carried (kept across a role flip's new agent).
+    counters: Arc<PathCounters>,
 }
 
 /// Where a transport's DTLS stands.
@@ -75,6 +78,7 @@ impl TransportIo {
             return; // retired meanwhile
         };
         gen.ice.on_connected();
+        let conn = Counted::wrap(conn, Arc::clone(&gen.counters));
         gen.reader = Some(tokio::spawn(
             Arc::clone(&self.switch).read_path(Arc::clone(&conn)),
         ));
@@ -105,6 +109,10 @@ impl TransportIo {
                     .map(|p| ice::candidate_type(p.remote.candidate_type())),
                 ice_role: gen.ice.role(),
                 role_flipped: gen.ice.flipped(),
+                packets_sent: gen.counters.packets_sent.load(Ordering::Relaxed),
+                bytes_sent: gen.counters.bytes_sent.load(Ordering::Relaxed),
+                packets_received: gen.counters.packets_received.load(Ordering::Relaxed),
+                bytes_received: gen.counters.bytes_received.load(Ordering::Relaxed),
             });
         }
     }
@@ -180,6 +188,7 @@ impl<S: Signaling> Driver<S> {
                             ice,
                             conn: None,
                             reader: None,
+                            counters: Arc::default(),
                         };
                         self.transport(transport).gens.insert(generation, gen);
                     }
