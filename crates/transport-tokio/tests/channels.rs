@@ -556,3 +556,55 @@ async fn negotiated_channels_both_ways_and_data_before_the_other_side_created_it
     p.a.close().await;
     p.a.wait_closed().await;
 }
+
+/// More streams written on by the peer than may wait unclaimed (16): the 17th is reset and
+/// reported on B (`UnclaimedStream`, `TooMany`), A's channel on it closes; the 16 others wait
+/// and deliver their message once B creates its side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unclaimed_streams_beyond_the_bound_are_reset_and_reported() {
+    let mut p = connect_pair(
+        config(false, Some(43)),
+        config(true, Some(44)),
+        DataChannelInit::default(),
+        Duration::ZERO,
+    )
+    .await;
+    let ids: Vec<u16> = (200..217).collect();
+    let mut ours = Vec::new();
+    for &id in &ids {
+        let dc = p.a.create_data_channel("n", negotiated(id)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), dc.wait_open())
+            .await
+            .expect("not open in 10 s")
+            .unwrap();
+        dc.send_text(format!("to {id}")).await.unwrap();
+        ours.push(dc);
+    }
+    let rejected = common::wait_event(&mut p.b_events, Duration::from_secs(10), |ev| match ev {
+        PeerEvent::TransportError(transport_tokio::TransportError::UnclaimedStream {
+            stream_id,
+            reason,
+        }) => {
+            assert_eq!(reason, transport_tokio::UnclaimedReason::TooMany);
+            Some(stream_id)
+        }
+        PeerEvent::DataChannel(dc) => panic!("early data taken for a new channel: {dc:?}"),
+        _ => None,
+    })
+    .await;
+    assert!(ids.contains(&rejected), "reset stream {rejected}");
+    // A's channel on the reset stream closes.
+    let i = ids.iter().position(|&id| id == rejected).unwrap();
+    let mut gone = ours.swap_remove(i);
+    let end = tokio::time::timeout(Duration::from_secs(10), gone.recv())
+        .await
+        .expect("A's channel on the reset stream did not close");
+    assert_eq!(end, None);
+    // The 16 others were kept: B claims each and gets its message.
+    for &id in ids.iter().filter(|&&id| id != rejected) {
+        let mut dc = p.b.create_data_channel("n", negotiated(id)).await.unwrap();
+        recv_exact(&mut dc, &[Message::Text(format!("to {id}"))]).await;
+    }
+    p.a.close().await;
+    p.a.wait_closed().await;
+}
