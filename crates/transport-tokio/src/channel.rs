@@ -187,11 +187,16 @@ impl DataChannel {
     }
 
     /// Sends a binary message.
+    ///
+    /// Waits while the channel is not open yet and while more than [`HIGH_WATER`] bytes are
+    /// buffered, then until SCTP took the message. Cancel-safe up to the point where SCTP takes
+    /// the message: dropped while waiting for [`HIGH_WATER`], nothing is sent; dropped later
+    /// (waiting for room in SCTP's queue), the message is still sent.
     pub async fn send(&self, data: impl Into<Bytes>) -> Result<(), ChannelError> {
         self.write(data.into(), false).await
     }
 
-    /// Sends a text message.
+    /// Sends a text message (see [`send`](Self::send) for when it waits).
     pub async fn send_text(&self, text: impl Into<String>) -> Result<(), ChannelError> {
         self.write(Bytes::from(text.into()), true).await
     }
@@ -210,11 +215,20 @@ impl DataChannel {
                 return Err(ChannelError::Closed);
             }
         }
-        raw.write_data_channel(&data, is_string)
-            .await
-            .map_err(|e| ChannelError::Send(e.to_string()))?;
-        counters.sent(data.len());
-        Ok(())
+        // On its own task: `webrtc-sctp` 0.17's `write_sctp` counts the message in the stream's
+        // buffered amount and then waits for room in its pending queue; dropped while it waits,
+        // the message would be gone but its bytes buffered for good (and every later `send`
+        // would wait for them). So a `send` dropped (e.g. by a timeout) from here on still
+        // sends the message.
+        let write = tokio::spawn(async move {
+            raw.write_data_channel(&data, is_string).await?;
+            counters.sent(data.len());
+            Ok::<_, webrtc_data::Error>(())
+        });
+        match write.await {
+            Ok(r) => r.map_err(|e| ChannelError::Send(e.to_string())),
+            Err(_) => Err(ChannelError::Closed),
+        }
     }
 
     /// Sets the low-water threshold (W3C `bufferedAmountLowThreshold`; [`LOW_WATER`] by

@@ -175,3 +175,64 @@ async fn stats_count_pair_datagrams_and_channel_messages() {
     p.a.close().await;
     p.a.wait_closed().await;
 }
+
+/// A `send` dropped by a timeout while SCTP's queue is full still sends its message, so the
+/// buffered amount returns to 0 once the receiver read everything (before: the dropped
+/// message's bytes stayed counted as buffered for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_send_leaves_no_phantom_buffered_amount() {
+    let mut p = connect_pair(
+        config(false, Some(63)),
+        config(true, Some(64)),
+        DataChannelInit::default(),
+        Duration::ZERO,
+    )
+    .await;
+    // B does not read: A sends until a send has to wait, and drops that one.
+    let mut completed = 0u64;
+    loop {
+        assert!(completed < 2000, "sends never had to wait");
+        let send = p.dc_a.send(payload(completed, 32 * 1024));
+        match tokio::time::timeout(Duration::from_millis(500), send).await {
+            Ok(r) => {
+                r.unwrap();
+                completed += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    // B reads every completed send's message (after the stall SCTP may take its
+    // retransmission timer, seconds, to resume), then the dropped one if it was sent; every
+    // message intact and in order.
+    let mut received = 0u64;
+    loop {
+        let within = if received < completed { 20 } else { 3 };
+        let Ok(m) = tokio::time::timeout(Duration::from_secs(within), p.dc_b.recv()).await else {
+            break;
+        };
+        let Some(Message::Binary(data)) = m else {
+            panic!("unexpected end or text");
+        };
+        assert_eq!(data, payload(received, 32 * 1024));
+        received += 1;
+    }
+    assert!(
+        received == completed || received == completed + 1,
+        "{received} received for {completed} completed sends"
+    );
+    let drained = wait_unbuffered(&p.a, Duration::from_secs(20)).await;
+    let (sa, sb) = (p.a.stats().await.unwrap(), p.b.stats().await.unwrap());
+    assert_eq!(channel(&sa, "data").messages_sent, received);
+    assert_eq!(channel(&sb, "data").messages_received, received);
+    println!(
+        "dropped send: {completed} completed, {received} received (the dropped one {}), \
+         nothing buffered {drained:?} after",
+        if received > completed {
+            "sent"
+        } else {
+            "not sent"
+        }
+    );
+    p.a.close().await;
+    p.a.wait_closed().await;
+}
