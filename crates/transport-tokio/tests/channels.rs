@@ -368,8 +368,8 @@ async fn buffered_amount_low_waits_for_the_threshold() {
     p.dc_a.set_buffered_amount_low_threshold(THRESHOLD).unwrap();
 
     // B's application does not read: its queue (256 messages) fills, then SCTP's receive
-    // window closes and A's data stays buffered; A stops when a send would wait. (A 32 KiB
-    // message is queued whole or not at all, so cancelling the waiting send loses nothing.)
+    // window closes and A's data stays buffered; A stops when a send would wait. (The dropped
+    // send's message is still sent, after the others; B checks the first `seq`.)
     let mut seq = 0u64;
     loop {
         assert!(seq < 2000, "sends never had to wait");
