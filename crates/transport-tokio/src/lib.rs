@@ -9,11 +9,13 @@
 //!   and writes to the promoted one (`PromoteGeneration`); the old agent is closed when the
 //!   core retires its generation. An RFC 7983 first-byte demultiplexer ([`PacketKind`]) lets
 //!   only DTLS reach DTLS.
-//! - **DTLS** (`dtls` 0.17) with a self-signed certificate ([`DtlsIdentity`]); the peer's
+//! - **DTLS** (`dtls` 0.17) with a self-signed certificate, or one the application supplies
+//!   ([`DtlsIdentity::from_pem`]); the peer's
 //!   certificate is checked against its SDP `a=fingerprint` during the handshake (a mismatch
 //!   fails the transport with [`TransportError::FingerprintMismatch`]).
 //! - **SCTP** (`webrtc-sctp`) over DTLS and **data channels** (`webrtc-data`, DCEP or
-//!   negotiated), exposed as [`DataChannel`] handles.
+//!   negotiated; a negotiated channel's data that arrives before this side created it waits
+//!   for it), exposed as [`DataChannel`] handles.
 //! - **SRTP** (`webrtc-srtp`) keyed from the DTLS exporter, and **RTP tracks**:
 //!   [`PeerConnection::add_track`] returns an [`RtpSender`]; the peer's tracks arrive as
 //!   [`PeerEvent::Track`] with an [`RtpReceiver`]. The generation readers unprotect and route
@@ -23,7 +25,9 @@
 //!   server-reflexive and relayed (TURN/UDP) candidates; [`PeerConfig::ice_transport_policy`]
 //!   `Relay` keeps relayed ones only. [`PeerConnection::set_configuration`] changes both; as in
 //!   browsers they apply to the next ICE generation (the session restarts ICE for it).
-//!   [`Stats`] gives each generation's selected pair with its candidate types.
+//!   [`Stats`] gives each generation's selected pair with its candidate types and the datagrams
+//!   and bytes it carried, and each data channel's messages, bytes and buffered amount
+//!   ([`ChannelStats`]).
 //! - **Network changes**: a [`NetworkWatch`] task polls the interface list (every second by
 //!   default) and reports changes to the session, whose restart policy moves the connection to
 //!   the new network; [`PeerConnection::network_changed`] does the same by hand.
