@@ -89,8 +89,9 @@ async fn stats_count_pair_datagrams_and_channel_messages() {
             .expect("channel ended");
     }
 
-    // B's 100-byte messages stay buffered at B until A's SACK, which `webrtc-sctp` 0.17 sent
-    // here only after B's T3 retransmission (~1 s); wait for it, so "quiet" means acknowledged.
+    // B's 100-byte messages stay buffered at B until A's SACK: 20 ms to 200 ms (delayed SACK),
+    // sometimes ~1 s (only after B's T3 retransmission); wait for it, so "quiet" means
+    // acknowledged.
     let b_acked = wait_unbuffered(&p.b, Duration::from_secs(10)).await;
     let (sa, sb) = quiet_stats(&p.a, &p.b).await;
     let (ca, cb) = (channel(&sa, "data"), channel(&sb, "data"));
