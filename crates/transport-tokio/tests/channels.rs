@@ -608,3 +608,53 @@ async fn unclaimed_streams_beyond_the_bound_are_reset_and_reported() {
     p.a.close().await;
     p.a.wait_closed().await;
 }
+
+/// A negotiated channel (no DCEP) gets its partial reliability too: unordered with no
+/// retransmission, it loses messages through the lossy relay like the DCEP channel of the same
+/// kind. (`webrtc-data` 0.17 applies reliability to a stream only on a DCEP exchange; left
+/// reliable, it lost at most the few messages still late at `drain`'s quiet cutoff.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negotiated_channel_gets_its_partial_reliability() {
+    let (relay, a, b, _pairs) = through_relay(&[DataChannelInit::default()]).await;
+    let neg = DataChannelInit {
+        ordered: false,
+        max_retransmits: Some(0),
+        negotiated: Some(100),
+        ..Default::default()
+    };
+    let ours = a.create_data_channel("neg", neg.clone()).await.unwrap();
+    let mut theirs = b.create_data_channel("neg", neg).await.unwrap();
+    for dc in [&ours, &theirs] {
+        tokio::time::timeout(Duration::from_secs(10), dc.wait_open())
+            .await
+            .expect("negotiated channel not open in 10 s")
+            .unwrap();
+    }
+    relay.armed.store(true, Ordering::Relaxed);
+    const COUNT: u64 = 250;
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    let receiver =
+        tokio::spawn(async move { drain(&mut theirs, &flag, Duration::from_secs(2)).await });
+    for seq in 0..COUNT {
+        ours.send(payload(seq, 1000)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    done.store(true, Ordering::Relaxed);
+    let seen = receiver.await.unwrap();
+    let dropped = relay.dropped.load(Ordering::Relaxed);
+    let unique: BTreeSet<u64> = seen.seqs.iter().copied().collect();
+    assert_eq!(unique.len(), seen.seqs.len(), "duplicates");
+    let lost = COUNT - seen.seqs.len() as u64;
+    println!(
+        "negotiated unordered max-retransmits 0: {lost} of {COUNT} lost, {dropped} records dropped"
+    );
+    assert!(
+        lost >= COUNT / 50,
+        "only {lost} lost although {dropped} records were dropped: reliability not applied"
+    );
+    a.close().await;
+    b.close().await;
+    a.wait_closed().await;
+    b.wait_closed().await;
+}
