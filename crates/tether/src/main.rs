@@ -101,9 +101,9 @@ Exit codes: 8 when the address is in use or a secret/TLS file is unusable.")]
     #[command(after_help = format!("\
 Examples:
   ROOM=$(tether token)
-  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send hello
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --say hello
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --echo
-  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send-file vp8.ivf
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send vp8.ivf
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --record out/
   tether peer --server wss://example.org/ws --room \"$ROOM\" --token v1.1795000000.9a3c...
 
@@ -125,9 +125,9 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         /// impolite peer opens the "chat" channel.
         #[arg(long, value_enum, default_value_t = Role::Auto)]
         role: Role,
-        /// Text to send once the channel is open.
+        /// Text to send on the "chat" channel once it is open.
         #[arg(long, value_name = "TEXT")]
-        send: Option<String>,
+        say: Option<String>,
         /// Use host candidates on loopback only (both peers on this machine).
         #[arg(long)]
         loopback: bool,
@@ -139,10 +139,10 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         #[arg(long, value_name = "FILE")]
         ca_file: Option<PathBuf>,
         /// Send this media file as a track, then hang up: .ivf (VP8/VP9), .ogg/.opus (Opus)
-        /// or .h264 (H.264 Annex-B, played at 30 fps).
-        #[arg(long, value_name = "FILE")]
+        /// or .h264 (H.264 Annex-B, played at 30 fps). --send-file is an alias.
+        #[arg(long = "send", visible_alias = "send-file", value_name = "FILE")]
         send_file: Option<PathBuf>,
-        /// With --send-file: play the file in a loop until Ctrl-C instead of once.
+        /// With --send: play the file in a loop until Ctrl-C instead of once.
         #[arg(long, requires = "send_file")]
         loop_file: bool,
         /// Write each received media track to DIR as track-<mid>.ivf / .ogg / .h264.
@@ -240,7 +240,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             room,
             token,
             role,
-            send,
+            say,
             loopback,
             echo,
             ca_file,
@@ -253,7 +253,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 room,
                 token,
                 role,
-                send,
+                say,
                 loopback,
                 echo,
                 ca_file,
