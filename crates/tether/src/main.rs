@@ -56,7 +56,8 @@ Examples:
   tether demo --mib 16          # a bigger transfer
   tether demo --json | jq .     # only the summary, as JSON ({\"ok\": false, \"step\": ...} on failure)
 
-Exit code 0 when every step passed, 1 otherwise.")]
+Exit code 0 when every step passed and every data channel message arrived once, in order and
+intact; 1 otherwise (the summary counts them: \"lost\", \"data_loss\").")]
     Demo {
         /// Size of the bulk transfer in MiB.
         #[arg(long, default_value_t = 4)]
@@ -202,8 +203,20 @@ async fn run(command: Command) -> Result<(), CliError> {
                 quiet: json,
             };
             match run_demo(opts).await {
-                Ok(report) if json => println!("{}", report.to_json()),
-                Ok(report) => println!("\n{report}"),
+                Ok(report) => {
+                    if json {
+                        println!("{}", report.to_json());
+                    } else {
+                        println!("\n{report}");
+                    }
+                    if !report.ok() {
+                        return Err(CliError::Failed(format!(
+                            "{} data channel message(s) lost, out of order, duplicated or \
+                             corrupted",
+                            report.lost
+                        )));
+                    }
+                }
                 Err(e) if json => {
                     let out = serde_json::json!({"ok": false, "step": e.step, "error": e.reason});
                     println!("{out}");
