@@ -1,4 +1,4 @@
-//! Media of `tether peer`: `--send-file FILE` sends a media file as a track, `--record DIR`
+//! Media of `tether peer`: `--send FILE` sends a media file as a track, `--record DIR`
 //! writes every received track to a file named after its codec.
 
 use std::fs::File;
