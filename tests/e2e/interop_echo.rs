@@ -4,19 +4,13 @@
 //! sends every track back on a new track of the same kind, and Chromium decodes the echoed
 //! video (`getStats()`: inbound video `framesDecoded` > 0 and growing).
 //!
-//! **Ignored: it fails, and shows a bug in the echo** (`peer_media::echo_track`, left to the
-//! engineer who owns it). Chromium receives nothing back (its transport counts 2 packets
-//! received against ~1,000 sent, no `inbound-rtp` at all). The echo's `add_track` reuses the
-//! transceiver of Chromium's offer (recvonly in our first answer) and only a renegotiation,
-//! offered by the echo peer, makes it sendrecv. Chromium starts sending as soon as DTLS is up,
-//! before that renegotiation completes (the Rust peer logs `peer connection Connected` before
-//! its second `signaling state Stable`). The first echoed packet then meets
-//! `RtpSender::write_rtp` -> `TrackError::NotSending` (the sender's negotiated direction is
-//! still recvonly), and `echo_track` treats every write error as the end
-//! (`if sender.write_rtp(..).is_err() { break }`): the echo stops for good, silently. Between
-//! two Rust peers (`crates/tether/tests/peer_media.rs`) the track event usually comes before
-//! DTLS connects, so the renegotiation wins the race; when it does not, that test fails too.
-//! Run it with `cargo test -p tether-tests --test e2e chromium_camera_echoed -- --ignored`.
+//! This test found a real race: the echo's `add_track` reuses the transceiver of Chromium's
+//! offer (recvonly in our first answer) and only a renegotiation, offered by the echo peer,
+//! makes it sendrecv, but Chromium sends as soon as DTLS is up. The echo sender used to see the
+//! old recvonly parameters, `write_rtp` refused the first packet (`NotSending`) and the echo
+//! ended: Chromium got nothing back. Now the sender waits for the renegotiation that lets it
+//! send (transport-tokio `driver/media.rs`, `sync_media`; regression test
+//! `crates/transport-tokio/tests/rtp.rs`, `a_track_added_to_a_received_transceiver_...`).
 
 use std::time::Duration;
 
@@ -34,8 +28,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// (polite) answers, adds one echo track per remote track (a renegotiation it offers) and
 /// sends the packets back; Chromium's inbound video decodes and keeps decoding.
 #[test]
-#[ignore = "fails: the echo stops at the first packet that arrives before its renegotiation \
-            (NotSending); see the module doc"]
 fn chromium_camera_echoed_by_tether_peer_is_decoded_by_chromium() -> TestResult {
     if browser::skipped("chromium_camera_echoed_by_tether_peer_is_decoded_by_chromium") {
         return Ok(());

@@ -5,10 +5,12 @@
 //! renegotiation offer for a while, so the first packets reach the echo before its track may
 //! send; once the renegotiation is through, the echo must still come back.
 //!
-//! **Ignored: it fails today** (no echoed packet ever arrives): `echo_track` ends at the first
-//! `RtpSender::write_rtp` error, and that error is `TrackError::NotSending` while the
-//! renegotiation is in flight. The same race makes `peer_media.rs`'s `echo_sends_media_back`
-//! flaky under load and the Chromium echo test (`tests/e2e/interop_echo.rs`) fail.
+//! Before the fix no echoed packet ever arrived: the echo sender saw the reused transceiver's
+//! recvonly parameters, `RtpSender::write_rtp` refused the first packet with
+//! `TrackError::NotSending`, and `echo_track` ended there. The sender now waits for the
+//! renegotiation that lets it send (the packets wait in the receiver's queue meanwhile). The
+//! same race made `peer_media.rs`'s `echo_sends_media_back` flaky under load and the Chromium
+//! echo test (`tests/e2e/interop_echo.rs`) fail.
 
 use std::time::Duration;
 
@@ -48,8 +50,6 @@ impl Signaling for HoldOffers {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: the echo ends at the first packet that arrives before its renegotiation \
-            (write_rtp NotSending); see the module doc"]
 async fn the_echo_survives_media_that_flows_before_its_renegotiation() {
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
         .await
