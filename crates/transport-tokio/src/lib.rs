@@ -92,7 +92,7 @@ pub use demux::PacketKind;
 pub use dtls::DtlsIdentity;
 pub use error::{ChannelError, PeerError, SetupError, TrackError, TransportError};
 pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
-pub use media_track::{LocalTrack, MediaTrackError};
+pub use media_track::{LocalTrack, MediaTrackError, RemoteTrack};
 pub use netwatch::NetworkWatch;
 pub use peer::{
     GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Stats,
