@@ -128,6 +128,14 @@ pub(crate) fn send_config(
     )
 }
 
+/// The result of a track's task; a stopped or panicked task is [`MediaTrackError::Aborted`].
+async fn joined<S>(task: JoinHandle<Result<S, MediaTrackError>>) -> Result<S, MediaTrackError> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) => Err(MediaTrackError::Aborted(e.to_string())),
+    }
+}
+
 /// A local media track: a [`MediaSource`] being paced, packetized and sent (see
 /// [`PeerConnection::add_media_track`]). Dropping the handle does not stop the track.
 #[derive(Debug)]
@@ -158,10 +166,7 @@ impl LocalTrack {
     /// Waits until the source ended and the last retransmissions were answered; the
     /// sender's counters.
     pub async fn finished(self) -> Result<SenderStats, MediaTrackError> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(MediaTrackError::Aborted(e.to_string())),
-        }
+        joined(self.task).await
     }
 
     /// Stops sending now (the m-section stays negotiated).
@@ -199,10 +204,7 @@ impl RemoteTrack {
     /// Waits until the track ended (the peer connection closed) and the sink is finished;
     /// the receiver's final counters.
     pub async fn finished(self) -> Result<ReceiverStats, MediaTrackError> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(MediaTrackError::Aborted(e.to_string())),
-        }
+        joined(self.task).await
     }
 
     /// Stops receiving now (the sink is not finished).
