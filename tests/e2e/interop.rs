@@ -443,7 +443,7 @@ fn tether_peer_and_the_page_agree_on_roles() -> TestResult {
             room: room.clone(),
             token: None,
             role: tether::Role::Auto,
-            send: Some("hello from tether peer".into()),
+            say: Some("hello from tether peer".into()),
             loopback: true,
             echo: true,
             ca_file: None,

@@ -64,14 +64,14 @@ fn ffprobe(path: &Path, select: &str) -> Result<(u64, Value, String), BoxError> 
 }
 
 /// The first entry of `list` (`inbound`/`outbound` of the page's `media-stats`) of `kind`.
-fn rtp_of<'a>(stats: &'a Value, list: &str, kind: &str) -> &'a Value {
+pub(crate) fn rtp_of<'a>(stats: &'a Value, list: &str, kind: &str) -> &'a Value {
     stats[list]
         .as_array()
         .and_then(|l| l.iter().find(|s| s["kind"] == kind))
         .unwrap_or(&Value::Null)
 }
 
-fn num(v: &Value, key: &str) -> f64 {
+pub(crate) fn num(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(0.0)
 }
 

@@ -3,6 +3,7 @@
 mod browser_harness;
 mod chromium_sdp;
 mod interop;
+mod interop_echo;
 mod interop_media;
 mod interop_support;
 mod media_bugs;

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rtcp::packet::Packet as RtcpPacket;
 use rtp::packet::Packet;
+use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
 use crate::error::{PacketizeError, SinkError, SourceError};
@@ -117,10 +118,27 @@ fn wall_clock_ntp() -> u64 {
 ///
 /// Returns the sender's counters.
 pub async fn send_track<S, W>(
+    source: S,
+    writer: W,
+    config: SendConfig,
+    options: SendOptions,
+) -> Result<SenderStats, SendTrackError>
+where
+    S: MediaSource,
+    W: RtpWriter,
+{
+    let (live, _) = watch::channel(SenderStats::default());
+    send_track_observed(source, writer, config, options, &live).await
+}
+
+/// [`send_track`] that also publishes the sender's counters on `live` while it runs (after
+/// every wake-up that changed them), for live per-track statistics.
+pub async fn send_track_observed<S, W>(
     mut source: S,
     mut writer: W,
     config: SendConfig,
     options: SendOptions,
+    live: &watch::Sender<SenderStats>,
 ) -> Result<SenderStats, SendTrackError>
 where
     S: MediaSource,
@@ -178,6 +196,7 @@ where
                     .map_err(SendTrackError::Transport)?;
             }
         }
+        publish(live, stream.stats());
         if next_frame.is_none() {
             let until = *linger_until.get_or_insert(now + options.linger);
             if now >= until {
@@ -185,7 +204,19 @@ where
             }
         }
     }
+    publish(live, stream.stats());
     Ok(stream.stats().clone())
+}
+
+/// Publishes `now` on `live` if it changed (no wake-up for watchers otherwise).
+fn publish<T: Clone + PartialEq>(live: &watch::Sender<T>, now: &T) {
+    live.send_if_modified(|seen| {
+        let changed = seen != now;
+        if changed {
+            seen.clone_from(now);
+        }
+        changed
+    });
 }
 
 /// Receives a track until the reader ends: reorders, requests retransmissions and keyframes,
@@ -194,9 +225,25 @@ where
 /// RTCP write failures are logged and ignored (feedback is best effort). Returns the
 /// receiver's counters.
 pub async fn receive_track<R, K>(
+    reader: R,
+    sink: K,
+    config: ReceiveConfig,
+) -> Result<ReceiverStats, ReceiveTrackError>
+where
+    R: RtpReader,
+    K: MediaSink,
+{
+    let (live, _) = watch::channel(ReceiverStats::default());
+    receive_track_observed(reader, sink, config, &live).await
+}
+
+/// [`receive_track`] that also publishes the receiver's counters on `live` while it runs
+/// (after every wake-up that changed them), for live per-track statistics.
+pub async fn receive_track_observed<R, K>(
     mut reader: R,
     mut sink: K,
     config: ReceiveConfig,
+    live: &watch::Sender<ReceiverStats>,
 ) -> Result<ReceiverStats, ReceiveTrackError>
 where
     R: RtpReader,
@@ -233,11 +280,13 @@ where
                 tracing::debug!(%error, "RTCP feedback not sent");
             }
         }
+        publish(live, stream.stats());
     }
     stream.finish();
     while let Some(frame) = stream.poll_frame() {
         sink.write_frame(&frame)?;
     }
     sink.finish()?;
+    publish(live, stream.stats());
     Ok(stream.stats().clone())
 }

@@ -109,8 +109,8 @@ pub struct PeerOptions {
     /// Perfect negotiation role. The impolite peer opens the "chat" channel; the polite one
     /// accepts it.
     pub role: Role,
-    /// Text to send once the channel is open.
-    pub send: Option<String>,
+    /// Text to send on the "chat" channel once it is open (`--say`).
+    pub say: Option<String>,
     /// Gather host candidates on loopback only (both peers on this machine).
     pub loopback: bool,
     /// Send every received message back.
@@ -231,7 +231,7 @@ pub async fn run_peer_with_media(
     }
     let mut recordings: Vec<(PathBuf, Recording)> = Vec::new();
     let mut remote_closed = false;
-    let mut to_send = opts.send;
+    let mut to_send = opts.say;
     let mut had_channel = false;
     let mut result = Ok(());
     let mut tick = tokio::time::interval(Duration::from_millis(200));

@@ -10,7 +10,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use session_core::channel::DataChannelInit;
 use session_core::session::{ClosedBy, Event};
 use session_core::state::PeerConnectionState;
@@ -18,8 +17,10 @@ use signaling_ws::{random_room_name, Server, ServerConfig};
 use tokio::sync::mpsc;
 use transport_tokio::{DataChannel, GatherOptions, Message, PeerConfig, PeerConnection};
 
+use crate::demo_check::{end_marker, parse_end_marker, payload, DataLoss, Tally};
 use crate::demo_media;
 use crate::glue::WsSignaling;
+use crate::signal_tap::SignalTap;
 use crate::timeline::{pump, Note, Timeline};
 
 /// Size of one transfer message.
@@ -72,8 +73,11 @@ pub struct DemoReport {
     pub messages: u64,
     /// See `messages`.
     pub bytes: u64,
-    /// Messages lost, duplicated or reordered (the demo fails unless 0).
+    /// Transfer messages lost, out of order, duplicated or corrupted, as the callee counted
+    /// them (`tether demo` exits 1 unless 0; see [`ok`](Self::ok)).
     pub lost: u64,
+    /// `lost`, by cause.
+    pub data_loss: DataLoss,
     /// Media frames sent and received, lost, gaps and recovery.
     pub media: MediaSummary,
     /// Whole demo, server start to close.
@@ -83,11 +87,18 @@ pub struct DemoReport {
 }
 
 impl DemoReport {
+    /// Whether the run passed: every step ran (else [`run_demo`] returned an error) and no
+    /// transfer message was lost, out of order, duplicated or corrupted.
+    pub fn ok(&self) -> bool {
+        self.lost == 0
+    }
+
     /// The summary as JSON (durations in milliseconds), for `tether demo --json`.
     pub fn to_json(&self) -> serde_json::Value {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let loss = &self.data_loss;
         serde_json::json!({
-            "ok": true,
+            "ok": self.ok(),
             "setup_ms": ms(self.setup),
             "bulk_bytes": self.bulk_bytes,
             "throughput_mib_s": self.throughput_mib_s,
@@ -98,6 +109,13 @@ impl DemoReport {
             "messages": self.messages,
             "bytes": self.bytes,
             "lost": self.lost,
+            "data_loss": {
+                "missing": loss.missing,
+                "missing_bytes": loss.missing_bytes,
+                "out_of_order": loss.out_of_order,
+                "duplicated": loss.duplicated,
+                "corrupted": loss.corrupted,
+            },
             "media": {
                 "video_frames_sent": self.media.video_frames_sent,
                 "video_frames_received": self.media.video_frames_received,
@@ -142,10 +160,18 @@ impl fmt::Display for DemoReport {
             path(self.path_before),
             path(self.path_after)
         )?;
+        let loss = &self.data_loss;
         writeln!(
             f,
-            "  received                        {} messages, {} bytes, {} lost",
-            self.messages, self.bytes, self.lost
+            "  received                        {} messages, {} bytes, {} lost ({} missing, \
+             {} out of order, {} duplicated, {} corrupted)",
+            self.messages,
+            self.bytes,
+            self.lost,
+            loss.missing,
+            loss.out_of_order,
+            loss.duplicated,
+            loss.corrupted
         )?;
         let m = &self.media;
         writeln!(
@@ -211,20 +237,6 @@ fn fail(step: &'static str) -> impl Fn(String) -> DemoError {
     move |reason| DemoError { step, reason }
 }
 
-/// Message `seq` of the transfer: its sequence number, then bytes derived from it.
-fn payload(seq: u64, len: usize) -> Bytes {
-    let mut v = Vec::with_capacity(len);
-    v.extend_from_slice(&seq.to_be_bytes());
-    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.push(x as u8);
-    }
-    Bytes::from(v)
-}
-
 /// Waits for a note matching `f`; a failure, close or timeout on the way is an error.
 async fn wait_note<T>(
     notes: &mut mpsc::UnboundedReceiver<Note>,
@@ -259,12 +271,14 @@ async fn wait_note<T>(
 struct Received {
     messages: u64,
     bytes: u64,
-    /// Arrival time of each binary message, by sequence number.
-    arrivals: Vec<Instant>,
+    /// Every transfer message checked.
+    tally: Tally,
+    /// What the tally found once the sender said how much it sent.
+    loss: DataLoss,
 }
 
-/// Receives on the callee's channel: one text, then binary messages in sequence (every byte
-/// checked) until the text `end <count>`.
+/// Receives on the callee's channel: one text, then binary messages (every byte checked and
+/// counted by [`Tally`]) until the end marker says how many were sent.
 async fn receive(mut dc: DataChannel, timeline: Arc<Timeline>) -> Result<Received, String> {
     let mut r = Received::default();
     loop {
@@ -276,38 +290,19 @@ async fn receive(mut dc: DataChannel, timeline: Arc<Timeline>) -> Result<Receive
         r.messages += 1;
         r.bytes += msg.len() as u64;
         match msg {
-            Message::Text(t) if t.starts_with("end ") => {
-                let count: u64 = t[4..]
-                    .parse()
-                    .map_err(|_| format!("bad end marker {t:?}"))?;
-                if count != r.arrivals.len() as u64 {
-                    return Err(format!(
-                        "{count} messages sent, {} received",
-                        r.arrivals.len()
-                    ));
+            Message::Text(t) => match parse_end_marker(&t) {
+                Some((count, bytes)) => {
+                    r.loss = r.tally.finish(count, bytes);
+                    return Ok(r);
                 }
-                return Ok(r);
-            }
-            Message::Text(t) => {
-                timeline.note("callee", format!("received {t:?}"));
-                dc.send_text("hello back from the callee")
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Message::Binary(data) => {
-                let next = r.arrivals.len() as u64;
-                let seq = data
-                    .get(..8)
-                    .map(|b| u64::from_be_bytes(b.try_into().unwrap_or_default()))
-                    .ok_or("short message")?;
-                if seq != next {
-                    return Err(format!("expected message {next}, got {seq}"));
+                None => {
+                    timeline.note("callee", format!("received {t:?}"));
+                    dc.send_text("hello back from the callee")
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
-                if data != payload(seq, data.len()) {
-                    return Err(format!("message {seq} is corrupted"));
-                }
-                r.arrivals.push(now);
-            }
+            },
+            Message::Binary(data) => r.tally.add(&data, now),
             other => return Err(format!("unexpected message {other:?}")),
         }
     }
@@ -322,6 +317,10 @@ fn loopback_config(polite: bool) -> PeerConfig {
 }
 
 /// Runs the demo; prints the timeline unless quiet.
+///
+/// A step that fails ends the demo with a [`DemoError`]. A run whose every step completed
+/// returns its report, with the transfer messages that went wrong counted in
+/// [`DemoReport::lost`]: check [`DemoReport::ok`] (`tether demo` exits 1 when it is false).
 pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     let tl = Timeline::new(opts.quiet);
     let server = Server::bind(([127, 0, 0, 1], 0).into(), ServerConfig::default())
@@ -368,13 +367,29 @@ async fn session(
 
     // Peers: the caller is impolite and offers; the callee is polite.
     let step = "creating the peer connections";
+    // The taps note the candidates (and descriptions) each peer connection signals.
+    let caller_sig = SignalTap::new(caller_sig, "caller", tl.clone());
+    let callee_sig = SignalTap::new(callee_sig, "callee", tl.clone());
     let (caller, caller_events) = PeerConnection::new(loopback_config(false), caller_sig)
         .map_err(|e| fail(step)(e.to_string()))?;
     let (callee, callee_events) = PeerConnection::new(loopback_config(true), callee_sig)
         .map_err(|e| fail(step)(e.to_string()))?;
-    let mut caller_notes = pump("caller", caller_events, tl.clone(), None);
+    let (caller, callee) = (Arc::new(caller), Arc::new(callee));
+    let mut caller_notes = pump(
+        "caller",
+        caller_events,
+        tl.clone(),
+        None,
+        Arc::downgrade(&caller),
+    );
     let (tracks_tx, tracks_rx) = mpsc::unbounded_channel();
-    let mut callee_notes = pump("callee", callee_events, tl.clone(), Some(tracks_tx));
+    let mut callee_notes = pump(
+        "callee",
+        callee_events,
+        tl.clone(),
+        Some(tracks_tx),
+        Arc::downgrade(&callee),
+    );
     let media_in = demo_media::receive(tracks_rx, tl.clone());
 
     // Media first, so that one offer carries the tracks and the data channel.
@@ -512,17 +527,20 @@ async fn session(
         ),
     );
     let restart_switch = switch_at.saturating_duration_since(restart_at.unwrap_or(switch_at));
-    dc.send_text(format!("end {seq}"))
+    let sent_bytes = seq * CHUNK as u64;
+    dc.send_text(end_marker(seq, sent_bytes))
         .await
         .map_err(|e| fail(step)(e.to_string()))?;
     let received = receiver
         .await
         .map_err(|e| fail(step)(e.to_string()))?
         .map_err(fail("checking the received data"))?;
-    let bulk_end = received
-        .arrivals
-        .get(count as usize - 1)
-        .copied()
+    let arrivals = &received.tally.arrivals;
+    let bulk_end = arrivals
+        .iter()
+        .filter(|(s, _)| *s < count)
+        .map(|&(_, at)| at)
+        .max()
         .unwrap_or(bulk_start);
     let bulk_bytes = count * CHUNK as u64;
     let throughput_mib_s = bulk_bytes as f64
@@ -531,14 +549,27 @@ async fn session(
             .saturating_duration_since(bulk_start)
             .as_secs_f64()
             .max(1e-6);
+    let loss = received.loss;
     tl.note(
         "callee",
         format!(
-            "{} messages checked in order, every byte; {throughput_mib_s:.1} MiB/s in bulk",
-            received.arrivals.len()
+            "{} of {seq} messages arrived intact, every byte checked: {} missing ({} bytes), \
+             {} out of order, {} duplicated, {} corrupted; {throughput_mib_s:.1} MiB/s in bulk",
+            arrivals.len(),
+            loss.missing,
+            loss.missing_bytes,
+            loss.out_of_order,
+            loss.duplicated,
+            loss.corrupted
         ),
     );
-    let restart_gap = received.arrivals[count as usize..]
+    // Arrival gaps of the paced messages (sent during the restart), in arrival order.
+    let paced: Vec<Instant> = arrivals
+        .iter()
+        .filter(|(s, _)| *s >= count)
+        .map(|&(_, at)| at)
+        .collect();
+    let restart_gap = paced
         .windows(2)
         .map(|w| w[1].saturating_duration_since(w[0]))
         .max()
@@ -643,7 +674,8 @@ async fn session(
         path_after,
         messages: received.messages,
         bytes: received.bytes,
-        lost: 0,
+        lost: loss.total(),
+        data_loss: loss,
         media,
         total: Duration::ZERO,
         timeline: Vec::new(),

@@ -34,16 +34,19 @@
 
 mod commands;
 mod demo;
+mod demo_check;
 mod demo_media;
 mod error;
 mod glue;
 mod page;
 mod peer_media;
+mod signal_tap;
 mod timeline;
 mod token;
 
 pub use commands::{run_peer, run_peer_with_media, run_signal, PeerOptions, Role, SignalOptions};
 pub use demo::{run_demo, DemoError, DemoOptions, DemoReport, MediaSummary};
+pub use demo_check::DataLoss;
 pub use error::{check_ws_url, CliError};
 pub use glue::{polite_by_ids, WsSignaling};
 pub use page::PAGE;

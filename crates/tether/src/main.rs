@@ -56,7 +56,8 @@ Examples:
   tether demo --mib 16          # a bigger transfer
   tether demo --json | jq .     # only the summary, as JSON ({\"ok\": false, \"step\": ...} on failure)
 
-Exit code 0 when every step passed, 1 otherwise.")]
+Exit code 0 when every step passed and every data channel message arrived once, in order and
+intact; 1 otherwise (the summary counts them: \"lost\", \"data_loss\").")]
     Demo {
         /// Size of the bulk transfer in MiB.
         #[arg(long, default_value_t = 4)]
@@ -101,9 +102,9 @@ Exit codes: 8 when the address is in use or a secret/TLS file is unusable.")]
     #[command(after_help = format!("\
 Examples:
   ROOM=$(tether token)
-  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send hello
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --say hello
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --echo
-  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send-file vp8.ivf
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send vp8.ivf
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --record out/
   tether peer --server wss://example.org/ws --room \"$ROOM\" --token v1.1795000000.9a3c...
 
@@ -125,9 +126,9 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         /// impolite peer opens the "chat" channel.
         #[arg(long, value_enum, default_value_t = Role::Auto)]
         role: Role,
-        /// Text to send once the channel is open.
+        /// Text to send on the "chat" channel once it is open.
         #[arg(long, value_name = "TEXT")]
-        send: Option<String>,
+        say: Option<String>,
         /// Use host candidates on loopback only (both peers on this machine).
         #[arg(long)]
         loopback: bool,
@@ -139,10 +140,10 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         #[arg(long, value_name = "FILE")]
         ca_file: Option<PathBuf>,
         /// Send this media file as a track, then hang up: .ivf (VP8/VP9), .ogg/.opus (Opus)
-        /// or .h264 (H.264 Annex-B, played at 30 fps).
-        #[arg(long, value_name = "FILE")]
+        /// or .h264 (H.264 Annex-B, played at 30 fps). --send-file is an alias.
+        #[arg(long = "send", visible_alias = "send-file", value_name = "FILE")]
         send_file: Option<PathBuf>,
-        /// With --send-file: play the file in a loop until Ctrl-C instead of once.
+        /// With --send: play the file in a loop until Ctrl-C instead of once.
         #[arg(long, requires = "send_file")]
         loop_file: bool,
         /// Write each received media track to DIR as track-<mid>.ivf / .ogg / .h264.
@@ -202,8 +203,20 @@ async fn run(command: Command) -> Result<(), CliError> {
                 quiet: json,
             };
             match run_demo(opts).await {
-                Ok(report) if json => println!("{}", report.to_json()),
-                Ok(report) => println!("\n{report}"),
+                Ok(report) => {
+                    if json {
+                        println!("{}", report.to_json());
+                    } else {
+                        println!("\n{report}");
+                    }
+                    if !report.ok() {
+                        return Err(CliError::Failed(format!(
+                            "{} data channel message(s) lost, out of order, duplicated or \
+                             corrupted",
+                            report.lost
+                        )));
+                    }
+                }
                 Err(e) if json => {
                     let out = serde_json::json!({"ok": false, "step": e.step, "error": e.reason});
                     println!("{out}");
@@ -240,7 +253,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             room,
             token,
             role,
-            send,
+            say,
             loopback,
             echo,
             ca_file,
@@ -253,7 +266,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 room,
                 token,
                 role,
-                send,
+                say,
                 loopback,
                 echo,
                 ca_file,

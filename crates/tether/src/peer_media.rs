@@ -1,4 +1,4 @@
-//! Media of `tether peer`: `--send-file FILE` sends a media file as a track, `--record DIR`
+//! Media of `tether peer`: `--send FILE` sends a media file as a track, `--record DIR`
 //! writes every received track to a file named after its codec.
 
 use std::fs::File;
@@ -10,7 +10,7 @@ use media::{
     OggOpusSink, OggOpusSource, ReceiverStats, SinkError, SourceError,
 };
 use tokio::task::JoinHandle;
-use transport_tokio::{MediaTrackError, RtpReceiver, RtpSender};
+use transport_tokio::{MediaTrackError, RtpReceiver, RtpSender, TrackError};
 
 use crate::error::CliError;
 
@@ -219,8 +219,15 @@ pub(crate) async fn echo_track(mut track: RtpReceiver, sender: RtpSender) {
                 p.header.extension = false;
                 p.header.extension_profile = 0;
                 p.header.extensions.clear();
-                if sender.write_rtp(&p).await.is_err() {
-                    break;
+                match sender.write_rtp(&p).await {
+                    Ok(()) => {}
+                    // The peer renegotiated the echo away (recvonly/inactive): drop, go on.
+                    Err(TrackError::NotSending) => {}
+                    Err(TrackError::Closed) => break,
+                    Err(e) => {
+                        eprintln!("echo of the remote {:?} track stopped: {e}", track.kind());
+                        break;
+                    }
                 }
             }
             feedback = sender.read_rtcp() => {

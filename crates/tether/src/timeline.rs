@@ -1,11 +1,25 @@
 //! A printed timeline of a session's life, and the pump that turns peer events into it.
+//!
+//! Candidate gathering comes from the signaling tap ([`SignalTap`](crate::signal_tap)); the
+//! rest from what the peer connection reports: its events (signaling, gathering, ICE and
+//! peer-connection states, ICE generations, data channels), its [`Stats`] (the selected pair
+//! of each generation that takes the traffic) and its applied descriptions (the negotiated
+//! DTLS role, once the peer connection is connected, which by the W3C rules means that DTLS
+//! is connected too).
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use session_core::channel::ChannelId;
+use session_core::sdp::{SessionDesc, Setup};
 use session_core::session::Event;
+use session_core::state::PeerConnectionState;
+use session_core::transport::Generation;
 use tokio::sync::mpsc;
-use transport_tokio::{DataChannel, PeerEvent, PeerEvents, RtpReceiver, TransportError};
+use transport_tokio::{
+    DataChannel, PeerConnection, PeerEvent, PeerEvents, RtpReceiver, Stats, TransportError,
+};
 
 /// Lines of `elapsed ms  who  what`, printed as they happen (unless quiet) and kept.
 #[derive(Debug)]
@@ -86,25 +100,129 @@ pub(crate) fn describe(ev: &Event) -> Option<String> {
     })
 }
 
+/// The selected pair of `generation` as [`Stats`] give it; `None` until it is known.
+pub(crate) fn describe_pair(stats: &Stats, generation: Generation) -> Option<String> {
+    let g = stats
+        .generations
+        .iter()
+        .find(|g| g.generation == generation)?;
+    let (local, remote) = (g.local?, g.remote?);
+    let typ = |t: &Option<session_core::candidate::CandidateType>| {
+        t.map(|t| format!(" {}", t.as_str())).unwrap_or_default()
+    };
+    Some(format!(
+        "ICE generation {} selected pair {local}{} -> {remote}{} (ICE role {:?})",
+        generation.0,
+        typ(&g.local_type),
+        typ(&g.remote_type),
+        g.ice_role
+    ))
+}
+
+/// The `a=setup` of the first m-section that has one.
+fn setup_of(desc: &SessionDesc) -> Option<Setup> {
+    desc.media.iter().find_map(|m| m.setup)
+}
+
+/// Our DTLS role from the `a=setup` of the applied descriptions (RFC 8842: `active` is the
+/// DTLS client; the offerer's `actpass` takes the role the answer leaves it).
+pub(crate) fn dtls_role(local: Setup, remote: Option<Setup>) -> Option<&'static str> {
+    match (local, remote) {
+        (Setup::Active, _) | (Setup::ActPass, Some(Setup::Passive)) => Some("client"),
+        (Setup::Passive, _) | (Setup::ActPass, Some(Setup::Active)) => Some("server"),
+        _ => None,
+    }
+}
+
+/// The DTLS line once the peer connection is connected: the role and the fingerprint the
+/// peer's certificate was checked against, from the applied descriptions.
+async fn describe_dtls(pc: &PeerConnection) -> Option<String> {
+    let local = pc.local_description().await.ok()??;
+    let remote = pc.remote_description().await.ok()??;
+    let local = session_core::sdp::parse(&local.sdp).ok()?;
+    let remote = session_core::sdp::parse(&remote.sdp).ok()?;
+    let setup = setup_of(&local)?;
+    let role = dtls_role(setup, setup_of(&remote))?;
+    let setup = setup.as_str();
+    let algorithm = remote
+        .media
+        .iter()
+        .find_map(|m| m.fingerprints.first())
+        .map_or("?", |f| f.algorithm.as_str())
+        .to_owned();
+    Some(format!(
+        "DTLS connected as {role} (a=setup:{setup}); the peer's certificate matched its \
+         {algorithm} a=fingerprint"
+    ))
+}
+
+/// Lines that need the peer connection itself (its stats, its descriptions) after `ev`.
+async fn probe(pc: &PeerConnection, ev: &Event, dtls_noted: &mut bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    match ev {
+        Event::IceGenerationPromoted { generation, .. } => {
+            if let Some(line) = pc
+                .stats()
+                .await
+                .ok()
+                .and_then(|s| describe_pair(&s, *generation))
+            {
+                lines.push(line);
+            }
+        }
+        Event::ConnectionStateChange(PeerConnectionState::Connected) if !*dtls_noted => {
+            if let Some(line) = describe_dtls(pc).await {
+                *dtls_noted = true;
+                lines.push(line);
+            }
+        }
+        _ => {}
+    }
+    lines
+}
+
 /// Reads a peer's events: writes each to the timeline and forwards it. Remote tracks go to
-/// `tracks` when given (dropped otherwise).
+/// `tracks` when given (dropped otherwise). `pc` (held weakly, so the pump never keeps the
+/// peer connection alive) adds the selected pair and the DTLS role.
 pub(crate) fn pump(
     who: &'static str,
     mut events: PeerEvents,
     timeline: Arc<Timeline>,
     tracks: Option<mpsc::UnboundedSender<RtpReceiver>>,
+    pc: Weak<PeerConnection>,
 ) -> mpsc::UnboundedReceiver<Note> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
+        let mut labels: HashMap<ChannelId, String> = HashMap::new();
+        let mut dtls_noted = false;
         while let Some(ev) = events.recv().await {
             let note = match ev {
                 PeerEvent::Session(ev) => {
-                    if let Some(text) = describe(&ev) {
+                    let seen = Instant::now();
+                    let text = match &ev {
+                        Event::DataChannelOpen(id) => labels
+                            .get(id)
+                            .map(|label| format!("data channel {label:?} open")),
+                        _ => None,
+                    };
+                    if let Some(text) = text.or_else(|| describe(&ev)) {
                         timeline.note(who, text);
                     }
-                    Note::Session(ev, Instant::now())
+                    if let Some(pc) = pc.upgrade() {
+                        for line in probe(&pc, &ev, &mut dtls_noted).await {
+                            timeline.note(who, line);
+                        }
+                    }
+                    Note::Session(ev, seen)
                 }
-                PeerEvent::DataChannel(dc) => Note::Channel(dc),
+                PeerEvent::DataChannel(dc) => {
+                    timeline.note(
+                        who,
+                        format!("the peer opened data channel {:?}", dc.label()),
+                    );
+                    labels.insert(dc.id(), dc.label().to_owned());
+                    Note::Channel(dc)
+                }
                 PeerEvent::Track(track) => {
                     if let Some(tracks) = &tracks {
                         let _ = tracks.send(track);
@@ -126,4 +244,33 @@ pub(crate) fn pump(
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dtls_role_follows_a_setup() {
+        // The answerer's own choice decides; the offerer (actpass) takes the other role.
+        assert_eq!(
+            dtls_role(Setup::Active, Some(Setup::ActPass)),
+            Some("client")
+        );
+        assert_eq!(
+            dtls_role(Setup::Passive, Some(Setup::ActPass)),
+            Some("server")
+        );
+        assert_eq!(
+            dtls_role(Setup::ActPass, Some(Setup::Active)),
+            Some("server")
+        );
+        assert_eq!(
+            dtls_role(Setup::ActPass, Some(Setup::Passive)),
+            Some("client")
+        );
+        // No answer yet, or no connection: no role.
+        assert_eq!(dtls_role(Setup::ActPass, None), None);
+        assert_eq!(dtls_role(Setup::HoldConn, Some(Setup::Active)), None);
+    }
 }

@@ -41,3 +41,47 @@ fn help_shows_examples_and_exit_codes() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--server"), "{err}");
 }
+
+/// `--send` takes a media file (as the issue specifies; `--send-file` is its alias) and
+/// `--say` the chat text. The file is opened before anything connects, so a text given to
+/// `--send` is refused at once (exit code 8) instead of being sent as a chat message.
+#[test]
+fn send_takes_a_media_file_and_say_takes_the_chat_text() {
+    // Port 1 on loopback: nothing listens, so reaching the connection step is exit code 4.
+    let peer = ["peer", "--server", "ws://127.0.0.1:1/ws", "--room", "r"];
+    let with = |extra: &[&str]| tether(&[&peer[..], extra].concat());
+
+    let (code, _, err) = with(&["--send", "hello"]);
+    assert_eq!(code, Some(8), "{err}");
+    assert!(err.contains("cannot send hello: not .ivf"), "{err}");
+    for flag in ["--send", "--send-file"] {
+        let (code, _, err) = with(&[flag, "/nonexistent/vp8.ivf"]);
+        assert_eq!(code, Some(8), "{flag}: {err}");
+        assert!(
+            err.contains("cannot use /nonexistent/vp8.ivf"),
+            "{flag}: {err}"
+        );
+    }
+    let (code, _, err) = with(&["--say", "hello"]);
+    assert_eq!(
+        code,
+        Some(4),
+        "--say is the chat text, then the server is tried: {err}"
+    );
+    // --loop-file needs a file to loop.
+    let (code, _, err) = with(&["--loop-file"]);
+    assert_eq!(code, Some(2), "{err}");
+
+    let (_, help, _) = tether(&["peer", "--help"]);
+    for text in [
+        "--say <TEXT>",
+        "--send <FILE>",
+        "send-file",
+        "--record <DIR>",
+    ] {
+        assert!(
+            help.contains(text),
+            "{text} missing from peer --help:\n{help}"
+        );
+    }
+}

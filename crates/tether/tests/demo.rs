@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tether::{run_demo, DemoOptions};
+use tether::{run_demo, DataLoss, DemoOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_the_whole_session() {
@@ -15,7 +15,9 @@ async fn demo_runs_the_whole_session() {
         .expect("the demo took longer than 30 s")
         .unwrap_or_else(|e| panic!("{e}"));
     println!("{}\n{report}", report.timeline.join("\n"));
+    assert!(report.ok(), "{:?}", report.data_loss);
     assert_eq!(report.lost, 0);
+    assert_eq!(report.data_loss, DataLoss::default());
     assert_eq!(report.bulk_bytes, 1024 * 1024);
     assert!(report.throughput_mib_s > 0.0);
     assert!(report.setup > Duration::ZERO && report.setup < Duration::from_secs(10));
@@ -42,13 +44,26 @@ async fn demo_runs_the_whole_session() {
     assert!(json["media"]["video_frames_received"].as_u64() > Some(0));
     assert_eq!(json["ok"], true);
     assert_eq!(json["lost"], 0);
+    assert_eq!(json["data_loss"]["missing"], 0);
     let text = report.timeline.join("\n");
     for step in [
         "created room",
+        "sent Offer",
         "HaveLocalOffer",
+        // Candidate gathering and checks, DTLS, the data channel: the whole life.
+        "local candidate host udp 127.0.0.1:",
+        "remote candidate ",
+        "local candidates complete",
+        "ICE connection   Checking",
+        "ICE generation 0 selected pair 127.0.0.1:",
+        "DTLS connected as client (a=setup:active)",
+        "DTLS connected as server",
+        "the peer opened data channel \"chat\"",
         "data channel \"chat\" open",
+        "arrived intact, every byte checked: 0 missing",
         "restart_ice()",
         "ICE generation 1 carries the traffic",
+        "ICE generation 1 selected pair 127.0.0.1:",
         "remote Video track (Some(Vp8)) arrived",
         "media sources stopped",
         "closed (Local)",

@@ -217,7 +217,7 @@ async fn a_failed_connection_is_exit_code_7() {
         room: room.clone(),
         token: None,
         role: tether::Role::Impolite,
-        send: None,
+        say: None,
         loopback: true,
         echo: false,
         ca_file: None,

@@ -1,4 +1,4 @@
-//! `tether peer --send-file` and `--record` (through `run_peer_with_media`, what the binary
+//! `tether peer --send FILE` and `--record` (through `run_peer_with_media`, what the binary
 //! runs) between two peers in one process, through a real signaling server on loopback: the
 //! recorded file decodes with `ffprobe` with the sample's frame count (± 1 %).
 
@@ -40,7 +40,7 @@ fn peer(url: &str, room: &str, role: Role) -> PeerOptions {
         room: room.to_owned(),
         token: None,
         role,
-        send: None,
+        say: None,
         loopback: true,
         echo: false,
         ca_file: None,

@@ -99,7 +99,7 @@ pub use error::{
     ChannelError, IdentityError, PeerError, SetupError, TrackError, TransportError, UnclaimedReason,
 };
 pub use ice::{GatherOptions, InterfaceFilter, IpFilter};
-pub use media_track::{LocalTrack, MediaTrackError};
+pub use media_track::{LocalTrack, MediaTrackError, RemoteTrack};
 pub use netwatch::NetworkWatch;
 pub use peer::{
     ChannelStats, GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents,

@@ -7,13 +7,14 @@
 
 use async_trait::async_trait;
 use media::runner::{
-    receive_track, send_track, ReceiveTrackError, Received, RtpReader, RtpWriter, SendOptions,
-    SendTrackError, TransportError as RunnerError,
+    receive_track_observed, send_track_observed, ReceiveTrackError, Received, RtpReader, RtpWriter,
+    SendOptions, SendTrackError, TransportError as RunnerError,
 };
 use media::{CodecKind, MediaSink, MediaSource, NegotiationError, ReceiveConfig, SendConfig};
 use media::{ReceiverStats, SenderStats};
 use rtcp::packet::Packet as RtcpPacket;
 use session_core::sdp::{Codec, MediaKind};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::{PeerError, TrackError};
@@ -127,12 +128,21 @@ pub(crate) fn send_config(
     )
 }
 
+/// The result of a track's task; a stopped or panicked task is [`MediaTrackError::Aborted`].
+async fn joined<S>(task: JoinHandle<Result<S, MediaTrackError>>) -> Result<S, MediaTrackError> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) => Err(MediaTrackError::Aborted(e.to_string())),
+    }
+}
+
 /// A local media track: a [`MediaSource`] being paced, packetized and sent (see
 /// [`PeerConnection::add_media_track`]). Dropping the handle does not stop the track.
 #[derive(Debug)]
 pub struct LocalTrack {
     ssrc: u32,
     kind: MediaKind,
+    live: watch::Receiver<SenderStats>,
     task: JoinHandle<Result<SenderStats, MediaTrackError>>,
 }
 
@@ -147,16 +157,57 @@ impl LocalTrack {
         self.kind
     }
 
+    /// The sender's counters now (packets, frames, NACKs and PLIs answered, what the remote's
+    /// receiver reports say: loss, jitter, RTT); all zero until the track is negotiated.
+    pub fn stats(&self) -> SenderStats {
+        self.live.borrow().clone()
+    }
+
     /// Waits until the source ended and the last retransmissions were answered; the
     /// sender's counters.
     pub async fn finished(self) -> Result<SenderStats, MediaTrackError> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(MediaTrackError::Aborted(e.to_string())),
-        }
+        joined(self.task).await
     }
 
     /// Stops sending now (the m-section stays negotiated).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+/// A remote media track being received into a [`MediaSink`] on a task of its own (see
+/// [`RtpReceiver::spawn_receive`]). Dropping the handle does not stop the track.
+#[derive(Debug)]
+pub struct RemoteTrack {
+    kind: MediaKind,
+    mid: String,
+    live: watch::Receiver<ReceiverStats>,
+    task: JoinHandle<Result<ReceiverStats, MediaTrackError>>,
+}
+
+impl RemoteTrack {
+    /// Audio or video.
+    pub fn kind(&self) -> MediaKind {
+        self.kind
+    }
+
+    /// The m-section's mid.
+    pub fn mid(&self) -> &str {
+        &self.mid
+    }
+
+    /// The receiver's counters now (packets, bytes, lost, jitter, frames, NACK and PLI sent).
+    pub fn stats(&self) -> ReceiverStats {
+        self.live.borrow().clone()
+    }
+
+    /// Waits until the track ended (the peer connection closed) and the sink is finished;
+    /// the receiver's final counters.
+    pub async fn finished(self) -> Result<ReceiverStats, MediaTrackError> {
+        joined(self.task).await
+    }
+
+    /// Stops receiving now (the sink is not finished).
     pub fn stop(&self) {
         self.task.abort();
     }
@@ -183,12 +234,19 @@ impl PeerConnection {
         let kind = codec.media_kind();
         let sender = self.add_track(kind, stream_id, track_id).await?;
         let ssrc = sender.ssrc();
+        let (publish, live) = watch::channel(SenderStats::default());
         let task = tokio::spawn(async move {
             let params = sender.parameters().await?;
             let config = send_config(&params, codec)?;
-            Ok(send_track(source, sender, config, SendOptions::default()).await?)
+            let options = SendOptions::default();
+            Ok(send_track_observed(source, sender, config, options, &publish).await?)
         });
-        Ok(LocalTrack { ssrc, kind, task })
+        Ok(LocalTrack {
+            ssrc,
+            kind,
+            live,
+            task,
+        })
     }
 }
 
@@ -200,11 +258,34 @@ impl RtpReceiver {
         self,
         sink: K,
     ) -> Result<ReceiverStats, MediaTrackError> {
+        let (live, _) = watch::channel(ReceiverStats::default());
+        self.receive_observed(sink, &live).await
+    }
+
+    /// [`receive_into`](Self::receive_into) on a task of its own, with a handle that reads
+    /// the receiver's counters while the track runs ([`RemoteTrack::stats`]).
+    pub fn spawn_receive<K: MediaSink + Send + 'static>(self, sink: K) -> RemoteTrack {
+        let (kind, mid) = (self.kind(), self.mid().to_owned());
+        let (publish, live) = watch::channel(ReceiverStats::default());
+        let task = tokio::spawn(async move { self.receive_observed(sink, &publish).await });
+        RemoteTrack {
+            kind,
+            mid,
+            live,
+            task,
+        }
+    }
+
+    async fn receive_observed<K: MediaSink>(
+        self,
+        sink: K,
+        live: &watch::Sender<ReceiverStats>,
+    ) -> Result<ReceiverStats, MediaTrackError> {
         let params = self.parameters().clone();
         let remote_ssrc = (params.ssrc != 0).then_some(params.ssrc);
         let config =
             ReceiveConfig::negotiated(&params.codecs, remote_ssrc, params.rtx_ssrc, random_u32())?;
-        Ok(receive_track(self, sink, config).await?)
+        Ok(receive_track_observed(self, sink, config, live).await?)
     }
 
     /// The codec this track will be received with: the first negotiated codec the media

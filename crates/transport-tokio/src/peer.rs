@@ -422,7 +422,8 @@ impl PeerConnection {
     /// Adds a sending track (W3C `addTrack`) of `kind`, announced with `a=msid:<stream_id>
     /// <track_id>`; negotiation follows by itself (perfect negotiation). The sender's
     /// [`parameters`](RtpSender::parameters) wait until it is negotiated, its writes until the
-    /// transport's SRTP is ready.
+    /// transport's SRTP is ready. A sender that reuses a transceiver the remote's offer created
+    /// (recvonly so far) counts as negotiated only once an exchange lets it send.
     pub async fn add_track(
         &self,
         kind: session_core::sdp::MediaKind,

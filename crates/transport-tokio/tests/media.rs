@@ -1,7 +1,8 @@
 //! Media tracks end to end over real loopback sockets (127.0.0.1 only): the `media` crate's
 //! VP8 and Opus samples sent by one peer connection as two tracks and written to IVF / Ogg
 //! files by the other, which `ffprobe` decodes. Also: 5 % seeded loss on the path (an on-path
-//! UDP relay) recovered by NACK (video; Opus negotiates no NACK), an ICE restart from each side mid-stream, and the sender's
+//! UDP relay) recovered by NACK (video and audio), an ICE restart from each side mid-stream,
+//! per-track statistics read while the media flows, and the sender's
 //! round-trip time from receiver reports.
 
 #[allow(dead_code)] // shared by several test binaries
@@ -435,4 +436,72 @@ impl MediaSink for Discard {
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+}
+
+/// Per-track statistics while the media flows: `LocalTrack::stats` and `RemoteTrack::stats`
+/// grow during the 4 s VP8 sample (neither zero nor final at mid-stream), and the last live
+/// reading is the final one `finished` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn track_stats_are_readable_while_the_media_flows() {
+    let (sa, sb) = memory_pair(Duration::ZERO);
+    let (a, _ae) = PeerConnection::new(config(false, Some(41)), sa).unwrap();
+    let (b, mut be) = PeerConnection::new(config(true, Some(42)), sb).unwrap();
+    let video = IvfSource::open(sample("vp8.ivf")).unwrap();
+    let sent = a.add_media_track(video, "stream", "video").await.unwrap();
+    assert_eq!(sent.stats(), SenderStats::default(), "nothing sent yet");
+    let ivf = scratch("live-stats.ivf");
+    let sink = IvfSink::new(
+        BufWriter::new(File::create(&ivf).unwrap()),
+        CodecKind::Vp8,
+        320,
+        240,
+        90_000,
+    )
+    .unwrap();
+    let received = next_track(&mut be).await.spawn_receive(sink);
+    assert_eq!(received.kind(), session_core::sdp::MediaKind::Video);
+
+    // Mid-stream (the sample lasts 4 s).
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (mid_sent, mid_received) = (sent.stats(), received.stats());
+    println!(
+        "at 2 s: {} frames / {} packets sent, {} frames / {} packets received, jitter {:.1}",
+        mid_sent.frames_sent,
+        mid_sent.packets_sent,
+        mid_received.frames_delivered,
+        mid_received.packets_received,
+        mid_received.jitter
+    );
+    assert!(
+        (10..VP8_FRAMES).contains(&mid_sent.frames_sent),
+        "{mid_sent:?}"
+    );
+    assert!(
+        (10..VP8_FRAMES).contains(&mid_received.frames_delivered),
+        "{mid_received:?}"
+    );
+    assert!(mid_received.payload_bytes_received > 0);
+    assert!(mid_received.packets_received <= mid_sent.packets_sent);
+
+    let final_sent = tokio::time::timeout(WAIT, sent.finished())
+        .await
+        .expect("the track ends")
+        .unwrap();
+    assert_eq!(final_sent.frames_sent, VP8_FRAMES);
+    // The last reading of the receiver before it ends is its final count.
+    let deadline = Instant::now() + WAIT;
+    while received.stats().frames_delivered < VP8_FRAMES && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let live = received.stats();
+    a.close().await;
+    let final_received = tokio::time::timeout(WAIT, received.finished())
+        .await
+        .expect("the receiver ends")
+        .unwrap();
+    assert_eq!(final_received.frames_delivered, VP8_FRAMES);
+    assert_eq!(live.frames_delivered, final_received.frames_delivered);
+    assert_eq!(live.packets_received, final_received.packets_received);
+    b.close().await;
+    let _ = std::fs::remove_file(&ivf);
 }

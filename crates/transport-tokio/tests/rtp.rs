@@ -465,3 +465,52 @@ async fn tampered_and_garbage_packets_are_dropped_and_counted() {
     a.close().await;
     b.close().await;
 }
+
+/// `add_track` on the answerer after a video-only exchange reuses the transceiver the
+/// offer created (recvonly until renegotiated, as in W3C `addTrack`). The new sender must not
+/// see that transceiver's recvonly parameters: its `parameters` and writes wait for the
+/// renegotiation that lets it send, so packets written at once are delivered, not refused
+/// with `NotSending` (the race behind `tether peer --echo` losing a whole echoed track).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_added_to_a_received_transceiver_waits_until_it_may_send() {
+    let (sa, sb) = memory_pair(Duration::from_millis(50));
+    let (a, mut ae, b, mut be) = peers(sa, sb).await;
+    let video = a
+        .add_track(MediaKind::Video, "stream", "cam")
+        .await
+        .unwrap();
+    let rx = next_track(&mut be).await;
+    let pv = tokio::time::timeout(WAIT, video.parameters())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pv.direction.is_some_and(session_core::transceiver::sends));
+
+    // B answers with a sender of its own, right away: the transceiver is recvonly for B now.
+    let back = b.add_track(MediaKind::Video, "echo", "back").await.unwrap();
+    let params = tokio::time::timeout(WAIT, back.parameters())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(params.mid, rx.mid(), "the received transceiver is reused");
+    assert!(
+        params
+            .direction
+            .is_some_and(session_core::transceiver::sends),
+        "parameters came before the exchange that lets B send: {:?}",
+        params.direction
+    );
+    const N: u16 = 50;
+    let pt = media_pt(&params);
+    let ssrc = back.ssrc();
+    let mut rx_back = next_track(&mut ae).await;
+    assert_eq!(rx_back.mid(), rx.mid());
+    let read = AtomicU64::new(0);
+    tokio::join!(
+        send_windowed(&back, pt, 0..N, &read),
+        expect_in_order(&mut rx_back, ssrc, 0..N, &read)
+    );
+    drop(rx);
+    a.close().await;
+    b.close().await;
+}

@@ -292,7 +292,15 @@ impl<S: Signaling> Driver<S> {
                 .transport_of(mid, remote.as_ref())
                 .and_then(|tr| self.media.out.get(&tr).cloned());
             if let Some(link) = self.media.senders.get(&t.id) {
-                let params = negotiated.then(|| RtpParameters {
+                // A sender added to a transceiver that was already negotiated without sending
+                // (`add_track` reusing a remote-created recvonly transceiver) is not negotiated
+                // for itself until an exchange lets it send: until then its handle waits
+                // instead of seeing the old recvonly parameters (and refusing writes).
+                let sends = t
+                    .current_direction
+                    .is_some_and(session_core::transceiver::sends);
+                let included = sends || link.borrow().params.is_some();
+                let params = (negotiated && included).then(|| RtpParameters {
                     codecs: t.codecs.clone(),
                     header_extensions: extensions.clone(),
                     ssrc: t.ssrc,
