@@ -7,6 +7,8 @@
 //! - `crates/session-core/Cargo.toml` has no tokio/getrandom (or other I/O runtime) dependency.
 //! - Every workspace member has `[lints] workspace = true` (practice 12).
 //! - No `.rs` file over 1,000 lines; a warning above 800 (practice 10).
+//! - `benches/compare/Cargo.lock` agrees with `Cargo.lock` on the workspace crates' dependencies
+//!   ([`locks`]), so `cargo xtask bench --locked` builds.
 
 use std::fmt;
 use std::fs;
@@ -14,8 +16,11 @@ use std::path::{Path, PathBuf};
 
 use crate::source::code_lines;
 
+mod locks;
+
 const CORE_SRC: &str = "crates/session-core/src";
 const CORE_MANIFEST: &str = "crates/session-core/Cargo.toml";
+const COMPARE_LOCK: &str = "benches/compare/Cargo.lock";
 const WARN_LINES: usize = 800;
 const MAX_LINES: usize = 1000;
 
@@ -171,8 +176,36 @@ pub(crate) fn check(root: &Path) -> Result<Vec<Finding>, String> {
             ),
         });
     }
+    let compare_lock = root.join(COMPARE_LOCK);
+    if compare_lock.is_file() {
+        let mut manifests = std::collections::BTreeMap::new();
+        for member in workspace_members(root)? {
+            let text = read(&member.join("Cargo.toml"))?;
+            if let Some(name) = package_name(&text) {
+                manifests.insert(name, text);
+            }
+        }
+        findings.extend(locks::compare(
+            &read(&root.join("Cargo.lock"))?,
+            &read(&compare_lock)?,
+            &manifests,
+            Path::new(COMPARE_LOCK),
+        ));
+    }
     findings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
     Ok(findings)
+}
+
+/// The `name` of a manifest's `[package]`.
+fn package_name(manifest: &str) -> Option<String> {
+    let package = &manifest[manifest.find("[package]")?..];
+    package
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .find_map(|l| l.trim().strip_prefix("name"))
+        .and_then(|rest| rest.trim().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_owned())
 }
 
 /// The sans-IO rules for one session-core source file.

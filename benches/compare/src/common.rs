@@ -24,6 +24,32 @@ pub struct Params {
     pub count: u64,
     /// Restart ICE after this many messages were sent.
     pub restart_at: Option<u64>,
+    /// The UDP receive buffer to ask for (`--udp-rcvbuf BYTES`; 0 leaves the OS default, as
+    /// before `GatherOptions::udp_receive_buffer`); `None`: ours' default,
+    /// [`transport_tokio::DEFAULT_UDP_RECEIVE_BUFFER`]. Applies to the stacks whose sockets
+    /// these runners bind (ours through its option, str0m's and rtc's loops here), not to
+    /// webrtc-rs, whose agent binds its own with the OS default.
+    pub udp_receive_buffer: Option<usize>,
+}
+
+impl Params {
+    /// The receive buffer to ask for, `None` for the OS default.
+    pub fn receive_buffer(&self) -> Option<usize> {
+        match self.udp_receive_buffer {
+            Some(0) => None,
+            Some(bytes) => Some(bytes),
+            None => Some(transport_tokio::DEFAULT_UDP_RECEIVE_BUFFER),
+        }
+    }
+}
+
+/// A UDP socket on 127.0.0.1 with `p`'s receive buffer, for the blocking loops.
+pub fn bind_udp(p: &Params) -> std::io::Result<std::net::UdpSocket> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    if let Some(bytes) = p.receive_buffer() {
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &bytes)?;
+    }
+    Ok(socket)
 }
 
 /// Message `seq`: its sequence number, then zeros.
@@ -178,6 +204,7 @@ mod tests {
             size: 1024,
             count: 5,
             restart_at: None,
+            udp_receive_buffer: None,
         };
         let line = outcome.line("dc", "ours", &p);
         assert!(line.starts_with("RESULT test=dc stack=ours "), "{line}");

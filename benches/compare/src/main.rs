@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! tether-compare dc <ours|webrtc|str0m|rtc> [--mib N] [--size BYTES] [--restart-at-percent P]
+//!                    [--udp-rcvbuf BYTES]   (ours only; 0: the OS default)
 //! tether-compare scale <pairs> <seconds>
 //! ```
 
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use common::{err, BoxError, Outcome, Params};
 
 const USAGE: &str = "usage: tether-compare dc <ours|webrtc|str0m|rtc> [--mib N] [--size BYTES] \
-                     [--restart-at-percent P]\n       tether-compare scale <pairs> <seconds>";
+                     [--restart-at-percent P] [--udp-rcvbuf BYTES]\n       tether-compare scale <pairs> <seconds>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -78,6 +79,7 @@ fn run(args: &[String]) -> Result<(), BoxError> {
                 size,
                 count,
                 restart_at,
+                udp_receive_buffer: flag(args, "--udp-rcvbuf")?.map(|b| b as usize),
             };
             let drops_before = udp_rcvbuf_errors();
             let outcome: Outcome = match stack {

@@ -30,17 +30,19 @@ pub struct Pair {
     pub setup: Duration,
 }
 
-fn config(polite: bool) -> PeerConfig {
+fn config(polite: bool, udp_receive_buffer: Option<usize>) -> PeerConfig {
     let mut c = PeerConfig::new(polite);
     c.gather = GatherOptions::loopback_only();
+    c.gather.udp_receive_buffer = udp_receive_buffer;
     c
 }
 
-/// Connects a pair and opens one reliable ordered channel.
-pub async fn connect() -> Result<Pair, BoxError> {
+/// Connects a pair and opens one reliable ordered channel (`udp_receive_buffer`: see
+/// [`Params::receive_buffer`]).
+pub async fn connect(udp_receive_buffer: Option<usize>) -> Result<Pair, BoxError> {
     let (sa, sb) = memory_pair(Duration::ZERO);
-    let (a, a_events) = PeerConnection::new(config(false), sa)?;
-    let (b, mut b_events) = PeerConnection::new(config(true), sb)?;
+    let (a, a_events) = PeerConnection::new(config(false, udp_receive_buffer), sa)?;
+    let (b, mut b_events) = PeerConnection::new(config(true, udp_receive_buffer), sb)?;
     let start = Instant::now();
     let dc_a = a
         .create_data_channel("bench", DataChannelInit::default())
@@ -73,7 +75,7 @@ pub async fn connect() -> Result<Pair, BoxError> {
 
 /// One transfer (see [`Params`]).
 pub async fn run(p: Params) -> Result<Outcome, BoxError> {
-    let mut pair = connect().await?;
+    let mut pair = connect(p.receive_buffer()).await?;
     let mut dc_b = pair.dc_b;
     let count = p.count;
     let receiver = tokio::spawn(async move {

@@ -21,7 +21,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use crate::common::{
-    err, payload, BoxError, Outcome, Params, Tracker, HIGH_WATER, SETUP_LIMIT, STALL,
+    bind_udp, err, payload, BoxError, Outcome, Params, Tracker, HIGH_WATER, SETUP_LIMIT, STALL,
 };
 
 /// The longest a loop blocks in `recv_from`, so signaling is looked at regularly.
@@ -40,8 +40,8 @@ struct Peer {
 }
 
 impl Peer {
-    fn new() -> Result<Self, BoxError> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
+    fn new(p: &Params) -> Result<Self, BoxError> {
+        let socket = bind_udp(p)?;
         let local = socket.local_addr()?;
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
@@ -158,7 +158,7 @@ fn offerer(
     from_b: mpsc::Receiver<RTCSessionDescription>,
     finished: Arc<AtomicBool>,
 ) -> Result<SenderReport, BoxError> {
-    let mut peer = Peer::new()?;
+    let mut peer = Peer::new(&p)?;
     let start = Instant::now();
     let cid = peer.pc.create_data_channel("bench", None)?.id();
     to_b.send(peer.offer()?)?;
@@ -216,7 +216,7 @@ fn answerer(
     from_a: mpsc::Receiver<RTCSessionDescription>,
     finished: Arc<AtomicBool>,
 ) -> Result<(Tracker, Option<Instant>), BoxError> {
-    let mut peer = Peer::new()?;
+    let mut peer = Peer::new(&p)?;
     let offer = from_a.recv_timeout(SETUP_LIMIT)?;
     to_a.send(peer.answer(offer)?)?;
     let mut tracker = Tracker::default();

@@ -16,7 +16,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use crate::common::{
-    err, payload, BoxError, Outcome, Params, Tracker, HIGH_WATER, SETUP_LIMIT, STALL,
+    bind_udp, err, payload, BoxError, Outcome, Params, Tracker, HIGH_WATER, SETUP_LIMIT, STALL,
 };
 
 /// The longest a loop blocks in `recv_from`, so signaling is looked at regularly.
@@ -38,8 +38,8 @@ struct Peer {
 }
 
 impl Peer {
-    fn new() -> Result<Self, BoxError> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
+    fn new(p: &Params) -> Result<Self, BoxError> {
+        let socket = bind_udp(p)?;
         let local = socket.local_addr()?;
         let mut rtc = Rtc::builder()
             .set_sctp_max_buffered_amount(HIGH_WATER)
@@ -129,7 +129,7 @@ fn offerer(
     from_b: mpsc::Receiver<Sig>,
     finished: Arc<AtomicBool>,
 ) -> Result<SenderReport, BoxError> {
-    let mut peer = Peer::new()?;
+    let mut peer = Peer::new(&p)?;
     let start = Instant::now();
     let mut change = peer.rtc.sdp_api();
     let cid = change.add_channel("bench".into());
@@ -197,7 +197,7 @@ fn answerer(
     from_a: mpsc::Receiver<Sig>,
     finished: Arc<AtomicBool>,
 ) -> Result<(Tracker, Option<Instant>), BoxError> {
-    let mut peer = Peer::new()?;
+    let mut peer = Peer::new(&p)?;
     let Sig::Offer(offer) = from_a.recv_timeout(SETUP_LIMIT)? else {
         return Err(err("expected an offer"));
     };

@@ -25,15 +25,17 @@ use crate::error::TransportError;
 use crate::switch::PathConn;
 
 mod generation;
+mod socket;
 pub(crate) use generation::{GenAgent, RoleOptions};
+pub use socket::DEFAULT_UDP_RECEIVE_BUFFER;
 
 /// A filter on local IP addresses used for host candidates.
 pub type IpFilter = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
 /// A filter on local interface names used for host candidates.
 pub type InterfaceFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
-/// Which local addresses ICE gathers host candidates on.
-#[derive(Clone, Default)]
+/// Which local addresses ICE gathers host candidates on, and how their sockets are set up.
+#[derive(Clone)]
 pub struct GatherOptions {
     /// Include loopback addresses (off by default, as in browsers).
     pub include_loopback: bool,
@@ -43,6 +45,24 @@ pub struct GatherOptions {
     pub ip_filter: Option<IpFilter>,
     /// Keep only the interfaces this returns `true` for.
     pub interface_filter: Option<InterfaceFilter>,
+    /// The receive buffer (`SO_RCVBUF`) asked for on every host and server-reflexive socket,
+    /// in bytes; [`DEFAULT_UDP_RECEIVE_BUFFER`] by default, `None` leaves the system default
+    /// (208 KiB on Linux, where the request is capped at `net.core.rmem_max`). A larger
+    /// buffer keeps datagrams that arrive while the machine is busy, instead of losing them
+    /// in the kernel and stalling SCTP until it retransmits.
+    pub udp_receive_buffer: Option<usize>,
+}
+
+impl Default for GatherOptions {
+    fn default() -> Self {
+        Self {
+            include_loopback: false,
+            ipv6: false,
+            ip_filter: None,
+            interface_filter: None,
+            udp_receive_buffer: Some(DEFAULT_UDP_RECEIVE_BUFFER),
+        }
+    }
 }
 
 impl std::fmt::Debug for GatherOptions {
@@ -52,6 +72,7 @@ impl std::fmt::Debug for GatherOptions {
             .field("ipv6", &self.ipv6)
             .field("ip_filter", &self.ip_filter.is_some())
             .field("interface_filter", &self.interface_filter.is_some())
+            .field("udp_receive_buffer", &self.udp_receive_buffer)
             .finish()
     }
 }
@@ -63,7 +84,7 @@ impl GatherOptions {
             include_loopback: true,
             ipv6: false,
             ip_filter: Some(Arc::new(|ip: IpAddr| ip == IpAddr::from([127, 0, 0, 1]))),
-            interface_filter: None,
+            ..Self::default()
         }
     }
 }
@@ -204,9 +225,14 @@ pub(crate) async fn start_agent(
 
     let cand_tx = tx.clone();
     let cand_live = Arc::clone(live);
+    let receive_buffer = gather.udp_receive_buffer;
     agent.on_candidate(Box::new(move |c| {
         let tx = cand_tx.clone();
         let live = Arc::clone(&cand_live);
+        if let (Some(bytes), Some(conn)) = (receive_buffer, c.as_ref().and_then(|c| c.get_conn())) {
+            let granted = socket::set_receive_buffer(&**conn, bytes);
+            tracing::debug!(requested = bytes, ?granted, "UDP receive buffer");
+        }
         Box::pin(async move {
             if !live.load(Ordering::Acquire) {
                 return; // replaced by an agent of the other role
@@ -372,5 +398,68 @@ mod tests {
         assert!(f(IpAddr::from([127, 0, 0, 1])));
         assert!(!f(IpAddr::from([192, 168, 1, 1])));
         assert!(!f(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])));
+    }
+
+    /// The agent's real sockets get the receive buffer asked for, as soon as their candidate
+    /// is gathered (and the system default when `None`).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn gathered_sockets_get_the_receive_buffer_asked_for() {
+        let rmem = |name: &str| -> usize {
+            std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let cases = [
+            (
+                Some(DEFAULT_UDP_RECEIVE_BUFFER),
+                2 * DEFAULT_UDP_RECEIVE_BUFFER.min(rmem("rmem_max")),
+            ),
+            (Some(300_000), 2 * 300_000usize.min(rmem("rmem_max"))),
+            (None, rmem("rmem_default")),
+        ];
+        for (asked, expected) in cases {
+            let gather = GatherOptions {
+                udp_receive_buffer: asked,
+                ..GatherOptions::loopback_only()
+            };
+            let (tx, mut rx) = mpsc::channel(16);
+            let creds = IceCredentials {
+                ufrag: "abcd".to_owned(),
+                pwd: "abcdefghijklmnopqrstuvwxyz".to_owned(),
+            };
+            let live = Arc::new(AtomicBool::new(true));
+            let key = (TransportId(0), Generation(0));
+            let agent = start_agent(
+                key,
+                &creds,
+                &[],
+                IceTransportPolicy::All,
+                &gather,
+                &live,
+                tx,
+            )
+            .await
+            .unwrap();
+            let mut gathered = 0;
+            while let Some((_, report)) = rx.recv().await {
+                match report {
+                    IceReport::Candidate(_) => gathered += 1,
+                    IceReport::GatheringComplete => break,
+                    _ => {}
+                }
+            }
+            assert_eq!(gathered, 1, "one host candidate on 127.0.0.1");
+            let local = agent.get_local_candidates().await.unwrap();
+            let conn = local[0].get_conn().expect("a host candidate has a socket");
+            assert_eq!(
+                socket::receive_buffer(&**conn),
+                Some(expected),
+                "asked {asked:?}"
+            );
+            agent.close().await.unwrap();
+        }
     }
 }

@@ -213,7 +213,10 @@ fn data_channels(out: &mut String, r: &Results) {
          stack. Throughput is payload bytes over the time from the first send to the last \
          message received. Every sender waits while more than 1 MiB is buffered (our \
          `HIGH_WATER`). ours and webrtc-rs run on a 2-worker tokio runtime; str0m and rtc are \
-         driven by a minimal blocking UDP loop, one thread per peer.\n\n\
+         driven by a minimal blocking UDP loop, one thread per peer. Socket receive buffers: \
+         ours asks for `DEFAULT_UDP_RECEIVE_BUFFER` (2 MiB, `GatherOptions::udp_receive_buffer`), \
+         and the str0m and rtc loops get the same; webrtc-rs binds its own sockets and keeps \
+         the system default (208 KiB here).\n\n\
          Note on webrtc-rs: the issue asks for `webrtc` 0.17.1, but 0.17.1 does not build next \
          to our `=0.17.2` pins. Its `webrtc-sctp` requirement is `^0.17.1`, cargo can only put \
          one semver-compatible `webrtc-sctp` in a lockfile, so it gets 0.17.2, and webrtc \
@@ -232,8 +235,8 @@ fn data_channels(out: &mut String, r: &Results) {
             "Why runs stall: the longest gap between two messages at the receiver, and the \
              UDP datagrams the kernel dropped because a socket's receive buffer was full during \
              the run (`RcvbufErrors`, machine-wide). Each drop costs an SCTP retransmission; \
-             a gap near 1 s or 2 s is an SCTP retransmission timeout. No stack tunes its socket \
-             buffers (Linux default 208 KiB).\n\n\
+             a gap near 1 s or 2 s is an SCTP retransmission timeout. The receive buffers are \
+             given above.\n\n\
              | stack | longest gap, median (min – max) | UDP receive-buffer drops per run, median (min – max) |\n\
              |---|---:|---:|\n",
         );
