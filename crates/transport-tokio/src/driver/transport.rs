@@ -40,7 +40,7 @@ enum DtlsPhase {
         fingerprints: Vec<session_core::sdp::Fingerprint>,
     },
     Handshaking(DtlsRole),
-    Connected(DtlsRole, Arc<::dtls::conn::DTLSConn>),
+    Connected(Arc<::dtls::conn::DTLSConn>),
     Failed,
 }
 
@@ -333,7 +333,7 @@ impl<S: Signaling> Driver<S> {
         match result {
             Ok(conn) => {
                 tracing::info!(%transport, "DTLS connected, peer fingerprint verified");
-                t.dtls = DtlsPhase::Connected(role, Arc::clone(&conn));
+                t.dtls = DtlsPhase::Connected(Arc::clone(&conn));
                 self.start_srtp(transport, role, conn);
                 self.feed(TransportEvent::DtlsStateChanged {
                     transport,
@@ -361,7 +361,7 @@ impl<S: Signaling> Driver<S> {
         let Some(t) = self.transports.get_mut(&transport) else {
             return;
         };
-        let (DtlsPhase::Connected(role, conn), Some(params)) = (&t.dtls, t.sctp) else {
+        let (DtlsPhase::Connected(conn), Some(params)) = (&t.dtls, t.sctp) else {
             return;
         };
         t.sctp = None; // started once
@@ -374,14 +374,17 @@ impl<S: Signaling> Driver<S> {
             local_port: params.local_port,
             remote_port: params.remote_port,
         };
-        let is_client = *role == DtlsRole::Client;
+        // Both sides send INIT (SCTP simultaneous open, RFC 4960 sec. 5.2.1; webrtc-rs's own
+        // RTCSctpTransport does the same), whatever the DTLS role. `Association::server` is not
+        // an option: webrtc-sctp 0.17.2 takes the peer's receive window (`rwnd`) only from an
+        // INIT ACK (`handle_init_ack`) or a SACK, never from an INIT (`handle_init`), so a
+        // passive side starts with rwnd 0 and may have only one DATA chunk in flight (the
+        // zero-window probe, `pop_pending_data_chunks_to_send`) until the peer's first SACK,
+        // which the peer delays by 200 ms: the DCEP OPEN went out, the first message waited.
+        // With INIT from both sides each one gets an INIT ACK and the peer's a_rwnd.
         tokio::spawn(async move {
-            let result = if is_client {
-                Association::client(config).await
-            } else {
-                Association::server(config).await
-            };
-            let result = result
+            let result = Association::client(config)
+                .await
                 .map(Arc::new)
                 .map_err(|e| TransportError::Sctp(e.to_string()));
             let _ = io_tx.send(Io::Sctp { transport, result }).await;
@@ -431,7 +434,7 @@ impl<S: Signaling> Driver<S> {
         let mut agents = Vec::new();
         let mut switches = Vec::new();
         for (_, mut t) in std::mem::take(&mut self.transports) {
-            if let DtlsPhase::Connected(_, c) = std::mem::replace(&mut t.dtls, DtlsPhase::Idle) {
+            if let DtlsPhase::Connected(c) = std::mem::replace(&mut t.dtls, DtlsPhase::Idle) {
                 dtls_conns.push(c);
             }
             for (_, gen) in std::mem::take(&mut t.gens) {
