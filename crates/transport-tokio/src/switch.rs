@@ -1,7 +1,6 @@
 //! [`SwitchConn`]: the connection DTLS runs over. It reads from every live ICE generation and
 //! writes to the promoted one, so an ICE restart changes the path under DTLS without DTLS
-//! noticing (make-before-break). The promoted path is read by DTLS's own reads, straight into
-//! its buffer; every other live path by a task of its own, through a queue.
+//! noticing (make-before-break).
 //!
 //! After an outage (nothing received on the promoted path for [`OUTAGE_SILENCE`]) a newly
 //! promoted path first gets the DTLS records written since shortly before the last one received
@@ -234,75 +233,39 @@ impl SwitchConn {
     }
 
     /// Reads datagrams from one generation's path until the path or this connection closes,
-    /// passing DTLS on and dropping the rest (RFC 7983). While the path is the one written to,
-    /// this task only waits: [`Conn::recv`] reads the promoted path itself (into DTLS's buffer,
-    /// without this task's hop and copy), and this task reads it again once another path is
-    /// promoted (the records still in flight on it after a switch).
+    /// passing DTLS on and dropping the rest (RFC 7983).
     pub(crate) async fn read_path(self: Arc<Self>, path: PathConn) {
         let mut closed = self.closed_tx.subscribe();
-        let mut writer = self.writer.clone();
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
-            if self.is_writer(&path) {
-                tokio::select! {
-                    _ = writer.wait_for(|w| !w.as_ref().is_some_and(|w| Arc::ptr_eq(w, &path))) => {}
-                    _ = closed.wait_for(|c| *c) => return,
-                }
-                continue;
-            }
             let n = tokio::select! {
                 r = path.recv(&mut buf) => match r {
                     Ok(n) => n,
                     Err(_) => return, // the agent closed
                 },
                 _ = closed.wait_for(|c| *c) => return,
-                // Promoted meanwhile: leave the path to `recv`.
-                _ = writer.wait_for(|w| w.as_ref().is_some_and(|w| Arc::ptr_eq(w, &path))) => continue,
             };
             let packet = &buf[..n];
-            if self.demux(&path, packet) {
-                let data = Bytes::copy_from_slice(packet);
-                tokio::select! {
-                    r = self.inbound_tx.send(data) => if r.is_err() { return },
-                    _ = closed.wait_for(|c| *c) => return,
+            match PacketKind::of(packet) {
+                PacketKind::Dtls => {
+                    self.counters.dtls_in.fetch_add(1, Ordering::Relaxed);
+                    if self.is_writer(&path) {
+                        self.last_in.store(self.now_us(), Ordering::Relaxed);
+                    }
+                    let data = Bytes::copy_from_slice(packet);
+                    tokio::select! {
+                        r = self.inbound_tx.send(data) => if r.is_err() { return },
+                        _ = closed.wait_for(|c| *c) => return,
+                    }
                 }
-            }
-        }
-    }
-
-    /// Sorts a datagram read from `path` (RFC 7983): `true` for DTLS, which goes to the DTLS
-    /// connection; SRTP/SRTCP is unprotected and routed here, anything else dropped.
-    fn demux(&self, path: &PathConn, packet: &[u8]) -> bool {
-        match PacketKind::of(packet) {
-            PacketKind::Dtls => {
-                self.counters.dtls_in.fetch_add(1, Ordering::Relaxed);
-                if self.is_writer(path) {
-                    self.last_in.store(self.now_us(), Ordering::Relaxed);
-                }
-                true
-            }
-            PacketKind::Rtp => {
-                match self.media.get() {
-                    // Unprotected and routed in place, on the reading task.
+                PacketKind::Rtp => match self.media.get() {
+                    // Unprotected and routed in place, on this reader task.
                     Some(media) => media.on_datagram(packet),
                     None => self.early_media(packet),
+                },
+                _ => {
+                    self.counters.other_dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                false
-            }
-            _ => {
-                self.counters.other_dropped.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
-    }
-
-    /// Reads `path` (the promoted one) into `buf` until a DTLS record arrives; `None` when the
-    /// path closed.
-    async fn recv_promoted(&self, path: &PathConn, buf: &mut [u8]) -> Option<usize> {
-        loop {
-            let n = path.recv(buf).await.ok()?;
-            if self.demux(path, &buf[..n]) {
-                return Some(n);
             }
         }
     }
@@ -351,54 +314,18 @@ impl Conn for SwitchConn {
     }
 
     async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        /// What woke the read.
-        enum Woken {
-            Queued(Option<Bytes>),
-            Direct(Option<usize>),
-            Promoted,
-            Closed,
-        }
         let mut closed = self.closed_tx.subscribe();
-        let mut writer = self.writer.clone();
-        let mut rx = self.inbound_rx.lock().await;
-        // A promoted path whose agent closed: not read again until another is promoted.
-        let mut dead: Option<PathConn> = None;
-        loop {
-            if *closed.borrow() {
-                return Err(closed_error());
-            }
-            let promoted = writer
-                .borrow_and_update()
-                .clone()
-                .filter(|p| !dead.as_ref().is_some_and(|d| Arc::ptr_eq(d, p)));
-            let woken = {
-                let direct = async {
-                    match &promoted {
-                        Some(path) => self.recv_promoted(path, buf).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    biased;
-                    _ = closed.wait_for(|c| *c) => Woken::Closed,
-                    // Records the other paths' readers queued come first: they are older.
-                    d = rx.recv() => Woken::Queued(d),
-                    n = direct => Woken::Direct(n),
-                    _ = writer.changed() => Woken::Promoted,
-                }
-            };
-            match woken {
-                Woken::Closed | Woken::Queued(None) => return Err(closed_error()),
-                Woken::Queued(Some(data)) => {
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
-                    return Ok(n);
-                }
-                Woken::Direct(Some(n)) => return Ok(n),
-                Woken::Direct(None) => dead = promoted,
-                Woken::Promoted => {}
-            }
+        if *closed.borrow() {
+            return Err(closed_error());
         }
+        let mut rx = self.inbound_rx.lock().await;
+        let data = tokio::select! {
+            d = rx.recv() => d.ok_or_else(closed_error)?,
+            _ = closed.wait_for(|c| *c) => return Err(closed_error()),
+        };
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        Ok(n)
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
