@@ -405,13 +405,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn gathered_sockets_get_the_receive_buffer_asked_for() {
-        let rmem = |name: &str| -> usize {
-            std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        };
+        use socket::tests::rmem;
         let cases = [
             (
                 Some(DEFAULT_UDP_RECEIVE_BUFFER),

@@ -59,11 +59,12 @@ mod imp {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn rmem(name: &str) -> usize {
+    /// A `net.core` receive-buffer sysctl (`rmem_default`, `rmem_max`).
+    pub(crate) fn rmem(name: &str) -> usize {
         std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
             .unwrap()
             .trim()
