@@ -384,7 +384,7 @@ pub(crate) async fn read_loop(
     tx: mpsc::Sender<Message>,
     counters: Arc<ChannelCounters>,
 ) {
-    let mut buf = vec![0u8; MAX_INCOMING_MESSAGE];
+    let mut buf = crate::readbuf::ReadBuf::take();
     loop {
         let before = raw.messages_received();
         let (n, is_string) = match raw.read_data_channel(&mut buf).await {

@@ -19,7 +19,7 @@ use webrtc_sctp::chunk::chunk_payload_data::PayloadProtocolIdentifier as Ppi;
 use webrtc_sctp::stream::{ReliabilityType, Stream};
 use webrtc_util::marshal::{Marshal, Unmarshal};
 
-use crate::channel::{Message, MAX_INCOMING_MESSAGE};
+use crate::channel::Message;
 
 /// What a stream the peer started carries.
 pub(crate) enum Incoming {
@@ -54,7 +54,7 @@ pub(crate) enum IncomingError {
 /// Reads the first message of a stream the peer started and classifies it.
 pub(crate) async fn classify(stream: Arc<Stream>) -> Result<Incoming, IncomingError> {
     stream.set_default_payload_type(Ppi::Binary);
-    let mut buf = vec![0u8; MAX_INCOMING_MESSAGE];
+    let mut buf = crate::readbuf::ReadBuf::take();
     let (n, ppi) = stream
         .read_sctp(&mut buf)
         .await

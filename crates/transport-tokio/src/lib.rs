@@ -85,6 +85,7 @@ mod manual;
 mod media_track;
 mod netwatch;
 mod peer;
+mod readbuf;
 mod route;
 mod rtp_path;
 mod signaling;
