@@ -223,13 +223,22 @@ struct Seen {
     seqs: Vec<u64>,
 }
 
-/// Reads `dc` until `quiet` passes without a message (after `done` is set) and checks every
-/// message's bytes; returns the sequence numbers in arrival order.
-async fn drain(dc: &mut DataChannel, done: &AtomicBool, quiet: Duration) -> Seen {
+/// Reads `dc` until `quiet` passes without a message (after `done` is set), or until
+/// `complete_at` messages arrived, and checks every message's bytes; returns the sequence
+/// numbers in arrival order.
+async fn drain(
+    dc: &mut DataChannel,
+    done: &AtomicBool,
+    quiet: Duration,
+    complete_at: Option<usize>,
+) -> Seen {
     let mut seen = Seen::default();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < deadline, "receiver ran for 60 s");
+        if complete_at.is_some_and(|n| seen.seqs.len() >= n) {
+            return seen;
+        }
         match tokio::time::timeout(quiet, dc.recv()).await {
             Ok(Some(Message::Binary(data))) => {
                 let seq = u64::from_be_bytes(data[..8].try_into().unwrap());
@@ -281,10 +290,22 @@ async fn partially_reliable_and_unordered_channels_through_loss() {
     let done = Arc::new(AtomicBool::new(false));
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
-    for (ours, mut theirs) in pairs.drain(..) {
+    for (i, (ours, mut theirs)) in pairs.drain(..).enumerate() {
         let done = Arc::clone(&done);
+        // Seen once in the default test run (2026-12-06): the reliable ordered channel stopped
+        // at 195 of 250 for the 2 s quiet window, then the test failed; the likely cause is a
+        // lost tail chunk whose T3 retransmission was lost too (RTO 1 s, then doubled; the
+        // relay drops 10 %). So a reliable channel is read until it has every message, or until
+        // a silence longer than three backoffs (1 + 2 + 4 s) says something is really lost.
+        let reliable =
+            inits[i].max_retransmits.is_none() && inits[i].max_packet_life_time.is_none();
+        let (quiet, complete_at) = if reliable {
+            (Duration::from_secs(8), Some(COUNT as usize))
+        } else {
+            (Duration::from_secs(2), None)
+        };
         receivers.push(tokio::spawn(async move {
-            drain(&mut theirs, &done, Duration::from_secs(2)).await
+            drain(&mut theirs, &done, quiet, complete_at).await
         }));
         senders.push(ours);
     }
@@ -635,7 +656,7 @@ async fn negotiated_channel_gets_its_partial_reliability() {
     let done = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&done);
     let receiver =
-        tokio::spawn(async move { drain(&mut theirs, &flag, Duration::from_secs(2)).await });
+        tokio::spawn(async move { drain(&mut theirs, &flag, Duration::from_secs(2), None).await });
     for seq in 0..COUNT {
         ours.send(payload(seq, 1000)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
