@@ -93,9 +93,11 @@ impl WsSignaling {
             if let Some(remote) = &self.remote {
                 return Ok(remote.clone());
             }
-            match self.next_signal().await? {
-                Some(msg) => self.inbox.push_back(msg),
-                None => return Err(SignalingError::Closed),
+            // One client event at a time: a `peer-joined` ends the wait as well as a signal.
+            match self.next_step().await? {
+                Step::Signal(msg) => self.inbox.push_back(msg),
+                Step::Other => {}
+                Step::End => return Err(SignalingError::Closed),
             }
         }
     }
@@ -159,64 +161,85 @@ impl WsSignaling {
     /// The next signal message from the other peer, handling every client event on the way.
     async fn next_signal(&mut self) -> Result<Option<SignalMessage>, SignalingError> {
         loop {
-            self.flush().await?;
-            let Some(event) = self.client.recv().await else {
-                return Ok(None);
-            };
-            match event {
-                ClientEvent::Signal { from, data } => {
-                    match &self.remote {
-                        None => {
-                            tracing::debug!(remote = %from, "the first peer to signal us");
-                            self.remote = Some(from);
-                        }
-                        Some(remote) if *remote != from => {
-                            tracing::debug!(%from, "ignoring a signal from a third peer");
-                            continue;
-                        }
-                        Some(_) => {}
-                    }
-                    match SignalMessage::from_json(data.get()) {
-                        Ok(msg) => return Ok(Some(msg)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "skipping an unreadable signal message");
-                        }
-                    }
-                }
-                ClientEvent::PeerJoined(peer) if self.remote.is_none() => {
-                    tracing::debug!(remote = %peer, "the other peer joined");
-                    self.remote = Some(peer);
-                }
-                ClientEvent::PeerLeft(peer) if self.remote.as_ref() == Some(&peer) => {
-                    tracing::info!(remote = %peer, "the other peer left the room");
-                    self.remote = None;
-                    self.outbox.clear();
-                    return Ok(Some(SignalMessage::Bye {
-                        reason: Some("the peer left the signaling room".into()),
-                    }));
-                }
-                ClientEvent::PeerSuspended(peer) => {
-                    tracing::info!(%peer, "peer's signaling connection dropped; it may resume");
-                }
-                ClientEvent::PeerResumed(peer) => tracing::info!(%peer, "peer resumed"),
-                ClientEvent::Reconnecting => {
-                    tracing::info!("signaling connection lost; reconnecting")
-                }
-                ClientEvent::Resumed { replayed, .. } => {
-                    tracing::info!(replayed, "signaling resumed");
-                }
-                ClientEvent::Rejoined { peer_id, .. } => {
-                    return Err(SignalingError::Other(format!(
-                        "signaling could not resume and rejoined as {peer_id}: \
-                         the other peer's session with us is gone"
-                    )));
-                }
-                ClientEvent::Error { code, message } => {
-                    tracing::warn!(%code, %message, "signaling server error");
-                }
-                ClientEvent::Closed { reason } => return Err(SignalingError::Other(reason)),
-                _ => {}
+            match self.next_step().await? {
+                Step::Signal(msg) => return Ok(Some(msg)),
+                Step::Other => {}
+                Step::End => return Ok(None),
             }
         }
     }
+
+    /// Flushes the outbox, then takes and handles one client event.
+    async fn next_step(&mut self) -> Result<Step, SignalingError> {
+        self.flush().await?;
+        let Some(event) = self.client.recv().await else {
+            return Ok(Step::End);
+        };
+        match event {
+            ClientEvent::Signal { from, data } => {
+                match &self.remote {
+                    None => {
+                        tracing::debug!(remote = %from, "the first peer to signal us");
+                        self.remote = Some(from);
+                    }
+                    Some(remote) if *remote != from => {
+                        tracing::debug!(%from, "ignoring a signal from a third peer");
+                        return Ok(Step::Other);
+                    }
+                    Some(_) => {}
+                }
+                match SignalMessage::from_json(data.get()) {
+                    Ok(msg) => return Ok(Step::Signal(msg)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping an unreadable signal message");
+                    }
+                }
+            }
+            ClientEvent::PeerJoined(peer) if self.remote.is_none() => {
+                tracing::debug!(remote = %peer, "the other peer joined");
+                self.remote = Some(peer);
+            }
+            ClientEvent::PeerLeft(peer) if self.remote.as_ref() == Some(&peer) => {
+                tracing::info!(remote = %peer, "the other peer left the room");
+                self.remote = None;
+                self.outbox.clear();
+                return Ok(Step::Signal(SignalMessage::Bye {
+                    reason: Some("the peer left the signaling room".into()),
+                }));
+            }
+            ClientEvent::PeerSuspended(peer) => {
+                tracing::info!(%peer, "peer's signaling connection dropped; it may resume");
+            }
+            ClientEvent::PeerResumed(peer) => tracing::info!(%peer, "peer resumed"),
+            ClientEvent::Reconnecting => {
+                tracing::info!("signaling connection lost; reconnecting")
+            }
+            ClientEvent::Resumed { replayed, .. } => {
+                tracing::info!(replayed, "signaling resumed");
+            }
+            ClientEvent::Rejoined { peer_id, .. } => {
+                return Err(SignalingError::Other(format!(
+                    "signaling could not resume and rejoined as {peer_id}: \
+                     the other peer's session with us is gone"
+                )));
+            }
+            ClientEvent::Error { code, message } => {
+                tracing::warn!(%code, %message, "signaling server error");
+            }
+            ClientEvent::Closed { reason } => return Err(SignalingError::Other(reason)),
+            _ => {}
+        }
+        Ok(Step::Other)
+    }
+}
+
+/// What one client event meant to [`WsSignaling`].
+#[derive(Debug)]
+enum Step {
+    /// A signal message from the other peer (or the `bye` its leaving stands for).
+    Signal(SignalMessage),
+    /// Anything else, handled.
+    Other,
+    /// The client's event stream ended.
+    End,
 }

@@ -1,11 +1,15 @@
 //! Each documented failure cause of the binary has its own exit code (see `tether --help`),
 //! and `tether signal` serves the page, over TLS too.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+mod support;
+
+use support::SignalProcess;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use signaling_ws::{
@@ -26,51 +30,6 @@ fn code_and_stderr(out: &Output) -> (Option<i32>, String) {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A `tether signal` process, killed (by PID) when dropped.
-struct SignalProcess {
-    child: Child,
-    ws_url: String,
-}
-
-impl SignalProcess {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(["signal", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot run tether signal");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
-        let ws_url = line
-            .trim()
-            .strip_prefix("signaling on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, ws_url }
-    }
-
-    fn port(&self) -> u16 {
-        self.ws_url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim_end_matches("/ws").parse().ok())
-            .expect("port")
-    }
-}
-
-impl Drop for SignalProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn http_get(port: u16, path: &str) -> (u16, String) {

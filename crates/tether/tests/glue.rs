@@ -243,3 +243,26 @@ async fn a_failed_connection_is_exit_code_7() {
     other.close().await;
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// The first peer of a room learns of the second from `peer-joined` alone: the wait ends
+/// although the second never signals (an impolite first joiner must offer, and nobody else
+/// would: `tether peer --role auto` hung when the first joiner's id sorted last).
+#[tokio::test]
+async fn wait_for_remote_ends_on_peer_joined_without_a_signal() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let mut first = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(200), first.wait_for_remote()).await;
+    assert!(waiting.is_err(), "alone in the room, nobody to wait for");
+    let second = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let remote = tokio::time::timeout(Duration::from_secs(5), first.wait_for_remote())
+        .await
+        .expect("peer-joined did not end the wait")
+        .unwrap();
+    assert_eq!(remote, second.peer_id());
+    drop((first, second));
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
