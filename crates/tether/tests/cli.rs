@@ -85,3 +85,31 @@ fn send_takes_a_media_file_and_say_takes_the_chat_text() {
         );
     }
 }
+
+/// Logs written to a pipe (or a file) are plain text: no ANSI colour codes, whatever
+/// `NO_COLOR` says (colour is only for a terminal).
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for no_color in [None, Some("1")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tether"));
+        cmd.args(["-v", "signal", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match no_color {
+            Some(v) => cmd.env("NO_COLOR", v),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        let mut child = cmd.spawn().expect("cannot run tether signal");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().expect("stderr"))
+            .read_line(&mut line)
+            .expect("a log line");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(line.contains("INFO"), "expected an INFO log line: {line:?}");
+        assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
+    }
+}
