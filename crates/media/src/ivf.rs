@@ -1,8 +1,14 @@
 //! IVF files (VP8, VP9): a source that reads them and a sink that writes them.
 //!
 //! Layout: a 32-byte header (`DKIF`, version, header size, FourCC, width, height, time base
-//! denominator and numerator, frame count), then per frame a 12-byte header (size, 64-bit pts
-//! in time-base units) and the frame bytes.
+//! denominator and numerator, length, unused), then per frame a 12-byte header (size, 64-bit
+//! pts in time-base units) and the frame bytes.
+//!
+//! The length field: libvpx calls it the frame count and its readers ignore it (they read
+//! until the end of the file); ffmpeg reads it as the stream's duration in time-base units
+//! and its IVF writer stores that. The two agree only when the time base is one frame. Our
+//! sink keeps RTP timing exactly (a 90 kHz time base), so it writes the duration, as ffmpeg
+//! does: that is what `ffprobe` and players show.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
@@ -199,19 +205,28 @@ impl MediaSource for IvfSource {
     }
 }
 
-/// Writes VP8/VP9 frames to an IVF file; the frame count in the header is fixed up by
-/// [`MediaSink::finish`].
+/// Writes VP8/VP9 frames to an IVF file. [`MediaSink::finish`] fixes up the header: the
+/// picture size the first keyframe declares (when it differs from the one given to
+/// [`IvfSink::new`]) and the duration (see the module doc).
 #[derive(Debug)]
 pub struct IvfSink<W: Write + Seek> {
     out: W,
+    codec: CodecKind,
     frames: u32,
     timebase_den: u32,
+    /// Picture size in the header as written, and as the first keyframe declared it.
+    size: (u16, u16),
+    stream_size: Option<(u16, u16)>,
+    /// Pts of the first and of the last frame, in time-base units.
+    first_pts: Option<u64>,
+    last_pts: u64,
     finished: bool,
 }
 
 impl<W: Write + Seek + Send> IvfSink<W> {
     /// Writes the header. Frame pts are stored in units of `1/timebase_den` seconds (use the
-    /// codec clock rate, 90000, to keep RTP timing exactly).
+    /// codec clock rate, 90000, to keep RTP timing exactly). `width` and `height` are what the
+    /// header says until the first keyframe tells the real size (0 when unknown).
     pub fn new(
         mut out: W,
         codec: CodecKind,
@@ -241,8 +256,13 @@ impl<W: Write + Seek + Send> IvfSink<W> {
         out.write_all(&h)?;
         Ok(Self {
             out,
+            codec,
             frames: 0,
             timebase_den,
+            size: (width, height),
+            stream_size: None,
+            first_pts: None,
+            last_pts: 0,
             finished: false,
         })
     }
@@ -250,6 +270,27 @@ impl<W: Write + Seek + Send> IvfSink<W> {
     /// Frames written so far.
     pub fn frames_written(&self) -> u32 {
         self.frames
+    }
+
+    /// The picture size the first keyframe declared, once one was written.
+    pub fn stream_size(&self) -> Option<(u16, u16)> {
+        self.stream_size
+    }
+
+    /// The header's length field: the duration in time-base units, the mean frame interval
+    /// counted once more for the last frame (as ffmpeg's IVF writer computes it).
+    fn duration_units(&self) -> u32 {
+        let Some(first) = self.first_pts else {
+            return 0;
+        };
+        let span = self.last_pts.saturating_sub(first);
+        let frames = u64::from(self.frames);
+        let units = if frames > 1 {
+            span.saturating_mul(frames) / (frames - 1)
+        } else {
+            0
+        };
+        u32::try_from(units).unwrap_or(u32::MAX)
     }
 
     /// Gives the writer back (after [`MediaSink::finish`]).
@@ -268,6 +309,11 @@ impl<W: Write + Seek + Send> MediaSink for IvfSink<W> {
         self.out.write_all(&pts.to_le_bytes())?;
         self.out.write_all(&frame.data)?;
         self.frames += 1;
+        self.first_pts.get_or_insert(pts);
+        self.last_pts = pts;
+        if self.stream_size.is_none() && frame.keyframe {
+            self.stream_size = crate::dimensions::keyframe_dimensions(self.codec, &frame.data);
+        }
         Ok(())
     }
 
@@ -277,8 +323,13 @@ impl<W: Write + Seek + Send> MediaSink for IvfSink<W> {
         }
         self.finished = true;
         let end = self.out.stream_position()?;
+        if let Some((width, height)) = self.stream_size.filter(|s| *s != self.size) {
+            self.out.seek(SeekFrom::Start(12))?;
+            self.out.write_all(&width.to_le_bytes())?;
+            self.out.write_all(&height.to_le_bytes())?;
+        }
         self.out.seek(SeekFrom::Start(24))?;
-        self.out.write_all(&self.frames.to_le_bytes())?;
+        self.out.write_all(&self.duration_units().to_le_bytes())?;
         self.out.seek(SeekFrom::Start(end))?;
         self.out.flush()?;
         Ok(())
@@ -313,9 +364,10 @@ mod tests {
     #[test]
     fn round_trip_with_durations_and_keyframes() {
         let file = write_sample();
+        // Three frames 100 ms apart: 300 ms of 90 kHz units, as ffmpeg would write it.
         assert_eq!(
             u32::from_le_bytes([file[24], file[25], file[26], file[27]]),
-            3
+            27_000
         );
         let mut src = IvfSource::new(Bytes::from(file)).expect("parse");
         assert_eq!(src.codec(), CodecKind::Vp8);
@@ -330,6 +382,31 @@ mod tests {
         assert_eq!(c.data.as_ref(), &[0x10, 4]);
         assert_eq!(c.duration, Duration::from_millis(100));
         assert!(src.next_frame().expect("ok").is_none());
+    }
+
+    /// The size in the header is the one the first keyframe declares, whatever the caller
+    /// guessed; the duration covers every frame: the sample read back and rewritten has the
+    /// sample's own header (ffmpeg wrote it with a 1/30 s time base: 120 frames = 4 s).
+    #[test]
+    fn a_rewritten_sample_keeps_its_size_and_duration() {
+        let sample = include_bytes!("../samples/vp8.ivf");
+        let mut src = IvfSource::new(Bytes::from_static(sample)).expect("sample");
+        let mut sink = IvfSink::new(Cursor::new(Vec::new()), CodecKind::Vp8, 640, 480, 90_000)
+            .expect("header");
+        while let Some(frame) = src.next_frame().expect("frame") {
+            sink.write_frame(&frame).expect("write");
+        }
+        sink.finish().expect("finish");
+        assert_eq!(sink.stream_size(), Some((320, 240)));
+        let file = sink.into_inner().into_inner();
+        let back = IvfSource::new(Bytes::from(file.clone())).expect("parse");
+        assert_eq!((back.header().width, back.header().height), (320, 240));
+        assert_eq!(back.frame_count(), 120);
+        let units = u32::from_le_bytes([file[24], file[25], file[26], file[27]]);
+        // 4 s at 90 kHz (1/30 s does not divide into 90 kHz ticks exactly: ± a few ticks).
+        assert!(units.abs_diff(4 * 90_000) <= 9, "{units} ticks for 4 s");
+        let sample_units = u32::from_le_bytes([sample[24], sample[25], sample[26], sample[27]]);
+        assert_eq!(sample_units, 120, "4 s at 30 Hz");
     }
 
     #[test]

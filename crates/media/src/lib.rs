@@ -53,6 +53,7 @@
 pub mod annexb;
 pub mod codec;
 pub mod depacketizer;
+pub mod dimensions;
 pub mod error;
 pub mod frame;
 pub mod history;

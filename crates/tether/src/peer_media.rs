@@ -153,9 +153,10 @@ pub(crate) fn record(track: RtpReceiver, dir: &Path) -> Result<(PathBuf, Recordi
     let out = BufWriter::new(File::create(&path).map_err(io)?);
     let sink_error = |e: SinkError| CliError::Failed(format!("{}: {e}", path.display()));
     let sink = match codec {
-        // The picture size is not signalled in SDP; decoders read it from the bitstream.
+        // The picture size is not signalled in SDP: the sink writes the one the first
+        // keyframe declares.
         CodecKind::Vp8 | CodecKind::Vp9 => {
-            FileSink::Ivf(IvfSink::new(out, codec, 640, 480, 90_000).map_err(sink_error)?)
+            FileSink::Ivf(IvfSink::new(out, codec, 0, 0, 90_000).map_err(sink_error)?)
         }
         // Opus in WebRTC is negotiated as stereo; 312 samples is the usual encoder delay.
         CodecKind::Opus => {

@@ -34,6 +34,20 @@ fn ffprobe_frames(path: &Path) -> u64 {
         .unwrap_or_else(|_| panic!("unexpected ffprobe output {text:?}"))
 }
 
+/// The stream duration `ffprobe` reads from a file's container (not decoded frames).
+fn ffprobe_duration(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "0"])
+        .args(["-show_entries", "stream=duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is required (apt-get install ffmpeg; .ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("unexpected ffprobe duration {text:?}"))
+}
+
 fn peer(url: &str, room: &str, role: Role) -> PeerOptions {
     PeerOptions {
         server: url.to_owned(),
@@ -66,7 +80,9 @@ fn only_recording(dir: &Path) -> PathBuf {
     dir.join(&files[0])
 }
 
-async fn send_and_record(file: &str, recorded: &str, frames: u64) {
+/// Sends `file` from one peer to another that records it; checks the recording's frames and
+/// returns its path (the caller removes its folder).
+async fn send_and_record(file: &str, recorded: &str, frames: u64) -> PathBuf {
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
         .await
         .unwrap();
@@ -105,8 +121,8 @@ async fn send_and_record(file: &str, recorded: &str, frames: u64) {
         decoded.abs_diff(frames) <= frames.div_ceil(100),
         "{decoded} frames decoded, {frames} sent"
     );
-    let _ = std::fs::remove_dir_all(&dir);
     server.shutdown(Duration::from_secs(5)).await.unwrap();
+    path
 }
 
 /// `--echo` sends media back: the sender records the echo of its own VP8 file.
@@ -148,12 +164,24 @@ async fn echo_sends_media_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vp8_file_is_sent_and_recorded_as_ivf() {
-    send_and_record("vp8.ivf", ".ivf", 120).await;
+    let path = send_and_record("vp8.ivf", ".ivf", 120).await;
+    // The header states the stream's real size and its duration (4 s), not a guess.
+    let file = std::fs::read(&path).unwrap();
+    let le16 = |at: usize| u16::from_le_bytes([file[at], file[at + 1]]);
+    assert_eq!((le16(12), le16(14)), (320, 240), "IVF header size");
+    let duration = ffprobe_duration(&path);
+    println!("the recording's container says {duration} s");
+    assert!(
+        (duration - 4.0).abs() < 0.1,
+        "duration {duration} s, sent 4 s"
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opus_file_is_sent_and_recorded_as_ogg() {
-    send_and_record("opus.ogg", ".ogg", 201).await;
+    let path = send_and_record("opus.ogg", ".ogg", 201).await;
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 #[test]
