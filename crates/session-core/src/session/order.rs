@@ -1,11 +1,21 @@
 //! The order of the peer's descriptions, from their SDP `o=` versions: perfect negotiation
 //! over a channel that may lose, duplicate or reorder messages.
 //!
-//! Every description a peer creates gets the next `o=` version, and with perfect negotiation it
-//! sends every one it creates. So an offer whose version skips one means a description of the
-//! peer is still in flight (typically its answer to our offer, overtaken by its next offer): the
-//! offer is held until the gap fills, instead of being taken for glare. Stale and duplicate
-//! descriptions are recognised the same way.
+//! RFC 3264 §8 only promises that a peer's `o=` version grows when its description changes
+//! (Tether and browsers add one each time; other peers start anywhere, use timestamps, or keep
+//! one version for identical descriptions). So the rules are strict only where that promise
+//! is:
+//! - a description older than one already processed is stale; an exact copy of the last offer
+//!   is a duplicate (its answer is sent again);
+//! - the first description of a session is taken whatever its version;
+//! - an answer with the version of a description seen before our offer is taken unless it is
+//!   an exact copy of the last answer (a peer that does not bump its version sends a new text
+//!   under the same `o=` line);
+//! - one guess is made: while our offer is unanswered, a peer offer whose version skips one
+//!   (or a first offer with a small version above 2, see [`LIKELY_SECOND_VERSIONS`]) most
+//!   likely overtook the peer's answer to our offer (perfect negotiation sends every
+//!   description). That offer is held, with a warning, until the gap fills or for at most the
+//!   hold deadline, instead of being taken for glare. No other description is ever held.
 
 use std::time::Instant;
 
@@ -27,10 +37,11 @@ pub(super) enum Verdict {
 /// Offers kept while a gap is open, at most.
 const MAX_HELD: usize = 8;
 
-/// The `o=` version of a peer's first description when nothing was seen yet: Tether's and
-/// Chromium's first descriptions are version 2. A first offer with a higher version is held
-/// like any offer after a gap (a peer that starts elsewhere only costs the hold timeout).
-const ASSUMED_FIRST_VERSION: u64 = 2;
+/// First versions of a peer that, while our offer is unanswered, most likely follow a
+/// description of the peer that we have not seen (its answer to our offer): Tether, Chromium
+/// and Firefox start at 0 to 2 and add one. A first offer in this range is held like an offer
+/// after a gap; any other first version (a timestamp, a random start) is taken at once.
+const LIKELY_SECOND_VERSIONS: std::ops::RangeInclusive<u64> = 3..=64;
 
 #[derive(Debug, Default)]
 pub(super) struct RemoteOrder {
@@ -39,8 +50,11 @@ pub(super) struct RemoteOrder {
     max: Option<u64>,
     /// The last remote offer processed or ignored: version, text, and whether it was answered.
     last_offer: Option<(u64, String, bool)>,
-    /// Answers at or below this version cannot answer our pending offer.
+    /// Answers below this version cannot answer our pending offer; at this version, only one
+    /// that is not a copy of `last_answer`.
     answer_floor: Option<u64>,
+    /// The last remote answer processed: version and text.
+    last_answer: Option<(u64, String)>,
     /// Offers that arrived after a gap, lowest version first.
     held: Vec<(u64, SessionDescription)>,
     held_since: Option<Instant>,
@@ -57,7 +71,13 @@ impl RemoteOrder {
         }
     }
 
-    pub(super) fn classify_offer(&self, version: u64, text: &str) -> Verdict {
+    /// Where a remote offer stands; `our_offer_pending`: our own offer is unanswered.
+    pub(super) fn classify_offer(
+        &self,
+        version: u64,
+        text: &str,
+        our_offer_pending: bool,
+    ) -> Verdict {
         if let Some((v, t, answered)) = &self.last_offer {
             if *v == version && t == text {
                 // A copy of an offer we ignored (glare) is looked at again: the peer still
@@ -74,22 +94,28 @@ impl RemoteOrder {
         }
         match self.max {
             Some(max) if version <= max => Verdict::Stale,
-            _ if version > self.expected() => Verdict::Hold,
+            Some(max) if our_offer_pending && version > max.saturating_add(1) => Verdict::Hold,
+            None if our_offer_pending && LIKELY_SECOND_VERSIONS.contains(&version) => Verdict::Hold,
             _ => Verdict::Apply,
         }
     }
 
-    /// The version the peer's next description should have.
-    fn expected(&self) -> u64 {
-        self.max
-            .map_or(ASSUMED_FIRST_VERSION, |max| max.saturating_add(1))
-    }
-
-    pub(super) fn classify_answer(&self, version: u64) -> Verdict {
+    /// Where a remote answer to our pending offer stands.
+    pub(super) fn classify_answer(&self, version: u64, text: &str) -> Verdict {
         match self.answer_floor {
-            Some(floor) if version <= floor => Verdict::Stale,
+            Some(floor) if version < floor => Verdict::Stale,
+            Some(floor) if version == floor => match &self.last_answer {
+                Some((v, t)) if *v == version && t == text => Verdict::Duplicate,
+                _ => Verdict::Apply,
+            },
             _ => Verdict::Apply,
         }
+    }
+
+    /// A remote answer was processed.
+    pub(super) fn answer_seen(&mut self, version: u64, text: String) {
+        self.seen(version);
+        self.last_answer = Some((version, text));
     }
 
     /// A remote description of this version was processed (or deliberately ignored).
@@ -127,7 +153,7 @@ impl RemoteOrder {
                 self.held.remove(0);
                 continue;
             }
-            let ready = v <= self.expected();
+            let ready = self.max.is_none_or(|max| v <= max.saturating_add(1));
             if !(ready || force) {
                 return None;
             }
@@ -165,18 +191,20 @@ mod tests {
     }
 
     #[test]
-    fn gaps_hold_offers_until_filled() {
+    fn gaps_hold_offers_until_filled_only_while_our_offer_is_pending() {
         let mut o = RemoteOrder::default();
         o.observe_session(1);
-        assert_eq!(o.classify_offer(2, "v2"), Verdict::Apply);
+        assert_eq!(o.classify_offer(2, "v2", false), Verdict::Apply);
         o.offer_seen(2, "v2".into(), true);
-        assert_eq!(o.classify_offer(2, "v2"), Verdict::Duplicate);
-        assert_eq!(o.classify_offer(4, "v4"), Verdict::Hold);
+        assert_eq!(o.classify_offer(2, "v2", false), Verdict::Duplicate);
+        assert_eq!(o.classify_offer(4, "v4", true), Verdict::Hold);
+        // With no offer of ours in flight nothing can be missing: a skip is the peer's way.
+        assert_eq!(o.classify_offer(4, "v4", false), Verdict::Apply);
         o.hold(4, offer(4), crate::test_clock::t0());
         assert!(o.next_held(false).is_none(), "version 3 is missing");
         o.seen(3);
         assert_eq!(o.next_held(false), Some(offer(4)));
-        assert_eq!(o.classify_offer(3, "v3"), Verdict::Stale);
+        assert_eq!(o.classify_offer(3, "v3", false), Verdict::Stale);
     }
 
     #[test]
@@ -185,11 +213,26 @@ mod tests {
         o.observe_session(1);
         o.offer_seen(5, "v5".into(), true);
         o.our_offer_sent();
-        assert_eq!(o.classify_answer(5), Verdict::Stale);
-        assert_eq!(o.classify_answer(6), Verdict::Apply);
+        assert_eq!(o.classify_answer(4, "a4"), Verdict::Stale);
+        assert_eq!(o.classify_answer(6, "a6"), Verdict::Apply);
         // A newer offer seen meanwhile does not make our answer stale.
         o.offer_seen(7, "v7".into(), true);
-        assert_eq!(o.classify_answer(6), Verdict::Apply);
+        assert_eq!(o.classify_answer(6, "a6"), Verdict::Apply);
+    }
+
+    /// A peer that keeps one `o=` version: a new answer under the same `o=` line is taken,
+    /// an exact copy of the last answer is a duplicate.
+    #[test]
+    fn answers_under_an_unchanged_version_are_taken_unless_copies() {
+        let mut o = RemoteOrder::default();
+        o.observe_session(1);
+        o.our_offer_sent();
+        assert_eq!(o.classify_answer(7, "first"), Verdict::Apply);
+        o.answer_seen(7, "first".into());
+        o.our_offer_sent();
+        assert_eq!(o.classify_answer(7, "first"), Verdict::Duplicate);
+        assert_eq!(o.classify_answer(7, "second"), Verdict::Apply);
+        assert_eq!(o.classify_answer(6, "older"), Verdict::Stale);
     }
 
     #[test]
@@ -197,24 +240,34 @@ mod tests {
         let mut o = RemoteOrder::default();
         o.observe_session(1);
         o.offer_seen(2, "v2".into(), false);
-        assert_eq!(o.classify_offer(2, "v2"), Verdict::Apply);
+        assert_eq!(o.classify_offer(2, "v2", false), Verdict::Apply);
         o.seen(3);
         assert_eq!(
-            o.classify_offer(2, "v2"),
+            o.classify_offer(2, "v2", false),
             Verdict::Stale,
             "given up by the peer"
         );
         o.offer_seen(4, "v4".into(), true);
-        assert_eq!(o.classify_offer(4, "v4"), Verdict::Duplicate);
+        assert_eq!(o.classify_offer(4, "v4", false), Verdict::Duplicate);
     }
 
+    /// Whatever version a peer starts at (Firefox 0, a timestamp), its first offer is taken at
+    /// once, and so are later ones that skip versions while nothing of ours is in flight.
     #[test]
-    fn a_first_offer_after_the_assumed_first_version_is_held() {
-        let mut o = RemoteOrder::default();
-        o.observe_session(1);
-        assert_eq!(o.classify_offer(0, "firefox"), Verdict::Apply);
-        assert_eq!(o.classify_offer(2, "v2"), Verdict::Apply);
-        assert_eq!(o.classify_offer(3, "v3"), Verdict::Hold);
+    fn a_first_offer_is_taken_whatever_its_version() {
+        for first in [0, 1, 2, 3, 1_733_500_000_123] {
+            let mut o = RemoteOrder::default();
+            o.observe_session(1);
+            assert_eq!(o.classify_offer(first, "x", false), Verdict::Apply);
+            let pending = if LIKELY_SECOND_VERSIONS.contains(&first) {
+                Verdict::Hold
+            } else {
+                Verdict::Apply
+            };
+            assert_eq!(o.classify_offer(first, "x", true), pending);
+            o.offer_seen(first, "x".into(), true);
+            assert_eq!(o.classify_offer(first + 1000, "y", false), Verdict::Apply);
+        }
     }
 
     #[test]
@@ -223,6 +276,6 @@ mod tests {
         o.observe_session(1);
         o.offer_seen(9, "v9".into(), true);
         o.observe_session(2);
-        assert_eq!(o.classify_offer(2, "x"), Verdict::Apply);
+        assert_eq!(o.classify_offer(2, "x", true), Verdict::Apply);
     }
 }

@@ -60,7 +60,11 @@ impl Session {
         self.order.observe_session(parsed.session_id);
         let version = parsed.session_version;
         match desc.kind {
-            SdpType::Offer => match self.order.classify_offer(version, &desc.sdp) {
+            SdpType::Offer => match self.order.classify_offer(
+                version,
+                &desc.sdp,
+                self.signaling == SignalingState::HaveLocalOffer,
+            ) {
                 Verdict::Duplicate => {
                     // Our answer was probably lost: send it again. Also when we made an offer
                     // since: the peer, still waiting for this answer, ignores ours (glare).
@@ -81,9 +85,12 @@ impl Session {
                     Ok(())
                 }
                 Verdict::Hold => {
-                    tracing::debug!(
+                    tracing::warn!(
                         version,
-                        "remote offer held: an earlier description is in flight"
+                        "remote offer held: its o= version skips one while our offer is \
+                         unanswered, so the peer's answer is probably still in flight; \
+                         asking for it again and waiting at most {:?}",
+                        self.hold_wait()
                     );
                     self.order.hold(version, desc, now);
                     // While our offer is unanswered, the missing description is most likely its
@@ -101,13 +108,26 @@ impl Session {
                     self.signaling,
                     SignalingState::HaveLocalOffer | SignalingState::HaveRemotePranswer
                 );
-                if !in_flight || self.order.classify_answer(version) != Verdict::Apply {
+                if !in_flight {
                     tracing::debug!(version, "answer that answers no offer in flight ignored");
                     return Ok(());
                 }
+                match self.order.classify_answer(version, &desc.sdp) {
+                    Verdict::Apply => {}
+                    verdict => {
+                        tracing::info!(
+                            version,
+                            ?verdict,
+                            "remote answer ignored: older than our offer, or a copy of the \
+                             last answer"
+                        );
+                        return Ok(());
+                    }
+                }
+                let text = desc.sdp.clone();
                 let next = transition(self.signaling, Side::Remote, desc.kind)?;
                 self.apply_remote_parsed(desc, parsed, next, now)?;
-                self.order.seen(version);
+                self.order.answer_seen(version, text);
                 self.release_held(now, false)
             }
         }
@@ -160,7 +180,8 @@ impl Session {
                 continue;
             };
             let version = parsed.session_version;
-            match self.order.classify_offer(version, &desc.sdp) {
+            let pending = self.signaling == SignalingState::HaveLocalOffer;
+            match self.order.classify_offer(version, &desc.sdp, pending) {
                 Verdict::Apply | Verdict::Hold => self.perfect_offer(desc, &parsed, now)?,
                 Verdict::Duplicate | Verdict::Stale => {}
             }
@@ -176,12 +197,15 @@ impl Session {
     /// unanswered (the missing description is then most likely the answer, which resending our
     /// offer fetches).
     pub(super) fn hold_deadline(&self) -> Option<Instant> {
-        let wait = if self.signaling == SignalingState::HaveLocalOffer {
+        self.order.held_since().map(|t| t + self.hold_wait())
+    }
+
+    fn hold_wait(&self) -> std::time::Duration {
+        if self.signaling == SignalingState::HaveLocalOffer {
             MAX_RETRANSMIT
         } else {
             self.cfg.offer_retransmit * 2
-        };
-        self.order.held_since().map(|t| t + wait)
+        }
     }
 
     /// Sends our unanswered offer again (with its candidates) and restarts the retransmission

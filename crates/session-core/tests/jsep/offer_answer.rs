@@ -662,3 +662,111 @@ fn operations_after_close_are_closed_errors() {
     );
     assert_eq!(p.a.s.poll_timeout(), None);
 }
+
+/// Sets the `o=` session version of an SDP text.
+fn with_version(sdp: &str, version: u64) -> String {
+    sdp.split("\r\n")
+        .map(|l| match l.strip_prefix("o=") {
+            Some(rest) => {
+                let mut f: Vec<&str> = rest.split(' ').collect();
+                let v = version.to_string();
+                f[2] = &v;
+                format!("o={}", f.join(" "))
+            }
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// The descriptions `p` signalled since the last drain.
+fn described(p: &mut Peer) -> Vec<SessionDescription> {
+    p.drain()
+        .1
+        .into_iter()
+        .filter_map(|m| match m {
+            SignalMessage::Description { description } => Some(description),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A perfect-negotiation session against a peer whose `o=` versions are not Tether's: its
+/// first offer carries a timestamp, its next one skips versions, and it answers two of our
+/// offers under one unchanged `o=` line. Every description is taken at once (RFC 3264 only
+/// says versions grow), none held or dropped.
+#[test]
+fn perfect_negotiation_takes_versions_that_start_anywhere_skip_and_repeat() {
+    let mut p = Pair::with(
+        manual_cfg(0xA),
+        Config::new([0xB; 32], vec![fingerprint(0xB)], true),
+    );
+    let t1 = 1_733_500_000_123;
+    let t2 = t1 + 9_876;
+    let mut now = p.tick(Duration::from_millis(1));
+    p.a.s
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    // The peer's first offer, version t1: answered at once.
+    for (version, restart) in [(t1, false), (t2, true)] {
+        let offer =
+            p.a.s
+                .create_offer(
+                    OfferOptions {
+                        ice_restart: restart,
+                    },
+                    now,
+                )
+                .unwrap();
+        p.a.s.set_local_description(offer.clone(), now).unwrap();
+        let sent = desc(SdpType::Offer, &with_version(&offer.sdp, version));
+        p.b.s
+            .handle_signal(SignalMessage::Description { description: sent }, now)
+            .unwrap();
+        let answers = described(&mut p.b);
+        assert_eq!(
+            answers.len(),
+            1,
+            "offer version {version} not answered at once"
+        );
+        assert_eq!(answers[0].kind, SdpType::Answer);
+        p.a.s
+            .set_remote_description(answers[0].clone(), now)
+            .unwrap();
+        now = p.tick(Duration::from_millis(1));
+    }
+    // Our session offers twice; the peer answers both under the o= line of its last offer.
+    let mut answered = Vec::new();
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        p.b.s.add_transceiver(kind, Direction::SendRecv);
+        p.b.s.handle_timeout(now);
+        let offers = described(&mut p.b);
+        assert_eq!(offers.len(), 1, "{offers:?}");
+        assert_eq!(offers[0].kind, SdpType::Offer);
+        p.a.s
+            .set_remote_description(offers[0].clone(), now)
+            .unwrap();
+        let answer = p.a.s.create_answer(now).unwrap();
+        p.a.s.set_local_description(answer.clone(), now).unwrap();
+        let sent = desc(SdpType::Answer, &with_version(&answer.sdp, t2));
+        answered.push(sent.clone());
+        p.b.s
+            .handle_signal(SignalMessage::Description { description: sent }, now)
+            .unwrap();
+        assert_eq!(
+            p.b.s.signaling_state(),
+            SignalingState::Stable,
+            "the answer under an unchanged o= line was not taken"
+        );
+        now = p.tick(Duration::from_millis(1));
+    }
+    assert_eq!(p.b.s.transceivers().len(), 2);
+    // An exact copy of the last answer, arriving late, is only a duplicate.
+    p.b.drain();
+    let last = answered.pop().unwrap();
+    p.b.s
+        .handle_signal(SignalMessage::Description { description: last }, now)
+        .unwrap();
+    assert!(described(&mut p.b).is_empty());
+    assert_eq!(p.b.s.signaling_state(), SignalingState::Stable);
+}
