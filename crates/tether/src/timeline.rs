@@ -89,6 +89,11 @@ pub(crate) fn describe(ev: &Event) -> Option<String> {
         Event::IceGenerationPromoted { generation, .. } => {
             format!("ICE generation {} carries the traffic", generation.0)
         }
+        Event::IceRestartDeclined { kept, .. } => format!(
+            "ICE restart declined: the peer kept its credentials (no ICE restart support); \
+             generation {} keeps the traffic",
+            kept.0
+        ),
         Event::AutomaticRestart(r) => format!("automatic ICE restart ({r:?})"),
         Event::CandidateDropped { reason, .. } => format!("remote candidate dropped ({reason:?})"),
         Event::PeerMisbehaved(e) => format!("peer misbehaved: {e}"),

@@ -111,11 +111,7 @@ async fn next_matching<T>(
 }
 
 async fn remote_channel(side: &mut Side) -> DataChannel {
-    next_matching(&mut side.events, |ev| match ev {
-        PeerEvent::DataChannel(dc) => Some(dc),
-        _ => None,
-    })
-    .await
+    remote_channel_from(&mut side.events).await
 }
 
 async fn recv_text(dc: &mut DataChannel) -> String {
@@ -412,4 +408,92 @@ async fn glare_by_hand_with_rollback() {
     })
     .await
     .expect("test timed out");
+}
+
+/// A peer that does not trickle (simple clients, WHIP/WHEP, ICE-lite servers) puts its
+/// candidates only in its description. Here nothing is trickled either way: A's candidates
+/// never reach B (so B never checks; it only answers A's checks), and B's reach A only as
+/// `a=candidate` lines inside B's answer, with `a=end-of-candidates`. A must check them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_only_inside_the_answer_are_checked() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (a, mut a_events) = PeerConnection::new_manual(config(false, Some(1))).expect("A");
+        let (b, mut b_events) = PeerConnection::new_manual(config(false, Some(2))).expect("B");
+        tokio::spawn(async move { while a_events.recv().await.is_some() {} });
+        let dc_a = a
+            .create_data_channel("chat", DataChannelInit::default())
+            .await
+            .expect("channel");
+        let offer = a
+            .create_offer(OfferOptions::default())
+            .await
+            .expect("offer");
+        a.set_local_description(offer.clone())
+            .await
+            .expect("A local");
+        b.set_remote_description(offer).await.expect("B remote");
+        let answer = b.create_answer().await.expect("answer");
+        b.set_local_description(answer.clone())
+            .await
+            .expect("B local");
+        // B gathers; its candidates are kept for the answer instead of being trickled.
+        let mut lines = Vec::new();
+        let mut later = Vec::new();
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match b_events.recv().await.expect("B's events") {
+                    PeerEvent::LocalCandidate(c) => lines.push(format!("a={}", c.candidate)),
+                    PeerEvent::LocalEndOfCandidates { .. } => break,
+                    other => later.push(other),
+                }
+            }
+        })
+        .await
+        .expect("B did not finish gathering");
+        assert!(!lines.is_empty(), "B gathered no candidate");
+        lines.push("a=end-of-candidates".to_owned());
+        let mut sdp = Vec::new();
+        for l in answer.sdp.split("\r\n") {
+            sdp.push(l.to_owned());
+            if l.starts_with("a=mid:") {
+                sdp.extend(lines.iter().cloned());
+            }
+        }
+        let answer_with_candidates = SessionDescription {
+            kind: SdpType::Answer,
+            sdp: sdp.join("\r\n"),
+        };
+        a.set_remote_description(answer_with_candidates)
+            .await
+            .expect("A remote");
+        dc_a.send_text("checked from the SDP").await.expect("send");
+        let mut dc_b = match later.into_iter().find_map(|ev| match ev {
+            PeerEvent::DataChannel(dc) => Some(dc),
+            _ => None,
+        }) {
+            Some(dc) => dc,
+            None => {
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                tokio::spawn(async move {
+                    while let Some(ev) = b_events.recv().await {
+                        let _ = tx.send(ev);
+                    }
+                });
+                remote_channel_from(&mut rx).await
+            }
+        };
+        assert_eq!(recv_text(&mut dc_b).await, "checked from the SDP");
+        a.close().await;
+        b.close().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+async fn remote_channel_from(events: &mut mpsc::UnboundedReceiver<PeerEvent>) -> DataChannel {
+    next_matching(events, |ev| match ev {
+        PeerEvent::DataChannel(dc) => Some(dc),
+        _ => None,
+    })
+    .await
 }

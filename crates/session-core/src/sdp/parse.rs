@@ -226,6 +226,9 @@ fn build(raw: &SessionDescription) -> Result<SessionDesc, SdpError> {
         }
     }
 
+    // Candidates at session level (some non-trickle peers put them there) belong to every
+    // section, like the session-level ICE credentials.
+    let session_candidates = candidates(&session, "session")?;
     let mut media = Vec::with_capacity(mids.len());
     for (i, md) in raw.media_descriptions.iter().enumerate() {
         media.push(build_media(
@@ -234,7 +237,10 @@ fn build(raw: &SessionDescription) -> Result<SessionDesc, SdpError> {
             mids[i].clone(),
             &transports[i],
             live[i],
-            session.has("end-of-candidates"),
+            SessionLevel {
+                end_of_candidates: session.has("end-of-candidates"),
+                candidates: &session_candidates,
+            },
         )?);
     }
 
@@ -282,13 +288,34 @@ fn has_trickle(attrs: &Attrs<'_>) -> bool {
         .any(|v| v.split_ascii_whitespace().any(|o| o == "trickle"))
 }
 
+/// The `a=candidate` lines of one level of the description (`mid` names it in errors).
+fn candidates(attrs: &Attrs<'_>, mid: &str) -> Result<Vec<Candidate>, SdpError> {
+    attrs
+        .values("candidate")
+        .map(|value| {
+            Candidate::from_str(&format!("candidate:{value}")).map_err(|source| {
+                SdpError::Candidate {
+                    mid: mid.to_owned(),
+                    source,
+                }
+            })
+        })
+        .collect()
+}
+
+/// What a media section inherits from session-level candidate attributes.
+struct SessionLevel<'a> {
+    end_of_candidates: bool,
+    candidates: &'a [Candidate],
+}
+
 fn build_media(
     md: &MediaDescription,
     kind: MediaKind,
     mid: String,
     transport: &Transport,
     live: bool,
-    session_end_of_candidates: bool,
+    session_level: SessionLevel<'_>,
 ) -> Result<MediaDesc, SdpError> {
     let attrs = Attrs(&md.attributes);
 
@@ -385,16 +412,8 @@ fn build_media(
         .map(|v| number::<u64>("max-message-size", v))
         .transpose()?;
 
-    let mut candidates = Vec::new();
-    for value in attrs.values("candidate") {
-        let c = Candidate::from_str(&format!("candidate:{value}")).map_err(|source| {
-            SdpError::Candidate {
-                mid: mid.clone(),
-                source,
-            }
-        })?;
-        candidates.push(c);
-    }
+    let mut candidates = candidates(&attrs, &mid)?;
+    candidates.extend(session_level.candidates.iter().cloned());
 
     Ok(MediaDesc {
         kind,
@@ -416,7 +435,7 @@ fn build_media(
         sctp_port,
         max_message_size,
         candidates,
-        end_of_candidates: session_end_of_candidates || attrs.has("end-of-candidates"),
+        end_of_candidates: session_level.end_of_candidates || attrs.has("end-of-candidates"),
         mid,
     })
 }

@@ -11,7 +11,7 @@ use crate::sdp::{self, MediaDesc, MediaKind, SessionDesc, Setup};
 use crate::signal::SessionDescription;
 use crate::signaling::{transition, SdpType, Side, SignalingState};
 use crate::transceiver::sends;
-use crate::transport::{DtlsRole, TransportId};
+use crate::transport::{DtlsRole, Generation, TransportId};
 
 /// Line-ending-insensitive comparison of two SDP texts.
 fn same_sdp(a: &str, b: &str) -> bool {
@@ -205,6 +205,10 @@ impl Session {
             SdpType::Offer => self.apply_remote_offer(&parsed)?,
             _ => self.apply_remote_answer(&parsed)?,
         }
+        let has_candidates = parsed
+            .media
+            .iter()
+            .any(|m| !m.candidates.is_empty() || m.end_of_candidates);
         let applied = Desc {
             kind: desc.kind,
             sdp: desc.sdp,
@@ -220,6 +224,16 @@ impl Session {
         }
         self.set_signaling(next);
         self.flush_queued_candidates();
+        if has_candidates {
+            let parsed = match desc.kind {
+                SdpType::Answer => self.current_remote.as_ref(),
+                _ => self.pending_remote.as_ref(),
+            }
+            .map(|d| d.parsed.clone());
+            if let Some(parsed) = parsed {
+                self.route_description_candidates(&parsed);
+            }
+        }
         Ok(())
     }
 
@@ -432,6 +446,41 @@ impl Session {
         Ok(())
     }
 
+    /// An answer to our restart offer (new generation `g` still negotiating) that keeps the
+    /// credentials the peer uses on the working generation: the peer does not restart, so
+    /// checks of `g` could never succeed. `g` is dropped, the restart request for `t` ends
+    /// here (no loop of offers or of failed generations), and it is reported once.
+    fn restart_declined(&mut self, t: TransportId, g: Generation, remote: &IceCredentials) -> bool {
+        let tr = self.transport(t);
+        let negotiating = tr
+            .gen(g)
+            .is_some_and(|x| x.status == GenerationStatus::Negotiating);
+        let Some(kept) = tr
+            .negotiated_generation()
+            .filter(|x| x.generation < g && x.remote.as_ref() == Some(remote))
+            .map(|x| x.generation)
+        else {
+            return false;
+        };
+        if !negotiating {
+            return false;
+        }
+        tracing::warn!(
+            transport = %t,
+            kept = %kept,
+            "the peer answered our ICE restart with its old credentials (it does not support \
+             ICE restart): staying on the working generation"
+        );
+        self.retire_generation(t, g);
+        self.restart_intent.remove(&t);
+        if self.restart_intent.is_empty() {
+            self.restart_reason = None;
+        }
+        self.events_out
+            .push_back(Event::IceRestartDeclined { transport: t, kept });
+        true
+    }
+
     fn apply_remote_answer(&mut self, answer: &SessionDesc) -> Result<(), SessionError> {
         self.validate_remote_answer(answer)?;
         let offer = self
@@ -476,6 +525,9 @@ impl Session {
             else {
                 continue;
             };
+            if self.restart_declined(t, g, &remote_ice) {
+                continue;
+            }
             if self.transport(t).gen(g).and_then(|x| x.remote.as_ref()) != Some(&remote_ice) {
                 self.set_remote_credentials(t, g, remote_ice);
             }

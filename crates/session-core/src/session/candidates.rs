@@ -1,10 +1,13 @@
 //! Remote candidates: binding each to the transport and ICE generation its ufrag names,
 //! queueing early ones, dropping stale ones with a typed reason.
 
+use std::collections::BTreeSet;
+
 use super::transports::GenerationStatus;
 use super::{CandidateDropReason, CandidateOutcome, Event, Session, MAX_QUEUED_CANDIDATES};
 use crate::candidate::Candidate;
 use crate::error::SessionError;
+use crate::sdp::SessionDesc;
 use crate::signal::IceCandidateInit;
 use crate::transport::TransportCommand;
 
@@ -149,6 +152,35 @@ impl Session {
             // Its description is applied but its generation not started yet (a remote
             // restart offer before our answer), or its description has not arrived yet.
             None => Route::Queue,
+        }
+    }
+
+    /// Feeds the candidates an applied remote description carries in its `a=candidate` and
+    /// `a=end-of-candidates` lines exactly like trickled ones: peers that do not trickle (simple
+    /// clients, WHIP/WHEP, ICE-lite servers) send their candidates only there. A candidate
+    /// repeated in several bundled sections is routed once per transport and generation.
+    pub(super) fn route_description_candidates(&mut self, desc: &SessionDesc) {
+        let mut routed = BTreeSet::new();
+        for (index, m) in desc.media.iter().enumerate() {
+            if m.port == 0 {
+                continue;
+            }
+            let transport = self.mid_transport.get(&m.mid).copied();
+            let ufrag = m.ice.as_ref().map(|i| i.ufrag.clone());
+            let lines = m.candidates.iter().map(|c| (c.to_string(), Some(c)));
+            let end = m.end_of_candidates.then(|| (String::new(), None));
+            for (line, parsed) in lines.chain(end) {
+                if !routed.insert((transport, ufrag.clone(), line.clone())) {
+                    continue;
+                }
+                let init = IceCandidateInit {
+                    candidate: line,
+                    sdp_mid: Some(m.mid.clone()),
+                    sdp_m_line_index: u16::try_from(index).ok(),
+                    username_fragment: ufrag.clone(),
+                };
+                let _ = self.route_parsed(init, parsed.cloned());
+            }
         }
     }
 

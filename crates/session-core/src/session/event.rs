@@ -80,6 +80,16 @@ pub enum Event {
         /// Why (`None` for a transport's first generation).
         reason: Option<RestartReason>,
     },
+    /// The peer answered our ICE restart offer with the credentials it already used (an
+    /// implementation without ICE restart does this). The restart's new generation was
+    /// dropped at once and the working one keeps carrying traffic; the request is not
+    /// retried (it would be declined the same way).
+    IceRestartDeclined {
+        /// Transport.
+        transport: TransportId,
+        /// The generation that keeps carrying the transport's traffic.
+        kept: Generation,
+    },
     /// A generation now carries the transport's traffic; older ones were retired.
     IceGenerationPromoted {
         /// Transport.

@@ -405,3 +405,79 @@ fn answer_after_rolling_back_an_answered_restart_reuses_its_credentials() {
     assert_ne!(again, a_offered);
     assert_ne!(again, a_before);
 }
+
+/// A peer without ICE restart answers our restart offer with the credentials it already uses:
+/// the new generation is dropped at the answer, the working one stays active, the decline is
+/// reported once, and nothing is offered again or restarted in a loop afterwards.
+#[test]
+fn a_restart_answered_with_the_old_credentials_is_declined_not_retried() {
+    let mut p = connected_data_pair();
+    let t = TransportId(0);
+    let old_remote = p.a.s.negotiated_credentials(t).unwrap().1;
+    let now = p.tick(Duration::from_millis(1));
+    p.a.s.restart_ice(now);
+    let offer = p.a.s.create_offer(OfferOptions::default(), now).unwrap();
+    p.a.s.set_local_description(offer.clone(), now).unwrap();
+    p.b.s.set_remote_description(offer, now).unwrap();
+    let answer = p.b.s.create_answer(now).unwrap();
+    // The peer keeps its ufrag and pwd (it ignores restarts).
+    let kept = replace_attr(&answer.sdp, "ice-ufrag", &old_remote.ufrag);
+    let kept = replace_attr(&kept, "ice-pwd", &old_remote.pwd);
+    p.a.drain();
+    p.a.s
+        .set_remote_description(desc(SdpType::Answer, &kept), now)
+        .expect("a declined restart is not an error");
+    let (cmds, signals, events) = p.a.drain();
+    let declined: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::IceRestartDeclined { .. }))
+        .collect();
+    assert_eq!(
+        declined,
+        vec![&Event::IceRestartDeclined {
+            transport: t,
+            kept: Generation(0)
+        }]
+    );
+    assert!(cmds.contains(&TransportCommand::RetireGeneration {
+        transport: t,
+        generation: Generation(1)
+    }));
+    assert!(
+        !cmds.iter().any(|c| matches!(
+            c,
+            TransportCommand::SetRemoteCredentials {
+                generation: Generation(1),
+                ..
+            }
+        )),
+        "{cmds:?}"
+    );
+    assert!(signals.is_empty(), "{signals:?}");
+    assert!(!p.a.s.restart_pending());
+    assert_eq!(p.a.s.transports()[0].active, Some(Generation(0)));
+    assert_eq!(p.a.s.signaling_state(), SignalingState::Stable);
+    // Minutes pass: no new offer, no new generation, no negotiation-needed.
+    for _ in 0..10 {
+        let later = p.tick(Duration::from_secs(30));
+        p.a.s.handle_timeout(later);
+    }
+    let (cmds, signals, events) = p.a.drain();
+    assert!(start_generations(&cmds).is_empty(), "{cmds:?}");
+    assert!(signals.is_empty(), "{signals:?}");
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            Event::NegotiationNeeded | Event::IceRestartDeclined { .. }
+        )),
+        "{events:?}"
+    );
+    // The next offer carries the working generation's credentials again (B here is a Tether
+    // session that did restart, so the test stops at the offer).
+    let now = p.tick(Duration::from_millis(1));
+    let offer2 = p.a.s.create_offer(OfferOptions::default(), now).unwrap();
+    assert_eq!(
+        first_ice(&offer2).ufrag,
+        p.a.s.transports()[0].generations[0].local_ufrag
+    );
+}

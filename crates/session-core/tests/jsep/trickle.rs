@@ -272,3 +272,111 @@ fn local_candidates_are_signalled_with_their_generation_ufrag() {
     );
     assert!(p.a.drain().1.is_empty());
 }
+
+/// Inserts `lines` after every line that starts with `after` (`a=mid:` for each section,
+/// `t=` for session level).
+fn insert_after(sdp: &str, after: &str, lines: &[String]) -> String {
+    let mut out = Vec::new();
+    for l in sdp.split("\r\n") {
+        out.push(l.to_owned());
+        if l.starts_with(after) {
+            out.extend(lines.iter().cloned());
+        }
+    }
+    out.join("\r\n")
+}
+
+/// The remote candidates (port) and end-of-candidates a command list applies, with their
+/// generation.
+fn remote_candidates(cmds: &[TransportCommand]) -> (Vec<(Generation, u16)>, Vec<Generation>) {
+    let mut added = Vec::new();
+    let mut ends = Vec::new();
+    for c in cmds {
+        match c {
+            TransportCommand::AddRemoteCandidate {
+                generation,
+                candidate,
+                ..
+            } => added.push((*generation, candidate.port)),
+            TransportCommand::RemoteEndOfCandidates { generation, .. } => ends.push(*generation),
+            _ => {}
+        }
+    }
+    (added, ends)
+}
+
+/// A peer that does not trickle puts its candidates in its description: in each section
+/// (bundled: repeated) or at session level, with or without `a=end-of-candidates`. They are
+/// used exactly like trickled ones, once per transport and generation, in an offer, in an
+/// answer, and in the answer to a restart (the new generation).
+#[test]
+fn candidates_inside_descriptions_are_used_like_trickled_ones() {
+    let mut p = av_data_pair();
+    p.a.drain();
+    p.b.drain();
+    let now = p.tick(Duration::from_millis(1));
+
+    // A restart offer from A with its candidates in every (bundled) section and
+    // end-of-candidates: B applies each candidate once, to the new generation its answer starts.
+    let offer =
+        p.a.s
+            .create_offer(OfferOptions { ice_restart: true }, now)
+            .unwrap();
+    p.a.s.set_local_description(offer.clone(), now).unwrap();
+    let media_level = vec![
+        format!("a={}", host_candidate(5000)),
+        format!("a={}", host_candidate(5001)),
+        "a=end-of-candidates".to_owned(),
+    ];
+    let offer_sdp = insert_after(&offer.sdp, "a=mid:", &media_level);
+    assert_eq!(
+        parse(&desc(SdpType::Offer, &offer_sdp)).media[0]
+            .candidates
+            .len(),
+        2
+    );
+    p.b.s
+        .set_remote_description(desc(SdpType::Offer, &offer_sdp), now)
+        .unwrap();
+    let answer = p.b.s.create_answer(now).unwrap();
+    p.b.s.set_local_description(answer.clone(), now).unwrap();
+    let (added, ends) = remote_candidates(&p.b.cmds());
+    assert_eq!(added, vec![(Generation(1), 5000), (Generation(1), 5001)]);
+    assert_eq!(ends, vec![Generation(1)]);
+
+    // B's answer carries one candidate at session level, no end-of-candidates: A applies it to
+    // its new generation as soon as the answer is applied.
+    let session_level = vec![format!("a={}", host_candidate(6000))];
+    let answer_sdp = insert_after(&answer.sdp, "t=", &session_level);
+    p.a.s
+        .set_remote_description(desc(SdpType::Answer, &answer_sdp), now)
+        .unwrap();
+    let (added, ends) = remote_candidates(&p.a.cmds());
+    assert_eq!(added, vec![(Generation(1), 6000)]);
+    assert!(ends.is_empty());
+}
+
+/// A first offer with candidates and no trickle at all: the answerer applies them with the
+/// generation its answer starts (nothing arrives any other way).
+#[test]
+fn candidates_in_a_first_offer_reach_the_answerers_first_generation() {
+    let mut p = Pair::new();
+    p.a.s
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    let now = p.tick(Duration::from_millis(1));
+    let offer = p.a.s.create_offer(OfferOptions::default(), now).unwrap();
+    let lines = vec![format!("a={}", host_candidate(7000))];
+    let offer_sdp = insert_after(&offer.sdp, "a=mid:", &lines);
+    p.b.s
+        .set_remote_description(desc(SdpType::Offer, &offer_sdp), now)
+        .unwrap();
+    assert!(
+        remote_candidates(&p.b.cmds()).0.is_empty(),
+        "no generation yet"
+    );
+    let answer = p.b.s.create_answer(now).unwrap();
+    p.b.s.set_local_description(answer, now).unwrap();
+    let (added, _) = remote_candidates(&p.b.cmds());
+    assert_eq!(added, vec![(Generation(0), 7000)]);
+}
