@@ -285,12 +285,19 @@ impl SignalingClient {
             .map_err(|_| ClientError::Closed)
     }
 
-    /// Says `bye` (the peer leaves the room for good) and waits for the driver to stop.
-    pub async fn close(self) {
+    /// Says `bye` (the peer leaves the room for good) after everything sent before it, and
+    /// waits until the server has closed the connection in answer (2 s at most). The client
+    /// stops; [`close`](Self::close) also waits for its task to end.
+    pub async fn leave(&self) {
         let (done_tx, done_rx) = oneshot::channel();
         if self.cmd.send(Cmd::Bye(done_tx)).await.is_ok() {
             let _ = done_rx.await;
         }
+    }
+
+    /// Says `bye` (the peer leaves the room for good) and waits for the driver to stop.
+    pub async fn close(self) {
+        self.leave().await;
         let _ = self.task.await;
     }
 }

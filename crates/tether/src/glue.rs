@@ -155,6 +155,15 @@ impl Signaling for WsSignaling {
         }
         self.next_signal().await
     }
+
+    /// Sends what still waits for the other peer, then leaves the room: the server has the
+    /// `bye` (the other peer sees it leave at once, not after the resume grace) before this
+    /// returns.
+    async fn close(&mut self) -> Result<(), SignalingError> {
+        let flushed = self.flush().await;
+        self.client.leave().await;
+        flushed
+    }
 }
 
 impl WsSignaling {

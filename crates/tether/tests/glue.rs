@@ -266,3 +266,78 @@ async fn wait_for_remote_ends_on_peer_joined_without_a_signal() {
     drop((first, second));
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// The hang-up has reached the server when `wait_closed` returns: a peer whose process exits
+/// right then still leaves the room at once. The peer runs on a single-threaded runtime that
+/// is blocked from the moment `wait_closed` returns (nothing of it runs any more, as after an
+/// exit) while another thread watches the room: the other peer must get the `bye` signal and
+/// `peer-left`, never `peer-suspended` (which would leave it waiting for the resume grace).
+/// 5 rounds.
+#[test]
+fn the_hang_up_has_left_when_wait_closed_returns() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            ServerConfig::default(),
+        ))
+        .unwrap();
+    let url = server.ws_url();
+    for round in 0..5 {
+        let room = random_room_name();
+        let mut observer = rt
+            .block_on(SignalingClient::connect(ClientConfig::new(&url, &room)))
+            .unwrap();
+        let peer_rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let seen = peer_rt.block_on(async {
+            let sig = WsSignaling::connect(&url, &room, None).await.unwrap();
+            let peer_id = sig.peer_id();
+            let (pc, _events) = PeerConnection::new(loopback(false), sig).unwrap();
+            pc.close().await;
+            pc.wait_closed().await;
+            // From here on this runtime's thread is blocked: none of the peer's tasks runs.
+            std::thread::spawn(move || {
+                handle.block_on(async move {
+                    let (mut bye, mut left) = (false, false);
+                    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                        while !(bye && left) {
+                            match observer.recv().await {
+                                Some(ClientEvent::Signal { from, data }) if from == peer_id => {
+                                    bye |= matches!(
+                                        SignalMessage::from_json(data.get()),
+                                        Ok(SignalMessage::Bye { .. })
+                                    );
+                                }
+                                Some(ClientEvent::PeerLeft(p)) if p == peer_id => left = true,
+                                Some(ClientEvent::PeerSuspended(p)) if p == peer_id => break,
+                                Some(_) => {}
+                                None => break,
+                            }
+                        }
+                    })
+                    .await;
+                    observer.close().await;
+                    (bye, left)
+                })
+            })
+            .join()
+            .unwrap()
+        });
+        peer_rt.shutdown_background();
+        assert_eq!(
+            seen,
+            (true, true),
+            "round {round}: (bye, peer-left) seen by the other peer"
+        );
+    }
+    rt.block_on(server.shutdown(Duration::from_secs(5)))
+        .unwrap();
+}

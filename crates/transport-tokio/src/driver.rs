@@ -39,6 +39,9 @@ const REPORT_QUEUE: usize = 1024;
 const MAX_DRAIN_ROUNDS: usize = 64;
 /// How long closing may take before the driver gives up on a graceful close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound of handing the hang-up to the signaling channel when the session ends (a WebSocket
+/// client waits up to 2 s for the server's close frame).
+const SIGNALING_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 static NEXT_PEER: AtomicU64 = AtomicU64::new(1);
 
@@ -234,7 +237,17 @@ impl<S: Signaling> Driver<S> {
                 },
             }
         }
-        // Closed: flush the last events (bounded), then say we are done.
+        // Closed: the bye went out in the last drain; make sure it left the signaling channel
+        // (bounded), then flush the last events (bounded), then say we are done.
+        if self.signaling_open && !self.manual {
+            match tokio::time::timeout(SIGNALING_CLOSE_TIMEOUT, self.signaling.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "closing signaling failed"),
+                Err(_) => tracing::warn!(
+                    "signaling did not confirm the hang-up within {SIGNALING_CLOSE_TIMEOUT:?}"
+                ),
+            }
+        }
         while let Some(ev) = self.pending.pop_front() {
             if self.app_gone {
                 break;

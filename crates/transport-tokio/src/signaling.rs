@@ -39,6 +39,15 @@ pub trait Signaling: Send + 'static {
     /// Must be cancel-safe: the driver polls it in a `select!`, and a message must not be lost
     /// when the future is dropped before it completes.
     async fn recv(&mut self) -> Result<Option<SignalMessage>, SignalingError>;
+
+    /// The session has ended and its last message (`bye`) was sent: hand everything sent to
+    /// the other side (a server, a queue) and let go of the channel. The driver calls it once,
+    /// bounded in time, before [`PeerConnection::wait_closed`](crate::PeerConnection::wait_closed)
+    /// returns, so a process that exits right after that loses no message. The default does
+    /// nothing (nothing to flush).
+    async fn close(&mut self) -> Result<(), SignalingError> {
+        Ok(())
+    }
 }
 
 /// Messages in flight in one direction of a [`memory_pair`]; the sender waits beyond that.

@@ -508,3 +508,61 @@ async fn wrong_fingerprint_of_offerer_fails_the_answerer() {
 async fn wrong_fingerprint_of_answerer_fails_the_offerer() {
     wrong_fingerprint(false).await;
 }
+
+/// A signaling channel that hands each message over only after a delay (a slow write to a
+/// server); `close` waits until everything was handed over. What was handed over is logged.
+struct SlowSignaling {
+    handed: std::sync::Arc<std::sync::Mutex<Vec<session_core::signal::SignalMessage>>>,
+    writes: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[async_trait::async_trait]
+impl transport_tokio::Signaling for SlowSignaling {
+    async fn send(
+        &mut self,
+        msg: session_core::signal::SignalMessage,
+    ) -> Result<(), transport_tokio::SignalingError> {
+        let handed = self.handed.clone();
+        self.writes.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            handed.lock().unwrap().push(msg);
+        }));
+        Ok(())
+    }
+
+    async fn recv(
+        &mut self,
+    ) -> Result<Option<session_core::signal::SignalMessage>, transport_tokio::SignalingError> {
+        std::future::pending().await
+    }
+
+    async fn close(&mut self) -> Result<(), transport_tokio::SignalingError> {
+        for w in self.writes.drain(..) {
+            let _ = w.await;
+        }
+        Ok(())
+    }
+}
+
+/// `wait_closed` returns only once the hang-up has left through the signaling channel (its
+/// `close`), so an application that exits right after loses no `bye`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_closed_returns_after_the_bye_was_handed_to_signaling() {
+    let handed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let signaling = SlowSignaling {
+        handed: handed.clone(),
+        writes: Vec::new(),
+    };
+    let (pc, _events) = PeerConnection::new(config(false, Some(1)), signaling).unwrap();
+    pc.close().await;
+    tokio::time::timeout(Duration::from_secs(10), pc.wait_closed())
+        .await
+        .expect("wait_closed");
+    let handed = handed.lock().unwrap().clone();
+    assert!(
+        handed
+            .iter()
+            .any(|m| matches!(m, session_core::signal::SignalMessage::Bye { .. })),
+        "the bye had not left when wait_closed returned: {handed:?}"
+    );
+}
