@@ -70,15 +70,26 @@ pub struct Limits {
     pub max_peers_per_room: usize,
     /// Concurrent WebSocket connections (default 10,000); beyond: HTTP 503 before the upgrade.
     pub max_connections: usize,
-    /// Sustained messages per second per connection (token bucket refill, default 50).
+    /// Sustained frames per second per connection (token bucket refill, default 50). Every
+    /// frame counts: text, binary, and the WebSocket control frames ping and pong.
     pub messages_per_second: u32,
-    /// Token bucket size: messages a connection may send in a burst (default 100).
+    /// Token bucket size: frames a connection may send in a burst (default 100).
     pub message_burst: u32,
     /// Time from connect to `join`/`resume` (default 10 s); then close 4001.
     pub join_timeout: Duration,
     /// Frames queued to one connection before it counts as a slow consumer and is closed with
     /// 4010 (default 256).
     pub outbound_queue: usize,
+    /// Bytes of relayed frames queued to one connection (not yet written to its socket) before
+    /// it counts as a slow consumer and is closed with 4010 (default 256 KiB). A frame is
+    /// always accepted into an empty queue. Queued frames are shared with the resume buffer,
+    /// so a client that stops reading holds about `resume_buffer_bytes` of messages.
+    pub outbound_queue_bytes: usize,
+    /// Bytes the WebSocket layer may buffer for one socket that does not drain (default
+    /// 128 KiB): written frames and the automatic pongs of a client that never reads. Must
+    /// exceed `max_message_size` by at least 1 KiB. A frame that does not fit marks a slow
+    /// consumer; pongs beyond it are coalesced into one.
+    pub max_write_buffer: usize,
     /// Messages kept per peer for resume (default 256); a suspended peer that overflows it is
     /// evicted (`peer-left`); a connected peer's oldest entries are dropped (resume from before
     /// them fails with `resume-gap`).
@@ -100,6 +111,8 @@ impl Default for Limits {
             message_burst: 100,
             join_timeout: Duration::from_secs(10),
             outbound_queue: 256,
+            outbound_queue_bytes: 256 * 1024,
+            max_write_buffer: 128 * 1024,
             resume_buffer: 256,
             resume_buffer_bytes: 1024 * 1024,
             write_timeout: Duration::from_secs(10),

@@ -100,6 +100,7 @@ pub(crate) async fn run(
         id: hub.conn_id(),
         tx,
         closer: Arc::new(Closer::default()),
+        queued: Arc::default(),
     };
     let metrics = hub.metrics();
     let start = Instant::now();
@@ -119,17 +120,17 @@ pub(crate) async fn run(
             biased;
             code = conn.closer.closed() => break End::Close(Some(code)),
             () = async { let _ = shutdown.wait_for(|down| *down).await; } => break End::Close(Some(CloseCode::GoingAway)),
-            frame = rx.recv() => {
-                let Some(frame) = frame else { break End::Close(None) };
+            out = rx.recv() => {
+                let Some(out) = out else { break End::Close(None) };
+                conn.taken(&out, metrics);
                 // A write blocked on a full socket is exactly when the hub finds the queue full
                 // and asks to close: act on that at once, not after `write_timeout`.
                 tokio::select! {
                     biased;
                     code = conn.closer.closed() => break End::Close(Some(code)),
-                    written = write(&mut ws, frame, metrics, limits.write_timeout) => {
-                        if !written {
-                            metrics.dropped(DropReason::SlowConsumer);
-                            break End::Close(Some(CloseCode::SlowConsumer));
+                    written = write(&mut ws, out.frame, metrics, limits.write_timeout) => {
+                        if let Some(end) = written.end(metrics) {
+                            break end;
                         }
                     }
                 }
@@ -151,9 +152,9 @@ pub(crate) async fn run(
                     if awaiting_pong.is_none() {
                         awaiting_pong = Some(now);
                     }
-                    let ping = ws.send(Message::Ping(Default::default()));
-                    if timeout(limits.write_timeout, ping).await.map_or(true, |r| r.is_err()) {
-                        break End::Close(None);
+                    let ping = Message::Ping(Default::default());
+                    if let Some(end) = send(&mut ws, ping, limits.write_timeout).await.end(metrics) {
+                        break end;
                     }
                 }
             }
@@ -170,22 +171,29 @@ pub(crate) async fn run(
                         break End::Close(None);
                     }
                 };
-                let (text, len) = match msg {
-                    Message::Text(t) => { let n = t.len(); (Some(t), n) }
-                    Message::Binary(b) => (None, b.len()),
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                // Every frame counts in the rate, control frames too: tungstenite answers each
+                // ping with a pong whether or not we look at it.
+                let (text, len, control) = match msg {
+                    Message::Text(t) => { let n = t.len(); (Some(t), n, false) }
+                    Message::Binary(b) => (None, b.len(), false),
+                    Message::Ping(_) | Message::Pong(_) => {
+                        Metrics::inc(&metrics.control_frames_in);
+                        (None, 0, true)
+                    }
                     Message::Close(_) => break End::Close(None),
                 };
-                Metrics::inc(&metrics.messages_in);
-                Metrics::add(&metrics.bytes_in, len);
+                if !control {
+                    Metrics::inc(&metrics.messages_in);
+                    Metrics::add(&metrics.bytes_in, len);
+                }
                 match bucket.take(Instant::now()) {
                     Rate::Pass => {}
                     Rate::Drop { warn } => {
                         metrics.dropped(DropReason::RateLimited);
-                        if warn {
+                        if warn && !control {
                             let text = error(ErrorCode::RateLimited, "message dropped: over the rate");
-                            if !write(&mut ws, text, metrics, limits.write_timeout).await {
-                                break End::Close(None);
+                            if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics) {
+                                break end;
                             }
                         }
                         continue;
@@ -195,19 +203,22 @@ pub(crate) async fn run(
                         break End::Close(Some(CloseCode::RateLimited));
                     }
                 }
+                if control {
+                    continue;
+                }
                 let Some(text) = text else {
                     metrics.dropped(DropReason::Binary);
                     let text = error(ErrorCode::BinaryUnsupported, "the protocol uses text frames");
-                    if !write(&mut ws, text, metrics, limits.write_timeout).await {
-                        break End::Close(None);
+                    if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics) {
+                        break end;
                     }
                     continue;
                 };
                 match handle(&hub, &conn, &mut peer, text.as_str()) {
                     Step::Continue => {}
                     Step::Reply(text) => {
-                        if !write(&mut ws, text, metrics, limits.write_timeout).await {
-                            break End::Close(None);
+                        if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics) {
+                            break end;
                         }
                     }
                     Step::Fatal(code) => {
@@ -222,19 +233,25 @@ pub(crate) async fn run(
     };
 
     // Tell the room first: a dead peer's close handshake may take its full timeout.
-    if let Some(peer) = peer {
+    if let Some(peer) = &peer {
         let how = match end {
             End::Bye => Departure::Bye,
             End::Close(_) => Departure::Dropped,
         };
-        if let Some(epoch) = hub.disconnected(&peer, conn.id, how) {
+        if let Some(epoch) = hub.disconnected(peer, conn.id, how) {
             let hub = Arc::clone(&hub);
             let grace = hub.config().grace;
+            let peer = peer.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
                 hub.expire(&peer, epoch);
             });
         }
+    }
+    // The hub no longer offers frames to this connection: release what is still queued.
+    rx.close();
+    while let Ok(out) = rx.try_recv() {
+        conn.taken(&out, metrics);
     }
     let close = match end {
         End::Bye => Some(CloseCode::Normal),
@@ -385,16 +402,53 @@ fn error(code: ErrorCode, message: &str) -> Utf8Bytes {
     Utf8Bytes::from(msg.to_json())
 }
 
-/// Writes one text frame within `limit`; false when the socket is gone or too slow.
-async fn write(ws: &mut WebSocket, text: Utf8Bytes, metrics: &Metrics, limit: Duration) -> bool {
-    let len = text.len();
-    match timeout(limit, ws.send(Message::Text(text))).await {
-        Ok(Ok(())) => {
-            Metrics::inc(&metrics.messages_out);
-            Metrics::add(&metrics.bytes_out, len);
-            true
+/// How a write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Done,
+    /// The socket is gone (the client disconnected or reset).
+    Gone,
+    /// The socket did not drain within the time limit, or its write buffer is full.
+    Slow,
+}
+
+impl Written {
+    /// How the connection ends after this write, if it does; counts a slow consumer.
+    fn end(self, metrics: &Metrics) -> Option<End> {
+        match self {
+            Written::Done => None,
+            Written::Gone => Some(End::Close(None)),
+            Written::Slow => {
+                metrics.dropped(DropReason::SlowConsumer);
+                Some(End::Close(Some(CloseCode::SlowConsumer)))
+            }
         }
-        _ => false,
+    }
+}
+
+/// Writes one text frame within `limit`, counting it.
+async fn write(ws: &mut WebSocket, text: Utf8Bytes, metrics: &Metrics, limit: Duration) -> Written {
+    let len = text.len();
+    let written = send(ws, Message::Text(text), limit).await;
+    if written == Written::Done {
+        Metrics::inc(&metrics.messages_out);
+        Metrics::add(&metrics.bytes_out, len);
+    }
+    written
+}
+
+/// Sends one frame within `limit`.
+async fn send(ws: &mut WebSocket, msg: Message, limit: Duration) -> Written {
+    match timeout(limit, ws.send(msg)).await {
+        Ok(Ok(())) => Written::Done,
+        Ok(Err(e)) => {
+            let inner = e.into_inner();
+            match inner.downcast_ref::<tungstenite::Error>() {
+                Some(tungstenite::Error::WriteBufferFull(_)) => Written::Slow,
+                _ => Written::Gone,
+            }
+        }
+        Err(_) => Written::Slow,
     }
 }
 

@@ -5,7 +5,7 @@
 //! without waiting (`try_send`): a full queue marks a slow consumer, whose connection is closed.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
@@ -25,11 +25,15 @@ pub(crate) struct Closer {
 }
 
 impl Closer {
-    pub(crate) fn close(&self, code: CloseCode) {
+    /// Asks for a close with `code`; true when this is the first request.
+    pub(crate) fn close(&self, code: CloseCode) -> bool {
         let mut slot = lock(&self.code);
         if slot.is_none() {
             *slot = Some(code);
             self.notify.notify_one();
+            true
+        } else {
+            false
         }
     }
 
@@ -44,12 +48,77 @@ impl Closer {
     }
 }
 
+/// One frame on a connection's outbound queue.
+#[derive(Debug)]
+pub(crate) struct Out {
+    pub(crate) frame: Utf8Bytes,
+    /// Whether the frame counts against `outbound_queue_bytes`: relayed frames do; `joined`,
+    /// `resumed` and a resume's replay (already counted in the resume buffer) do not.
+    pub(crate) counted: bool,
+}
+
 /// What the hub holds of a connection: its id, its outbound queue and its closer.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
     pub(crate) id: u64,
-    pub(crate) tx: mpsc::Sender<Utf8Bytes>,
+    pub(crate) tx: mpsc::Sender<Out>,
     pub(crate) closer: Arc<Closer>,
+    /// Bytes of counted frames in `tx` not yet taken by the connection task.
+    pub(crate) queued: Arc<AtomicUsize>,
+}
+
+/// Why a frame could not be offered to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    Queued,
+    /// The queue is over its byte or frame bound: a slow consumer.
+    Full,
+    /// The connection task has ended (a plain disconnect, not a slow consumer).
+    Gone,
+}
+
+impl ConnHandle {
+    /// Queues an uncounted frame (`joined`, `resumed`, replay); the queue is sized for them.
+    pub(crate) fn push_uncounted(&self, frame: Utf8Bytes) {
+        let _ = self.tx.try_send(Out {
+            frame,
+            counted: false,
+        });
+    }
+
+    /// Queues a relayed frame if the queue's byte bound allows it.
+    fn offer(&self, frame: Utf8Bytes, max_bytes: usize, metrics: &Metrics) -> Offer {
+        let len = frame.len();
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued > 0 && queued.saturating_add(len) > max_bytes {
+            return Offer::Full;
+        }
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        metrics.queued(len as isize);
+        match self.tx.try_send(Out {
+            frame,
+            counted: true,
+        }) {
+            Ok(()) => Offer::Queued,
+            Err(e) => {
+                self.queued.fetch_sub(len, Ordering::Relaxed);
+                metrics.queued(-(len as isize));
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Offer::Full,
+                    mpsc::error::TrySendError::Closed(_) => Offer::Gone,
+                }
+            }
+        }
+    }
+
+    /// The connection task took `out` off the queue.
+    pub(crate) fn taken(&self, out: &Out, metrics: &Metrics) {
+        if out.counted {
+            let len = out.frame.len();
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            metrics.queued(-(len as isize));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -145,7 +214,7 @@ impl Hub {
             grace_ms: u64::try_from(self.config.grace.as_millis()).unwrap_or(u64::MAX),
         };
         // A fresh queue always has room for its first frame.
-        let _ = conn.tx.try_send(Utf8Bytes::from(joined.to_json()));
+        conn.push_uncounted(Utf8Bytes::from(joined.to_json()));
         let token = digest(&secret);
         st.by_token.insert(token, id.clone());
         st.peers.insert(
@@ -335,9 +404,9 @@ impl Hub {
             replayed: peer.kept.len() as u64,
         };
         // The queue of a new connection is sized to hold `resumed` and a full resume buffer.
-        let _ = conn.tx.try_send(Utf8Bytes::from(resumed.to_json()));
+        conn.push_uncounted(Utf8Bytes::from(resumed.to_json()));
         for (_, frame) in &peer.kept {
-            let _ = conn.tx.try_send(frame.clone());
+            conn.push_uncounted(frame.clone());
         }
         let was_suspended = match std::mem::replace(&mut peer.link, Link::Attached(conn)) {
             Link::Attached(old) => {
@@ -408,9 +477,10 @@ impl Hub {
         let mut delta = len as isize;
         match &peer.link {
             Link::Attached(conn) => {
-                if conn.tx.try_send(frame).is_err() {
+                let offer = conn.offer(frame, limits.outbound_queue_bytes, &self.metrics);
+                // Counted once per connection: later frames to a closing one are not news.
+                if offer == Offer::Full && conn.closer.close(CloseCode::SlowConsumer) {
                     self.metrics.dropped(DropReason::SlowConsumer);
-                    conn.closer.close(CloseCode::SlowConsumer);
                 }
                 // A connected peer's oldest frames go first: resuming from before them fails.
                 while peer.kept.len() > limits.resume_buffer

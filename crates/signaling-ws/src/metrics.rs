@@ -46,6 +46,10 @@ pub(crate) struct Metrics {
     pub(crate) resumes_failed: AtomicU64,
     pub(crate) suspensions_total: AtomicU64,
     pub(crate) grace_expired: AtomicU64,
+    /// WebSocket ping and pong frames received from clients.
+    pub(crate) control_frames_in: AtomicU64,
+    /// Bytes of relayed frames in connections' outbound queues (a gauge).
+    queued_bytes: AtomicU64,
     drops: [AtomicU64; DROPS.len()],
 }
 
@@ -65,6 +69,17 @@ impl Metrics {
 
     pub(crate) fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Adds `delta` (negative: subtracts) to the queued-bytes gauge.
+    pub(crate) fn queued(&self, delta: isize) {
+        if delta >= 0 {
+            self.queued_bytes
+                .fetch_add(delta.unsigned_abs() as u64, Ordering::Relaxed);
+        } else {
+            self.queued_bytes
+                .fetch_sub(delta.unsigned_abs() as u64, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn dropped(&self, why: DropReason) {
@@ -119,6 +134,20 @@ impl Metrics {
             "Bytes kept for resume, all peers.",
             g.queued_bytes as u64,
         );
+        let queued = get(&self.queued_bytes);
+        one(
+            "tether_signaling_queued_bytes",
+            "gauge",
+            "Bytes of relayed frames waiting in outbound queues, all connections.",
+            queued,
+        );
+        one(
+            "tether_signaling_held_bytes",
+            "gauge",
+            "Bytes held for clients: resume buffers plus outbound queues (an upper bound: a \
+             queued frame is usually also in a resume buffer).",
+            (g.queued_bytes as u64).saturating_add(queued),
+        );
         one(
             "tether_signaling_joins_total",
             "counter",
@@ -136,6 +165,12 @@ impl Metrics {
             "counter",
             "Bytes of text frames received.",
             get(&self.bytes_in),
+        );
+        one(
+            "tether_signaling_control_frames_received_total",
+            "counter",
+            "WebSocket ping and pong frames received (they count in the rate limit).",
+            get(&self.control_frames_in),
         );
         one(
             "tether_signaling_messages_sent_total",

@@ -227,6 +227,14 @@ fn check(config: &ServerConfig) -> Result<(), ServerError> {
             "outbound_queue and resume_buffer must be positive, max_peers_per_room at least 2",
         ));
     }
+    if l.outbound_queue_bytes == 0 {
+        return Err(ServerError::Config("outbound_queue_bytes must be positive"));
+    }
+    if l.max_write_buffer < l.max_message_size.saturating_add(1024) {
+        return Err(ServerError::Config(
+            "max_write_buffer must exceed max_message_size by at least 1 KiB",
+        ));
+    }
     if l.messages_per_second == 0 || l.message_burst == 0 {
         return Err(ServerError::Config(
             "the message rate and burst must be positive",
@@ -278,6 +286,8 @@ async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Res
         .max_frame_size(size)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
+        // Unbounded by default: pongs to a client that never reads would pile up here.
+        .max_write_buffer_size(limits.max_write_buffer)
         .on_upgrade(move |socket| {
             let hub = Arc::clone(&shared.hub);
             let shutdown = shared.shutdown.clone();

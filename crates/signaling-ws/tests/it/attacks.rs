@@ -1,0 +1,322 @@
+//! Hostile clients: each test runs one attack on loopback, asserts that the memory the server
+//! holds stays under a stated bound, and that a normal pair in another room keeps relaying
+//! while the attack runs.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use serde_json::json;
+use signaling_ws::{ServerConfig, ServerHandle};
+use tokio::task::JoinHandle;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{signal, start, Raw, WAIT};
+
+const MIB: u64 = 1024 * 1024;
+
+/// The resident set of this process (server and clients), in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A normal pair in its own room that relays a signal back and forth every 20 ms until
+/// stopped; every round trip must finish within 2 s.
+struct Bystanders {
+    stop: Arc<AtomicBool>,
+    rounds: Arc<AtomicU64>,
+    task: JoinHandle<Duration>,
+}
+
+impl Bystanders {
+    async fn start(url: &str) -> Bystanders {
+        let room = format!("calm-{}", rand_suffix());
+        let (mut a, a_id, _) = Raw::join(url, &room).await;
+        let (mut b, b_id, _) = Raw::join(url, &room).await;
+        a.recv_type("peer-joined").await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicU64::new(0));
+        let (s, r) = (Arc::clone(&stop), Arc::clone(&rounds));
+        let task = tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            for i in 0..100_000u64 {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let sent = Instant::now();
+                let trip = async {
+                    a.send(signal(&b_id, json!(i))).await;
+                    assert_eq!(b.recv_type("signal").await["data"], i);
+                    b.send(signal(&a_id, json!(i))).await;
+                    assert_eq!(a.recv_type("signal").await["data"], i);
+                };
+                timeout(Duration::from_secs(2), trip)
+                    .await
+                    .expect("the bystanders' round trip took over 2 s");
+                worst = worst.max(sent.elapsed());
+                r.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            a.send(json!({"type": "bye"})).await;
+            b.send(json!({"type": "bye"})).await;
+            worst
+        });
+        Bystanders { stop, rounds, task }
+    }
+
+    /// Rounds completed so far.
+    fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
+    /// Stops the pair; asserts it relayed all along. Returns (rounds, worst round trip).
+    async fn finish(self) -> (u64, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        let worst = timeout(WAIT, self.task)
+            .await
+            .expect("bystanders stop in time")
+            .expect("bystanders relayed every round in time");
+        let rounds = self.rounds.load(Ordering::Relaxed);
+        assert!(rounds >= 5, "the bystanders relayed only {rounds} rounds");
+        (rounds, worst)
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(0u8)
+}
+
+/// Peaks seen while an attack ran: process RSS growth, and the server's held-bytes gauge.
+#[derive(Debug, Clone, Copy)]
+struct Peaks {
+    rss_growth: u64,
+    held: u64,
+}
+
+/// Samples the process RSS and the server's `tether_signaling_held_bytes` every 10 ms while
+/// `attack` runs; returns the attack's output and the peaks.
+async fn watch<T>(
+    server: &ServerHandle,
+    attack: impl std::future::Future<Output = T>,
+) -> (T, Peaks) {
+    let before = rss();
+    let peak_rss = Arc::new(AtomicU64::new(before));
+    let peak_held = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let addr = server.local_addr();
+    let sampler = {
+        let (peak_rss, peak_held, done) = (
+            Arc::clone(&peak_rss),
+            Arc::clone(&peak_held),
+            Arc::clone(&done),
+        );
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                peak_rss.fetch_max(rss(), Ordering::Relaxed);
+                if let Some(held) = held_bytes(addr).await {
+                    peak_held.fetch_max(held, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let out = attack.await;
+    peak_rss.fetch_max(rss(), Ordering::Relaxed);
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.await;
+    let peaks = Peaks {
+        rss_growth: peak_rss.load(Ordering::Relaxed).saturating_sub(before),
+        held: peak_held.load(Ordering::Relaxed),
+    };
+    (out, peaks)
+}
+
+/// The server's held-bytes gauge, or None when `/metrics` does not answer within 1 s.
+async fn held_bytes(addr: std::net::SocketAddr) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fetch = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let req = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        tcp.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        tcp.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("tether_signaling_held_bytes ")?.parse().ok())
+    };
+    timeout(Duration::from_secs(1), fetch).await.ok().flatten()
+}
+
+fn mib(n: u64) -> String {
+    if n < MIB {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    }
+}
+
+async fn stop(server: ServerHandle) {
+    server.shutdown(WAIT).await.expect("clean shutdown");
+}
+
+/// Attack 1: WebSocket pings whose pongs are never read, before joining. The server used to
+/// queue every pong in an unbounded write buffer (2.3 GB in 12 s) and accept any rate of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_flood_without_reading_is_closed_and_bounded() {
+    let server = start(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let calm = Bystanders::start(&url).await;
+    let mut attacker = Raw::connect(&url).await;
+    let payload = vec![7u8; 125];
+    let ((sent, closed), peaks) = watch(&server, async {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut sent = 0u64;
+        let mut closed = false;
+        while Instant::now() < deadline && sent < 2_000_000 {
+            // Write without waiting for a flush, so the client never blocks on the server.
+            let ping = Message::Ping(payload.clone().into());
+            match timeout(Duration::from_millis(500), attacker.ws.feed(ping)).await {
+                Ok(Ok(())) => sent += 1,
+                Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                // The server stopped reading: its socket (and ours) are full.
+                Err(_) => break,
+            }
+            if sent % 256 == 0 {
+                match timeout(Duration::from_millis(500), attacker.ws.flush()).await {
+                    Ok(Ok(())) | Err(_) => {}
+                    Ok(Err(_)) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        (sent, closed)
+    })
+    .await;
+    let rounds = calm.rounds();
+    let limited = crate::support::metric(
+        &server,
+        "tether_signaling_drops_total{reason=\"rate_limited\"}",
+    )
+    .await;
+    let growth = peaks.rss_growth;
+    println!(
+        "ping flood: {sent} pings sent, closed by the server: {closed}, rate_limited drops \
+         {limited}, RSS growth {} (bound 64 MiB), bystander rounds {rounds}",
+        mib(growth)
+    );
+    let (rounds, worst) = calm.finish().await;
+    println!("ping flood: bystanders {rounds} rounds, worst round trip {worst:?}");
+    assert!(
+        growth < 64 * MIB,
+        "RSS grew {growth} bytes under a ping flood"
+    );
+    assert!(limited > 0, "pings count in the rate limit");
+    assert_eq!(
+        attacker.close_code().await,
+        Some(4008),
+        "closed for the rate"
+    );
+    drop(attacker);
+    stop(server).await;
+}
+
+/// Attack 2: clients that stop reading while others send them maximum-size signals. The
+/// server used to queue up to 514 frames (~33 MiB) per such client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_that_stop_reading_cost_their_bound_and_no_more() {
+    const VICTIMS: usize = 4;
+    const SENDERS: usize = 7;
+    const SIGNALS: usize = 70;
+    let server = start(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let calm = Bystanders::start(&url).await;
+    let mut victims = Vec::new();
+    let mut senders = Vec::new();
+    for v in 0..VICTIMS {
+        let room = format!("stuck-{v}");
+        let (victim, victim_id, _) = Raw::join(&url, &room).await;
+        for _ in 0..SENDERS {
+            let (sender, _, _) = Raw::join(&url, &room).await;
+            senders.push((sender, victim_id.clone()));
+        }
+        victims.push(victim);
+    }
+    // Just under the 64 KiB message limit once wrapped in a signal.
+    let chunk = "x".repeat(60 * 1024);
+    let (sent, peaks) = watch(&server, async {
+        let mut tasks = Vec::new();
+        for (mut sender, to) in senders {
+            let text = signal(&to, json!(chunk)).to_string();
+            tasks.push(tokio::spawn(async move {
+                let mut sent = 0;
+                for _ in 0..SIGNALS {
+                    let send = sender.ws.send(Message::text(text.clone()));
+                    match timeout(WAIT, send).await {
+                        Ok(Ok(())) => sent += 1,
+                        _ => break,
+                    }
+                }
+                // Let the server read all of it before the sender goes.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                (sent, sender)
+            }));
+        }
+        let mut sent = 0;
+        let mut keep = Vec::new();
+        for t in tasks {
+            let (n, sender) = t.await.expect("sender task");
+            sent += n;
+            keep.push(sender);
+        }
+        (sent, keep)
+    })
+    .await;
+    let (sent, _senders) = sent;
+    let slow = crate::support::metric(
+        &server,
+        "tether_signaling_drops_total{reason=\"slow_consumer\"}",
+    )
+    .await;
+    println!(
+        "stopped readers: {VICTIMS} victims, {sent} signals of 60 KiB sent to them ({}), \
+         peak held bytes {} (bound {}), RSS growth {} (bound 48 MiB), slow_consumer drops {slow}",
+        mib(sent as u64 * 60 * 1024),
+        mib(peaks.held),
+        mib(VICTIMS as u64 * 3 * MIB / 2),
+        mib(peaks.rss_growth)
+    );
+    let (rounds, worst) = calm.finish().await;
+    println!("stopped readers: bystanders {rounds} rounds, worst round trip {worst:?}");
+    // Per stopped reader: its resume buffer (1 MiB, shared with the queue) plus at most the
+    // queue's 256 KiB and one frame.
+    assert!(
+        peaks.held <= VICTIMS as u64 * 3 * MIB / 2,
+        "held {} bytes",
+        peaks.held
+    );
+    assert!(
+        peaks.rss_growth < 48 * MIB,
+        "RSS grew {} bytes",
+        peaks.rss_growth
+    );
+    assert_eq!(
+        slow, VICTIMS as u64,
+        "one slow_consumer drop per stopped reader"
+    );
+    crate::support::wait_metric(&server, "tether_signaling_queued_bytes", |v| v == 0).await;
+    drop(victims);
+    stop(server).await;
+}
