@@ -98,6 +98,12 @@ pub struct Limits {
     pub resume_buffer_bytes: usize,
     /// Time allowed to write one frame to a socket (default 10 s); then it is a slow consumer.
     pub write_timeout: Duration,
+    /// Time a client has to send a request's headers, from the connection (or the end of the
+    /// previous response on a keep-alive connection) (default 5 s); then the connection is
+    /// closed. This is also the idle timeout of HTTP connections that are not WebSockets.
+    pub header_timeout: Duration,
+    /// Time a new connection has to finish the TLS handshake (default 5 s).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -116,6 +122,8 @@ impl Default for Limits {
             resume_buffer: 256,
             resume_buffer_bytes: 1024 * 1024,
             write_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(5),
         }
     }
 }

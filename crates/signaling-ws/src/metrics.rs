@@ -31,6 +31,36 @@ const DROPS: [(DropReason, &str); 10] = [
     (DropReason::ConnectionLimit, "connection_limit"),
 ];
 
+/// Why `accept` failed; one `tether_signaling_accept_errors_total` series each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcceptError {
+    /// One connection was aborted before it was accepted.
+    Connection,
+    /// Out of file descriptors (EMFILE, ENFILE) or socket memory: no new client gets in.
+    NoDescriptors,
+    Other,
+}
+
+const ACCEPT_ERRORS: [(AcceptError, &str); 3] = [
+    (AcceptError::Connection, "connection"),
+    (AcceptError::NoDescriptors, "no_descriptors"),
+    (AcceptError::Other, "other"),
+];
+
+/// How a TLS handshake ended; one `tether_signaling_tls_handshakes_total` series each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    Ok,
+    Failed,
+    Timeout,
+}
+
+const HANDSHAKES: [(Handshake, &str); 3] = [
+    (Handshake::Ok, "ok"),
+    (Handshake::Failed, "failed"),
+    (Handshake::Timeout, "timeout"),
+];
+
 /// The server's counters. Gauges of rooms and peers are read from the hub at render time.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -48,6 +78,13 @@ pub(crate) struct Metrics {
     pub(crate) grace_expired: AtomicU64,
     /// WebSocket ping and pong frames received from clients.
     pub(crate) control_frames_in: AtomicU64,
+    /// HTTP requests other than WebSocket upgrades (`/metrics`, `/healthz`, files, ...).
+    pub(crate) http_requests: AtomicU64,
+    /// Connections closed because a request's headers (or the next request on an idle
+    /// keep-alive connection) did not arrive within the header timeout.
+    pub(crate) header_timeouts: AtomicU64,
+    accept_errors: [AtomicU64; ACCEPT_ERRORS.len()],
+    handshakes: [AtomicU64; HANDSHAKES.len()],
     /// Bytes of relayed frames in connections' outbound queues (a gauge).
     queued_bytes: AtomicU64,
     drops: [AtomicU64; DROPS.len()],
@@ -69,6 +106,18 @@ impl Metrics {
 
     pub(crate) fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn accept_error(&self, why: AcceptError) {
+        if let Some(i) = ACCEPT_ERRORS.iter().position(|(a, _)| *a == why) {
+            Self::inc(&self.accept_errors[i]);
+        }
+    }
+
+    pub(crate) fn handshake(&self, how: Handshake) {
+        if let Some(i) = HANDSHAKES.iter().position(|(h, _)| *h == how) {
+            Self::inc(&self.handshakes[i]);
+        }
     }
 
     /// Adds `delta` (negative: subtracts) to the queued-bytes gauge.
@@ -202,6 +251,42 @@ impl Metrics {
             "Suspended peers removed at grace expiry.",
             get(&self.grace_expired),
         );
+        one(
+            "tether_signaling_http_requests_total",
+            "counter",
+            "Plain HTTP requests (not WebSocket upgrades).",
+            get(&self.http_requests),
+        );
+        one(
+            "tether_signaling_header_timeouts_total",
+            "counter",
+            "Connections closed for not sending request headers within the header timeout.",
+            get(&self.header_timeouts),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tether_signaling_accept_errors_total Failed accepts, by reason.\n\
+             # TYPE tether_signaling_accept_errors_total counter"
+        );
+        for (i, (_, label)) in ACCEPT_ERRORS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "tether_signaling_accept_errors_total{{reason=\"{label}\"}} {}",
+                get(&self.accept_errors[i])
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tether_signaling_tls_handshakes_total TLS handshakes, by result.\n\
+             # TYPE tether_signaling_tls_handshakes_total counter"
+        );
+        for (i, (_, label)) in HANDSHAKES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "tether_signaling_tls_handshakes_total{{result=\"{label}\"}} {}",
+                get(&self.handshakes[i])
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP tether_signaling_resumes_total Resume attempts by result.\n\

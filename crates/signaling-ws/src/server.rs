@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::{Listener, ListenerExt};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -20,6 +19,7 @@ use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 use tracing::Instrument;
 
+use crate::accept::{spawn_serve, TcpIncoming};
 use crate::config::{EmbeddedFile, ServerConfig};
 use crate::hub::Hub;
 use crate::metrics::{DropReason, Metrics};
@@ -116,17 +116,22 @@ impl Server {
             router = router.fallback_service(ServeDir::new(dir));
         }
         let router = router.with_state(Arc::clone(&shared));
+        let limits = &shared.hub.config().limits;
+        let (header_timeout, handshake_timeout) =
+            (limits.header_timeout, limits.tls_handshake_timeout);
+        let metrics = Arc::clone(&shared.metrics);
         let task = match &tls {
             Some(tls) => {
-                let listener = TlsListener::new(listener, tls).map_err(ServerError::Listen)?;
-                spawn_serve(listener, router, shutdown_rx)
+                let incoming =
+                    TlsListener::new(listener, tls, handshake_timeout, Arc::clone(&metrics));
+                spawn_serve(incoming, router, shutdown_rx, header_timeout, metrics)
             }
             None => {
-                let listener = listener.tap_io(|tcp| {
-                    // Signals are small and latency-bound.
-                    let _ = tcp.set_nodelay(true);
-                });
-                spawn_serve(listener, router, shutdown_rx)
+                let incoming = TcpIncoming {
+                    listener,
+                    metrics: Arc::clone(&metrics),
+                };
+                spawn_serve(incoming, router, shutdown_rx, header_timeout, metrics)
             }
         };
         tracing::info!(%local_addr, tls = tls.is_some(), "signaling server listening");
@@ -139,24 +144,6 @@ impl Server {
             tls: tls.is_some(),
         })
     }
-}
-
-fn spawn_serve<L>(
-    listener: L,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<io::Result<()>>
-where
-    L: Listener,
-    L::Addr: std::fmt::Debug,
-{
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|down| *down).await;
-            })
-            .await
-    })
 }
 
 impl ServerHandle {
@@ -238,6 +225,11 @@ fn check(config: &ServerConfig) -> Result<(), ServerError> {
     if l.messages_per_second == 0 || l.message_burst == 0 {
         return Err(ServerError::Config(
             "the message rate and burst must be positive",
+        ));
+    }
+    if l.header_timeout.is_zero() || l.tls_handshake_timeout.is_zero() {
+        return Err(ServerError::Config(
+            "header_timeout and tls_handshake_timeout must be positive",
         ));
     }
     if config.ping_interval.is_zero() || config.pong_timeout.is_zero() {

@@ -213,7 +213,7 @@ async fn ping_flood_without_reading_is_closed_and_bounded() {
     .await;
     let growth = peaks.rss_growth;
     println!(
-        "ping flood: {sent} pings sent, closed by the server: {closed}, rate_limited drops \
+        "ping flood: {sent} pings sent, a send failed: {closed}, rate_limited drops \
          {limited}, RSS growth {} (bound 64 MiB), bystander rounds {rounds}",
         mib(growth)
     );
@@ -318,5 +318,80 @@ async fn readers_that_stop_reading_cost_their_bound_and_no_more() {
     );
     crate::support::wait_metric(&server, "tether_signaling_queued_bytes", |v| v == 0).await;
     drop(victims);
+    stop(server).await;
+}
+
+/// Attack 5: connections that send half an upgrade request and go silent, and idle keep-alive
+/// connections. Without a header timeout they held their descriptors forever (1,100 of them
+/// exhaust a 1,024-descriptor server and lock every new client out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_and_idle_connections_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const HALF: usize = 300;
+    let mut config = ServerConfig::default();
+    config.limits.header_timeout = Duration::from_millis(500);
+    let server = start(config).await;
+    let url = server.ws_url();
+    let calm = Bystanders::start(&url).await;
+    let (all_closed, peaks) = watch(&server, async {
+        let mut half = Vec::new();
+        for _ in 0..HALF {
+            let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+                .await
+                .expect("connect");
+            tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n")
+                .await
+                .expect("half a request");
+            half.push(tcp);
+        }
+        // An idle keep-alive connection after one complete request.
+        let mut idle = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .expect("connect");
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .expect("request");
+        half.push(idle);
+        // Every one of them must be closed by the server (EOF or reset), within 3 s.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut closed = 0;
+        for tcp in &mut half {
+            let mut buf = [0u8; 1024];
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match timeout(left, tcp.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => {
+                        closed += 1;
+                        break;
+                    }
+                    // The idle one first gets its response.
+                    Ok(Ok(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        closed
+    })
+    .await;
+    let timeouts = crate::support::metric(&server, "tether_signaling_header_timeouts_total").await;
+    println!(
+        "half-sent requests: {all_closed} of {} connections closed by the server within 3 s, \
+         header timeouts counted {timeouts}, RSS growth {} (bound 32 MiB)",
+        HALF + 1,
+        mib(peaks.rss_growth)
+    );
+    assert_eq!(all_closed, HALF + 1, "every silent connection was closed");
+    assert!(
+        timeouts > HALF as u64,
+        "{timeouts} header timeouts counted"
+    );
+    assert!(peaks.rss_growth < 32 * MIB);
+    // A new client still gets in at once.
+    let (mut fresh, _, _) = timeout(Duration::from_secs(2), Raw::join(&url, "late"))
+        .await
+        .expect("a new client joins at once");
+    fresh.fence().await;
+    let (rounds, worst) = calm.finish().await;
+    println!("half-sent requests: bystanders {rounds} rounds, worst round trip {worst:?}");
     stop(server).await;
 }
