@@ -20,7 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::metrics::{AcceptError, Metrics};
+use crate::addrs::{Addresses, Admission, Held};
+use crate::metrics::{AcceptError, DropReason, Metrics};
 
 /// Largest buffered request head (request line and headers); hyper's minimum is 8 KiB.
 pub(crate) const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -39,24 +40,51 @@ pub(crate) trait Accept: Send + 'static {
 /// Plain TCP.
 pub(crate) struct TcpIncoming {
     pub(crate) listener: TcpListener,
+    pub(crate) addrs: Arc<Addresses>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Accept for TcpIncoming {
-    type Io = TcpStream;
+    type Io = Held<TcpStream>;
 
-    async fn next(&mut self) -> (TcpStream, SocketAddr) {
+    async fn next(&mut self) -> (Held<TcpStream>, SocketAddr) {
         loop {
             match self.listener.accept().await {
                 Ok((tcp, addr)) => {
+                    let Some(held) = admit(tcp, addr, &self.addrs, &self.metrics) else {
+                        continue;
+                    };
                     // Signals are small and latency-bound.
-                    let _ = tcp.set_nodelay(true);
-                    return (tcp, addr);
+                    let _ = held.io.set_nodelay(true);
+                    return (held, addr);
                 }
                 Err(e) => accept_failed(&e, &self.metrics).await,
             }
         }
     }
+}
+
+/// Counts `tcp` against its address; None (the connection is closed) when the address
+/// already has its maximum.
+pub(crate) fn admit<T>(
+    tcp: T,
+    addr: SocketAddr,
+    addrs: &Arc<Addresses>,
+    metrics: &Metrics,
+) -> Option<Held<T>> {
+    let slot = match addrs.admit_peer(addr.ip()) {
+        Admission::Counted(slot) => Some(slot),
+        Admission::Proxy => None,
+        Admission::Refused => {
+            metrics.dropped(DropReason::AddressLimit);
+            tracing::debug!(%addr, "connection refused: per-address limit");
+            return None;
+        }
+    };
+    Some(Held {
+        io: tcp,
+        _slot: slot,
+    })
 }
 
 /// Logs and counts a failed `accept`; pauses unless the error was about one connection only.

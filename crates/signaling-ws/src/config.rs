@@ -1,5 +1,6 @@
 //! Server configuration: limits, timers, tokens and static files.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,6 +27,10 @@ pub struct ServerConfig {
     /// Files compiled into the program (e.g. a browser page), each served at its own path
     /// (empty by default). They take precedence over `static_dir`.
     pub embedded: &'static [EmbeddedFile],
+    /// Addresses of reverse proxies whose `X-Forwarded-For` header names the client (empty by
+    /// default: the header is ignored). Connections from them are not limited per address;
+    /// their clients are, by forwarded address.
+    pub trusted_proxies: Vec<IpAddr>,
     /// When set, the server speaks TLS (`https://`, `wss://`) with this certificate and key
     /// (see [`ServerTls::from_pem_files`]); otherwise plain HTTP.
     pub tls: Option<ServerTls>,
@@ -42,6 +47,7 @@ impl Default for ServerConfig {
             static_dir: None,
             embedded: &[],
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -104,6 +110,18 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time a new connection has to finish the TLS handshake (default 5 s).
     pub tls_handshake_timeout: Duration,
+    /// Open connections per client address (IPv6: per /64), counted from accept (before TLS
+    /// and HTTP), plus the address's suspended peers (default 64). Beyond, a new connection
+    /// is closed at once (or, behind a trusted proxy, refused with HTTP 429).
+    pub max_connections_per_address: usize,
+    /// Sustained `join`/`resume` per second per client address (default 10).
+    pub joins_per_second_per_address: u32,
+    /// Joins a client address may make in a burst (default 40).
+    pub join_burst_per_address: u32,
+    /// Failed joins and resumes (bad or expired token, full room, invalid room, unknown resume
+    /// token) per minute per client address (default 30, also the burst); beyond, the
+    /// address's joins are refused until its allowance refills.
+    pub failed_joins_per_minute_per_address: u32,
 }
 
 impl Default for Limits {
@@ -124,6 +142,10 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(5),
+            max_connections_per_address: 64,
+            joins_per_second_per_address: 10,
+            join_burst_per_address: 40,
+            failed_joins_per_minute_per_address: 30,
         }
     }
 }

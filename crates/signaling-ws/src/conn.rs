@@ -1,6 +1,7 @@
 //! One task per WebSocket connection: reads and checks client frames, writes queued frames,
 //! enforces the rate, the join deadline and liveness.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite;
 
+use crate::addrs::Refusal;
 use crate::hub::{Closer, ConnHandle, Departure, Hub};
 use crate::metrics::{DropReason, Metrics};
 use crate::protocol::{
@@ -90,6 +92,7 @@ enum End {
 pub(crate) async fn run(
     mut ws: WebSocket,
     hub: Arc<Hub>,
+    client: IpAddr,
     mut shutdown: watch::Receiver<bool>,
     _drain: mpsc::Sender<()>,
 ) {
@@ -214,7 +217,7 @@ pub(crate) async fn run(
                     }
                     continue;
                 };
-                match handle(&hub, &conn, &mut peer, text.as_str()) {
+                match handle(&hub, &conn, client, &mut peer, text.as_str()) {
                     Step::Continue => {}
                     Step::Reply(text) => {
                         if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics) {
@@ -292,7 +295,13 @@ enum Step {
     Bye,
 }
 
-fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -> Step {
+fn handle(
+    hub: &Hub,
+    conn: &ConnHandle,
+    client: IpAddr,
+    peer: &mut Option<PeerId>,
+    text: &str,
+) -> Step {
     let metrics = hub.metrics();
     let msg = match ClientMessage::from_json(text) {
         Ok(m) => m,
@@ -317,7 +326,15 @@ fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -
             if v != PROTOCOL_VERSION {
                 return Step::Fatal(ErrorCode::UnsupportedVersion);
             }
+            if let Err(refusal) = hub.addrs().join(client) {
+                return refused(metrics, refusal);
+            }
+            let failed = |code: ErrorCode| {
+                hub.addrs().failed(client);
+                code
+            };
             if let Err(why) = check_room(&room, hub.config().limits.max_room_name) {
+                failed(ErrorCode::InvalidRoom);
                 return Step::Reply(error(ErrorCode::InvalidRoom, why));
             }
             if let Some(key) = &hub.config().room_tokens {
@@ -326,18 +343,20 @@ fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -
                     .map_or(Err(TokenError::Malformed), |t| key.verify(&room, t));
                 match verdict {
                     Ok(()) => {}
-                    Err(TokenError::Expired) => return Step::Fatal(ErrorCode::TokenExpired),
-                    Err(_) => return Step::Fatal(ErrorCode::InvalidToken),
+                    Err(TokenError::Expired) => {
+                        return Step::Fatal(failed(ErrorCode::TokenExpired));
+                    }
+                    Err(_) => return Step::Fatal(failed(ErrorCode::InvalidToken)),
                 }
             }
-            match hub.join(&room, conn.clone()) {
+            match hub.join(&room, conn.clone(), client) {
                 Ok(id) => {
                     tracing::debug!(peer = %id, "joined");
                     *peer = Some(id);
                     Step::Continue
                 }
-                Err(code) if code.close_code().is_some() => Step::Fatal(code),
-                Err(code) => Step::Reply(error(code, code.as_str())),
+                Err(code) if code.close_code().is_some() => Step::Fatal(failed(code)),
+                Err(code) => Step::Reply(error(failed(code), code.as_str())),
             }
         }
         (
@@ -351,12 +370,20 @@ fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -
             if v != PROTOCOL_VERSION {
                 return Step::Fatal(ErrorCode::UnsupportedVersion);
             }
-            match hub.resume(&resume_token, last_seq, conn.clone()) {
+            if let Err(refusal) = hub.addrs().join(client) {
+                return refused(metrics, refusal);
+            }
+            match hub.resume(&resume_token, last_seq, conn.clone(), client) {
                 Ok(id) => {
                     *peer = Some(id);
                     Step::Continue
                 }
-                Err(code) => Step::Reply(error(code, resume_message(code))),
+                Err(code) => {
+                    if code == ErrorCode::ResumeUnknown {
+                        hub.addrs().failed(client);
+                    }
+                    Step::Reply(error(code, resume_message(code)))
+                }
             }
         }
         (_, None) => Step::Reply(error(ErrorCode::NotJoined, "join a room first")),
@@ -370,6 +397,19 @@ fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -
         }
         (ClientMessage::Bye, Some(_)) => Step::Bye,
     }
+}
+
+/// A `join`/`resume` refused by the per-address limits: `rate-limited`, connection kept.
+fn refused(metrics: &Metrics, why: Refusal) -> Step {
+    let (reason, message) = match why {
+        Refusal::JoinRate => (DropReason::JoinRate, "too many joins from this address"),
+        Refusal::FailedJoins => (
+            DropReason::FailedJoins,
+            "too many failed joins from this address",
+        ),
+    };
+    metrics.dropped(reason);
+    Step::Reply(error(ErrorCode::RateLimited, message))
 }
 
 fn resume_message(code: ErrorCode) -> &'static str {

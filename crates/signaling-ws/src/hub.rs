@@ -5,6 +5,7 @@
 //! without waiting (`try_send`): a full queue marks a slow consumer, whose connection is closed.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -12,6 +13,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, Notify};
 
+use crate::addrs::{Addresses, Slot};
 use crate::config::ServerConfig;
 use crate::metrics::{DropReason, Gauges, Metrics};
 use crate::protocol::{CloseCode, ErrorCode, PeerId, PeerInfo, ServerMessage, PROTOCOL_VERSION};
@@ -133,6 +135,10 @@ enum Link {
 #[derive(Debug)]
 struct Peer {
     room: String,
+    /// The client address of its latest connection.
+    addr: IpAddr,
+    /// While suspended, the peer counts against its address's connection limit.
+    hold: Option<Slot>,
     token: [u8; 32],
     next_seq: u64,
     kept: VecDeque<(u64, Utf8Bytes)>,
@@ -154,6 +160,7 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Hub {
     state: Mutex<State>,
+    addrs: Arc<Addresses>,
     config: Arc<ServerConfig>,
     metrics: Arc<Metrics>,
     next_id: AtomicU64,
@@ -170,8 +177,10 @@ pub(crate) enum Departure {
 
 impl Hub {
     pub(crate) fn new(config: Arc<ServerConfig>, metrics: Arc<Metrics>) -> Self {
+        let addrs = Addresses::new(&config.limits, config.trusted_proxies.clone());
         Self {
             state: Mutex::default(),
+            addrs: Arc::new(addrs),
             config,
             metrics,
             next_id: AtomicU64::new(1),
@@ -180,6 +189,10 @@ impl Hub {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub(crate) fn addrs(&self) -> &Arc<Addresses> {
+        &self.addrs
     }
 
     pub(crate) fn config(&self) -> &ServerConfig {
@@ -192,7 +205,12 @@ impl Hub {
     }
 
     /// Adds a peer for `conn` to `room`; enqueues `joined` on `conn` and tells the others.
-    pub(crate) fn join(&self, room: &str, conn: ConnHandle) -> Result<PeerId, ErrorCode> {
+    pub(crate) fn join(
+        &self,
+        room: &str,
+        conn: ConnHandle,
+        addr: IpAddr,
+    ) -> Result<PeerId, ErrorCode> {
         let mut st = lock(&self.state);
         let members = st.rooms.get(room).map_or(0, Vec::len);
         if members >= self.config.limits.max_peers_per_room {
@@ -221,6 +239,8 @@ impl Hub {
             id.clone(),
             Peer {
                 room: room.to_owned(),
+                addr,
+                hold: None,
                 token,
                 next_seq: 1,
                 kept: VecDeque::new(),
@@ -315,6 +335,7 @@ impl Hub {
                 let room = match st.peers.get_mut(peer) {
                     Some(p) => {
                         p.link = Link::Suspended { epoch };
+                        p.hold = Some(self.addrs.hold(p.addr));
                         p.room.clone()
                     }
                     None => return None,
@@ -355,6 +376,7 @@ impl Hub {
         secret: &str,
         last_seq: u64,
         conn: ConnHandle,
+        addr: IpAddr,
     ) -> Result<PeerId, ErrorCode> {
         let mut st = lock(&self.state);
         let Some(id) = st.by_token.get(&digest(secret)).cloned() else {
@@ -396,6 +418,8 @@ impl Hub {
         }
         peer.kept_bytes -= freed;
         peer.token = token;
+        peer.addr = addr;
+        peer.hold = None;
         let resumed = ServerMessage::Resumed {
             v: PROTOCOL_VERSION,
             peer_id: id.clone(),

@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 mod accept;
+mod addrs;
 mod client;
 mod config;
 mod conn;

@@ -16,9 +16,15 @@ pub(crate) enum DropReason {
     JoinTimeout,
     Evicted,
     ConnectionLimit,
+    /// A connection refused because its address has its maximum of connections.
+    AddressLimit,
+    /// A join refused because its address joins too fast.
+    JoinRate,
+    /// A join refused because its address failed too many joins.
+    FailedJoins,
 }
 
-const DROPS: [(DropReason, &str); 10] = [
+const DROPS: [(DropReason, &str); 13] = [
     (DropReason::RateLimited, "rate_limited"),
     (DropReason::BadMessage, "bad_message"),
     (DropReason::Binary, "binary"),
@@ -29,6 +35,9 @@ const DROPS: [(DropReason, &str); 10] = [
     (DropReason::JoinTimeout, "join_timeout"),
     (DropReason::Evicted, "evicted"),
     (DropReason::ConnectionLimit, "connection_limit"),
+    (DropReason::AddressLimit, "address_limit"),
+    (DropReason::JoinRate, "join_rate"),
+    (DropReason::FailedJoins, "failed_joins"),
 ];
 
 /// Why `accept` failed; one `tether_signaling_accept_errors_total` series each.

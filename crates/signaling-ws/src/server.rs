@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -122,13 +122,19 @@ impl Server {
         let metrics = Arc::clone(&shared.metrics);
         let task = match &tls {
             Some(tls) => {
-                let incoming =
-                    TlsListener::new(listener, tls, handshake_timeout, Arc::clone(&metrics));
+                let incoming = TlsListener::new(
+                    listener,
+                    tls,
+                    handshake_timeout,
+                    Arc::clone(shared.hub.addrs()),
+                    Arc::clone(&metrics),
+                );
                 spawn_serve(incoming, router, shutdown_rx, header_timeout, metrics)
             }
             None => {
                 let incoming = TcpIncoming {
                     listener,
+                    addrs: Arc::clone(shared.hub.addrs()),
                     metrics: Arc::clone(&metrics),
                 };
                 spawn_serve(incoming, router, shutdown_rx, header_timeout, metrics)
@@ -227,6 +233,15 @@ fn check(config: &ServerConfig) -> Result<(), ServerError> {
             "the message rate and burst must be positive",
         ));
     }
+    if l.max_connections_per_address == 0
+        || l.joins_per_second_per_address == 0
+        || l.join_burst_per_address == 0
+        || l.failed_joins_per_minute_per_address == 0
+    {
+        return Err(ServerError::Config(
+            "the per-address limits must be positive",
+        ));
+    }
     if l.header_timeout.is_zero() || l.tls_handshake_timeout.is_zero() {
         return Err(ServerError::Config(
             "header_timeout and tls_handshake_timeout must be positive",
@@ -253,10 +268,35 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if *shared.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
+    let addrs = shared.hub.addrs();
+    let client = addrs.client(peer.ip(), &headers);
+    // A direct connection was counted when it was accepted; one through a trusted proxy is
+    // counted here, by the client address the proxy forwarded.
+    let slot = if addrs.is_trusted(peer.ip()) {
+        match addrs.admit(client) {
+            Some(slot) => Some(slot),
+            None => {
+                shared.metrics.dropped(DropReason::AddressLimit);
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "5")],
+                    "too many connections from this address\n",
+                )
+                    .into_response();
+            }
+        }
+    } else {
+        None
+    };
     let limits = &shared.hub.config().limits;
     if shared.open.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
         shared.open.fetch_sub(1, Ordering::Relaxed);
@@ -285,7 +325,8 @@ async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Res
             let shutdown = shared.shutdown.clone();
             let drain = shared.drain.clone();
             async move {
-                crate::conn::run(socket, hub, shutdown, drain).await;
+                crate::conn::run(socket, hub, client, shutdown, drain).await;
+                drop(slot);
                 drop(guard);
             }
             .instrument(tracing::debug_span!("ws"))

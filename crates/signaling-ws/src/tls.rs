@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::accept::{accept_failed, Accept};
+use crate::accept::{accept_failed, admit, Accept};
+use crate::addrs::{Addresses, Held};
 use crate::metrics::{Handshake, Metrics};
 
 /// TLS handshakes in progress at once; further TCP connections wait in the accept backlog.
@@ -159,7 +160,7 @@ fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'sta
 /// A source of connections whose TLS handshake has finished. Handshakes run in their own
 /// tasks (bounded in number and time), so a slow client cannot stall accepting.
 pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(TlsStream<Held<TcpStream>>, SocketAddr)>,
     accept_task: JoinHandle<()>,
 }
 
@@ -168,6 +169,7 @@ impl TlsListener {
         listener: TcpListener,
         tls: &ServerTls,
         handshake_timeout: Duration,
+        addrs: Arc<Addresses>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let acceptor = TlsAcceptor::from(Arc::clone(&tls.config));
@@ -177,6 +179,7 @@ impl TlsListener {
             acceptor,
             tx,
             handshake_timeout,
+            addrs,
             metrics,
         ));
         Self { ready, accept_task }
@@ -193,8 +196,9 @@ impl Drop for TlsListener {
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Sender<(TlsStream<Held<TcpStream>>, SocketAddr)>,
     handshake_timeout: Duration,
+    addrs: Arc<Addresses>,
     metrics: Arc<Metrics>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
@@ -209,8 +213,12 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Before the handshake: one address cannot hold every handshake slot.
+        let Some(tcp) = admit(tcp, addr, &addrs, &metrics) else {
+            continue;
+        };
         // Signals are small and latency-bound.
-        let _ = tcp.set_nodelay(true);
+        let _ = tcp.io.set_nodelay(true);
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         let metrics = Arc::clone(&metrics);
@@ -235,7 +243,7 @@ async fn accept_loop(
 }
 
 impl Accept for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<Held<TcpStream>>;
 
     async fn next(&mut self) -> (Self::Io, SocketAddr) {
         match self.ready.recv().await {

@@ -17,6 +17,38 @@ use crate::support::{signal, start, Raw, WAIT};
 
 const MIB: u64 = 1024 * 1024;
 
+/// A configuration whose per-address limits do not get in the way of an attack that, for
+/// real, would come from many addresses (here everything comes from 127.0.0.1).
+fn many_addresses() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.limits.max_connections_per_address = 100_000;
+    config.limits.joins_per_second_per_address = 100_000;
+    config.limits.join_burst_per_address = 100_000;
+    config
+}
+
+/// A WebSocket connection to `server` from the loopback address `source` (e.g. 127.0.0.2),
+/// or None when the server closed it before the upgrade finished.
+async fn connect_from(source: &str, server: &ServerHandle) -> Option<Raw> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().unwrap())
+        .expect("bind the source address");
+    let tcp = timeout(WAIT, socket.connect(server.local_addr()))
+        .await
+        .expect("connect in time")
+        .ok()?;
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (ws, _) = timeout(
+        WAIT,
+        tokio_tungstenite::client_async(server.ws_url(), stream),
+    )
+    .await
+    .expect("upgrade in time")
+    .ok()?;
+    Some(Raw { ws })
+}
+
 /// The resident set of this process (server and clients), in bytes.
 fn rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -240,7 +272,7 @@ async fn readers_that_stop_reading_cost_their_bound_and_no_more() {
     const VICTIMS: usize = 4;
     const SENDERS: usize = 7;
     const SIGNALS: usize = 70;
-    let server = start(ServerConfig::default()).await;
+    let server = start(many_addresses()).await;
     let url = server.ws_url();
     let calm = Bystanders::start(&url).await;
     let mut victims = Vec::new();
@@ -328,7 +360,7 @@ async fn readers_that_stop_reading_cost_their_bound_and_no_more() {
 async fn half_sent_requests_and_idle_connections_time_out() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const HALF: usize = 300;
-    let mut config = ServerConfig::default();
+    let mut config = many_addresses();
     config.limits.header_timeout = Duration::from_millis(500);
     let server = start(config).await;
     let url = server.ws_url();
@@ -381,10 +413,7 @@ async fn half_sent_requests_and_idle_connections_time_out() {
         mib(peaks.rss_growth)
     );
     assert_eq!(all_closed, HALF + 1, "every silent connection was closed");
-    assert!(
-        timeouts > HALF as u64,
-        "{timeouts} header timeouts counted"
-    );
+    assert!(timeouts > HALF as u64, "{timeouts} header timeouts counted");
     assert!(peaks.rss_growth < 32 * MIB);
     // A new client still gets in at once.
     let (mut fresh, _, _) = timeout(Duration::from_secs(2), Raw::join(&url, "late"))
@@ -393,5 +422,81 @@ async fn half_sent_requests_and_idle_connections_time_out() {
     fresh.fence().await;
     let (rounds, worst) = calm.finish().await;
     println!("half-sent requests: bystanders {rounds} rounds, worst round trip {worst:?}");
+    stop(server).await;
+}
+
+/// Attack 4: one address takes every connection slot, and probes room names by joining as
+/// fast as it can. It used to get all 10,000 slots in 2.5 s (everyone else: HTTP 503) and to
+/// probe ~2,700 rooms/s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_its_share_and_no_more() {
+    const TRIES: usize = 200;
+    let server = start(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let calm = Bystanders::start(&url).await;
+    let ((held, probes, joined, refused), peaks) = watch(&server, async {
+        // Slot grabbing from 127.0.0.2: every upgrade that succeeds is kept open.
+        let mut held = Vec::new();
+        for _ in 0..TRIES {
+            if let Some(raw) = connect_from("127.0.0.2", &server).await {
+                held.push(raw);
+            }
+        }
+        // Room probing from 127.0.0.3 for 2 s: connect, join a new room, leave.
+        let start = Instant::now();
+        let (mut probes, mut joined, mut refused) = (0u64, 0u64, 0u64);
+        while start.elapsed() < Duration::from_secs(2) && probes < 5_000 {
+            probes += 1;
+            let Some(mut raw) = connect_from("127.0.0.3", &server).await else {
+                continue;
+            };
+            raw.send(json!({"type": "join", "v": 1, "room": format!("probe-{probes}")}))
+                .await;
+            let answer = raw.recv().await;
+            match answer["type"].as_str() {
+                Some("joined") => {
+                    joined += 1;
+                    // Leave for good (a dropped peer stays suspended, holding a slot).
+                    raw.send(json!({"type": "bye"})).await;
+                    let _ = raw.close_code().await;
+                }
+                _ => {
+                    assert_eq!(answer["code"], "rate-limited", "{answer}");
+                    refused += 1;
+                }
+            }
+        }
+        (held, probes, joined, refused)
+    })
+    .await;
+    let limit = crate::support::metric(
+        &server,
+        "tether_signaling_drops_total{reason=\"address_limit\"}",
+    )
+    .await;
+    println!(
+        "one address: {} of {TRIES} connections from 127.0.0.2 upgraded (limit 64), \
+         address_limit drops {limit}; probing from 127.0.0.3: {probes} joins tried in 2 s, \
+         {joined} joined (allowance 40 + 10/s), {refused} refused; RSS growth {} (bound 32 MiB)",
+        held.len(),
+        mib(peaks.rss_growth)
+    );
+    assert_eq!(
+        held.len(),
+        64,
+        "one address gets max_connections_per_address"
+    );
+    assert!(limit >= (TRIES - 64) as u64);
+    assert!(joined <= 40 + 10 * 3, "{joined} probes joined");
+    assert!(refused > 0);
+    assert!(peaks.rss_growth < 32 * MIB);
+    // Another address still gets in at once.
+    let (mut fresh, _, _) = timeout(Duration::from_secs(2), Raw::join(&url, "late"))
+        .await
+        .expect("a new client joins at once");
+    fresh.fence().await;
+    let (rounds, worst) = calm.finish().await;
+    println!("one address: bystanders {rounds} rounds, worst round trip {worst:?}");
+    drop(held);
     stop(server).await;
 }
