@@ -500,3 +500,101 @@ async fn one_address_gets_its_share_and_no_more() {
     drop(held);
     stop(server).await;
 }
+
+/// One signal from `alice` to `bob`, which must arrive within 2 s.
+async fn tls_relay(
+    alice: &signaling_ws::SignalingClient,
+    bob: &mut signaling_ws::SignalingClient,
+    i: u64,
+) {
+    alice
+        .send_json(&bob.peer_id(), &json!(i))
+        .await
+        .expect("send");
+    for _ in 0..100 {
+        match timeout(Duration::from_secs(2), bob.recv()).await {
+            Ok(Some(signaling_ws::ClientEvent::Signal { data, .. })) => {
+                assert_eq!(data.get(), i.to_string());
+                return;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("the bystanders stopped relaying: {other:?}"),
+        }
+    }
+    panic!("no signal within 100 events");
+}
+
+/// Attack 5 over TLS: 1,100 TCP connections that never start a handshake. They used to take
+/// all 1,024 handshake slots, so every new `wss` client waited ~8 s for one to time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_tcp_connections_do_not_delay_tls_clients() {
+    use signaling_ws::{
+        client_tls_with_roots, ClientConfig, ClientEvent, ServerTls, SignalingClient,
+    };
+    const SILENT: usize = 1_100;
+    let pki = crate::tls::make_pki("attack CA");
+    let tls = ServerTls::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
+    let trust = client_tls_with_roots(pki.ca_pem.as_bytes()).unwrap();
+    let server = start(ServerConfig {
+        tls: Some(tls),
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.ws_url();
+    let connect = |room: &str| {
+        let config = ClientConfig::new(&url, room).with_tls(Arc::clone(&trust));
+        SignalingClient::connect(config)
+    };
+    // The bystanders (on 127.0.0.1) relay before, during and after the attack.
+    let alice = connect("calm-tls").await.expect("alice");
+    let mut bob = connect("calm-tls").await.expect("bob");
+    tls_relay(&alice, &mut bob, 0).await;
+    let (mut silent, peaks) = watch(&server, async {
+        let mut silent = Vec::new();
+        for _ in 0..SILENT {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            if let Ok(Ok(tcp)) = timeout(WAIT, socket.connect(server.local_addr())).await {
+                silent.push(tcp);
+            }
+        }
+        silent
+    })
+    .await;
+    tls_relay(&alice, &mut bob, 1).await;
+    // A new wss client gets in at once.
+    let started = Instant::now();
+    let fresh = timeout(Duration::from_secs(2), connect("late-tls"))
+        .await
+        .expect("a new wss client connects within 2 s")
+        .expect("connects");
+    let waited = started.elapsed();
+    tls_relay(&alice, &mut bob, 2).await;
+    // Connections closed at accept read EOF (or a reset) at once; the rest stay open.
+    let mut refused = 0u64;
+    for tcp in &mut silent {
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) = timeout(Duration::from_millis(5), tcp.read(&mut byte)).await {
+            refused += 1;
+        }
+    }
+    println!(
+        "silent TCP: {} silent connections from 127.0.0.2, {refused} closed at accept \
+         (limit 64 per address), a new wss client connected in {waited:?}, RSS growth {} \
+         (bound 32 MiB)",
+        silent.len(),
+        mib(peaks.rss_growth)
+    );
+    assert!(
+        waited < Duration::from_secs(1),
+        "the new client waited {waited:?}"
+    );
+    assert!(refused >= (SILENT - 64) as u64);
+    assert!(peaks.rss_growth < 32 * MIB);
+    drop(silent);
+    fresh.close().await;
+    alice.close().await;
+    bob.close().await;
+    stop(server).await;
+}
