@@ -528,9 +528,7 @@ async fn tls_relay(
 /// all 1,024 handshake slots, so every new `wss` client waited ~8 s for one to time out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_tcp_connections_do_not_delay_tls_clients() {
-    use signaling_ws::{
-        client_tls_with_roots, ClientConfig, ClientEvent, ServerTls, SignalingClient,
-    };
+    use signaling_ws::{client_tls_with_roots, ClientConfig, ServerTls, SignalingClient};
     const SILENT: usize = 1_100;
     let pki = crate::tls::make_pki("attack CA");
     let tls = ServerTls::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
