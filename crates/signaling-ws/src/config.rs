@@ -102,6 +102,12 @@ pub struct Limits {
     pub resume_buffer: usize,
     /// Bytes kept per peer for resume (default 1 MiB), with the same policy.
     pub resume_buffer_bytes: usize,
+    /// Bytes held for all clients together, in resume buffers and outbound queues (default
+    /// 256 MiB; a frame in both counts twice, so the bound is conservative). Beyond it, the
+    /// oldest suspended peers are evicted first (`peer-left`; `drops{memory_budget}`), then
+    /// the recipient's oldest kept messages are dropped (a resume from before them fails with
+    /// `resume-gap`).
+    pub max_held_bytes: usize,
     /// Time allowed to write one frame to a socket (default 10 s); then it is a slow consumer.
     pub write_timeout: Duration,
     /// Time a client has to send a request's headers, from the connection (or the end of the
@@ -139,6 +145,7 @@ impl Default for Limits {
             max_write_buffer: 128 * 1024,
             resume_buffer: 256,
             resume_buffer_bytes: 1024 * 1024,
+            max_held_bytes: 256 * 1024 * 1024,
             write_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(5),

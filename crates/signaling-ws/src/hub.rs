@@ -4,7 +4,7 @@
 //! peer are numbered, kept in its resume buffer, and offered to its connection's bounded queue
 //! without waiting (`try_send`): a full queue marks a slow consumer, whose connection is closed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -153,6 +153,8 @@ struct State {
     peers: HashMap<PeerId, Peer>,
     /// SHA-256 of a resume token to its peer.
     by_token: HashMap<[u8; 32], PeerId>,
+    /// Suspended peers by suspension epoch (oldest first), for the memory budget.
+    suspended: BTreeMap<u64, PeerId>,
     kept_bytes: usize,
 }
 
@@ -340,6 +342,7 @@ impl Hub {
                     }
                     None => return None,
                 };
+                st.suspended.insert(epoch, peer.clone());
                 Metrics::inc(&self.metrics.suspensions_total);
                 tracing::debug!(peer = %peer, "peer suspended");
                 let mut evict = Vec::new();
@@ -437,7 +440,10 @@ impl Hub {
                 old.closer.close(CloseCode::Replaced);
                 false
             }
-            Link::Suspended { .. } => true,
+            Link::Suspended { epoch } => {
+                st.suspended.remove(&epoch);
+                true
+            }
         };
         st.kept_bytes -= freed;
         Metrics::inc(&self.metrics.resumes_ok);
@@ -485,7 +491,7 @@ impl Hub {
         &self,
         st: &mut State,
         to: &PeerId,
-        evict: &mut Vec<PeerId>,
+        evict: &mut Vec<(PeerId, DropReason)>,
         frame: impl FnOnce(u64) -> String,
     ) {
         let limits = &self.config.limits;
@@ -521,27 +527,65 @@ impl Hub {
                 if peer.kept.len() > limits.resume_buffer
                     || peer.kept_bytes > limits.resume_buffer_bytes
                 {
-                    evict.push(to.clone());
+                    evict.push((to.clone(), DropReason::Evicted));
                 }
             }
         }
         st.kept_bytes = st.kept_bytes.saturating_add_signed(delta);
+        self.enforce_budget(st, to, evict);
     }
 
-    /// Removes suspended peers whose resume buffer overflowed (and any this causes in turn).
-    fn evict_all(&self, st: &mut State, mut evict: Vec<PeerId>) {
+    /// Removes suspended peers whose resume buffer overflowed or that the memory budget
+    /// evicted (and any this causes in turn).
+    fn evict_all(&self, st: &mut State, mut evict: Vec<(PeerId, DropReason)>) {
         // Each removal can overflow other suspended peers; every peer goes at most once.
         let mut rounds = 0;
-        while let Some(id) = evict.pop() {
+        while let Some((id, why)) = evict.pop() {
             rounds += 1;
             if rounds > 10_000 {
                 break;
             }
             if st.peers.contains_key(&id) {
-                tracing::debug!(peer = %id, "suspended peer evicted: resume buffer overflow");
-                self.metrics.dropped(DropReason::Evicted);
+                tracing::debug!(peer = %id, reason = ?why, "suspended peer evicted");
+                self.metrics.dropped(why);
                 evict.extend(self.remove_inner(st, &id));
             }
+        }
+    }
+
+    /// Keeps the bytes held in resume buffers and queues within `max_held_bytes`: frees the
+    /// buffers of the oldest suspended peers first (they are evicted), then trims the oldest
+    /// entries of `to`'s buffer (a resume from before them fails with `resume-gap`).
+    fn enforce_budget(&self, st: &mut State, to: &PeerId, evict: &mut Vec<(PeerId, DropReason)>) {
+        let budget = self.config.limits.max_held_bytes;
+        let held = |st: &State| st.kept_bytes.saturating_add(self.metrics.queued_bytes());
+        self.metrics.observe_held(held(st));
+        while held(st) > budget {
+            let Some((_, id)) = st.suspended.pop_first() else {
+                break;
+            };
+            if let Some(p) = st.peers.get_mut(&id) {
+                // Its buffer goes now; the peer itself is removed by `evict_all`.
+                st.kept_bytes -= p.kept_bytes;
+                p.kept_bytes = 0;
+                p.kept.clear();
+                evict.push((id, DropReason::MemoryBudget));
+            }
+        }
+        let over = held(st).saturating_sub(budget);
+        if over == 0 {
+            return;
+        }
+        if let Some(p) = st.peers.get_mut(to) {
+            let mut freed = 0;
+            // The newest frame stays: it is the one being delivered.
+            while p.kept.len() > 1 && freed < over {
+                if let Some((_, f)) = p.kept.pop_front() {
+                    freed += f.len();
+                }
+            }
+            p.kept_bytes -= freed;
+            st.kept_bytes -= freed;
         }
     }
 
@@ -551,13 +595,16 @@ impl Hub {
     }
 
     /// Removes `id` and tells its room; returns peers that overflowed meanwhile.
-    fn remove_inner(&self, st: &mut State, id: &PeerId) -> Vec<PeerId> {
+    fn remove_inner(&self, st: &mut State, id: &PeerId) -> Vec<(PeerId, DropReason)> {
         let mut evict = Vec::new();
         let Some(peer) = st.peers.remove(id) else {
             return evict;
         };
         st.kept_bytes -= peer.kept_bytes;
         st.by_token.remove(&peer.token);
+        if let Link::Suspended { epoch } = peer.link {
+            st.suspended.remove(&epoch);
+        }
         if let Link::Attached(conn) = &peer.link {
             conn.closer.close(CloseCode::Evicted);
         }

@@ -22,9 +22,11 @@ pub(crate) enum DropReason {
     JoinRate,
     /// A join refused because its address failed too many joins.
     FailedJoins,
+    /// A suspended peer removed to keep the held bytes within the global budget.
+    MemoryBudget,
 }
 
-const DROPS: [(DropReason, &str); 13] = [
+const DROPS: [(DropReason, &str); 14] = [
     (DropReason::RateLimited, "rate_limited"),
     (DropReason::BadMessage, "bad_message"),
     (DropReason::Binary, "binary"),
@@ -38,6 +40,7 @@ const DROPS: [(DropReason, &str); 13] = [
     (DropReason::AddressLimit, "address_limit"),
     (DropReason::JoinRate, "join_rate"),
     (DropReason::FailedJoins, "failed_joins"),
+    (DropReason::MemoryBudget, "memory_budget"),
 ];
 
 /// Why `accept` failed; one `tether_signaling_accept_errors_total` series each.
@@ -96,6 +99,8 @@ pub(crate) struct Metrics {
     handshakes: [AtomicU64; HANDSHAKES.len()],
     /// Bytes of relayed frames in connections' outbound queues (a gauge).
     queued_bytes: AtomicU64,
+    /// The highest held bytes (resume buffers plus queues) seen after a delivery.
+    held_peak: AtomicU64,
     drops: [AtomicU64; DROPS.len()],
 }
 
@@ -138,6 +143,16 @@ impl Metrics {
             self.queued_bytes
                 .fetch_sub(delta.unsigned_abs() as u64, Ordering::Relaxed);
         }
+    }
+
+    /// Records the held bytes after a delivery, for the high-water mark.
+    pub(crate) fn observe_held(&self, held: usize) {
+        self.held_peak.fetch_max(held as u64, Ordering::Relaxed);
+    }
+
+    /// The queued-bytes gauge.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        usize::try_from(self.queued_bytes.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn dropped(&self, why: DropReason) {
@@ -205,6 +220,13 @@ impl Metrics {
             "Bytes held for clients: resume buffers plus outbound queues (an upper bound: a \
              queued frame is usually also in a resume buffer).",
             (g.queued_bytes as u64).saturating_add(queued),
+        );
+        one(
+            "tether_signaling_held_bytes_peak",
+            "gauge",
+            "The highest held bytes seen since the start (checked after each delivery, before \
+             the memory budget is enforced).",
+            get(&self.held_peak),
         );
         one(
             "tether_signaling_joins_total",

@@ -220,8 +220,10 @@ fn check(config: &ServerConfig) -> Result<(), ServerError> {
             "outbound_queue and resume_buffer must be positive, max_peers_per_room at least 2",
         ));
     }
-    if l.outbound_queue_bytes == 0 {
-        return Err(ServerError::Config("outbound_queue_bytes must be positive"));
+    if l.outbound_queue_bytes == 0 || l.max_held_bytes == 0 {
+        return Err(ServerError::Config(
+            "outbound_queue_bytes and max_held_bytes must be positive",
+        ));
     }
     if l.max_write_buffer < l.max_message_size.saturating_add(1024) {
         return Err(ServerError::Config(

@@ -317,6 +317,11 @@ async fn readers_that_stop_reading_cost_their_bound_and_no_more() {
     })
     .await;
     let (sent, _senders) = sent;
+    let peak = crate::support::metric(&server, "tether_signaling_held_bytes_peak").await;
+    let peaks = Peaks {
+        held: peaks.held.max(peak),
+        ..peaks
+    };
     let slow = crate::support::metric(
         &server,
         "tether_signaling_drops_total{reason=\"slow_consumer\"}",
@@ -594,5 +599,82 @@ async fn silent_tcp_connections_do_not_delay_tls_clients() {
     fresh.close().await;
     alice.close().await;
     bob.close().await;
+    stop(server).await;
+}
+
+/// Attack 3: many pairs whose receiving peer drops, each filling its suspended peer's resume
+/// buffer. Nothing bounded their sum: 1,000 such pairs pinned 916 MiB for the grace window
+/// with no connection open. Here the global budget is 8 MiB, for 40 pairs that would pin
+/// 35 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspended_peers_share_one_budget_oldest_evicted_first() {
+    const PAIRS: usize = 40;
+    const SIGNALS: usize = 15;
+    const BUDGET: u64 = 8 * MIB;
+    let mut config = many_addresses();
+    config.limits.max_held_bytes = BUDGET as usize;
+    let server = start(config).await;
+    let url = server.ws_url();
+    let calm = Bystanders::start(&url).await;
+    let chunk = "y".repeat(60 * 1024);
+    let ((senders, tokens), peaks) = watch(&server, async {
+        let mut senders = Vec::new();
+        let mut tokens = Vec::new();
+        for p in 0..PAIRS {
+            let room = format!("left-{p}");
+            let (mut a, _, _) = Raw::join(&url, &room).await;
+            let (b, b_id, b_token) = Raw::join(&url, &room).await;
+            a.recv_type("peer-joined").await;
+            // B's network goes away: suspended, not gone.
+            drop(b);
+            a.recv_type("peer-suspended").await;
+            for _ in 0..SIGNALS {
+                a.send(signal(&b_id, json!(chunk))).await;
+            }
+            a.fence().await;
+            senders.push(a);
+            tokens.push(b_token);
+        }
+        (senders, tokens)
+    })
+    .await;
+    let peak = crate::support::metric(&server, "tether_signaling_held_bytes_peak").await;
+    let held = crate::support::metric(&server, "tether_signaling_held_bytes").await;
+    let evicted = crate::support::metric(
+        &server,
+        "tether_signaling_drops_total{reason=\"memory_budget\"}",
+    )
+    .await;
+    println!(
+        "suspended pairs: {PAIRS} pairs x {SIGNALS} signals of 60 KiB to a dropped peer \
+         (unbounded: {}), held now {}, peak held {} (budget {}), RSS growth {}, \
+         memory_budget evictions {evicted}",
+        mib((PAIRS * SIGNALS * 60 * 1024) as u64),
+        mib(held),
+        mib(peak.max(peaks.held)),
+        mib(BUDGET),
+        mib(peaks.rss_growth)
+    );
+    // One frame may be in flight above the budget before it is enforced.
+    assert!(peak <= BUDGET + 64 * 1024, "peak held {peak}");
+    assert!(held <= BUDGET);
+    assert!(peaks.rss_growth < 48 * MIB, "RSS grew {}", peaks.rss_growth);
+    assert!(evicted >= (PAIRS / 2) as u64, "{evicted} evictions");
+    // Oldest first: the first pair's peer is gone, the last pair's resumes with everything.
+    let mut senders = senders;
+    assert_eq!(senders[0].recv_type("peer-left").await["type"], "peer-left");
+    let mut late = Raw::connect(&url).await;
+    late.send(json!({"type": "resume", "v": 1, "resume_token": tokens[PAIRS - 1], "last_seq": 0}))
+        .await;
+    let resumed = late.recv().await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["replayed"], SIGNALS as u64);
+    let mut gone = Raw::connect(&url).await;
+    gone.send(json!({"type": "resume", "v": 1, "resume_token": tokens[0], "last_seq": 0}))
+        .await;
+    assert_eq!(gone.recv().await["code"], "resume-unknown");
+    let (rounds, worst) = calm.finish().await;
+    println!("suspended pairs: bystanders {rounds} rounds, worst round trip {worst:?}");
+    drop(senders);
     stop(server).await;
 }
