@@ -21,6 +21,13 @@ pub struct ServerConfig {
     pub pong_timeout: Duration,
     /// When set, `join` must carry a room token signed with this key (see [`RoomTokenKey`]).
     pub room_tokens: Option<RoomTokenKey>,
+    /// Room tokens that expire later than this from now are refused as `invalid-token`
+    /// (default 24 h): a leaked token is not a key for years.
+    pub max_token_lifetime: Duration,
+    /// When not empty, a WebSocket upgrade whose `Origin` header is not in this list is refused
+    /// with HTTP 403 (exact match, e.g. `https://app.example.com`). Requests without `Origin`
+    /// (non-browser clients) are allowed. Empty by default: any origin.
+    pub allowed_origins: Vec<String>,
     /// When set, files under this directory are served for every path that is not an endpoint
     /// or an [`embedded`](Self::embedded) file.
     pub static_dir: Option<PathBuf>,
@@ -44,6 +51,8 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(15),
             pong_timeout: Duration::from_secs(10),
             room_tokens: None,
+            max_token_lifetime: Duration::from_secs(24 * 3600),
+            allowed_origins: Vec::new(),
             static_dir: None,
             embedded: &[],
             tls: None,
@@ -70,6 +79,9 @@ pub struct EmbeddedFile {
 pub struct Limits {
     /// Largest accepted WebSocket message, in bytes (default 64 KiB); larger: close 1009.
     pub max_message_size: usize,
+    /// Deepest nesting of arrays and objects in a signal's `data` (default 32); deeper:
+    /// `bad-message`. Receivers parse `data`; this bounds their recursion.
+    pub max_data_depth: usize,
     /// Longest room name, in bytes (default 128).
     pub max_room_name: usize,
     /// Peers (connected or suspended) per room (default 16).
@@ -134,6 +146,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_size: 64 * 1024,
+            max_data_depth: 32,
             max_room_name: 128,
             max_peers_per_room: 16,
             max_connections: 10_000,

@@ -14,7 +14,8 @@ use crate::addrs::Refusal;
 use crate::hub::{Closer, ConnHandle, Departure, Hub};
 use crate::metrics::{DropReason, Metrics};
 use crate::protocol::{
-    ClientMessage, CloseCode, ErrorCode, PeerId, ProtocolError, ServerMessage, PROTOCOL_VERSION,
+    json_depth, ClientMessage, CloseCode, ErrorCode, PeerId, ProtocolError, ServerMessage,
+    PROTOCOL_VERSION,
 };
 use crate::token::TokenError;
 
@@ -167,11 +168,13 @@ pub(crate) async fn run(
                     None => break End::Close(None),
                     Some(Ok(msg)) => msg,
                     Some(Err(e)) => {
-                        if is_too_big(e) {
-                            metrics.dropped(DropReason::TooBig);
-                            break End::Close(Some(CloseCode::TooBig));
+                        let code = read_error(e);
+                        match code {
+                            Some(CloseCode::TooBig) => metrics.dropped(DropReason::TooBig),
+                            Some(_) => metrics.dropped(DropReason::ProtocolViolation),
+                            None => {}
                         }
-                        break End::Close(None);
+                        break End::Close(code);
                     }
                 };
                 // Every frame counts in the rate, control frames too: tungstenite answers each
@@ -338,9 +341,9 @@ fn handle(
                 return Step::Reply(error(ErrorCode::InvalidRoom, why));
             }
             if let Some(key) = &hub.config().room_tokens {
-                let verdict = token
-                    .as_deref()
-                    .map_or(Err(TokenError::Malformed), |t| key.verify(&room, t));
+                let verdict = token.as_deref().map_or(Err(TokenError::Malformed), |t| {
+                    key.verify_within(&room, t, hub.config().max_token_lifetime)
+                });
                 match verdict {
                     Ok(()) => {}
                     Err(TokenError::Expired) => {
@@ -387,6 +390,12 @@ fn handle(
             }
         }
         (_, None) => Step::Reply(error(ErrorCode::NotJoined, "join a room first")),
+        (ClientMessage::Signal { data, .. }, Some(_))
+            if json_depth(data.get()) > hub.config().limits.max_data_depth =>
+        {
+            metrics.dropped(DropReason::BadMessage);
+            Step::Reply(error(ErrorCode::BadMessage, "data is nested too deeply"))
+        }
         (ClientMessage::Signal { to, data }, Some(me)) => match hub.signal(me, &to, &data) {
             Ok(()) => Step::Continue,
             Err(code) => Step::Reply(error(code, "no such peer in this room")),
@@ -492,12 +501,20 @@ async fn send(ws: &mut WebSocket, msg: Message, limit: Duration) -> Written {
     }
 }
 
-fn is_too_big(e: axum::Error) -> bool {
+/// The close code for a failed read: 1009 for a frame over the size limit, 1002 for a
+/// protocol violation, 1007 for bad UTF-8; None when the socket just went away.
+fn read_error(e: axum::Error) -> Option<CloseCode> {
     let inner = e.into_inner();
-    matches!(
-        inner.downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some(CloseCode::TooBig),
+        Some(tungstenite::Error::Protocol(p)) => match p {
+            // The client went away mid-handshake or mid-frame: nothing to tell it.
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake => None,
+            _ => Some(CloseCode::ProtocolViolation),
+        },
+        Some(tungstenite::Error::Utf8(_)) => Some(CloseCode::InvalidUtf8),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

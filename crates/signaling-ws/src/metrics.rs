@@ -24,9 +24,13 @@ pub(crate) enum DropReason {
     FailedJoins,
     /// A suspended peer removed to keep the held bytes within the global budget.
     MemoryBudget,
+    /// A connection closed for a WebSocket protocol violation (1002) or bad UTF-8 (1007).
+    ProtocolViolation,
+    /// A WebSocket upgrade refused for its `Origin`.
+    Origin,
 }
 
-const DROPS: [(DropReason, &str); 14] = [
+const DROPS: [(DropReason, &str); 16] = [
     (DropReason::RateLimited, "rate_limited"),
     (DropReason::BadMessage, "bad_message"),
     (DropReason::Binary, "binary"),
@@ -41,6 +45,8 @@ const DROPS: [(DropReason, &str); 14] = [
     (DropReason::JoinRate, "join_rate"),
     (DropReason::FailedJoins, "failed_joins"),
     (DropReason::MemoryBudget, "memory_budget"),
+    (DropReason::ProtocolViolation, "protocol_violation"),
+    (DropReason::Origin, "origin"),
 ];
 
 /// Why `accept` failed; one `tether_signaling_accept_errors_total` series each.

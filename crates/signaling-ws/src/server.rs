@@ -279,6 +279,16 @@ async fn upgrade(
     if *shared.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
+    let allowed = &shared.hub.config().allowed_origins;
+    if !allowed.is_empty() {
+        let origin = headers
+            .get(header::ORIGIN)
+            .map(|o| o.to_str().unwrap_or(""));
+        if origin.is_some_and(|o| !allowed.iter().any(|a| a == o)) {
+            shared.metrics.dropped(DropReason::Origin);
+            return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+        }
+    }
     let addrs = shared.hub.addrs();
     let client = addrs.client(peer.ip(), &headers);
     // A direct connection was counted when it was accepted; one through a trusted proxy is
