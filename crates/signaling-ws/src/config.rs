@@ -1,6 +1,6 @@
 //! Server configuration: limits, timers, tokens and static files.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +34,9 @@ pub struct ServerConfig {
     /// Files compiled into the program (e.g. a browser page), each served at its own path
     /// (empty by default). They take precedence over `static_dir`.
     pub embedded: &'static [EmbeddedFile],
+    /// When set, `/metrics` is served on this address (plain HTTP, its own listener) and not
+    /// on the main one, so it need not be public (default: on the main address).
+    pub metrics_addr: Option<SocketAddr>,
     /// Addresses of reverse proxies whose `X-Forwarded-For` header names the client (empty by
     /// default: the header is ignored). Connections from them are not limited per address;
     /// their clients are, by forwarded address.
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
             embedded: &[],
             tls: None,
             trusted_proxies: Vec::new(),
+            metrics_addr: None,
         }
     }
 }

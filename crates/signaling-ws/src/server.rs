@@ -63,6 +63,8 @@ pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
     drained: mpsc::Receiver<()>,
     task: JoinHandle<io::Result<()>>,
+    metrics_task: Option<JoinHandle<io::Result<()>>>,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     tls: bool,
 }
@@ -91,6 +93,7 @@ impl Server {
         let static_dir = config.static_dir.clone();
         let embedded = config.embedded;
         let tls = config.tls.clone();
+        let config_metrics_addr = config.metrics_addr;
         let hub = Arc::new(Hub::new(Arc::new(config), Arc::clone(&metrics)));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (drain_tx, drained) = mpsc::channel(1);
@@ -101,11 +104,21 @@ impl Server {
             shutdown: shutdown_rx.clone(),
             drain: drain_tx,
         });
+        let metrics_listener = match config_metrics_addr {
+            Some(addr) => {
+                let std = std::net::TcpListener::bind(addr).map_err(ServerError::Listen)?;
+                std.set_nonblocking(true).map_err(ServerError::Listen)?;
+                Some(TcpListener::from_std(std).map_err(ServerError::Listen)?)
+            }
+            None => None,
+        };
         let mut router = Router::new()
             .route(WS_PATH, get(upgrade))
             .route("/healthz", get(|| async { "ok\n" }))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics_text));
+            .route("/readyz", get(readyz));
+        if metrics_listener.is_none() {
+            router = router.route("/metrics", get(metrics_text));
+        }
         for file in embedded {
             router = router.route(file.path, get(move || serve_embedded(file)));
             if let Some(dir) = file.path.strip_suffix("index.html") {
@@ -140,12 +153,33 @@ impl Server {
                 spawn_serve(incoming, router, shutdown_rx, header_timeout, metrics)
             }
         };
+        let (metrics_addr, metrics_task) = match metrics_listener {
+            Some(listener) => {
+                let addr = listener.local_addr().map_err(ServerError::Listen)?;
+                let router = Router::new()
+                    .route("/metrics", get(metrics_text))
+                    .with_state(Arc::clone(&shared));
+                let incoming = TcpIncoming {
+                    listener,
+                    addrs: Arc::clone(shared.hub.addrs()),
+                    metrics: Arc::clone(&shared.metrics),
+                };
+                let stop = shared.shutdown.clone();
+                let metrics = Arc::clone(&shared.metrics);
+                let task = spawn_serve(incoming, router, stop, header_timeout, metrics);
+                tracing::info!(%addr, "metrics listening");
+                (Some(addr), Some(task))
+            }
+            None => (None, None),
+        };
         tracing::info!(%local_addr, tls = tls.is_some(), "signaling server listening");
         Ok(ServerHandle {
             local_addr,
             shutdown: shutdown_tx,
             drained,
             task,
+            metrics_task,
+            metrics_addr,
             shared,
             tls: tls.is_some(),
         })
@@ -162,6 +196,12 @@ impl ServerHandle {
     pub fn ws_url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
         format!("{scheme}://{}{WS_PATH}", self.local_addr)
+    }
+
+    /// The address `/metrics` is served on: [`ServerConfig::metrics_addr`]'s bound address
+    /// when set, else this server's own address.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr.unwrap_or(self.local_addr)
     }
 
     /// Whether the server speaks TLS.
@@ -181,6 +221,7 @@ impl ServerHandle {
             shutdown,
             mut drained,
             task,
+            metrics_task,
             shared,
             ..
         } = self;
@@ -191,6 +232,9 @@ impl ServerHandle {
         // Our copy of the drain sender goes with `shared`; connection tasks hold the others.
         drop(shared);
         let wait = async {
+            if let Some(metrics_task) = metrics_task {
+                let _ = metrics_task.await;
+            }
             let served = task.await;
             while drained.recv().await.is_some() {}
             served

@@ -421,3 +421,89 @@ async fn origins_and_token_lifetimes() {
     );
     server.shutdown(WAIT).await.unwrap();
 }
+
+#[tokio::test]
+async fn metrics_on_their_own_address() {
+    let server = start(ServerConfig {
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    assert_ne!(server.metrics_addr(), server.local_addr());
+    let (status, _) = crate::support::http_get(&server, "/metrics").await;
+    assert_eq!(status, 404, "not on the public address");
+    let (status, body) = crate::support::http_get_at(server.metrics_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("tether_signaling_connections "), "{body}");
+    // The earlier request to the public address was a plain HTTP request.
+    assert!(
+        body.contains("tether_signaling_http_requests_total 2"),
+        "{body}"
+    );
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = start(ServerConfig {
+        limits: Limits {
+            max_connections_per_address: 2,
+            ..Limits::default()
+        },
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.ws_url();
+    let via_proxy = |client: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("x-forwarded-for", client.parse().unwrap());
+        req
+    };
+    // Through the proxy (127.0.0.1): two per forwarded client, then 429.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        open.push(
+            tokio_tungstenite::connect_async(via_proxy("203.0.113.5"))
+                .await
+                .expect("under the limit"),
+        );
+    }
+    match tokio_tungstenite::connect_async(via_proxy("203.0.113.5")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429)
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    // Another forwarded client is counted apart.
+    open.push(
+        tokio_tungstenite::connect_async(via_proxy("203.0.113.6"))
+            .await
+            .expect("another client"),
+    );
+    // From an untrusted address the header is ignored: 127.0.0.2 is limited as itself.
+    let mut direct = 0;
+    for _ in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let tcp = socket.connect(server.local_addr()).await.unwrap();
+        let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+        if let Ok(ws) = tokio_tungstenite::client_async(via_proxy("198.51.100.1"), stream).await {
+            direct += 1;
+            open.push(ws);
+        }
+    }
+    assert_eq!(direct, 2);
+    assert_eq!(
+        metric(
+            &server,
+            "tether_signaling_drops_total{reason=\"address_limit\"}"
+        )
+        .await,
+        2
+    );
+    drop(open);
+    server.shutdown(WAIT).await.unwrap();
+}
