@@ -42,8 +42,10 @@ impl Bucket {
 
 #[derive(Debug)]
 struct Entry {
-    /// Open connections (and suspended peers) from this address.
+    /// Open connections from this address.
     held: usize,
+    /// Suspended peers whose last connection came from this address.
+    suspended: usize,
     joins: Bucket,
     failures: Bucket,
 }
@@ -91,13 +93,18 @@ pub(crate) enum Admission {
 pub(crate) struct Slot {
     addrs: Arc<Addresses>,
     key: IpAddr,
+    suspended: bool,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut t = lock(&self.addrs.table);
         if let Some(e) = t.entries.get_mut(&self.key) {
-            e.held = e.held.saturating_sub(1);
+            if self.suspended {
+                e.suspended = e.suspended.saturating_sub(1);
+            } else {
+                e.held = e.held.saturating_sub(1);
+            }
         }
     }
 }
@@ -135,33 +142,38 @@ impl Addresses {
         }
     }
 
-    /// Counts a new connection from `ip`, or None when the address has its maximum.
+    /// Counts a new connection from `ip`, or None when the address has its maximum of open
+    /// connections, or of open connections and suspended peers together (twice the maximum,
+    /// so that after a network drop every suspended peer can still come back and resume).
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
-        self.take(ip, true)
-    }
-
-    /// Counts a suspended peer of `ip`, whatever the address already holds.
-    pub(crate) fn hold(self: &Arc<Self>, ip: IpAddr) -> Slot {
-        self.take(ip, false).unwrap_or_else(|| Slot {
-            addrs: Arc::clone(self),
-            key: key(ip),
-        })
-    }
-
-    fn take(self: &Arc<Self>, ip: IpAddr, limited: bool) -> Option<Slot> {
         let key = key(ip);
         let now = Instant::now();
         let mut t = lock(&self.table);
         self.sweep(&mut t, now);
         let e = t.entries.entry(key).or_insert_with(|| self.entry(now));
-        if limited && e.held >= self.max_held {
+        if e.held >= self.max_held || e.held + e.suspended >= 2 * self.max_held {
             return None;
         }
         e.held += 1;
         Some(Slot {
             addrs: Arc::clone(self),
             key,
+            suspended: false,
         })
+    }
+
+    /// Counts a suspended peer of `ip`, whatever the address already holds.
+    pub(crate) fn hold(self: &Arc<Self>, ip: IpAddr) -> Slot {
+        let key = key(ip);
+        let now = Instant::now();
+        let mut t = lock(&self.table);
+        let e = t.entries.entry(key).or_insert_with(|| self.entry(now));
+        e.suspended += 1;
+        Slot {
+            addrs: Arc::clone(self),
+            key,
+            suspended: true,
+        }
     }
 
     /// Takes one join from `ip`'s allowance; refuses when the address joins too fast or has
@@ -197,6 +209,7 @@ impl Addresses {
     fn entry(&self, now: Instant) -> Entry {
         Entry {
             held: 0,
+            suspended: 0,
             joins: Bucket::full(self.join_burst, now),
             failures: Bucket::full(self.failure_burst, now),
         }
@@ -212,7 +225,10 @@ impl Addresses {
             e.joins.refill(self.join_rate, self.join_burst, now);
             e.failures
                 .refill(self.failure_rate, self.failure_burst, now);
-            e.held > 0 || e.joins.tokens < self.join_burst || e.failures.tokens < self.failure_burst
+            e.held > 0
+                || e.suspended > 0
+                || e.joins.tokens < self.join_burst
+                || e.failures.tokens < self.failure_burst
         });
         t.sweep_at = (t.entries.len() * 2).max(SWEEP_FLOOR);
     }
@@ -345,9 +361,18 @@ mod tests {
         let _y = a.admit("2001:db8::2".parse().unwrap()).unwrap();
         assert!(a.admit("2001:db8::ffff".parse().unwrap()).is_none());
         assert!(a.admit("2001:db8:0:1::1".parse().unwrap()).is_some());
-        // A suspended peer counts even at the limit.
-        let _held = a.hold(one);
-        assert!(a.admit(one).is_none());
+        // Suspended peers count too, up to twice the maximum with the open connections.
+        let three: IpAddr = "192.0.2.3".parse().unwrap();
+        let h1 = a.hold(three);
+        let _h2 = a.hold(three);
+        let c1 = a.admit(three).unwrap();
+        let _c2 = a.admit(three).unwrap();
+        assert!(a.admit(three).is_none());
+        let _h3 = a.hold(three);
+        drop(c1);
+        assert!(a.admit(three).is_none(), "1 open + 3 suspended = 4");
+        drop(h1);
+        assert!(a.admit(three).is_some());
     }
 
     #[test]

@@ -133,8 +133,10 @@ pub struct Limits {
     /// Time a new connection has to finish the TLS handshake (default 5 s).
     pub tls_handshake_timeout: Duration,
     /// Open connections per client address (IPv6: per /64), counted from accept (before TLS
-    /// and HTTP), plus the address's suspended peers (default 64). Beyond, a new connection
-    /// is closed at once (or, behind a trusted proxy, refused with HTTP 429).
+    /// and HTTP) (default 64); open connections and suspended peers together may reach twice
+    /// this (so every peer of an address whose network dropped can come back and resume).
+    /// Beyond, a new connection is closed at once (or, behind a trusted proxy, refused with
+    /// HTTP 429).
     pub max_connections_per_address: usize,
     /// Sustained `join`/`resume` per second per client address (default 10).
     pub joins_per_second_per_address: u32,
