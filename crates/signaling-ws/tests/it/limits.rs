@@ -507,3 +507,36 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     drop(open);
     server.shutdown(WAIT).await.unwrap();
 }
+
+#[tokio::test]
+async fn plain_disconnects_are_not_slow_consumers() {
+    let server = start(ServerConfig::default()).await;
+    let url = server.ws_url();
+    for round in 0..5 {
+        let room = format!("gone-{round}");
+        let (mut a, _, _) = Raw::join(&url, &room).await;
+        let (b, b_id, _) = Raw::join(&url, &room).await;
+        a.recv_type("peer-joined").await;
+        // `b` goes away with frames on their way to it; the server's writes then fail.
+        for i in 0..20 {
+            a.send(signal(&b_id, json!(i))).await;
+        }
+        drop(b);
+        for i in 0..20 {
+            a.send(signal(&b_id, json!(i))).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        a.recv_type("peer-suspended").await;
+        // `a` goes too (also a plain disconnect, with nothing in flight).
+    }
+    wait_metric(&server, "tether_signaling_suspensions_total", |v| v == 10).await;
+    assert_eq!(
+        metric(
+            &server,
+            "tether_signaling_drops_total{reason=\"slow_consumer\"}"
+        )
+        .await,
+        0
+    );
+    server.shutdown(WAIT).await.unwrap();
+}
