@@ -510,26 +510,31 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
 
 #[tokio::test]
 async fn plain_disconnects_are_not_slow_consumers() {
-    let server = start(ServerConfig::default()).await;
+    // Bounds far above what this test queues: `b` is never a slow consumer by them.
+    let limits = Limits {
+        outbound_queue: 1024,
+        outbound_queue_bytes: 64 * 1024 * 1024,
+        resume_buffer: 4096,
+        resume_buffer_bytes: 64 * 1024 * 1024,
+        messages_per_second: 10_000,
+        message_burst: 10_000,
+        ..Limits::default()
+    };
+    let server = start(with_limits(limits)).await;
     let url = server.ws_url();
-    for round in 0..5 {
-        let room = format!("gone-{round}");
-        let (mut a, _, _) = Raw::join(&url, &room).await;
-        let (b, b_id, _) = Raw::join(&url, &room).await;
-        a.recv_type("peer-joined").await;
-        // `b` goes away with frames on their way to it; the server's writes then fail.
-        for i in 0..20 {
-            a.send(signal(&b_id, json!(i))).await;
-        }
-        drop(b);
-        for i in 0..20 {
-            a.send(signal(&b_id, json!(i))).await;
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        a.recv_type("peer-suspended").await;
-        // `a` goes too (also a plain disconnect, with nothing in flight).
+    let (mut a, _, _) = Raw::join(&url, "gone").await;
+    let (b, b_id, _) = Raw::join(&url, "gone").await;
+    a.recv_type("peer-joined").await;
+    // `b` does not read: the socket buffers fill and the server's write to `b` blocks with
+    // frames queued behind it. Then `b` goes away (a reset, with unread data): the blocked
+    // write fails. That is a disconnect, not a slow consumer.
+    let chunk = "z".repeat(32 * 1024);
+    for _ in 0..300 {
+        a.send(signal(&b_id, json!(chunk))).await;
     }
-    wait_metric(&server, "tether_signaling_suspensions_total", |v| v == 10).await;
+    a.fence().await;
+    drop(b);
+    a.recv_type("peer-suspended").await;
     assert_eq!(
         metric(
             &server,
