@@ -133,7 +133,7 @@ pub(crate) async fn run(
                     biased;
                     code = conn.closer.closed() => break End::Close(Some(code)),
                     written = write(&mut ws, out.frame, metrics, limits.write_timeout) => {
-                        if let Some(end) = written.end(metrics) {
+                        if let Some(end) = written.end(metrics, &conn.closer) {
                             break end;
                         }
                     }
@@ -157,7 +157,7 @@ pub(crate) async fn run(
                         awaiting_pong = Some(now);
                     }
                     let ping = Message::Ping(Default::default());
-                    if let Some(end) = send(&mut ws, ping, limits.write_timeout).await.end(metrics) {
+                    if let Some(end) = send(&mut ws, ping, limits.write_timeout).await.end(metrics, &conn.closer) {
                         break end;
                     }
                 }
@@ -198,7 +198,7 @@ pub(crate) async fn run(
                         metrics.dropped(DropReason::RateLimited);
                         if warn && !control {
                             let text = error(ErrorCode::RateLimited, "message dropped: over the rate");
-                            if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics) {
+                            if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
                                 break end;
                             }
                         }
@@ -215,7 +215,7 @@ pub(crate) async fn run(
                 let Some(text) = text else {
                     metrics.dropped(DropReason::Binary);
                     let text = error(ErrorCode::BinaryUnsupported, "the protocol uses text frames");
-                    if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics) {
+                    if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
                         break end;
                     }
                     continue;
@@ -223,7 +223,7 @@ pub(crate) async fn run(
                 match handle(&hub, &conn, client, &mut peer, text.as_str()) {
                     Step::Continue => {}
                     Step::Reply(text) => {
-                        if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics) {
+                        if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
                             break end;
                         }
                     }
@@ -462,13 +462,16 @@ enum Written {
 }
 
 impl Written {
-    /// How the connection ends after this write, if it does; counts a slow consumer.
-    fn end(self, metrics: &Metrics) -> Option<End> {
+    /// How the connection ends after this write, if it does; counts a slow consumer once per
+    /// connection (the hub may find the same connection's queue full meanwhile).
+    fn end(self, metrics: &Metrics, closer: &Closer) -> Option<End> {
         match self {
             Written::Done => None,
             Written::Gone => Some(End::Close(None)),
             Written::Slow => {
-                metrics.dropped(DropReason::SlowConsumer);
+                if closer.close(CloseCode::SlowConsumer) {
+                    metrics.dropped(DropReason::SlowConsumer);
+                }
                 Some(End::Close(Some(CloseCode::SlowConsumer)))
             }
         }
