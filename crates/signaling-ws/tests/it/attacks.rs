@@ -447,7 +447,7 @@ async fn one_address_gets_its_share_and_no_more() {
     let server = start(ServerConfig::default()).await;
     let url = server.ws_url();
     let calm = Bystanders::start(&url).await;
-    let ((held, probes, joined, refused), peaks) = watch(&server, async {
+    let ((held, probes, joined, refused, probing), peaks) = watch(&server, async {
         // Slot grabbing from 127.0.0.2: every upgrade that succeeds is kept open.
         let mut held = Vec::new();
         for _ in 0..TRIES {
@@ -479,7 +479,7 @@ async fn one_address_gets_its_share_and_no_more() {
                 }
             }
         }
-        (held, probes, joined, refused)
+        (held, probes, joined, refused, start.elapsed())
     })
     .await;
     let limit = crate::support::metric(
@@ -489,7 +489,7 @@ async fn one_address_gets_its_share_and_no_more() {
     .await;
     println!(
         "one address: {} of {TRIES} connections from 127.0.0.2 upgraded (limit 64), \
-         address_limit drops {limit}; probing from 127.0.0.3: {probes} joins tried in 2 s, \
+         address_limit drops {limit}; probing from 127.0.0.3: {probes} joins tried in {probing:?}, \
          {joined} joined (allowance 40 + 10/s), {refused} refused; RSS growth {} (bound 32 MiB)",
         held.len(),
         mib(peaks.rss_growth)
