@@ -1,6 +1,7 @@
 //! One task per WebSocket connection: reads and checks client frames, writes queued frames,
 //! enforces the rate, the join deadline and liveness.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +10,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite;
 
+use crate::addrs::Refusal;
 use crate::hub::{Closer, ConnHandle, Departure, Hub};
 use crate::metrics::{DropReason, Metrics};
 use crate::protocol::{
-    ClientMessage, CloseCode, ErrorCode, PeerId, ProtocolError, ServerMessage, PROTOCOL_VERSION,
+    json_depth, ClientMessage, CloseCode, ErrorCode, PeerId, ProtocolError, ServerMessage,
+    PROTOCOL_VERSION,
 };
 use crate::token::TokenError;
 
@@ -90,6 +93,7 @@ enum End {
 pub(crate) async fn run(
     mut ws: WebSocket,
     hub: Arc<Hub>,
+    client: IpAddr,
     mut shutdown: watch::Receiver<bool>,
     _drain: mpsc::Sender<()>,
 ) {
@@ -100,6 +104,7 @@ pub(crate) async fn run(
         id: hub.conn_id(),
         tx,
         closer: Arc::new(Closer::default()),
+        queued: Arc::default(),
     };
     let metrics = hub.metrics();
     let start = Instant::now();
@@ -119,17 +124,17 @@ pub(crate) async fn run(
             biased;
             code = conn.closer.closed() => break End::Close(Some(code)),
             () = async { let _ = shutdown.wait_for(|down| *down).await; } => break End::Close(Some(CloseCode::GoingAway)),
-            frame = rx.recv() => {
-                let Some(frame) = frame else { break End::Close(None) };
+            out = rx.recv() => {
+                let Some(out) = out else { break End::Close(None) };
+                conn.taken(&out, metrics);
                 // A write blocked on a full socket is exactly when the hub finds the queue full
                 // and asks to close: act on that at once, not after `write_timeout`.
                 tokio::select! {
                     biased;
                     code = conn.closer.closed() => break End::Close(Some(code)),
-                    written = write(&mut ws, frame, metrics, limits.write_timeout) => {
-                        if !written {
-                            metrics.dropped(DropReason::SlowConsumer);
-                            break End::Close(Some(CloseCode::SlowConsumer));
+                    written = write(&mut ws, out.frame, metrics, limits.write_timeout) => {
+                        if let Some(end) = written.end(metrics, &conn.closer) {
+                            break end;
                         }
                     }
                 }
@@ -151,9 +156,9 @@ pub(crate) async fn run(
                     if awaiting_pong.is_none() {
                         awaiting_pong = Some(now);
                     }
-                    let ping = ws.send(Message::Ping(Default::default()));
-                    if timeout(limits.write_timeout, ping).await.map_or(true, |r| r.is_err()) {
-                        break End::Close(None);
+                    let ping = Message::Ping(Default::default());
+                    if let Some(end) = send(&mut ws, ping, limits.write_timeout).await.end(metrics, &conn.closer) {
+                        break end;
                     }
                 }
             }
@@ -163,29 +168,38 @@ pub(crate) async fn run(
                     None => break End::Close(None),
                     Some(Ok(msg)) => msg,
                     Some(Err(e)) => {
-                        if is_too_big(e) {
-                            metrics.dropped(DropReason::TooBig);
-                            break End::Close(Some(CloseCode::TooBig));
+                        let code = read_error(e);
+                        match code {
+                            Some(CloseCode::TooBig) => metrics.dropped(DropReason::TooBig),
+                            Some(_) => metrics.dropped(DropReason::ProtocolViolation),
+                            None => {}
                         }
-                        break End::Close(None);
+                        break End::Close(code);
                     }
                 };
-                let (text, len) = match msg {
-                    Message::Text(t) => { let n = t.len(); (Some(t), n) }
-                    Message::Binary(b) => (None, b.len()),
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                // Every frame counts in the rate, control frames too: tungstenite answers each
+                // ping with a pong whether or not we look at it.
+                let (text, len, control) = match msg {
+                    Message::Text(t) => { let n = t.len(); (Some(t), n, false) }
+                    Message::Binary(b) => (None, b.len(), false),
+                    Message::Ping(_) | Message::Pong(_) => {
+                        Metrics::inc(&metrics.control_frames_in);
+                        (None, 0, true)
+                    }
                     Message::Close(_) => break End::Close(None),
                 };
-                Metrics::inc(&metrics.messages_in);
-                Metrics::add(&metrics.bytes_in, len);
+                if !control {
+                    Metrics::inc(&metrics.messages_in);
+                    Metrics::add(&metrics.bytes_in, len);
+                }
                 match bucket.take(Instant::now()) {
                     Rate::Pass => {}
                     Rate::Drop { warn } => {
                         metrics.dropped(DropReason::RateLimited);
-                        if warn {
+                        if warn && !control {
                             let text = error(ErrorCode::RateLimited, "message dropped: over the rate");
-                            if !write(&mut ws, text, metrics, limits.write_timeout).await {
-                                break End::Close(None);
+                            if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
+                                break end;
                             }
                         }
                         continue;
@@ -195,19 +209,22 @@ pub(crate) async fn run(
                         break End::Close(Some(CloseCode::RateLimited));
                     }
                 }
+                if control {
+                    continue;
+                }
                 let Some(text) = text else {
                     metrics.dropped(DropReason::Binary);
                     let text = error(ErrorCode::BinaryUnsupported, "the protocol uses text frames");
-                    if !write(&mut ws, text, metrics, limits.write_timeout).await {
-                        break End::Close(None);
+                    if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
+                        break end;
                     }
                     continue;
                 };
-                match handle(&hub, &conn, &mut peer, text.as_str()) {
+                match handle(&hub, &conn, client, &mut peer, text.as_str()) {
                     Step::Continue => {}
                     Step::Reply(text) => {
-                        if !write(&mut ws, text, metrics, limits.write_timeout).await {
-                            break End::Close(None);
+                        if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
+                            break end;
                         }
                     }
                     Step::Fatal(code) => {
@@ -222,19 +239,25 @@ pub(crate) async fn run(
     };
 
     // Tell the room first: a dead peer's close handshake may take its full timeout.
-    if let Some(peer) = peer {
+    if let Some(peer) = &peer {
         let how = match end {
             End::Bye => Departure::Bye,
             End::Close(_) => Departure::Dropped,
         };
-        if let Some(epoch) = hub.disconnected(&peer, conn.id, how) {
+        if let Some(epoch) = hub.disconnected(peer, conn.id, how) {
             let hub = Arc::clone(&hub);
             let grace = hub.config().grace;
+            let peer = peer.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
                 hub.expire(&peer, epoch);
             });
         }
+    }
+    // The hub no longer offers frames to this connection: release what is still queued.
+    rx.close();
+    while let Ok(out) = rx.try_recv() {
+        conn.taken(&out, metrics);
     }
     let close = match end {
         End::Bye => Some(CloseCode::Normal),
@@ -275,7 +298,13 @@ enum Step {
     Bye,
 }
 
-fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -> Step {
+fn handle(
+    hub: &Hub,
+    conn: &ConnHandle,
+    client: IpAddr,
+    peer: &mut Option<PeerId>,
+    text: &str,
+) -> Step {
     let metrics = hub.metrics();
     let msg = match ClientMessage::from_json(text) {
         Ok(m) => m,
@@ -300,27 +329,37 @@ fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -
             if v != PROTOCOL_VERSION {
                 return Step::Fatal(ErrorCode::UnsupportedVersion);
             }
+            if let Err(refusal) = hub.addrs().join(client) {
+                return refused(metrics, refusal);
+            }
+            let failed = |code: ErrorCode| {
+                hub.addrs().failed(client);
+                code
+            };
             if let Err(why) = check_room(&room, hub.config().limits.max_room_name) {
+                failed(ErrorCode::InvalidRoom);
                 return Step::Reply(error(ErrorCode::InvalidRoom, why));
             }
             if let Some(key) = &hub.config().room_tokens {
-                let verdict = token
-                    .as_deref()
-                    .map_or(Err(TokenError::Malformed), |t| key.verify(&room, t));
+                let verdict = token.as_deref().map_or(Err(TokenError::Malformed), |t| {
+                    key.verify_within(&room, t, hub.config().max_token_lifetime)
+                });
                 match verdict {
                     Ok(()) => {}
-                    Err(TokenError::Expired) => return Step::Fatal(ErrorCode::TokenExpired),
-                    Err(_) => return Step::Fatal(ErrorCode::InvalidToken),
+                    Err(TokenError::Expired) => {
+                        return Step::Fatal(failed(ErrorCode::TokenExpired));
+                    }
+                    Err(_) => return Step::Fatal(failed(ErrorCode::InvalidToken)),
                 }
             }
-            match hub.join(&room, conn.clone()) {
+            match hub.join(&room, conn.clone(), client) {
                 Ok(id) => {
                     tracing::debug!(peer = %id, "joined");
                     *peer = Some(id);
                     Step::Continue
                 }
-                Err(code) if code.close_code().is_some() => Step::Fatal(code),
-                Err(code) => Step::Reply(error(code, code.as_str())),
+                Err(code) if code.close_code().is_some() => Step::Fatal(failed(code)),
+                Err(code) => Step::Reply(error(failed(code), code.as_str())),
             }
         }
         (
@@ -334,15 +373,29 @@ fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -
             if v != PROTOCOL_VERSION {
                 return Step::Fatal(ErrorCode::UnsupportedVersion);
             }
-            match hub.resume(&resume_token, last_seq, conn.clone()) {
+            if let Err(refusal) = hub.addrs().join(client) {
+                return refused(metrics, refusal);
+            }
+            match hub.resume(&resume_token, last_seq, conn.clone(), client) {
                 Ok(id) => {
                     *peer = Some(id);
                     Step::Continue
                 }
-                Err(code) => Step::Reply(error(code, resume_message(code))),
+                Err(code) => {
+                    if code == ErrorCode::ResumeUnknown {
+                        hub.addrs().failed(client);
+                    }
+                    Step::Reply(error(code, resume_message(code)))
+                }
             }
         }
         (_, None) => Step::Reply(error(ErrorCode::NotJoined, "join a room first")),
+        (ClientMessage::Signal { data, .. }, Some(_))
+            if json_depth(data.get()) > hub.config().limits.max_data_depth =>
+        {
+            metrics.dropped(DropReason::BadMessage);
+            Step::Reply(error(ErrorCode::BadMessage, "data is nested too deeply"))
+        }
         (ClientMessage::Signal { to, data }, Some(me)) => match hub.signal(me, &to, &data) {
             Ok(()) => Step::Continue,
             Err(code) => Step::Reply(error(code, "no such peer in this room")),
@@ -353,6 +406,19 @@ fn handle(hub: &Hub, conn: &ConnHandle, peer: &mut Option<PeerId>, text: &str) -
         }
         (ClientMessage::Bye, Some(_)) => Step::Bye,
     }
+}
+
+/// A `join`/`resume` refused by the per-address limits: `rate-limited`, connection kept.
+fn refused(metrics: &Metrics, why: Refusal) -> Step {
+    let (reason, message) = match why {
+        Refusal::JoinRate => (DropReason::JoinRate, "too many joins from this address"),
+        Refusal::FailedJoins => (
+            DropReason::FailedJoins,
+            "too many failed joins from this address",
+        ),
+    };
+    metrics.dropped(reason);
+    Step::Reply(error(ErrorCode::RateLimited, message))
 }
 
 fn resume_message(code: ErrorCode) -> &'static str {
@@ -385,25 +451,73 @@ fn error(code: ErrorCode, message: &str) -> Utf8Bytes {
     Utf8Bytes::from(msg.to_json())
 }
 
-/// Writes one text frame within `limit`; false when the socket is gone or too slow.
-async fn write(ws: &mut WebSocket, text: Utf8Bytes, metrics: &Metrics, limit: Duration) -> bool {
-    let len = text.len();
-    match timeout(limit, ws.send(Message::Text(text))).await {
-        Ok(Ok(())) => {
-            Metrics::inc(&metrics.messages_out);
-            Metrics::add(&metrics.bytes_out, len);
-            true
+/// How a write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Done,
+    /// The socket is gone (the client disconnected or reset).
+    Gone,
+    /// The socket did not drain within the time limit, or its write buffer is full.
+    Slow,
+}
+
+impl Written {
+    /// How the connection ends after this write, if it does; counts a slow consumer once per
+    /// connection (the hub may find the same connection's queue full meanwhile).
+    fn end(self, metrics: &Metrics, closer: &Closer) -> Option<End> {
+        match self {
+            Written::Done => None,
+            Written::Gone => Some(End::Close(None)),
+            Written::Slow => {
+                if closer.close(CloseCode::SlowConsumer) {
+                    metrics.dropped(DropReason::SlowConsumer);
+                }
+                Some(End::Close(Some(CloseCode::SlowConsumer)))
+            }
         }
-        _ => false,
     }
 }
 
-fn is_too_big(e: axum::Error) -> bool {
+/// Writes one text frame within `limit`, counting it.
+async fn write(ws: &mut WebSocket, text: Utf8Bytes, metrics: &Metrics, limit: Duration) -> Written {
+    let len = text.len();
+    let written = send(ws, Message::Text(text), limit).await;
+    if written == Written::Done {
+        Metrics::inc(&metrics.messages_out);
+        Metrics::add(&metrics.bytes_out, len);
+    }
+    written
+}
+
+/// Sends one frame within `limit`.
+async fn send(ws: &mut WebSocket, msg: Message, limit: Duration) -> Written {
+    match timeout(limit, ws.send(msg)).await {
+        Ok(Ok(())) => Written::Done,
+        Ok(Err(e)) => {
+            let inner = e.into_inner();
+            match inner.downcast_ref::<tungstenite::Error>() {
+                Some(tungstenite::Error::WriteBufferFull(_)) => Written::Slow,
+                _ => Written::Gone,
+            }
+        }
+        Err(_) => Written::Slow,
+    }
+}
+
+/// The close code for a failed read: 1009 for a frame over the size limit, 1002 for a
+/// protocol violation, 1007 for bad UTF-8; None when the socket just went away.
+fn read_error(e: axum::Error) -> Option<CloseCode> {
     let inner = e.into_inner();
-    matches!(
-        inner.downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some(CloseCode::TooBig),
+        Some(tungstenite::Error::Protocol(p)) => match p {
+            // The client went away mid-handshake or mid-frame: nothing to tell it.
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake => None,
+            _ => Some(CloseCode::ProtocolViolation),
+        },
+        Some(tungstenite::Error::Utf8(_)) => Some(CloseCode::InvalidUtf8),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

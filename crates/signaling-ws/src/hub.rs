@@ -4,14 +4,16 @@
 //! peer are numbered, kept in its resume buffer, and offered to its connection's bounded queue
 //! without waiting (`try_send`): a full queue marks a slow consumer, whose connection is closed.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, Notify};
 
+use crate::addrs::{Addresses, Slot};
 use crate::config::ServerConfig;
 use crate::metrics::{DropReason, Gauges, Metrics};
 use crate::protocol::{CloseCode, ErrorCode, PeerId, PeerInfo, ServerMessage, PROTOCOL_VERSION};
@@ -25,11 +27,15 @@ pub(crate) struct Closer {
 }
 
 impl Closer {
-    pub(crate) fn close(&self, code: CloseCode) {
+    /// Asks for a close with `code`; true when this is the first request.
+    pub(crate) fn close(&self, code: CloseCode) -> bool {
         let mut slot = lock(&self.code);
         if slot.is_none() {
             *slot = Some(code);
             self.notify.notify_one();
+            true
+        } else {
+            false
         }
     }
 
@@ -44,12 +50,77 @@ impl Closer {
     }
 }
 
+/// One frame on a connection's outbound queue.
+#[derive(Debug)]
+pub(crate) struct Out {
+    pub(crate) frame: Utf8Bytes,
+    /// Whether the frame counts against `outbound_queue_bytes`: relayed frames do; `joined`,
+    /// `resumed` and a resume's replay (already counted in the resume buffer) do not.
+    pub(crate) counted: bool,
+}
+
 /// What the hub holds of a connection: its id, its outbound queue and its closer.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
     pub(crate) id: u64,
-    pub(crate) tx: mpsc::Sender<Utf8Bytes>,
+    pub(crate) tx: mpsc::Sender<Out>,
     pub(crate) closer: Arc<Closer>,
+    /// Bytes of counted frames in `tx` not yet taken by the connection task.
+    pub(crate) queued: Arc<AtomicUsize>,
+}
+
+/// Why a frame could not be offered to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    Queued,
+    /// The queue is over its byte or frame bound: a slow consumer.
+    Full,
+    /// The connection task has ended (a plain disconnect, not a slow consumer).
+    Gone,
+}
+
+impl ConnHandle {
+    /// Queues an uncounted frame (`joined`, `resumed`, replay); the queue is sized for them.
+    pub(crate) fn push_uncounted(&self, frame: Utf8Bytes) {
+        let _ = self.tx.try_send(Out {
+            frame,
+            counted: false,
+        });
+    }
+
+    /// Queues a relayed frame if the queue's byte bound allows it.
+    fn offer(&self, frame: Utf8Bytes, max_bytes: usize, metrics: &Metrics) -> Offer {
+        let len = frame.len();
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued > 0 && queued.saturating_add(len) > max_bytes {
+            return Offer::Full;
+        }
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        metrics.queued(len as isize);
+        match self.tx.try_send(Out {
+            frame,
+            counted: true,
+        }) {
+            Ok(()) => Offer::Queued,
+            Err(e) => {
+                self.queued.fetch_sub(len, Ordering::Relaxed);
+                metrics.queued(-(len as isize));
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Offer::Full,
+                    mpsc::error::TrySendError::Closed(_) => Offer::Gone,
+                }
+            }
+        }
+    }
+
+    /// The connection task took `out` off the queue.
+    pub(crate) fn taken(&self, out: &Out, metrics: &Metrics) {
+        if out.counted {
+            let len = out.frame.len();
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            metrics.queued(-(len as isize));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,6 +135,10 @@ enum Link {
 #[derive(Debug)]
 struct Peer {
     room: String,
+    /// The client address of its latest connection.
+    addr: IpAddr,
+    /// While suspended, the peer counts against its address's connection limit.
+    hold: Option<Slot>,
     token: [u8; 32],
     next_seq: u64,
     kept: VecDeque<(u64, Utf8Bytes)>,
@@ -78,6 +153,8 @@ struct State {
     peers: HashMap<PeerId, Peer>,
     /// SHA-256 of a resume token to its peer.
     by_token: HashMap<[u8; 32], PeerId>,
+    /// Suspended peers by suspension epoch (oldest first), for the memory budget.
+    suspended: BTreeMap<u64, PeerId>,
     kept_bytes: usize,
 }
 
@@ -85,6 +162,7 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Hub {
     state: Mutex<State>,
+    addrs: Arc<Addresses>,
     config: Arc<ServerConfig>,
     metrics: Arc<Metrics>,
     next_id: AtomicU64,
@@ -101,8 +179,10 @@ pub(crate) enum Departure {
 
 impl Hub {
     pub(crate) fn new(config: Arc<ServerConfig>, metrics: Arc<Metrics>) -> Self {
+        let addrs = Addresses::new(&config.limits, config.trusted_proxies.clone());
         Self {
             state: Mutex::default(),
+            addrs: Arc::new(addrs),
             config,
             metrics,
             next_id: AtomicU64::new(1),
@@ -111,6 +191,10 @@ impl Hub {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub(crate) fn addrs(&self) -> &Arc<Addresses> {
+        &self.addrs
     }
 
     pub(crate) fn config(&self) -> &ServerConfig {
@@ -123,7 +207,12 @@ impl Hub {
     }
 
     /// Adds a peer for `conn` to `room`; enqueues `joined` on `conn` and tells the others.
-    pub(crate) fn join(&self, room: &str, conn: ConnHandle) -> Result<PeerId, ErrorCode> {
+    pub(crate) fn join(
+        &self,
+        room: &str,
+        conn: ConnHandle,
+        addr: IpAddr,
+    ) -> Result<PeerId, ErrorCode> {
         let mut st = lock(&self.state);
         let members = st.rooms.get(room).map_or(0, Vec::len);
         if members >= self.config.limits.max_peers_per_room {
@@ -145,13 +234,15 @@ impl Hub {
             grace_ms: u64::try_from(self.config.grace.as_millis()).unwrap_or(u64::MAX),
         };
         // A fresh queue always has room for its first frame.
-        let _ = conn.tx.try_send(Utf8Bytes::from(joined.to_json()));
+        conn.push_uncounted(Utf8Bytes::from(joined.to_json()));
         let token = digest(&secret);
         st.by_token.insert(token, id.clone());
         st.peers.insert(
             id.clone(),
             Peer {
                 room: room.to_owned(),
+                addr,
+                hold: None,
                 token,
                 next_seq: 1,
                 kept: VecDeque::new(),
@@ -246,10 +337,12 @@ impl Hub {
                 let room = match st.peers.get_mut(peer) {
                     Some(p) => {
                         p.link = Link::Suspended { epoch };
+                        p.hold = Some(self.addrs.hold(p.addr));
                         p.room.clone()
                     }
                     None => return None,
                 };
+                st.suspended.insert(epoch, peer.clone());
                 Metrics::inc(&self.metrics.suspensions_total);
                 tracing::debug!(peer = %peer, "peer suspended");
                 let mut evict = Vec::new();
@@ -286,6 +379,7 @@ impl Hub {
         secret: &str,
         last_seq: u64,
         conn: ConnHandle,
+        addr: IpAddr,
     ) -> Result<PeerId, ErrorCode> {
         let mut st = lock(&self.state);
         let Some(id) = st.by_token.get(&digest(secret)).cloned() else {
@@ -327,6 +421,8 @@ impl Hub {
         }
         peer.kept_bytes -= freed;
         peer.token = token;
+        peer.addr = addr;
+        peer.hold = None;
         let resumed = ServerMessage::Resumed {
             v: PROTOCOL_VERSION,
             peer_id: id.clone(),
@@ -335,16 +431,19 @@ impl Hub {
             replayed: peer.kept.len() as u64,
         };
         // The queue of a new connection is sized to hold `resumed` and a full resume buffer.
-        let _ = conn.tx.try_send(Utf8Bytes::from(resumed.to_json()));
+        conn.push_uncounted(Utf8Bytes::from(resumed.to_json()));
         for (_, frame) in &peer.kept {
-            let _ = conn.tx.try_send(frame.clone());
+            conn.push_uncounted(frame.clone());
         }
         let was_suspended = match std::mem::replace(&mut peer.link, Link::Attached(conn)) {
             Link::Attached(old) => {
                 old.closer.close(CloseCode::Replaced);
                 false
             }
-            Link::Suspended { .. } => true,
+            Link::Suspended { epoch } => {
+                st.suspended.remove(&epoch);
+                true
+            }
         };
         st.kept_bytes -= freed;
         Metrics::inc(&self.metrics.resumes_ok);
@@ -392,7 +491,7 @@ impl Hub {
         &self,
         st: &mut State,
         to: &PeerId,
-        evict: &mut Vec<PeerId>,
+        evict: &mut Vec<(PeerId, DropReason)>,
         frame: impl FnOnce(u64) -> String,
     ) {
         let limits = &self.config.limits;
@@ -408,9 +507,10 @@ impl Hub {
         let mut delta = len as isize;
         match &peer.link {
             Link::Attached(conn) => {
-                if conn.tx.try_send(frame).is_err() {
+                let offer = conn.offer(frame, limits.outbound_queue_bytes, &self.metrics);
+                // Counted once per connection: later frames to a closing one are not news.
+                if offer == Offer::Full && conn.closer.close(CloseCode::SlowConsumer) {
                     self.metrics.dropped(DropReason::SlowConsumer);
-                    conn.closer.close(CloseCode::SlowConsumer);
                 }
                 // A connected peer's oldest frames go first: resuming from before them fails.
                 while peer.kept.len() > limits.resume_buffer
@@ -427,27 +527,65 @@ impl Hub {
                 if peer.kept.len() > limits.resume_buffer
                     || peer.kept_bytes > limits.resume_buffer_bytes
                 {
-                    evict.push(to.clone());
+                    evict.push((to.clone(), DropReason::Evicted));
                 }
             }
         }
         st.kept_bytes = st.kept_bytes.saturating_add_signed(delta);
+        self.enforce_budget(st, to, evict);
     }
 
-    /// Removes suspended peers whose resume buffer overflowed (and any this causes in turn).
-    fn evict_all(&self, st: &mut State, mut evict: Vec<PeerId>) {
+    /// Removes suspended peers whose resume buffer overflowed or that the memory budget
+    /// evicted (and any this causes in turn).
+    fn evict_all(&self, st: &mut State, mut evict: Vec<(PeerId, DropReason)>) {
         // Each removal can overflow other suspended peers; every peer goes at most once.
         let mut rounds = 0;
-        while let Some(id) = evict.pop() {
+        while let Some((id, why)) = evict.pop() {
             rounds += 1;
             if rounds > 10_000 {
                 break;
             }
             if st.peers.contains_key(&id) {
-                tracing::debug!(peer = %id, "suspended peer evicted: resume buffer overflow");
-                self.metrics.dropped(DropReason::Evicted);
+                tracing::debug!(peer = %id, reason = ?why, "suspended peer evicted");
+                self.metrics.dropped(why);
                 evict.extend(self.remove_inner(st, &id));
             }
+        }
+    }
+
+    /// Keeps the bytes held in resume buffers and queues within `max_held_bytes`: frees the
+    /// buffers of the oldest suspended peers first (they are evicted), then trims the oldest
+    /// entries of `to`'s buffer (a resume from before them fails with `resume-gap`).
+    fn enforce_budget(&self, st: &mut State, to: &PeerId, evict: &mut Vec<(PeerId, DropReason)>) {
+        let budget = self.config.limits.max_held_bytes;
+        let held = |st: &State| st.kept_bytes.saturating_add(self.metrics.queued_bytes());
+        self.metrics.observe_held(held(st));
+        while held(st) > budget {
+            let Some((_, id)) = st.suspended.pop_first() else {
+                break;
+            };
+            if let Some(p) = st.peers.get_mut(&id) {
+                // Its buffer goes now; the peer itself is removed by `evict_all`.
+                st.kept_bytes -= p.kept_bytes;
+                p.kept_bytes = 0;
+                p.kept.clear();
+                evict.push((id, DropReason::MemoryBudget));
+            }
+        }
+        let over = held(st).saturating_sub(budget);
+        if over == 0 {
+            return;
+        }
+        if let Some(p) = st.peers.get_mut(to) {
+            let mut freed = 0;
+            // The newest frame stays: it is the one being delivered.
+            while p.kept.len() > 1 && freed < over {
+                if let Some((_, f)) = p.kept.pop_front() {
+                    freed += f.len();
+                }
+            }
+            p.kept_bytes -= freed;
+            st.kept_bytes -= freed;
         }
     }
 
@@ -457,13 +595,16 @@ impl Hub {
     }
 
     /// Removes `id` and tells its room; returns peers that overflowed meanwhile.
-    fn remove_inner(&self, st: &mut State, id: &PeerId) -> Vec<PeerId> {
+    fn remove_inner(&self, st: &mut State, id: &PeerId) -> Vec<(PeerId, DropReason)> {
         let mut evict = Vec::new();
         let Some(peer) = st.peers.remove(id) else {
             return evict;
         };
         st.kept_bytes -= peer.kept_bytes;
         st.by_token.remove(&peer.token);
+        if let Link::Suspended { epoch } = peer.link {
+            st.suspended.remove(&epoch);
+        }
         if let Link::Attached(conn) = &peer.link {
             conn.closer.close(CloseCode::Evicted);
         }

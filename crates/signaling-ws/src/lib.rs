@@ -40,6 +40,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accept;
+mod addrs;
 mod client;
 mod config;
 mod conn;

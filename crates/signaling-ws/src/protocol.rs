@@ -87,6 +87,7 @@ impl ClientMessage {
 
     /// Parses one text frame; the error says what is wrong in terms of the protocol.
     pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
+        must_be_object(text)?;
         let wire: WireClient<'_> =
             serde_json::from_str(text).map_err(|e| ProtocolError::BadJson(e.to_string()))?;
         let missing = |field: &'static str| ProtocolError::MissingField {
@@ -233,6 +234,7 @@ impl ServerMessage {
 
     /// Parses one text frame from the server.
     pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
+        must_be_object(text)?;
         let w: WireServer<'_> =
             serde_json::from_str(text).map_err(|e| ProtocolError::BadJson(e.to_string()))?;
         let missing = |field: &'static str| ProtocolError::MissingField {
@@ -452,6 +454,10 @@ pub enum CloseCode {
     LivenessTimeout,
     /// 4012: the peer's resume buffer overflowed while suspended; the peer was removed.
     Evicted,
+    /// 1002: a WebSocket protocol violation (bad framing, reserved bits, unmasked frames).
+    ProtocolViolation,
+    /// 1007: a text frame that is not valid UTF-8.
+    InvalidUtf8,
 }
 
 impl CloseCode {
@@ -470,6 +476,8 @@ impl CloseCode {
             CloseCode::SlowConsumer => 4010,
             CloseCode::LivenessTimeout => 4011,
             CloseCode::Evicted => 4012,
+            CloseCode::ProtocolViolation => 1002,
+            CloseCode::InvalidUtf8 => 1007,
         }
     }
 
@@ -488,8 +496,50 @@ impl CloseCode {
             CloseCode::SlowConsumer => "slow consumer",
             CloseCode::LivenessTimeout => "liveness timeout",
             CloseCode::Evicted => "resume buffer overflow",
+            CloseCode::ProtocolViolation => "protocol error",
+            CloseCode::InvalidUtf8 => "invalid utf-8",
         }
     }
+}
+
+/// Every message is a JSON object: serde would also read a struct from an array of its
+/// fields in order (`["join", 1, "room"]`), which is not the protocol.
+fn must_be_object(text: &str) -> Result<(), ProtocolError> {
+    if text.trim_start().starts_with('{') {
+        Ok(())
+    } else {
+        Err(ProtocolError::BadJson(
+            "a message is a JSON object".to_owned(),
+        ))
+    }
+}
+
+/// The deepest nesting of arrays and objects in a JSON text (0 for a scalar); strings are
+/// skipped, escapes included. Linear in the text, no recursion.
+pub(crate) fn json_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// Flat view of a client frame: every field optional, so a missing field is reported by name.
@@ -623,5 +673,20 @@ mod tests {
             ServerMessage::from_json(&s.to_json()).unwrap().seq(),
             Some(2)
         );
+    }
+
+    #[test]
+    fn arrays_are_not_messages() {
+        assert!(ClientMessage::from_json(r#"["join", 1, "room"]"#).is_err());
+        assert!(ClientMessage::from_json(r#" {"type":"ping"}"#).is_ok());
+        assert!(ServerMessage::from_json(r#"["pong"]"#).is_err());
+    }
+
+    #[test]
+    fn depth_of_json() {
+        assert_eq!(json_depth("1"), 0);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":2}]}"#), 3);
+        assert_eq!(json_depth(r#"["[[[[", "\\\"{{"]"#), 1);
+        assert_eq!(json_depth(&"[".repeat(100)), 100);
     }
 }

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::{Listener, ListenerExt};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -20,6 +19,7 @@ use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 use tracing::Instrument;
 
+use crate::accept::{spawn_serve, TcpIncoming};
 use crate::config::{EmbeddedFile, ServerConfig};
 use crate::hub::Hub;
 use crate::metrics::{DropReason, Metrics};
@@ -63,6 +63,8 @@ pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
     drained: mpsc::Receiver<()>,
     task: JoinHandle<io::Result<()>>,
+    metrics_task: Option<JoinHandle<io::Result<()>>>,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     tls: bool,
 }
@@ -91,6 +93,7 @@ impl Server {
         let static_dir = config.static_dir.clone();
         let embedded = config.embedded;
         let tls = config.tls.clone();
+        let config_metrics_addr = config.metrics_addr;
         let hub = Arc::new(Hub::new(Arc::new(config), Arc::clone(&metrics)));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (drain_tx, drained) = mpsc::channel(1);
@@ -101,11 +104,21 @@ impl Server {
             shutdown: shutdown_rx.clone(),
             drain: drain_tx,
         });
+        let metrics_listener = match config_metrics_addr {
+            Some(addr) => {
+                let std = std::net::TcpListener::bind(addr).map_err(ServerError::Listen)?;
+                std.set_nonblocking(true).map_err(ServerError::Listen)?;
+                Some(TcpListener::from_std(std).map_err(ServerError::Listen)?)
+            }
+            None => None,
+        };
         let mut router = Router::new()
             .route(WS_PATH, get(upgrade))
             .route("/healthz", get(|| async { "ok\n" }))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics_text));
+            .route("/readyz", get(readyz));
+        if metrics_listener.is_none() {
+            router = router.route("/metrics", get(metrics_text));
+        }
         for file in embedded {
             router = router.route(file.path, get(move || serve_embedded(file)));
             if let Some(dir) = file.path.strip_suffix("index.html") {
@@ -116,18 +129,48 @@ impl Server {
             router = router.fallback_service(ServeDir::new(dir));
         }
         let router = router.with_state(Arc::clone(&shared));
+        let limits = &shared.hub.config().limits;
+        let (header_timeout, handshake_timeout) =
+            (limits.header_timeout, limits.tls_handshake_timeout);
+        let metrics = Arc::clone(&shared.metrics);
         let task = match &tls {
             Some(tls) => {
-                let listener = TlsListener::new(listener, tls).map_err(ServerError::Listen)?;
-                spawn_serve(listener, router, shutdown_rx)
+                let incoming = TlsListener::new(
+                    listener,
+                    tls,
+                    handshake_timeout,
+                    Arc::clone(shared.hub.addrs()),
+                    Arc::clone(&metrics),
+                );
+                spawn_serve(incoming, router, shutdown_rx, header_timeout, metrics)
             }
             None => {
-                let listener = listener.tap_io(|tcp| {
-                    // Signals are small and latency-bound.
-                    let _ = tcp.set_nodelay(true);
-                });
-                spawn_serve(listener, router, shutdown_rx)
+                let incoming = TcpIncoming {
+                    listener,
+                    addrs: Arc::clone(shared.hub.addrs()),
+                    metrics: Arc::clone(&metrics),
+                };
+                spawn_serve(incoming, router, shutdown_rx, header_timeout, metrics)
             }
+        };
+        let (metrics_addr, metrics_task) = match metrics_listener {
+            Some(listener) => {
+                let addr = listener.local_addr().map_err(ServerError::Listen)?;
+                let router = Router::new()
+                    .route("/metrics", get(metrics_text))
+                    .with_state(Arc::clone(&shared));
+                let incoming = TcpIncoming {
+                    listener,
+                    addrs: Arc::clone(shared.hub.addrs()),
+                    metrics: Arc::clone(&shared.metrics),
+                };
+                let stop = shared.shutdown.clone();
+                let metrics = Arc::clone(&shared.metrics);
+                let task = spawn_serve(incoming, router, stop, header_timeout, metrics);
+                tracing::info!(%addr, "metrics listening");
+                (Some(addr), Some(task))
+            }
+            None => (None, None),
         };
         tracing::info!(%local_addr, tls = tls.is_some(), "signaling server listening");
         Ok(ServerHandle {
@@ -135,28 +178,12 @@ impl Server {
             shutdown: shutdown_tx,
             drained,
             task,
+            metrics_task,
+            metrics_addr,
             shared,
             tls: tls.is_some(),
         })
     }
-}
-
-fn spawn_serve<L>(
-    listener: L,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<io::Result<()>>
-where
-    L: Listener,
-    L::Addr: std::fmt::Debug,
-{
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|down| *down).await;
-            })
-            .await
-    })
 }
 
 impl ServerHandle {
@@ -169,6 +196,12 @@ impl ServerHandle {
     pub fn ws_url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
         format!("{scheme}://{}{WS_PATH}", self.local_addr)
+    }
+
+    /// The address `/metrics` is served on: [`ServerConfig::metrics_addr`]'s bound address
+    /// when set, else this server's own address.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr.unwrap_or(self.local_addr)
     }
 
     /// Whether the server speaks TLS.
@@ -188,6 +221,7 @@ impl ServerHandle {
             shutdown,
             mut drained,
             task,
+            metrics_task,
             shared,
             ..
         } = self;
@@ -198,6 +232,9 @@ impl ServerHandle {
         // Our copy of the drain sender goes with `shared`; connection tasks hold the others.
         drop(shared);
         let wait = async {
+            if let Some(metrics_task) = metrics_task {
+                let _ = metrics_task.await;
+            }
             let served = task.await;
             while drained.recv().await.is_some() {}
             served
@@ -227,9 +264,33 @@ fn check(config: &ServerConfig) -> Result<(), ServerError> {
             "outbound_queue and resume_buffer must be positive, max_peers_per_room at least 2",
         ));
     }
+    if l.outbound_queue_bytes == 0 || l.max_held_bytes == 0 {
+        return Err(ServerError::Config(
+            "outbound_queue_bytes and max_held_bytes must be positive",
+        ));
+    }
+    if l.max_write_buffer < l.max_message_size.saturating_add(1024) {
+        return Err(ServerError::Config(
+            "max_write_buffer must exceed max_message_size by at least 1 KiB",
+        ));
+    }
     if l.messages_per_second == 0 || l.message_burst == 0 {
         return Err(ServerError::Config(
             "the message rate and burst must be positive",
+        ));
+    }
+    if l.max_connections_per_address == 0
+        || l.joins_per_second_per_address == 0
+        || l.join_burst_per_address == 0
+        || l.failed_joins_per_minute_per_address == 0
+    {
+        return Err(ServerError::Config(
+            "the per-address limits must be positive",
+        ));
+    }
+    if l.header_timeout.is_zero() || l.tls_handshake_timeout.is_zero() {
+        return Err(ServerError::Config(
+            "header_timeout and tls_handshake_timeout must be positive",
         ));
     }
     if config.ping_interval.is_zero() || config.pong_timeout.is_zero() {
@@ -253,10 +314,45 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if *shared.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
+    let allowed = &shared.hub.config().allowed_origins;
+    if !allowed.is_empty() {
+        let origin = headers
+            .get(header::ORIGIN)
+            .map(|o| o.to_str().unwrap_or(""));
+        if origin.is_some_and(|o| !allowed.iter().any(|a| a == o)) {
+            shared.metrics.dropped(DropReason::Origin);
+            return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+        }
+    }
+    let addrs = shared.hub.addrs();
+    let client = addrs.client(peer.ip(), &headers);
+    // A direct connection was counted when it was accepted; one through a trusted proxy is
+    // counted here, by the client address the proxy forwarded.
+    let slot = if addrs.is_trusted(peer.ip()) {
+        match addrs.admit(client) {
+            Some(slot) => Some(slot),
+            None => {
+                shared.metrics.dropped(DropReason::AddressLimit);
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "5")],
+                    "too many connections from this address\n",
+                )
+                    .into_response();
+            }
+        }
+    } else {
+        None
+    };
     let limits = &shared.hub.config().limits;
     if shared.open.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
         shared.open.fetch_sub(1, Ordering::Relaxed);
@@ -278,12 +374,15 @@ async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Res
         .max_frame_size(size)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
+        // Unbounded by default: pongs to a client that never reads would pile up here.
+        .max_write_buffer_size(limits.max_write_buffer)
         .on_upgrade(move |socket| {
             let hub = Arc::clone(&shared.hub);
             let shutdown = shared.shutdown.clone();
             let drain = shared.drain.clone();
             async move {
-                crate::conn::run(socket, hub, shutdown, drain).await;
+                crate::conn::run(socket, hub, client, shutdown, drain).await;
+                drop(slot);
                 drop(guard);
             }
             .instrument(tracing::debug_span!("ws"))

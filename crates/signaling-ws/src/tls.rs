@@ -18,8 +18,10 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// Time a new connection has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::accept::{accept_failed, admit, Accept};
+use crate::addrs::{Addresses, Held};
+use crate::metrics::{Handshake, Metrics};
+
 /// TLS handshakes in progress at once; further TCP connections wait in the accept backlog.
 const MAX_HANDSHAKES: usize = 1024;
 
@@ -155,31 +157,38 @@ fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
-/// A listener for axum that yields connections whose TLS handshake has finished. Handshakes run
-/// in their own tasks (bounded in number and time), so a slow client cannot stall accepting.
+/// A source of connections whose TLS handshake has finished. Handshakes run in their own
+/// tasks (bounded in number and time), so a slow client cannot stall accepting.
 pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<Held<TcpStream>>, SocketAddr)>,
     accept_task: JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, tls: &ServerTls) -> io::Result<Self> {
-        let local_addr = listener.local_addr()?;
+    pub(crate) fn new(
+        listener: TcpListener,
+        tls: &ServerTls,
+        handshake_timeout: Duration,
+        addrs: Arc<Addresses>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let acceptor = TlsAcceptor::from(Arc::clone(&tls.config));
         let (tx, ready) = mpsc::channel(64);
-        let accept_task = tokio::spawn(accept_loop(listener, acceptor, tx));
-        Ok(Self {
-            ready,
-            local_addr,
-            accept_task,
-        })
+        let accept_task = tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            tx,
+            handshake_timeout,
+            addrs,
+            metrics,
+        ));
+        Self { ready, accept_task }
     }
 }
 
 impl Drop for TlsListener {
     fn drop(&mut self) {
-        // axum drops the listener when it stops accepting (graceful shutdown).
+        // The serve loop drops the listener when it stops accepting (graceful shutdown).
         self.accept_task.abort();
     }
 }
@@ -187,7 +196,10 @@ impl Drop for TlsListener {
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Sender<(TlsStream<Held<TcpStream>>, SocketAddr)>,
+    handshake_timeout: Duration,
+    addrs: Arc<Addresses>,
+    metrics: Arc<Metrics>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
@@ -197,54 +209,47 @@ async fn accept_loop(
         let (tcp, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                // As axum does for plain TCP: per-connection errors are retried at once, others
-                // (e.g. out of file descriptors) after a pause.
-                if !is_connection_error(&e) {
-                    tracing::error!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+                accept_failed(&e, &metrics).await;
                 continue;
             }
         };
+        // Before the handshake: one address cannot hold every handshake slot.
+        let Some(tcp) = admit(tcp, addr, &addrs, &metrics) else {
+            continue;
+        };
         // Signals are small and latency-bound.
-        let _ = tcp.set_nodelay(true);
+        let _ = tcp.io.set_nodelay(true);
         let acceptor = acceptor.clone();
         let ready = ready.clone();
+        let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
                     drop(permit);
+                    metrics.handshake(Handshake::Ok);
                     let _ = ready.send((stream, addr)).await;
                 }
-                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    metrics.handshake(Handshake::Failed);
+                    tracing::debug!(%addr, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    metrics.handshake(Handshake::Timeout);
+                    tracing::debug!(%addr, "TLS handshake timed out");
+                }
             }
         });
     }
 }
 
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
-}
+impl Accept for TlsListener {
+    type Io = TlsStream<Held<TcpStream>>;
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn next(&mut self) -> (Self::Io, SocketAddr) {
         match self.ready.recv().await {
             Some(conn) => conn,
             // The accept task holds a sender until it is aborted, which only our Drop does.
             None => std::future::pending().await,
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
     }
 }

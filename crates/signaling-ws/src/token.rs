@@ -52,6 +52,9 @@ pub enum TokenError {
     /// The token's expiry has passed.
     #[error("room token expired")]
     Expired,
+    /// The token's expiry is further away than the server's maximum token lifetime.
+    #[error("room token valid for longer than the server allows")]
+    TooLong,
 }
 
 impl RoomTokenKey {
@@ -79,14 +82,47 @@ impl RoomTokenKey {
         self.verify_at(room, token, unix_now())
     }
 
+    /// Checks `token` for `room` against the clock, and that it expires within
+    /// `max_lifetime` from now ([`TokenError::TooLong`] otherwise).
+    pub fn verify_within(
+        &self,
+        room: &str,
+        token: &str,
+        max_lifetime: Duration,
+    ) -> Result<(), TokenError> {
+        let now = unix_now();
+        let expiry = self.check(room, token, now)?;
+        if expiry > now.saturating_add(max_lifetime.as_secs()) {
+            return Err(TokenError::TooLong);
+        }
+        Ok(())
+    }
+
     /// Checks `token` for `room` as of `now` (unix seconds).
     pub fn verify_at(&self, room: &str, token: &str, now: u64) -> Result<(), TokenError> {
+        self.check(room, token, now).map(|_| ())
+    }
+
+    /// Checks `token` for `room` as of `now`; returns its expiry. Only the canonical form is
+    /// accepted (the one [`sign_until`](Self::sign_until) makes): decimal expiry without sign
+    /// or leading zeros, lower-case hex MAC of 64 digits. Otherwise one signature would have
+    /// many spellings.
+    fn check(&self, room: &str, token: &str, now: u64) -> Result<u64, TokenError> {
         let mut parts = token.splitn(3, '.');
         let (Some(TOKEN_PREFIX), Some(expiry), Some(mac)) =
             (parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed);
         };
+        let canonical_expiry = !expiry.is_empty()
+            && expiry.len() <= 20
+            && expiry.bytes().all(|b| b.is_ascii_digit())
+            && (expiry == "0" || !expiry.starts_with('0'));
+        let canonical_mac =
+            mac.len() == 64 && mac.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !canonical_expiry || !canonical_mac {
+            return Err(TokenError::Malformed);
+        }
         let expiry: u64 = expiry.parse().map_err(|_| TokenError::Malformed)?;
         let mac = unhex(mac).ok_or(TokenError::Malformed)?;
         self.mac(room, expiry)
@@ -95,7 +131,7 @@ impl RoomTokenKey {
         if now >= expiry {
             return Err(TokenError::Expired);
         }
-        Ok(())
+        Ok(expiry)
     }
 
     fn mac(&self, room: &str, expiry: u64) -> HmacSha256 {
@@ -198,6 +234,38 @@ mod tests {
         assert_eq!(
             RoomTokenKey::new(vec![1; 8]).err(),
             Some(TokenError::WeakSecret)
+        );
+    }
+
+    #[test]
+    fn only_the_canonical_form_is_accepted() {
+        let t = key().sign_until("room", 1_000);
+        assert_eq!(key().verify_at("room", &t, 0), Ok(()));
+        let mac = t.rsplit('.').next().unwrap();
+        for variant in [
+            format!("v1.+1000.{mac}"),
+            format!("v1.01000.{mac}"),
+            format!("v1.1000.{}", mac.to_uppercase()),
+            format!("v1.1000.{mac}00"),
+        ] {
+            assert_eq!(
+                key().verify_at("room", &variant, 0),
+                Err(TokenError::Malformed),
+                "{variant}"
+            );
+        }
+    }
+
+    #[test]
+    fn lifetime_is_bounded() {
+        let k = key();
+        let day = Duration::from_secs(86_400);
+        let ok = k.sign("room", Duration::from_secs(3_600));
+        assert_eq!(k.verify_within("room", &ok, day), Ok(()));
+        let forever = k.sign("room", Duration::from_secs(10 * 365 * 86_400));
+        assert_eq!(
+            k.verify_within("room", &forever, day),
+            Err(TokenError::TooLong)
         );
     }
 

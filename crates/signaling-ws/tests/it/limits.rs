@@ -316,3 +316,232 @@ async fn signed_room_tokens_accept_reject_and_expire() {
     }
     server.shutdown(WAIT).await.unwrap();
 }
+
+/// Writes one masked client frame with the given first byte straight to the socket.
+async fn raw_frame(raw: &mut Raw, first: u8, payload: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    let mask = [0x11u8, 0x22, 0x33, 0x44];
+    let mut frame = vec![first, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    match raw.ws.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.write_all(&frame).await.unwrap(),
+        _ => unreachable!("plain ws:// in these tests"),
+    }
+}
+
+#[tokio::test]
+async fn protocol_violations_close_with_1002_and_1007() {
+    let server = start(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "pv").await;
+    let (mut b, b_id, _) = Raw::join(&url, "pv").await;
+    a.recv_type("peer-joined").await;
+    // Reserved bit 1 set on a text frame, with no extension negotiated.
+    let mut rsv = Raw::connect(&url).await;
+    raw_frame(&mut rsv, 0x80 | 0x40 | 0x1, b"{}").await;
+    assert_eq!(rsv.close_code().await, Some(1002));
+    // A text frame that is not UTF-8.
+    let mut utf8 = Raw::connect(&url).await;
+    raw_frame(&mut utf8, 0x80 | 0x1, &[0xff, 0xfe, 0xfd]).await;
+    assert_eq!(utf8.close_code().await, Some(1007));
+    assert_eq!(
+        metric(
+            &server,
+            "tether_signaling_drops_total{reason=\"protocol_violation\"}"
+        )
+        .await,
+        2
+    );
+    // JSON arrays are not messages; too deeply nested data is refused; others relay.
+    a.send_text(r#"["join", 1, "pv"]"#).await;
+    assert_eq!(a.recv().await["code"], "bad-message");
+    let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+    a.send_text(&format!(
+        r#"{{"type":"signal","to":"{b_id}","data":{deep}}}"#
+    ))
+    .await;
+    assert_eq!(a.recv().await["code"], "bad-message");
+    let ok = format!("{}{}", "[".repeat(32), "]".repeat(32));
+    a.send_text(&format!(r#"{{"type":"signal","to":"{b_id}","data":{ok}}}"#))
+        .await;
+    assert!(b.recv_type("signal").await["data"].is_array());
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn origins_and_token_lifetimes() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let key = RoomTokenKey::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap();
+    let server = start(ServerConfig {
+        room_tokens: Some(key.clone()),
+        allowed_origins: vec!["https://app.example".into()],
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.ws_url();
+    let with_origin = |origin: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    match tokio_tungstenite::connect_async(with_origin("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 403)
+        }
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(with_origin("https://app.example"))
+        .await
+        .expect("an allowed origin");
+    let mut allowed = Raw { ws };
+    // A token valid for ten years is refused: the default maximum lifetime is 24 h.
+    let forever = key.sign("vip", Duration::from_secs(10 * 365 * 86_400));
+    allowed
+        .send(json!({"type": "join", "v": 1, "room": "vip", "token": forever}))
+        .await;
+    assert_eq!(allowed.recv().await["code"], "invalid-token");
+    // No Origin (not a browser): allowed; a token in canonical form within the lifetime joins.
+    let mut c = Raw::connect(&url).await;
+    let good = key.sign("vip", Duration::from_secs(600));
+    c.send(json!({"type": "join", "v": 1, "room": "vip", "token": good}))
+        .await;
+    assert_eq!(c.recv().await["type"], "joined");
+    let upper = {
+        let (head, mac) = good.rsplit_once('.').unwrap();
+        format!("{head}.{}", mac.to_uppercase())
+    };
+    let mut d = Raw::connect(&url).await;
+    d.send(json!({"type": "join", "v": 1, "room": "vip", "token": upper}))
+        .await;
+    assert_eq!(d.recv().await["code"], "invalid-token");
+    assert_eq!(
+        metric(&server, "tether_signaling_drops_total{reason=\"origin\"}").await,
+        1
+    );
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_address() {
+    let server = start(ServerConfig {
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    assert_ne!(server.metrics_addr(), server.local_addr());
+    let (status, _) = crate::support::http_get(&server, "/metrics").await;
+    assert_eq!(status, 404, "not on the public address");
+    let (status, body) = crate::support::http_get_at(server.metrics_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("tether_signaling_connections "), "{body}");
+    // The earlier request to the public address was a plain HTTP request.
+    assert!(
+        body.contains("tether_signaling_http_requests_total 2"),
+        "{body}"
+    );
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = start(ServerConfig {
+        limits: Limits {
+            max_connections_per_address: 2,
+            ..Limits::default()
+        },
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.ws_url();
+    let via_proxy = |client: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("x-forwarded-for", client.parse().unwrap());
+        req
+    };
+    // Through the proxy (127.0.0.1): two per forwarded client, then 429.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        open.push(
+            tokio_tungstenite::connect_async(via_proxy("203.0.113.5"))
+                .await
+                .expect("under the limit"),
+        );
+    }
+    match tokio_tungstenite::connect_async(via_proxy("203.0.113.5")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429)
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    // Another forwarded client is counted apart.
+    open.push(
+        tokio_tungstenite::connect_async(via_proxy("203.0.113.6"))
+            .await
+            .expect("another client"),
+    );
+    // From an untrusted address the header is ignored: 127.0.0.2 is limited as itself.
+    let mut direct = 0;
+    for _ in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let tcp = socket.connect(server.local_addr()).await.unwrap();
+        let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+        if let Ok(ws) = tokio_tungstenite::client_async(via_proxy("198.51.100.1"), stream).await {
+            direct += 1;
+            open.push(ws);
+        }
+    }
+    assert_eq!(direct, 2);
+    assert_eq!(
+        metric(
+            &server,
+            "tether_signaling_drops_total{reason=\"address_limit\"}"
+        )
+        .await,
+        2
+    );
+    drop(open);
+    server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_disconnects_are_not_slow_consumers() {
+    // Bounds far above what this test queues: `b` is never a slow consumer by them.
+    let limits = Limits {
+        outbound_queue: 1024,
+        outbound_queue_bytes: 64 * 1024 * 1024,
+        resume_buffer: 4096,
+        resume_buffer_bytes: 64 * 1024 * 1024,
+        messages_per_second: 10_000,
+        message_burst: 10_000,
+        ..Limits::default()
+    };
+    let server = start(with_limits(limits)).await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "gone").await;
+    let (b, b_id, _) = Raw::join(&url, "gone").await;
+    a.recv_type("peer-joined").await;
+    // `b` does not read: the socket buffers fill and the server's write to `b` blocks with
+    // frames queued behind it. Then `b` goes away (a reset, with unread data): the blocked
+    // write fails. That is a disconnect, not a slow consumer.
+    let chunk = "z".repeat(32 * 1024);
+    for _ in 0..300 {
+        a.send(signal(&b_id, json!(chunk))).await;
+    }
+    a.fence().await;
+    drop(b);
+    a.recv_type("peer-suspended").await;
+    assert_eq!(
+        metric(
+            &server,
+            "tether_signaling_drops_total{reason=\"slow_consumer\"}"
+        )
+        .await,
+        0
+    );
+    server.shutdown(WAIT).await.unwrap();
+}

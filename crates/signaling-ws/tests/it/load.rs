@@ -35,6 +35,10 @@ async fn load_server_process() {
         limits: Limits {
             max_connections: 20_000,
             max_peers_per_room: 2,
+            // Every client of the load test comes from 127.0.0.1.
+            max_connections_per_address: 20_000,
+            joins_per_second_per_address: 1_000_000,
+            join_burst_per_address: 1_000_000,
             ..Limits::default()
         },
         ..ServerConfig::default()

@@ -2,6 +2,7 @@
 //!
 //! One test binary (modules by topic). Every wait is bounded by `support::WAIT`.
 
+mod attacks;
 mod limits;
 mod load;
 mod relay;

@@ -210,3 +210,38 @@ pub(crate) async fn next(client: &mut SignalingClient) -> ClientEvent {
         .expect("an event in time")
         .expect("client open")
 }
+
+/// A response far larger than the 16 KiB request-head buffer goes out whole, and the
+/// keep-alive connection then serves another request.
+#[tokio::test]
+async fn large_responses_and_keep_alive() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    static BIG: [u8; 1 << 20] = [b'x'; 1 << 20];
+    static FILES: [EmbeddedFile; 1] = [EmbeddedFile {
+        path: "/big.txt",
+        content_type: "text/plain",
+        body: &BIG,
+    }];
+    let server = start(ServerConfig {
+        embedded: &FILES,
+        ..ServerConfig::default()
+    })
+    .await;
+    let (status, body) = http_get(&server, "/big.txt").await;
+    assert_eq!((status, body.len()), (200, 1 << 20));
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let exchange = async {
+        for path in ["/healthz", "/readyz"] {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            tcp.write_all(req.as_bytes()).await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        }
+    };
+    tokio::time::timeout(WAIT, exchange).await.expect("in time");
+    server.shutdown(WAIT).await.unwrap();
+}

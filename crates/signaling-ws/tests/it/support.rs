@@ -110,8 +110,13 @@ impl Raw {
 
 /// `GET path` over plain HTTP/1.1; returns (status, body).
 pub(crate) async fn http_get(server: &ServerHandle, path: &str) -> (u16, String) {
+    http_get_at(server.local_addr(), path).await
+}
+
+/// `GET path` from `addr` over plain HTTP/1.1; returns (status, body).
+pub(crate) async fn http_get_at(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let fetch = async {
-        let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
         let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         tcp.write_all(req.as_bytes()).await.unwrap();
         let mut buf = Vec::new();
@@ -129,7 +134,7 @@ pub(crate) async fn http_get(server: &ServerHandle, path: &str) -> (u16, String)
 
 /// The value of one metric line (exact series name, labels included).
 pub(crate) async fn metric(server: &ServerHandle, series: &str) -> u64 {
-    let (_, body) = http_get(server, "/metrics").await;
+    let (_, body) = http_get_at(server.metrics_addr(), "/metrics").await;
     body.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no series {series}"))

@@ -19,13 +19,13 @@ use tokio::time::timeout;
 use crate::support::{start, WAIT};
 
 /// A CA and a server certificate it signed, for `localhost` and 127.0.0.1.
-struct Pki {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
 }
 
-fn make_pki(ca_name: &str) -> Pki {
+pub(crate) fn make_pki(ca_name: &str) -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
