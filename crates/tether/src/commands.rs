@@ -14,6 +14,7 @@ use signaling_ws::{
 };
 use transport_tokio::{
     DataChannel, GatherOptions, LocalTrack, Message, PeerConfig, PeerConnection, PeerEvent,
+    TransportError,
 };
 
 use crate::error::{check_ws_url, CliError};
@@ -281,6 +282,10 @@ pub async fn run_peer_with_media(
                         ));
                         break;
                     }
+                }
+                // Signaling is needed only to negotiate: a call that is up stays up without it.
+                Some(PeerEvent::TransportError(TransportError::Signaling(e))) => {
+                    eprintln!("signaling lost ({e}); the call goes on but cannot renegotiate");
                 }
                 Some(PeerEvent::TransportError(e)) => {
                     result = Err(CliError::ConnectionFailed(e.to_string()));

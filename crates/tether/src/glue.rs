@@ -15,8 +15,13 @@
 //! what the client reports:
 //! - the other peer leaves the room (`bye` or an expired grace window): a
 //!   [`SignalMessage::Bye`] is delivered, so the session ends as if it had hung up;
-//! - the client gave up, or could only rejoin under a new peer id (the other peer's session
-//!   with us is gone): an error, and the peer connection stops using signaling;
+//! - the client could only rejoin under a new peer id (the server restarted without a shared
+//!   backend, or the resume grace ran out): the peer connection stays up (media and data do
+//!   not need signaling), and the glue pairs again with the other peer of the room as it
+//!   rejoins (or is there already), by the same rule as at first; what is sent meanwhile
+//!   waits, so an exchange that was in flight completes;
+//! - the client gave up reconnecting: an error, and the peer connection goes on without
+//!   signaling (it cannot renegotiate any more);
 //! - an unreadable message from the other peer is logged and skipped (an error would end
 //!   signaling for good).
 
@@ -226,11 +231,18 @@ impl WsSignaling {
             ClientEvent::Resumed { replayed, .. } => {
                 tracing::info!(replayed, "signaling resumed");
             }
-            ClientEvent::Rejoined { peer_id, .. } => {
-                return Err(SignalingError::Other(format!(
-                    "signaling could not resume and rejoined as {peer_id}: \
-                     the other peer's session with us is gone"
-                )));
+            ClientEvent::Rejoined { peer_id, peers } => {
+                // The server lost our signaling session (it restarted, or the resume grace
+                // ran out). The peer connection does not need signaling to stay up: pair
+                // again with the other peer of the room, which rejoins too (or is there).
+                tracing::warn!(
+                    new_id = %peer_id,
+                    others = peers.len(),
+                    "signaling could not resume and rejoined the room; the call goes on, and \
+                     signaling pairs again with the other peer when it is back"
+                );
+                self.remote = None;
+                self.adopt_from_roster();
             }
             ClientEvent::Error { code, message } => {
                 tracing::warn!(%code, %message, "signaling server error");

@@ -341,3 +341,83 @@ fn the_hang_up_has_left_when_wait_closed_returns() {
     rt.block_on(server.shutdown(Duration::from_secs(5)))
         .unwrap();
 }
+
+/// Waits for a promoted ICE generation after the first; panics if the session closes.
+async fn restarted(events: &mut transport_tokio::PeerEvents) {
+    loop {
+        match events.recv().await.expect("peer stopped") {
+            PeerEvent::Session(session_core::session::Event::IceGenerationPromoted {
+                generation,
+                ..
+            }) if generation.0 >= 1 => return,
+            PeerEvent::Session(session_core::session::Event::Closed(by)) => {
+                panic!("the call ended: {by:?}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The signaling server restarts (without a shared backend it forgets every room): the call
+/// stays up, both peers rejoin and pair again, and signaling works again: a data channel
+/// carries messages through the outage, and an ICE restart after it completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_keeps_the_call_and_signaling_pairs_again() {
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = Server::bind(addr, ServerConfig::default()).await.unwrap();
+    let addr = server.local_addr();
+    let url = server.ws_url();
+    let room = random_room_name();
+    let sa = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let sb = WsSignaling::connect(&url, &room, None).await.unwrap();
+    let (a, mut a_events) = PeerConnection::new(loopback(false), sa).unwrap();
+    let (b, mut b_events) = PeerConnection::new(loopback(true), sb).unwrap();
+    let mut dc_a = a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    let mut dc_b = tokio::time::timeout(WAIT, async {
+        loop {
+            if let PeerEvent::DataChannel(dc) = b_events.recv().await.expect("B stopped") {
+                return dc;
+            }
+        }
+    })
+    .await
+    .expect("no data channel on B");
+    dc_a.send_text("before").await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, dc_b.recv()).await.unwrap(),
+        Some(Message::Text("before".into()))
+    );
+
+    // The server goes away and comes back on the same address with no rooms.
+    server.shutdown(Duration::from_secs(2)).await.unwrap();
+    dc_a.send_text("during").await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, dc_b.recv()).await.unwrap(),
+        Some(Message::Text("during".into())),
+        "the data channel needs no signaling"
+    );
+    let server = Server::bind(addr, ServerConfig::default()).await.unwrap();
+
+    // Signaling works again once both rejoined: an ICE restart completes on both sides.
+    a.restart_ice().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), restarted(&mut a_events))
+        .await
+        .expect("A's restart did not complete after the server came back");
+    tokio::time::timeout(Duration::from_secs(30), restarted(&mut b_events))
+        .await
+        .expect("B's side of the restart did not complete");
+    dc_b.send_text("after").await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, dc_a.recv()).await.unwrap(),
+        Some(Message::Text("after".into()))
+    );
+    a.close().await;
+    a.wait_closed().await;
+    tokio::time::timeout(WAIT, b.wait_closed())
+        .await
+        .expect("B did not close after A's bye");
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
