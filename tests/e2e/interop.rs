@@ -447,6 +447,7 @@ fn tether_peer_and_the_page_agree_on_roles() -> TestResult {
             loopback: true,
             echo: true,
             ca_file: None,
+            ..Default::default()
         };
         let peer = tokio::spawn(tether::run_peer(opts, async {
             let _ = stop_rx.await;

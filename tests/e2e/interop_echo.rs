@@ -48,6 +48,7 @@ fn chromium_camera_echoed_by_tether_peer_is_decoded_by_chromium() -> TestResult 
             loopback: true,
             echo: true,
             ca_file: None,
+            ..Default::default()
         };
         let peer = tokio::spawn(run_peer_with_media(
             opts,

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use session_core::channel::DataChannelInit;
+use session_core::config::{IceServer, IceTransportPolicy};
 use session_core::session::Event;
 use session_core::state::PeerConnectionState;
+use session_core::transport::Generation;
 use signaling_ws::{
     client_tls_with_roots, ClientConfig, RoomTokenKey, Server, ServerConfig, ServerTls,
     SignalingClient,
@@ -23,7 +25,8 @@ use crate::page::PAGE;
 use crate::peer_media::{
     describe_recording, echo_track, record, FileSource, PeerMediaOptions, Recording,
 };
-use crate::timeline::describe;
+use crate::timeline::{describe, describe_pair};
+use crate::transfer::{self, TransferReport};
 
 /// Options of `tether signal`.
 #[derive(Debug, Clone)]
@@ -99,7 +102,7 @@ pub enum Role {
 }
 
 /// Options of `tether peer`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PeerOptions {
     /// The signaling server's WebSocket URL.
     pub server: String,
@@ -119,6 +122,52 @@ pub struct PeerOptions {
     /// For `wss://`: trust only the CA certificates in this PEM file (e.g. a self-signed
     /// server's certificate) instead of the public roots.
     pub ca_file: Option<PathBuf>,
+    /// STUN/TURN server URLs (`--ice-server`).
+    pub ice_servers: Vec<String>,
+    /// User name for the TURN servers.
+    pub ice_username: Option<String>,
+    /// Credential for the TURN servers.
+    pub ice_credential: Option<String>,
+    /// Relayed candidates only (`--relay-only`).
+    pub relay_only: bool,
+    /// Restart ICE this often while connected (`--restart-every`).
+    pub restart_every: Option<Duration>,
+    /// A line `restart` on standard input restarts ICE (the binary sets it).
+    pub restart_on_stdin: bool,
+    /// Send this file over a data channel, then hang up (`--send-data`).
+    pub send_data: Option<PathBuf>,
+    /// Write a file the other peer sends into this directory (`--receive-data`).
+    pub receive_data: Option<PathBuf>,
+}
+
+impl PeerOptions {
+    /// Options for joining `room` at `server`; everything else off or default.
+    pub fn new(server: impl Into<String>, room: impl Into<String>) -> Self {
+        Self {
+            server: server.into(),
+            room: room.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The peer connection configuration these options ask for.
+    fn peer_config(&self, polite: bool) -> PeerConfig {
+        let mut config = PeerConfig::new(polite);
+        if self.loopback {
+            config.gather = GatherOptions::loopback_only();
+        }
+        if !self.ice_servers.is_empty() {
+            config.ice_servers = vec![IceServer {
+                urls: self.ice_servers.clone(),
+                username: self.ice_username.clone(),
+                credential: self.ice_credential.clone(),
+            }];
+        }
+        if self.relay_only {
+            config.ice_transport_policy = IceTransportPolicy::Relay;
+        }
+        config
+    }
 }
 
 /// Connects to the server of `opts` and joins its room, with errors classified for the exit
@@ -149,6 +198,114 @@ async fn next_message(dc: &mut Option<DataChannel>) -> Option<Message> {
     }
 }
 
+/// Waits for a file transfer to end; never completes without one.
+async fn transfer_done(
+    task: &mut Option<tokio::task::JoinHandle<Result<TransferReport, CliError>>>,
+) -> Result<TransferReport, CliError> {
+    match task {
+        Some(t) => t
+            .await
+            .unwrap_or_else(|e| Err(CliError::Failed(format!("file transfer: {e}")))),
+        None => std::future::pending().await,
+    }
+}
+
+/// ICE restarts that `tether peer` starts (`--restart-every`, a `restart` line on standard
+/// input), and what it prints about each: the selected pair before and after, and how long
+/// the switch took.
+struct Restarts {
+    every: Option<tokio::time::Interval>,
+    stdin: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+    /// The generation carrying traffic.
+    active: Generation,
+    /// A restart asked for and not switched yet: when, and the pair it started from.
+    pending: Option<(std::time::Instant, Option<String>)>,
+}
+
+impl Restarts {
+    fn new(opts: &PeerOptions) -> Self {
+        let every = opts.restart_every.map(|d| {
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        // A plain thread: tokio's stdin reader would hold up the runtime's shutdown until the
+        // user pressed Enter.
+        let stdin = opts.restart_on_stdin.then(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            std::thread::spawn(move || {
+                for line in std::io::stdin().lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
+        Self {
+            every,
+            stdin,
+            active: Generation(0),
+            pending: None,
+        }
+    }
+
+    /// Completes when a restart is due (never without a trigger).
+    async fn due(&mut self) {
+        loop {
+            tokio::select! {
+                _ = async { self.every.as_mut().expect("guarded").tick().await },
+                    if self.every.is_some() => return,
+                line = async { self.stdin.as_mut().expect("guarded").recv().await },
+                    if self.stdin.is_some() => match line {
+                        Some(l) if l.trim() == "restart" => return,
+                        Some(l) if l.trim().is_empty() => {}
+                        Some(l) => eprintln!("unknown command {:?} (try: restart)", l.trim()),
+                        None => self.stdin = None,
+                    },
+                else => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    async fn restart(&mut self, pc: &PeerConnection) {
+        if self.pending.is_some() {
+            eprintln!("an ICE restart is already in progress");
+            return;
+        }
+        let old = self.pair(pc, self.active).await;
+        eprintln!(
+            "restarting ICE (from {})",
+            old.as_deref().unwrap_or("no selected pair")
+        );
+        self.pending = Some((std::time::Instant::now(), old));
+        if let Err(e) = pc.restart_ice().await {
+            eprintln!("cannot restart ICE: {e}");
+            self.pending = None;
+        }
+    }
+
+    /// A generation carries the traffic now; reports the restart it completes, if any.
+    async fn promoted(&mut self, pc: &PeerConnection, generation: Generation) {
+        self.active = generation;
+        let Some((asked, old)) = self.pending.take() else {
+            return;
+        };
+        let new = self.pair(pc, generation).await;
+        eprintln!(
+            "ICE restart: from {}; to {}; switched {:.1} ms after the request",
+            old.as_deref().unwrap_or("no selected pair"),
+            new.as_deref().unwrap_or("(pair not reported yet)"),
+            asked.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+
+    async fn pair(&self, pc: &PeerConnection, generation: Generation) -> Option<String> {
+        let stats = pc.stats().await.ok()?;
+        describe_pair(&stats, generation)
+    }
+}
+
 /// Waits for the send track to end; never completes without one.
 async fn track_done(
     track: &mut Option<tokio::task::JoinHandle<Result<media::SenderStats, String>>>,
@@ -172,11 +329,20 @@ pub async fn run_peer_with_media(
     media: PeerMediaOptions,
     stop: impl Future<Output = ()>,
 ) -> Result<(), CliError> {
-    // Open the file first: a bad file is a usage error before anything connects.
+    // Check local input first: a bad file or ICE server is a usage error before anything
+    // connects.
     let source = match &media.send_file {
         Some(path) => Some(FileSource::open(path, media.loop_file)?),
         None => None,
     };
+    if let Some(path) = &opts.send_data {
+        transfer::open_for_sending(path)?;
+    }
+    if let Some(dir) = &opts.receive_data {
+        transfer::prepare_receive_dir(dir)?;
+    }
+    transport_tokio::check_ice_servers(&opts.peer_config(false).ice_servers)
+        .map_err(|e| CliError::Config(e.to_string()))?;
     let mut sig = join(&opts).await?;
     eprintln!(
         "joined as peer {}; {} other peer(s) in the room",
@@ -203,12 +369,9 @@ pub async fn run_peer_with_media(
             .map_or("(not joined yet)".to_owned(), |r| r.to_string()),
         if polite { "polite" } else { "impolite" }
     );
-    let mut config = PeerConfig::new(polite);
-    if opts.loopback {
-        config.gather = GatherOptions::loopback_only();
-    }
     let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
-    let (pc, mut events) = PeerConnection::new(config, sig).map_err(|e| failed(&e))?;
+    let (pc, mut events) =
+        PeerConnection::new(opts.peer_config(polite), sig).map_err(|e| failed(&e))?;
     let mut dc = if polite {
         None
     } else {
@@ -230,6 +393,16 @@ pub async fn run_peer_with_media(
             track.finished().await.map_err(|e| e.to_string())
         }));
     }
+    let mut sending_data = None;
+    if let Some(path) = opts.send_data.clone() {
+        let dc = pc
+            .create_data_channel(transfer::LABEL, DataChannelInit::default())
+            .await
+            .map_err(|e| failed(&e))?;
+        sending_data = Some(tokio::spawn(transfer::send_file(dc, path)));
+    }
+    let mut receiving_data = None;
+    let mut restarts = Restarts::new(&opts);
     let mut recordings: Vec<(PathBuf, Recording)> = Vec::new();
     let mut remote_closed = false;
     let mut to_send = opts.say;
@@ -265,6 +438,21 @@ pub async fn run_peer_with_media(
                 },
                 Some(PeerEvent::DataChannel(d)) if d.label() == "chat" && dc.is_none() => {
                     dc = Some(d);
+                }
+                Some(PeerEvent::DataChannel(d))
+                    if d.label() == transfer::LABEL && receiving_data.is_none() =>
+                {
+                    match &opts.receive_data {
+                        Some(dir) => {
+                            eprintln!("receiving a file into {}", dir.display());
+                            receiving_data =
+                                Some(tokio::spawn(transfer::receive_file(d, dir.clone())));
+                        }
+                        None => eprintln!("ignoring a file transfer (no --receive-data DIR)"),
+                    }
+                }
+                Some(PeerEvent::Session(Event::IceGenerationPromoted { generation, .. })) => {
+                    restarts.promoted(&pc, generation).await;
                 }
                 Some(PeerEvent::DataChannel(d)) => eprintln!("ignoring data channel {:?}", d.label()),
                 Some(PeerEvent::Session(Event::Closed(by))) => {
@@ -330,6 +518,25 @@ pub async fn run_peer_with_media(
                 }
                 break;
             }
+            done = transfer_done(&mut sending_data) => {
+                // The loop ends here, so the finished handle is never polled again.
+                match done {
+                    Ok(report) => eprintln!("sent {report}; hanging up"),
+                    Err(e) => result = Err(e),
+                }
+                break;
+            }
+            done = transfer_done(&mut receiving_data) => {
+                receiving_data = None;
+                match done {
+                    Ok(report) => eprintln!("received {report}"),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            () = restarts.due() => restarts.restart(&pc).await,
             _ = tick.tick() => {}
         }
         if let Some(d) = &dc {

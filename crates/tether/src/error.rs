@@ -15,7 +15,8 @@ use signaling_ws::{ClientError, ErrorCode};
 /// | 5 | [`RoomFull`](Self::RoomFull): the room already has its maximum number of peers |
 /// | 6 | [`BadToken`](Self::BadToken): the server refused the room token (missing, wrongly signed, expired) |
 /// | 7 | [`ConnectionFailed`](Self::ConnectionFailed): the peer connection failed (ICE, DTLS, SCTP) |
-/// | 8 | [`Config`](Self::Config): a local setting is unusable (address in use, unreadable secret or TLS files) |
+/// | 8 | [`Config`](Self::Config): a local setting is unusable (address in use, unreadable secret, TLS or data files, an ICE server the agent cannot use) |
+/// | 9 | [`DataMismatch`](Self::DataMismatch): a file sent with `--send-data` arrived different (size or SHA-256) |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
@@ -54,6 +55,9 @@ pub enum CliError {
     /// A local setting is unusable.
     #[error("{0}")]
     Config(String),
+    /// A transferred file's size or SHA-256 differs between the two ends.
+    #[error("data mismatch: {0}")]
+    DataMismatch(String),
     /// Anything else.
     #[error("{0}")]
     Failed(String),
@@ -70,6 +74,7 @@ impl CliError {
             CliError::BadToken { .. } => 6,
             CliError::ConnectionFailed(_) => 7,
             CliError::Config(_) => 8,
+            CliError::DataMismatch(_) => 9,
         }
     }
 

@@ -43,6 +43,7 @@ mod peer_media;
 mod signal_tap;
 mod timeline;
 mod token;
+mod transfer;
 
 pub use commands::{run_peer, run_peer_with_media, run_signal, PeerOptions, Role, SignalOptions};
 pub use demo::{run_demo, DemoError, DemoOptions, DemoReport, MediaSummary};
@@ -53,6 +54,7 @@ pub use page::PAGE;
 pub use peer_media::{record_path, FileSource, PeerMediaOptions, H264_FPS};
 pub use timeline::Timeline;
 pub use token::{read_secret, room_token, signed_room_token, TokenOutput};
+pub use transfer::TransferReport;
 
 /// The README's library example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -21,7 +21,9 @@ Exit codes:
   5  the room is full
   6  the server refused the room token (missing, wrongly signed, expired)
   7  the peer connection failed (ICE, DTLS, SCTP)
-  8  a local setting is unusable (address in use, unreadable secret or TLS files)";
+  8  a local setting is unusable (address in use, unreadable secret, TLS or data files,
+     an ICE server the ICE agent cannot use, e.g. turns: or ?transport=tcp)
+  9  a file sent with --send-data arrived different (size or SHA-256)";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -107,6 +109,13 @@ Examples:
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send vp8.ivf
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --record out/
   tether peer --server wss://example.org/ws --room \"$ROOM\" --token v1.1795000000.9a3c...
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --send-data big.iso
+  tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --receive-data downloads/
+  tether peer ... --ice-server turn:turn.example.org:3478 --ice-username u \\
+                  --ice-credential p --relay-only --restart-every 10
+
+While it runs, a line `restart` on standard input restarts ICE; every restart prints the old
+and the new selected pair and how long the switch took.
 
 The other peer may be a browser tab on the server's page (http://HOST:PORT/#room=ROOM).
 Roles: with --role auto (the default) the peer whose id sorts first is polite, as in the page.
@@ -149,6 +158,29 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         /// Write each received media track to DIR as track-<mid>.ivf / .ogg / .h264.
         #[arg(long, value_name = "DIR")]
         record: Option<PathBuf>,
+        /// A STUN or TURN server (repeatable): stun:HOST:PORT or turn:HOST:PORT (UDP only:
+        /// turns: and ?transport=tcp are refused, exit code 8).
+        #[arg(long = "ice-server", value_name = "URL")]
+        ice_servers: Vec<String>,
+        /// User name for the TURN servers.
+        #[arg(long, value_name = "NAME")]
+        ice_username: Option<String>,
+        /// Credential (password) for the TURN servers.
+        #[arg(long, value_name = "SECRET")]
+        ice_credential: Option<String>,
+        /// Gather relayed (TURN) candidates only: all traffic goes through the TURN server.
+        #[arg(long)]
+        relay_only: bool,
+        /// Restart ICE every SECS seconds while connected (a line `restart` on standard input
+        /// restarts it too).
+        #[arg(long, value_name = "SECS")]
+        restart_every: Option<f64>,
+        /// Send FILE over a data channel (SHA-256 checked by the receiver), then hang up.
+        #[arg(long, value_name = "FILE")]
+        send_data: Option<PathBuf>,
+        /// Write a file the other peer sends with --send-data into DIR.
+        #[arg(long, value_name = "DIR")]
+        receive_data: Option<PathBuf>,
     },
     /// Print a fresh unguessable room name; with --sign, also a signed room token for it.
     #[command(after_help = "\
@@ -260,7 +292,22 @@ async fn run(command: Command) -> Result<(), CliError> {
             send_file,
             loop_file,
             record,
+            ice_servers,
+            ice_username,
+            ice_credential,
+            relay_only,
+            restart_every,
+            send_data,
+            receive_data,
         } => {
+            let restart_every = match restart_every {
+                Some(secs) if !(secs.is_finite() && secs > 0.0) => {
+                    return Err(CliError::Config(format!(
+                        "--restart-every needs a positive number of seconds, not {secs}"
+                    )))
+                }
+                secs => secs.map(Duration::from_secs_f64),
+            };
             let opts = PeerOptions {
                 server,
                 room,
@@ -270,6 +317,14 @@ async fn run(command: Command) -> Result<(), CliError> {
                 loopback,
                 echo,
                 ca_file,
+                ice_servers,
+                ice_username,
+                ice_credential,
+                relay_only,
+                restart_every,
+                restart_on_stdin: true,
+                send_data,
+                receive_data,
             };
             let media = PeerMediaOptions {
                 send_file,

@@ -67,6 +67,7 @@ async fn the_echo_survives_media_that_flows_before_its_renegotiation() {
             loopback: true,
             echo: true,
             ca_file: None,
+            ..Default::default()
         },
         PeerMediaOptions::default(),
         async {

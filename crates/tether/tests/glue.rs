@@ -221,6 +221,7 @@ async fn a_failed_connection_is_exit_code_7() {
         loopback: true,
         echo: false,
         ca_file: None,
+        ..Default::default()
     };
     let peer = tokio::spawn(tether::run_peer(opts, std::future::pending()));
     let sig = WsSignaling::connect(&url, &room, None).await.unwrap();

@@ -58,6 +58,7 @@ fn peer(url: &str, room: &str, role: Role) -> PeerOptions {
         loopback: true,
         echo: false,
         ca_file: None,
+        ..Default::default()
     }
 }
 

@@ -12,6 +12,23 @@ pub enum SetupError {
     /// The OS gave no randomness for the session seed.
     #[error("no OS randomness for the session seed: {0}")]
     Randomness(String),
+    /// An ICE server URL is malformed, or its TURN credentials are missing.
+    #[error("bad ICE server {url:?}: {reason}")]
+    BadIceServer {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An ICE server needs a transport the ICE agent does not have: webrtc-ice 0.17 speaks
+    /// STUN and TURN over UDP only (no `stuns:`/`turns:`, no `?transport=tcp`).
+    #[error("unsupported ICE server {url:?}: {reason}")]
+    UnsupportedIceServer {
+        /// The URL as given.
+        url: String,
+        /// Which transport it needs.
+        reason: &'static str,
+    },
 }
 
 /// Why [`DtlsIdentity::from_pem`](crate::DtlsIdentity::from_pem) refused a certificate and key

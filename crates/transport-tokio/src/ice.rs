@@ -145,6 +145,46 @@ fn map_state(s: ConnectionState) -> Option<IceTransportState> {
     })
 }
 
+/// Checks ICE servers before anything uses them: every URL parses, the agent can speak its
+/// transport (UDP only), and TURN servers have a user name and a credential. The agent itself
+/// would only log and skip such a server, leaving a relay-only session without candidates.
+/// [`PeerConnection::new`](crate::PeerConnection::new) calls it; an application can call it
+/// first to refuse bad input early.
+pub fn check_ice_servers(servers: &[IceServer]) -> Result<(), crate::SetupError> {
+    use crate::SetupError;
+    use webrtc_ice::url::{ProtoType, SchemeType};
+    for server in servers {
+        for raw in &server.urls {
+            let url = Url::parse_url(raw).map_err(|e| SetupError::BadIceServer {
+                url: raw.clone(),
+                reason: e.to_string(),
+            })?;
+            let unsupported = |reason| SetupError::UnsupportedIceServer {
+                url: raw.clone(),
+                reason,
+            };
+            match url.scheme {
+                SchemeType::Stuns => return Err(unsupported("STUN over TLS (stuns:)")),
+                SchemeType::Turns => return Err(unsupported("TURN over TLS (turns:)")),
+                _ => {}
+            }
+            if url.proto == ProtoType::Tcp {
+                return Err(unsupported("TURN over TCP (?transport=tcp)"));
+            }
+            let blank = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
+            if url.scheme == SchemeType::Turn
+                && (blank(&server.username) || blank(&server.credential))
+            {
+                return Err(SetupError::BadIceServer {
+                    url: raw.clone(),
+                    reason: "a TURN server needs a user name and a credential".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn urls(servers: &[IceServer]) -> Vec<Url> {
     let mut out = Vec::new();
     for server in servers {
@@ -455,5 +495,48 @@ mod tests {
             );
             agent.close().await.unwrap();
         }
+    }
+
+    fn server(url: &str, user: Option<&str>) -> IceServer {
+        IceServer {
+            urls: vec![url.to_owned()],
+            username: user.map(str::to_owned),
+            credential: user.map(|_| "secret".to_owned()),
+        }
+    }
+
+    #[test]
+    fn ice_servers_the_agent_cannot_use_are_typed_errors() {
+        use crate::SetupError;
+        for ok in [
+            server("stun:127.0.0.1:3478", None),
+            server("turn:127.0.0.1:3478", Some("u")),
+            server("turn:127.0.0.1:3478?transport=udp", Some("u")),
+        ] {
+            check_ice_servers(&[ok]).unwrap();
+        }
+        for (bad, tls) in [
+            (server("turns:127.0.0.1:5349", Some("u")), true),
+            (server("stuns:127.0.0.1:5349", None), true),
+            (
+                server("turn:127.0.0.1:3478?transport=tcp", Some("u")),
+                false,
+            ),
+        ] {
+            match check_ice_servers(&[bad]) {
+                Err(SetupError::UnsupportedIceServer { reason, .. }) => {
+                    assert_eq!(reason.contains("TLS"), tls, "{reason}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            check_ice_servers(&[server("turn:127.0.0.1:3478", None)]),
+            Err(SetupError::BadIceServer { .. })
+        ));
+        assert!(matches!(
+            check_ice_servers(&[server("http://127.0.0.1", None)]),
+            Err(SetupError::BadIceServer { .. })
+        ));
     }
 }

@@ -99,7 +99,9 @@ pub use dtls::DtlsIdentity;
 pub use error::{
     ChannelError, IdentityError, PeerError, SetupError, TrackError, TransportError, UnclaimedReason,
 };
-pub use ice::{GatherOptions, InterfaceFilter, IpFilter, DEFAULT_UDP_RECEIVE_BUFFER};
+pub use ice::{
+    check_ice_servers, GatherOptions, InterfaceFilter, IpFilter, DEFAULT_UDP_RECEIVE_BUFFER,
+};
 pub use media_track::{LocalTrack, MediaTrackError, RemoteTrack};
 pub use netwatch::NetworkWatch;
 pub use peer::{

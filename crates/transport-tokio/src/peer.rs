@@ -309,6 +309,7 @@ impl PeerConnection {
         manual: bool,
         signaling: impl Signaling,
     ) -> Result<(Self, PeerEvents), SetupError> {
+        crate::ice::check_ice_servers(&config.ice_servers)?;
         let identity = match config.identity {
             Some(id) => id,
             None => DtlsIdentity::generate()?,
