@@ -74,6 +74,25 @@ impl NetNs {
         }
     }
 
+    /// Adds a default route through `lo` with source address 127.0.0.1 (replacing any default
+    /// route). Nothing can leave the namespace through it (`lo` has no other end: a packet to
+    /// a foreign address is looped back and dropped); it only gives the namespace a "default
+    /// address", 127.0.0.1, the one address Firefox gathers for a page without a
+    /// camera/microphone permission (see [`super::FIREFOX_PREFS`]).
+    pub fn route_default_via_loopback(&self) -> Result<(), Error> {
+        self.run(|| {
+            run_ip(&[
+                "route",
+                "replace",
+                "default",
+                "dev",
+                "lo",
+                "src",
+                "127.0.0.1",
+            ])
+        })?
+    }
+
     /// Runs `f` on a new thread inside the namespace and returns its handle.
     pub fn spawn<T, F>(&self, f: F) -> Result<JoinHandle<T>, Error>
     where
@@ -124,18 +143,21 @@ fn enter_fresh_loopback_namespace() -> Result<(), Error> {
              to create a loopback-only network namespace"
         ))
     })?;
-    let out = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .output()
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot run `ip link set lo up` ({e}): install iproute2 \
+    run_ip(&["link", "set", "lo", "up"])
+}
+
+/// Runs `ip ARGS` (in the calling thread's namespace) and checks that it succeeded.
+pub(crate) fn run_ip(args: &[&str]) -> Result<(), Error> {
+    let line = format!("ip {}", args.join(" "));
+    let out = Command::new("ip").args(args).output().map_err(|e| {
+        Error::new(format!(
+            "cannot run `{line}` ({e}): install iproute2 \
              (`apt-get install -y --no-install-recommends iproute2`)"
-            ))
-        })?;
+        ))
+    })?;
     if !out.status.success() {
         return Err(Error::new(format!(
-            "`ip link set lo up` failed ({}): {}",
+            "`{line}` failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         )));
