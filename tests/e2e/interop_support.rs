@@ -15,7 +15,7 @@ use session_core::signal::SignalMessage;
 use session_core::signaling::SdpType;
 use signaling_ws::{random_room_name, Server, ServerConfig, ServerHandle};
 use tether::WsSignaling;
-use tether_tests::browser::{Browser, NetNs};
+use tether_tests::browser::{Browser, Kind, Launch, NetNs};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use transport_tokio::{
@@ -75,7 +75,8 @@ pub(crate) async fn signaling_server() -> Result<ServerHandle, BoxError> {
     Ok(Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config).await?)
 }
 
-/// `interop.html` in Chromium, driven command by command; keeps every event it reported.
+/// `interop.html` in a browser (Chromium or Firefox), driven command by command; keeps every
+/// event it reported.
 pub(crate) struct Page {
     b: Browser,
     events: Vec<Value>,
@@ -83,12 +84,22 @@ pub(crate) struct Page {
 }
 
 impl Page {
+    /// In Chromium.
     pub(crate) fn launch() -> Result<Self, BoxError> {
+        Self::launch_in(Kind::Chromium)
+    }
+
+    /// In this browser.
+    pub(crate) fn launch_in(kind: Kind) -> Result<Self, BoxError> {
         Ok(Self {
-            b: Browser::launch("interop.html")?,
+            b: Browser::launch_with(Launch::page("interop.html").kind(kind))?,
             events: Vec::new(),
             replies: VecDeque::new(),
         })
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.b.kind()
     }
 
     pub(crate) fn netns(&self) -> &NetNs {
@@ -210,6 +221,25 @@ impl Page {
 
     pub(crate) fn events(&self) -> &[Value] {
         &self.events
+    }
+
+    /// Polls the page's `pair` command until the browser has a selected candidate pair.
+    pub(crate) async fn selected_pair(&mut self, timeout: Duration) -> Result<Value, BoxError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let pair = self.cmd("pair", json!({})).await?;
+            if pair["selectedPairId"].is_string() {
+                return Ok(pair);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{}: no selected candidate pair within {timeout:?}: {pair}",
+                    self.kind()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the chat channel is open on the page.

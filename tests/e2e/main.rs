@@ -4,6 +4,7 @@ mod browser_harness;
 mod chromium_sdp;
 mod interop;
 mod interop_echo;
+mod interop_firefox;
 mod interop_media;
 mod interop_support;
 mod media_bugs;
