@@ -6,8 +6,8 @@
 
 use tether_tests::browser::{self, Kind};
 
-use crate::interop;
 use crate::interop_support::TestResult;
+use crate::{interop, interop_media};
 
 /// Firefox is impolite and opens "chat": it offers; the Rust peer answers; text both ways;
 /// Firefox hangs up and the Rust session closes.
@@ -39,4 +39,25 @@ fn ice_restart_both_ways_with_firefox_nothing_lost() -> TestResult {
         return Ok(());
     }
     interop::ice_restart_both_ways(Kind::Firefox)
+}
+
+/// Firefox adds its fake camera and microphone (VP8 first) and offers; the Rust peer records
+/// both for 4 s to IVF and Ogg (`target/tmp/tether-browser/firefox-{camera.ivf,mic.ogg}`);
+/// `ffprobe` decodes them.
+#[test]
+fn firefox_camera_and_microphone_recorded_by_rust() -> TestResult {
+    if browser::skipped("firefox_camera_and_microphone_recorded_by_rust") {
+        return Ok(());
+    }
+    interop_media::camera_and_microphone_recorded_by_rust(Kind::Firefox)
+}
+
+/// The Rust peer offers and sends the VP8 and Opus samples; Firefox decodes them
+/// (`getStats()`: `framesDecoded` growing, audio packets received, our sender reports parsed).
+#[test]
+fn rust_sends_vp8_and_opus_firefox_decodes() -> TestResult {
+    if browser::skipped("rust_sends_vp8_and_opus_firefox_decodes") {
+        return Ok(());
+    }
+    interop_media::rust_sends_vp8_and_opus_browser_decodes(Kind::Firefox)
 }
