@@ -93,6 +93,14 @@ impl NetNs {
         })?
     }
 
+    /// Adds `ip` (a /32) to the namespace's `lo`: a second, non-loopback local address (e.g.
+    /// where a TURN server listens and relays, so that its peers are not "loopback peers").
+    /// Still only reachable from inside the namespace.
+    pub fn add_address(&self, ip: std::net::Ipv4Addr) -> Result<(), Error> {
+        let cidr = format!("{ip}/32");
+        self.run(move || run_ip(&["addr", "add", &cidr, "dev", "lo"]))?
+    }
+
     /// Runs `f` on a new thread inside the namespace and returns its handle.
     pub fn spawn<T, F>(&self, f: F) -> Result<JoinHandle<T>, Error>
     where

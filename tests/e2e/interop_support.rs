@@ -305,8 +305,11 @@ impl RustPeer {
 
     /// A peer on any signaling channel.
     pub(crate) fn with_signaling(sig: impl Signaling, polite: bool) -> Result<Self, BoxError> {
-        let mut config = PeerConfig::new(polite);
-        config.gather = GatherOptions::loopback_only();
+        Self::with_config(sig, loopback_config(polite))
+    }
+
+    /// A peer on any signaling channel, with this configuration.
+    pub(crate) fn with_config(sig: impl Signaling, config: PeerConfig) -> Result<Self, BoxError> {
         let (pc, mut events) = PeerConnection::new(config, sig)?;
         let (tx, channels) = mpsc::unbounded_channel();
         let (track_tx, tracks) = mpsc::unbounded_channel();
@@ -397,6 +400,13 @@ impl RustPeer {
             format!("Rust: the session did not close; log:\n{log}").into()
         })
     }
+}
+
+/// The configuration of the test's Rust peers: loopback host candidates, no ICE servers.
+pub(crate) fn loopback_config(polite: bool) -> PeerConfig {
+    let mut config = PeerConfig::new(polite);
+    config.gather = GatherOptions::loopback_only();
+    config
 }
 
 /// Reads the next text message of `dc`.

@@ -9,3 +9,4 @@ mod interop_media;
 mod interop_support;
 mod media_bugs;
 mod signal_page;
+mod turn_coturn;
