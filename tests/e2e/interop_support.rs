@@ -91,8 +91,13 @@ impl Page {
 
     /// In this browser.
     pub(crate) fn launch_in(kind: Kind) -> Result<Self, BoxError> {
+        Self::launch_with(Launch::page("interop.html").kind(kind))
+    }
+
+    /// As `launch` says (its page must be `interop.html`).
+    pub(crate) fn launch_with(launch: Launch) -> Result<Self, BoxError> {
         Ok(Self {
-            b: Browser::launch_with(Launch::page("interop.html").kind(kind))?,
+            b: Browser::launch_with(launch)?,
             events: Vec::new(),
             replies: VecDeque::new(),
         })
@@ -114,12 +119,24 @@ impl Page {
         role: &str,
         chat: &str,
     ) -> TestResult {
+        self.start_with(server, room, role, chat, json!({})).await
+    }
+
+    /// Like [`Page::start`], with more `start` arguments (`iceServers`, `relayOnly`).
+    pub(crate) async fn start_with(
+        &mut self,
+        server: &ServerHandle,
+        room: &str,
+        role: &str,
+        chat: &str,
+        extra: Value,
+    ) -> TestResult {
         let script = format!("http://{}/tether-peer.js", server.local_addr());
-        self.cmd(
-            "start",
-            json!({ "script": script, "url": server.ws_url(), "room": room, "role": role, "chat": chat }),
-        )
-        .await?;
+        let mut args = json!({ "script": script, "url": server.ws_url(), "room": room, "role": role, "chat": chat });
+        if let (Some(args), Some(extra)) = (args.as_object_mut(), extra.as_object()) {
+            args.extend(extra.clone());
+        }
+        self.cmd("start", args).await?;
         self.wait_event("joined the room", T, |e| {
             e["kind"] == "signaling" && e["state"] == "joined"
         })
@@ -301,6 +318,16 @@ impl RustPeer {
             }
         };
         Self::with_signaling(sig, polite)
+    }
+
+    /// Joins `room` with this configuration.
+    pub(crate) async fn join_with(
+        url: &str,
+        room: &str,
+        config: PeerConfig,
+    ) -> Result<Self, BoxError> {
+        let sig = WsSignaling::connect(url, room, None).await?;
+        Self::with_config(sig, config)
     }
 
     /// A peer on any signaling channel.

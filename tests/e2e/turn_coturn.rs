@@ -7,15 +7,17 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use session_core::candidate::CandidateType;
 use session_core::config::{IceServer, IceTransportPolicy};
 use tether::WsSignaling;
-use tether_tests::browser::{self, NetNs};
+use tether_tests::browser::{self, Kind, Launch, NetNs};
 use tether_tests::coturn::{self, Coturn};
 use transport_tokio::{PeerConfig, Stats};
 
 use crate::interop_support::{
-    loopback_config, recv_text, room, run_in, runtime_in, signaling_server, RustPeer, TestResult, T,
+    loopback_config, recv_text, room, run_in, runtime_in, signaling_server, Page, RustPeer,
+    TestResult, T,
 };
 
 /// Where coturn listens and relays (inside the test's namespace only).
@@ -169,5 +171,107 @@ fn two_tether_peers_relay_only_through_coturn() -> TestResult {
         count("REFRESH"),
         coturn::USER
     );
+    Ok(())
+}
+
+/// Chromium and a Tether peer, both relay-only through coturn (Chromium: the page's
+/// `iceTransportPolicy: "relay"` and coturn as its ICE server; both in the namespace coturn runs
+/// in): Chromium offers, both select a relayed path (Chromium's selected pair has a local relay
+/// candidate, ours a local relayed address), text crosses both ways.
+#[test]
+fn chromium_and_tether_relay_only_through_coturn() -> TestResult {
+    if browser::skipped("chromium_and_tether_relay_only_through_coturn") {
+        return Ok(());
+    }
+    browser_and_tether_relay_only(Kind::Chromium)
+}
+
+/// The same with Firefox ESR.
+#[test]
+fn firefox_and_tether_relay_only_through_coturn() -> TestResult {
+    if browser::skipped("firefox_and_tether_relay_only_through_coturn") {
+        return Ok(());
+    }
+    browser_and_tether_relay_only(Kind::Firefox)
+}
+
+fn browser_and_tether_relay_only(kind: Kind) -> TestResult {
+    let (ns, mut turn) = namespace_with_coturn()?;
+    let mut page = Page::launch_with(
+        Launch::page("interop.html")
+            .kind(kind)
+            .in_netns(Arc::clone(&ns)),
+    )?;
+    let rt = runtime_in(&ns)?;
+    let url = turn.url();
+    let result = run_in(&rt, LIMIT, async move {
+        let server = signaling_server().await?;
+        let room = room();
+        let ice = json!({
+            "iceServers": [{ "urls": [url], "username": coturn::USER, "credential": coturn::PASSWORD }],
+            "relayOnly": true,
+        });
+        page.start_with(&server, &room, "impolite", "create", ice)
+            .await?;
+        let mut rust = RustPeer::join_with(&server.ws_url(), &room, relay_only(true, &url)).await?;
+        let mut dc = rust.next_channel().await?;
+        page.channel_open("chat").await?;
+        dc.send_text("from Rust over the relays").await?;
+        page.message("from Rust over the relays").await?;
+        let hello = format!("from {kind} over the relays");
+        page.cmd("send", json!({ "text": hello })).await?;
+        assert_eq!(recv_text(&mut dc).await?, hello);
+
+        let pair = page.selected_pair(T).await?;
+        let deadline = Instant::now() + T;
+        let ours = loop {
+            let stats = rust.pc.stats().await?;
+            if let Some(p) = settled(&stats) {
+                break p;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no settled path: {stats:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        eprintln!(
+            "relay-only {kind} <-> Tether through coturn: {kind}'s pair {pair}; ours {} ({:?}) \
+             -> {} ({:?})",
+            ours.0, ours.2, ours.1, ours.3
+        );
+        assert_eq!(
+            pair["local"]["type"], "relay",
+            "{kind}'s local candidate: {pair}"
+        );
+        assert_eq!(pair["local"]["address"], TURN_IP.to_string(), "{pair}");
+        assert_eq!(
+            ours.2,
+            Some(CandidateType::Relay),
+            "our local candidate: {ours:?}"
+        );
+        assert!(
+            is_relay_allocation(ours.0),
+            "our local address {} is not a coturn allocation",
+            ours.0
+        );
+        assert!(
+            is_relay_allocation(ours.1),
+            "our remote address {} is not a coturn allocation",
+            ours.1
+        );
+        assert_eq!(
+            pair["remote"]["port"].as_u64(),
+            Some(u64::from(ours.0.port())),
+            "{kind}'s remote is our relayed address: {pair}"
+        );
+        page.cmd("hangup", json!({})).await?;
+        rust.wait_closed().await?;
+        page.done().await?;
+        server.shutdown(Duration::from_secs(5)).await?;
+        Ok(())
+    });
+    if let Err(e) = result {
+        return Err(turn.fail(format!("{e}")).into());
+    }
     Ok(())
 }
