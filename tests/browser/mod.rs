@@ -225,7 +225,8 @@ impl Browser {
         let mut cmd = Command::new(&bin);
         match kind {
             Kind::Chromium => {
-                let mut flags = chromium_flags(&profile);
+                let mut flags =
+                    chromium_flags(&profile, launch.default_host_candidates, &launch.reachable);
                 if launch.devtools {
                     // The port Chromium picks is written to <profile>/DevToolsActivePort.
                     flags.push("--remote-debugging-port=0".into());
@@ -484,6 +485,8 @@ pub struct Launch {
     url: Option<String>,
     netns: Option<Arc<NetNs>>,
     devtools: bool,
+    default_host_candidates: bool,
+    reachable: Vec<std::net::IpAddr>,
 }
 
 impl Launch {
@@ -520,6 +523,23 @@ impl Launch {
     /// each other, or a server started first).
     pub fn in_netns(mut self, netns: Arc<NetNs>) -> Self {
         self.netns = Some(netns);
+        self
+    }
+
+    /// Chromium's own defaults for host candidates: mDNS `<uuid>.local` names instead of IP
+    /// addresses, and, the page having no camera/microphone permission, only the address of
+    /// the default route (so the namespace needs one, e.g. [`NetNs::route_default_via`]).
+    /// Leaves out `--disable-features=WebRtcHideLocalIpsWithMdns`,
+    /// `--use-fake-ui-for-media-stream` and `--allow-loopback-in-peer-connection`.
+    pub fn default_host_candidates(mut self) -> Self {
+        self.default_host_candidates = true;
+        self
+    }
+
+    /// Lets Chromium load URLs with this IP literal (its host resolver otherwise refuses every
+    /// host but 127.0.0.1), e.g. a signaling server on the other end of a veth pair.
+    pub fn reachable(mut self, ip: std::net::IpAddr) -> Self {
+        self.reachable.push(ip);
         self
     }
 
@@ -584,8 +604,14 @@ fn firefox_flags(profile: &Path) -> Vec<String> {
 }
 
 /// The interop recipe's flags (`/work/shared/interop/chromium-flags.sh`), plus a fake camera and
-/// microphone; the namespace keeps Chromium off every network but its own loopback.
-fn chromium_flags(profile: &Path) -> Vec<String> {
+/// microphone; the namespace keeps Chromium off every network but its own loopback (and the
+/// links the test adds). `default_host_candidates`: see [`Launch::default_host_candidates`];
+/// `reachable`: more IP literals the host resolver lets through.
+fn chromium_flags(
+    profile: &Path,
+    default_host_candidates: bool,
+    reachable: &[std::net::IpAddr],
+) -> Vec<String> {
     let mut flags: Vec<String> = [
         "--headless",
         "--no-sandbox",
@@ -595,15 +621,27 @@ fn chromium_flags(profile: &Path) -> Vec<String> {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        "--allow-loopback-in-peer-connection",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let mut rules = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1".to_string();
+    for ip in reachable {
+        rules.push_str(&format!(" , EXCLUDE {ip}"));
+    }
+    flags.push(rules);
+    if !default_host_candidates {
+        flags.extend(
+            [
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+                "--use-fake-ui-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+    }
     flags.push(format!("--user-data-dir={}", profile.display()));
     if let Some(extra) = std::env::var_os("TETHER_CHROMIUM_ARGS") {
         flags.extend(

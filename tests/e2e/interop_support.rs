@@ -68,11 +68,16 @@ where
 
 /// The signaling server as `tether signal` runs it (with the page), on 127.0.0.1:0.
 pub(crate) async fn signaling_server() -> Result<ServerHandle, BoxError> {
+    signaling_server_on(std::net::Ipv4Addr::LOCALHOST).await
+}
+
+/// The same on `ip`:0.
+pub(crate) async fn signaling_server_on(ip: std::net::Ipv4Addr) -> Result<ServerHandle, BoxError> {
     let config = ServerConfig {
         embedded: tether::PAGE,
         ..ServerConfig::default()
     };
-    Ok(Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config).await?)
+    Ok(Server::bind(SocketAddr::from((ip, 0)), config).await?)
 }
 
 /// `interop.html` in a browser (Chromium or Firefox), driven command by command; keeps every

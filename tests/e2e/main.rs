@@ -5,6 +5,7 @@ mod chromium_sdp;
 mod interop;
 mod interop_echo;
 mod interop_firefox;
+mod interop_mdns;
 mod interop_media;
 mod interop_support;
 mod media_bugs;
