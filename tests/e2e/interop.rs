@@ -208,7 +208,9 @@ async fn restarted(
     before: &Value,
     ours_before: &(u32, String, String),
 ) -> Result<(Value, (u32, String, String)), String> {
-    let deadline = tokio::time::Instant::now() + T;
+    let started = tokio::time::Instant::now();
+    let deadline = started + T;
+    let (mut page_at, mut ours_at) = (None, None);
     loop {
         let now = page
             .cmd("pair", json!({}))
@@ -223,7 +225,18 @@ async fn restarted(
         let ours_done = p
             .as_ref()
             .is_some_and(|p| p.0 > ours_before.0 && p.1 != ours_before.1);
+        if page_done && page_at.is_none() {
+            page_at = Some(started.elapsed());
+        }
+        if ours_done && ours_at.is_none() {
+            ours_at = Some(started.elapsed());
+        }
         if page_done && ours_done {
+            eprintln!(
+                "  the browser showed it after {page_at:.0?}, we after {ours_at:.0?}; browser pair \
+                 {} -> {}",
+                now["local"], now["remote"]
+            );
             return Ok((now, p.unwrap_or_default()));
         }
         if tokio::time::Instant::now() >= deadline {
