@@ -206,7 +206,7 @@ impl Browser {
             Some(ns) => ns,
             None => Arc::new(NetNs::new().map_err(cleanup)?),
         };
-        if kind == Kind::Firefox {
+        if kind == Kind::Firefox && !launch.default_host_candidates {
             netns.route_default_via_loopback().map_err(cleanup)?;
         }
         let listener = netns
@@ -240,7 +240,7 @@ impl Browser {
                         "the DevTools protocol harness is Chromium's only",
                     )));
                 }
-                write_firefox_profile(&profile).map_err(cleanup)?;
+                write_firefox_profile(&profile, launch.default_host_candidates).map_err(cleanup)?;
                 cmd.args(firefox_flags(&profile))
                     // Nothing outside the temporary folder: Firefox also writes under $HOME.
                     .env("HOME", &dir)
@@ -526,11 +526,13 @@ impl Launch {
         self
     }
 
-    /// Chromium's own defaults for host candidates: mDNS `<uuid>.local` names instead of IP
+    /// The browser's own defaults for host candidates: mDNS `<uuid>.local` names instead of IP
     /// addresses, and, the page having no camera/microphone permission, only the address of
     /// the default route (so the namespace needs one, e.g. [`NetNs::route_default_via`]).
-    /// Leaves out `--disable-features=WebRtcHideLocalIpsWithMdns`,
-    /// `--use-fake-ui-for-media-stream` and `--allow-loopback-in-peer-connection`.
+    /// Chromium: leaves out `--disable-features=WebRtcHideLocalIpsWithMdns`,
+    /// `--use-fake-ui-for-media-stream` and `--allow-loopback-in-peer-connection`. Firefox:
+    /// leaves out the `obfuscate_host_addresses` and `loopback` prefs and the default route
+    /// through `lo`.
     pub fn default_host_candidates(mut self) -> Self {
         self.default_host_candidates = true;
         self
@@ -572,10 +574,19 @@ fn browser_binary(kind: Kind) -> Result<PathBuf, Error> {
     }
 }
 
-/// Writes [`FIREFOX_PREFS`] as the profile's `user.js`.
-fn write_firefox_profile(profile: &Path) -> Result<(), Error> {
+/// The prefs of [`FIREFOX_PREFS`] that change how Firefox gathers host candidates, left out by
+/// [`Launch::default_host_candidates`].
+const FIREFOX_HOST_CANDIDATE_PREFS: &[&str] = &[
+    "media.peerconnection.ice.obfuscate_host_addresses",
+    "media.peerconnection.ice.loopback",
+];
+
+/// Writes [`FIREFOX_PREFS`] as the profile's `user.js` (without the host candidate prefs for
+/// Firefox's defaults).
+fn write_firefox_profile(profile: &Path, default_host_candidates: bool) -> Result<(), Error> {
     let user_js: String = FIREFOX_PREFS
         .iter()
+        .filter(|(k, _)| !(default_host_candidates && FIREFOX_HOST_CANDIDATE_PREFS.contains(k)))
         .map(|(k, v)| format!("user_pref(\"{k}\", {v});\n"))
         .collect();
     let path = profile.join("user.js");

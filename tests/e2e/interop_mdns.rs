@@ -1,12 +1,14 @@
-//! Chromium with its defaults for host candidates (mDNS `<uuid>.local` names, only the default
-//! route's address: no `--disable-features=WebRtcHideLocalIpsWithMdns`, no media permission)
-//! against a Tether peer on another "host": two network namespaces joined by a veth pair,
-//! Chromium in one (10.204.0.1, its default route pointing at the other end), the signaling
-//! server and the Tether peer in the other (10.204.0.2).
+//! Chromium and Firefox with their defaults for host candidates (mDNS `<uuid>.local` names,
+//! only the default route's address: for Chromium no
+//! `--disable-features=WebRtcHideLocalIpsWithMdns`, for Firefox
+//! `media.peerconnection.ice.obfuscate_host_addresses` left on, no media permission for
+//! either) against a Tether peer on another "host": two network namespaces joined by a veth
+//! pair, the browser in one (10.204.0.1, its default route pointing at the other end), the
+//! signaling server and the Tether peer in the other (10.204.0.2).
 //!
 //! Our ICE agent does not resolve mDNS names (`webrtc-ice` runs with mDNS disabled: resolving
 //! would mean multicast queries). The session still connects, through a peer-reflexive
-//! candidate: Chromium's checks to our host candidate arrive from 10.204.0.1, our agent learns
+//! candidate: the browser's checks to our host candidate arrive from 10.204.0.1, our agent learns
 //! that address from them and answers. The test asserts exactly that, so a change in either
 //! behaviour shows up here.
 
@@ -16,15 +18,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use session_core::candidate::CandidateType;
-use tether_tests::browser::{self, Launch, NetNs};
+use tether_tests::browser::{self, Kind, Launch, NetNs};
 use transport_tokio::PeerConfig;
 
 use crate::interop_support::{
     recv_text, room, run_in, runtime_in, signaling_server_on, Page, RustPeer, TestResult, T,
 };
 
-/// Chromium's host.
-const CHROMIUM_IP: Ipv4Addr = Ipv4Addr::new(10, 204, 0, 1);
+/// The browser's host.
+const BROWSER_IP: Ipv4Addr = Ipv4Addr::new(10, 204, 0, 1);
 /// The Tether peer's host (and the signaling server's).
 const TETHER_IP: Ipv4Addr = Ipv4Addr::new(10, 204, 0, 2);
 
@@ -33,20 +35,35 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// Chromium (impolite, offers, opens "chat") with mDNS host candidates; the Tether peer
 /// (default gathering: its non-loopback interface, the veth) answers. Chromium's candidates
 /// are `.local` names only; the channel opens, text crosses both ways; our selected remote
-/// candidate is peer-reflexive, at Chromium's real address.
+/// candidate is peer-reflexive, at Chromium's real address. (The whole scenario is
+/// `mdns_host_candidates`, for either browser.)
 #[test]
 fn chromium_mdns_host_candidates_connect_via_peer_reflexive() -> TestResult {
     if browser::skipped("chromium_mdns_host_candidates_connect_via_peer_reflexive") {
         return Ok(());
     }
-    let chromium_ns = Arc::new(NetNs::new()?);
+    mdns_host_candidates(Kind::Chromium)
+}
+
+/// The same with Firefox ESR and its defaults (`obfuscate_host_addresses` on).
+#[test]
+fn firefox_mdns_host_candidates_connect_via_peer_reflexive() -> TestResult {
+    if browser::skipped("firefox_mdns_host_candidates_connect_via_peer_reflexive") {
+        return Ok(());
+    }
+    mdns_host_candidates(Kind::Firefox)
+}
+
+fn mdns_host_candidates(kind: Kind) -> TestResult {
+    let browser_ns = Arc::new(NetNs::new()?);
     let tether_ns = NetNs::new()?;
-    chromium_ns.link_to(&tether_ns, CHROMIUM_IP, TETHER_IP)?;
-    chromium_ns.route_default_via(TETHER_IP)?;
+    browser_ns.link_to(&tether_ns, BROWSER_IP, TETHER_IP)?;
+    browser_ns.route_default_via(TETHER_IP)?;
     let launched = Instant::now();
     let mut page = Page::launch_with(
         Launch::page("interop.html")
-            .in_netns(Arc::clone(&chromium_ns))
+            .kind(kind)
+            .in_netns(Arc::clone(&browser_ns))
             .default_host_candidates()
             .reachable(IpAddr::V4(TETHER_IP)),
     )?;
@@ -62,11 +79,11 @@ fn chromium_mdns_host_candidates_connect_via_peer_reflexive() -> TestResult {
         let opened = launched.elapsed();
         dc.send_text("hello, mDNS peer").await?;
         page.message("hello, mDNS peer").await?;
-        page.cmd("send", json!({ "text": "hello from a .local host" }))
-            .await?;
-        assert_eq!(recv_text(&mut dc).await?, "hello from a .local host");
+        let hello = format!("hello from {kind} on a .local host");
+        page.cmd("send", json!({ "text": hello })).await?;
+        assert_eq!(recv_text(&mut dc).await?, hello);
 
-        // Chromium's own candidates: mDNS names, never its address.
+        // The browser's own candidates: mDNS names, never its address.
         let local: Vec<String> = page
             .events()
             .iter()
@@ -76,7 +93,7 @@ fn chromium_mdns_host_candidates_connect_via_peer_reflexive() -> TestResult {
             .collect();
         let udp_hosts: Vec<&String> = local
             .iter()
-            .filter(|c| c.contains(" udp ") && c.contains(" typ host"))
+            .filter(|c| c.to_lowercase().contains(" udp ") && c.contains(" typ host"))
             .collect();
         assert!(!udp_hosts.is_empty(), "no UDP host candidate: {local:?}");
         for c in &udp_hosts {
@@ -87,11 +104,11 @@ fn chromium_mdns_host_candidates_connect_via_peer_reflexive() -> TestResult {
             );
         }
         assert!(
-            !local.iter().any(|c| c.contains(&CHROMIUM_IP.to_string())),
-            "Chromium revealed its address: {local:?}"
+            !local.iter().any(|c| c.contains(&BROWSER_IP.to_string())),
+            "{kind} revealed its address: {local:?}"
         );
 
-        // Our side: the selected remote candidate is peer-reflexive, Chromium's real address.
+        // Our side: the selected remote candidate is peer-reflexive, the browser's real address.
         let deadline = Instant::now() + T;
         let (remote, remote_type, local_addr) = loop {
             let stats = rust.pc.stats().await?;
@@ -110,10 +127,10 @@ fn chromium_mdns_host_candidates_connect_via_peer_reflexive() -> TestResult {
         };
         let pair = page.selected_pair(T).await?;
         eprintln!(
-            "Chromium with mDNS host candidates {udp_hosts:?}: chat open {opened:.1?} after \
-             launch; our path {local_addr} -> {remote} ({remote_type:?}); Chromium's pair {pair}"
+            "{kind} with mDNS host candidates {udp_hosts:?}: chat open {opened:.1?} after \
+             launch; our path {local_addr} -> {remote} ({remote_type:?}); {kind}'s pair {pair}"
         );
-        assert_eq!(remote.ip(), IpAddr::V4(CHROMIUM_IP), "our remote address");
+        assert_eq!(remote.ip(), IpAddr::V4(BROWSER_IP), "our remote address");
         assert_eq!(
             remote_type,
             Some(CandidateType::PeerReflexive),
@@ -123,7 +140,7 @@ fn chromium_mdns_host_candidates_connect_via_peer_reflexive() -> TestResult {
         assert_eq!(
             pair["remote"]["port"].as_u64(),
             Some(u64::from(local_addr.port())),
-            "Chromium's remote is our host candidate: {pair}"
+            "{kind}'s remote is our host candidate: {pair}"
         );
 
         page.cmd("hangup", json!({})).await?;
