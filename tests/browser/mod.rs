@@ -1,4 +1,5 @@
-//! Headless Chromium as a test peer, contained in a loopback-only network namespace.
+//! Headless Chromium or Firefox ESR as a test peer, contained in a loopback-only network
+//! namespace.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -19,9 +20,10 @@
 //! ```
 //!
 //! How it works: [`NetNs`] owns a fresh network namespace (only `lo`, up); the page server
-//! ([`server`]) listens on 127.0.0.1:0 inside it and Chromium is started inside it with the flags
-//! of the interop recipe (`/work/shared/interop/README.md`), so nothing it does can leave the
-//! namespace. Pages include `/harness.js`, which gives them `tether.send`, `tether.recv`,
+//! ([`server`]) listens on 127.0.0.1:0 inside it and the browser is started inside it (Chromium
+//! with the flags of the interop recipe, `/work/shared/interop/README.md`; Firefox with a fresh
+//! profile whose `user.js` is [`FIREFOX_PREFS`]), so nothing it does can leave the namespace.
+//! [`Launch::firefox`] picks Firefox; everything else (pages, messages, verdicts) is the same. Pages include `/harness.js`, which gives them `tether.send`, `tether.recv`,
 //! `tether.log` and `tether.run` (posts the verdict, turning exceptions into `"ok": false`).
 //!
 //! Environment:
@@ -31,6 +33,9 @@
 //!   binary; `/usr/bin/chromium` is a wrapper that adds flags).
 //! - `TETHER_CHROMIUM_ARGS`: extra flags, space-separated (e.g.
 //!   `--enable-logging=stderr --vmodule=*/webrtc/*=1`).
+//! - `TETHER_FIREFOX`: the Firefox binary (default `/usr/bin/firefox-esr`, Debian's
+//!   `firefox-esr`). Its log: `MOZ_LOG=signaling:4,mtransport:4,nicer:4` in the test's
+//!   environment (shown in the stderr block of a failure).
 
 pub mod cdp;
 mod error;
@@ -56,11 +61,77 @@ pub use error::Error;
 pub use netns::NetNs;
 use server::{Event, Server};
 
-/// How the stderr block of a failure is titled.
-const STDERR_TITLE: &str = "Chromium stderr (last 60 lines, D-Bus errors left out)";
-
 /// The default Chromium binary (Debian's package).
 pub const DEFAULT_CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// The default Firefox binary (Debian's `firefox-esr` package).
+pub const DEFAULT_FIREFOX: &str = "/usr/bin/firefox-esr";
+
+/// Which browser a [`Browser`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// Headless Chromium (the DevTools protocol available with [`Launch::devtools`]).
+    #[default]
+    Chromium,
+    /// Headless Firefox ESR.
+    Firefox,
+}
+
+impl Kind {
+    /// "Chromium" or "Firefox".
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Chromium => "Chromium",
+            Kind::Firefox => "Firefox",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `user.js` of every Firefox profile: no first-run pages, updates, telemetry, captive
+/// portal or connectivity probes, safe browsing or DNS (the namespace has no network anyway;
+/// this keeps Firefox quiet and fast), and what WebRTC tests need: the fake camera and
+/// microphone without a permission prompt, plain IP host candidates (no mDNS `.local` names),
+/// and 127.0.0.1 as a host candidate.
+///
+/// Firefox gathers only the "default" address (the source address of a route to the internet)
+/// when the page has no camera/microphone permission, and `media.navigator.permission.disabled`
+/// grants none: so the namespace also gets a default route through `lo` with source 127.0.0.1
+/// ([`NetNs::route_default_via_loopback`]), which makes 127.0.0.1 that default address.
+pub const FIREFOX_PREFS: &[(&str, &str)] = &[
+    ("media.navigator.streams.fake", "true"),
+    ("media.navigator.permission.disabled", "true"),
+    ("media.peerconnection.ice.obfuscate_host_addresses", "false"),
+    ("media.peerconnection.ice.loopback", "true"),
+    ("media.autoplay.default", "0"),
+    ("network.proxy.type", "0"),
+    ("network.dns.disabled", "true"),
+    ("network.captive-portal-service.enabled", "false"),
+    ("network.connectivity-service.enabled", "false"),
+    ("browser.shell.checkDefaultBrowser", "false"),
+    ("browser.startup.homepage_override.mstone", "\"ignore\""),
+    ("browser.aboutwelcome.enabled", "false"),
+    ("datareporting.policy.dataSubmissionEnabled", "false"),
+    ("datareporting.policy.firstRunURL", "\"\""),
+    ("datareporting.healthreport.uploadEnabled", "false"),
+    ("toolkit.telemetry.enabled", "false"),
+    ("toolkit.telemetry.unified", "false"),
+    ("app.update.enabled", "false"),
+    ("app.update.auto", "false"),
+    ("extensions.update.enabled", "false"),
+    ("browser.safebrowsing.malware.enabled", "false"),
+    ("browser.safebrowsing.phishing.enabled", "false"),
+    ("browser.safebrowsing.downloads.enabled", "false"),
+    ("browser.safebrowsing.blockedURIs.enabled", "false"),
+    ("browser.safebrowsing.provider.mozilla.updateURL", "\"\""),
+    ("browser.region.network.url", "\"\""),
+    ("network.prefetch-next", "false"),
+];
 
 /// Whether browser tests are to be skipped: only when `TETHER_SKIP_BROWSER=1` is set.
 /// Prints a line naming `test` when it skips.
@@ -77,14 +148,16 @@ pub fn www_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("www")
 }
 
-/// A headless Chromium showing one page, and the message channel to that page.
+/// A headless browser (Chromium or Firefox) showing one page, and the message channel to that
+/// page.
 ///
-/// Dropping it prints the page log and the tail of Chromium's stderr (cargo test shows them
-/// only for a failed test), kills Chromium's process group (by PID), waits for it, and removes
-/// the temporary profile.
+/// Dropping it prints the page log and the tail of the browser's stderr (cargo test shows them
+/// only for a failed test), kills the browser's process group (by PID), waits for it, and
+/// removes the temporary profile.
 pub struct Browser {
-    // Field order is drop order: Chromium is killed in `Drop::drop`, then the server stops,
+    // Field order is drop order: the browser is killed in `Drop::drop`, then the server stops,
     // then the namespace thread ends.
+    kind: Kind,
     child: Option<Child>,
     server: Server,
     netns: Arc<NetNs>,
@@ -97,6 +170,7 @@ pub struct Browser {
 impl fmt::Debug for Browser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Browser")
+            .field("kind", &self.kind)
             .field("pid", &self.child.as_ref().map(Child::id))
             .field("port", &self.server.port())
             .field("dir", &self.dir)
@@ -111,10 +185,16 @@ impl Browser {
         Self::launch_with(Launch::page(page))
     }
 
-    /// Starts Chromium as `launch` says (see [`Launch`]).
+    /// Starts Firefox in a new loopback-only namespace on `page` (see [`Browser::launch`]).
+    pub fn launch_firefox(page: &str) -> Result<Self, Error> {
+        Self::launch_with(Launch::page(page).firefox())
+    }
+
+    /// Starts the browser as `launch` says (see [`Launch`]).
     pub fn launch_with(launch: Launch) -> Result<Self, Error> {
-        let bin = chromium_binary()?;
-        let dir = temp_dir()?;
+        let kind = launch.kind;
+        let bin = browser_binary(kind)?;
+        let dir = temp_dir(kind)?;
         let profile = dir.join("profile");
         std::fs::create_dir(&profile)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", profile.display())))?;
@@ -126,6 +206,9 @@ impl Browser {
             Some(ns) => ns,
             None => Arc::new(NetNs::new().map_err(cleanup)?),
         };
+        if kind == Kind::Firefox && !launch.default_host_candidates {
+            netns.route_default_via_loopback().map_err(cleanup)?;
+        }
         let listener = netns
             .run(|| TcpListener::bind("127.0.0.1:0"))
             .and_then(|r| r.map_err(|e| Error::new(format!("bind 127.0.0.1:0: {e}"))))
@@ -139,16 +222,36 @@ impl Browser {
                 launch.page.trim_start_matches('/')
             ),
         };
-        let mut flags = chromium_flags(&profile);
-        if launch.devtools {
-            // The port Chromium picks is written to <profile>/DevToolsActivePort.
-            flags.push("--remote-debugging-port=0".into());
-            flags.push("--window-size=1280,1000".into());
-        }
-        let log_path = dir.join("chromium-stderr.log");
         let mut cmd = Command::new(&bin);
-        cmd.args(flags)
-            .arg(&url)
+        match kind {
+            Kind::Chromium => {
+                let mut flags =
+                    chromium_flags(&profile, launch.default_host_candidates, &launch.reachable);
+                if launch.devtools {
+                    // The port Chromium picks is written to <profile>/DevToolsActivePort.
+                    flags.push("--remote-debugging-port=0".into());
+                    flags.push("--window-size=1280,1000".into());
+                }
+                cmd.args(flags);
+            }
+            Kind::Firefox => {
+                if launch.devtools {
+                    return Err(cleanup(Error::new(
+                        "the DevTools protocol harness is Chromium's only",
+                    )));
+                }
+                write_firefox_profile(&profile, launch.default_host_candidates).map_err(cleanup)?;
+                cmd.args(firefox_flags(&profile))
+                    // Nothing outside the temporary folder: Firefox also writes under $HOME.
+                    .env("HOME", &dir)
+                    .env("XDG_CACHE_HOME", dir.join("cache"))
+                    .env("XDG_CONFIG_HOME", dir.join("config"))
+                    .env("MOZ_CRASHREPORTER_DISABLE", "1")
+                    .env("MOZ_HEADLESS", "1");
+            }
+        }
+        let log_path = dir.join("stderr.log");
+        cmd.arg(&url)
             .env("TMPDIR", &profile)
             .stdin(Stdio::null())
             .process_group(0);
@@ -164,10 +267,11 @@ impl Browser {
                     .map_err(|e| format!("spawn: {e}"))
             })
             .and_then(|r| {
-                r.map_err(|e| Error::new(format!("cannot start Chromium ({}): {e}", bin.display())))
+                r.map_err(|e| Error::new(format!("cannot start {kind} ({}): {e}", bin.display())))
             })
             .map_err(cleanup)?;
         Ok(Self {
+            kind,
             child: Some(child),
             server,
             netns,
@@ -178,9 +282,14 @@ impl Browser {
         })
     }
 
+    /// Which browser this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// The next message the page sent with `tether.send` (`POST /to-test`).
     ///
-    /// Fails on timeout, when Chromium exits, or when the page posts its verdict first (the
+    /// Fails on timeout, when the browser exits, or when the page posts its verdict first (the
     /// error then carries that verdict, e.g. a JavaScript exception).
     pub fn recv(&mut self, timeout: Duration) -> Result<Value, Error> {
         if let Some(msg) = self.unread.pop_front() {
@@ -218,7 +327,8 @@ impl Browser {
     /// Queues `msg` for the page (its next `tether.recv()`, `GET /to-page`).
     pub fn send(&mut self, msg: Value) -> Result<(), Error> {
         if let Some(status) = self.exited() {
-            return Err(self.fail(format!("cannot send: Chromium exited ({status})")));
+            let kind = self.kind;
+            return Err(self.fail(format!("cannot send: {kind} exited ({status})")));
         }
         self.server.send(msg);
         Ok(())
@@ -243,7 +353,7 @@ impl Browser {
         }
     }
 
-    /// The namespace Chromium runs in: run Rust peers with [`NetNs::spawn`] to reach it.
+    /// The namespace the browser runs in: run Rust peers with [`NetNs::spawn`] to reach it.
     pub fn netns(&self) -> &NetNs {
         &self.netns
     }
@@ -286,7 +396,8 @@ impl Browser {
     pub fn diagnostics(&self) -> String {
         let pid = self.pid();
         self.fail(format!(
-            "Chromium pid {pid:?}, {:.1?} since launch",
+            "{} pid {pid:?}, {:.1?} since launch",
+            self.kind,
             self.started.elapsed()
         ))
         .to_string()
@@ -306,11 +417,12 @@ impl Browser {
                 return Ok(ev);
             }
             if let Some(status) = self.exited() {
-                // Whatever the page sent just before Chromium exited is still worth reading.
+                // Whatever the page sent just before the browser exited is still worth reading.
                 if let Some(ev) = self.server.next_event(Duration::from_millis(50)) {
                     return Ok(ev);
                 }
-                return Err(self.fail(format!("Chromium exited early ({status})")));
+                let kind = self.kind;
+                return Err(self.fail(format!("{kind} exited early ({status})")));
             }
         }
     }
@@ -326,18 +438,22 @@ impl Browser {
     }
 
     fn fail(&self, msg: String) -> Error {
+        let title = format!(
+            "{} stderr (last 60 lines, D-Bus and shutdown noise left out)",
+            self.kind
+        );
         Error::new(msg)
             .with_context("page log", &self.server.log())
-            .with_context(STDERR_TITLE, &self.stderr_tail(60))
+            .with_context(&title, &self.stderr_tail(60))
     }
 
     fn stderr_tail(&self, lines: usize) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.join("chromium-stderr.log")).unwrap_or_default();
-        // D-Bus complaints (no system bus in a container) are noise: leave them out.
+        let text = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
+        // D-Bus complaints (no system bus in a container) and Firefox's children noticing the
+        // parent is gone are noise: leave them out.
         let all: Vec<&str> = text
             .lines()
-            .filter(|l| !l.contains(":ERROR:dbus/"))
+            .filter(|l| !l.contains(":ERROR:dbus/") && !l.contains("Exiting due to channel error"))
             .collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
@@ -348,8 +464,9 @@ impl Drop for Browser {
         // cargo test shows a test's output only when it fails: that is when this is read.
         eprintln!("[browser harness] {}", self.diagnostics());
         if let Some(mut child) = self.child.take() {
-            // Chromium was started as the leader of its own process group (renderers, GPU and
-            // utility processes join it). The leader is reaped only after the group is killed,
+            // The browser was started as the leader of its own process group (Chromium's
+            // renderers, GPU and utility processes, Firefox's content and socket processes
+            // join it). The leader is reaped only after the group is killed,
             // so the group id cannot have been reused by then.
             if let Ok(pid) = i32::try_from(child.id()) {
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
@@ -360,13 +477,16 @@ impl Drop for Browser {
     }
 }
 
-/// How [`Browser::launch_with`] starts Chromium.
+/// How [`Browser::launch_with`] starts a browser (Chromium unless [`Launch::firefox`]).
 #[derive(Debug, Default)]
 pub struct Launch {
+    kind: Kind,
     page: String,
     url: Option<String>,
     netns: Option<Arc<NetNs>>,
     devtools: bool,
+    default_host_candidates: bool,
+    reachable: Vec<std::net::IpAddr>,
 }
 
 impl Launch {
@@ -387,41 +507,122 @@ impl Launch {
         }
     }
 
-    /// Starts Chromium in this namespace instead of a new one (two browsers that must reach
+    /// Firefox ESR instead of Chromium.
+    pub fn firefox(mut self) -> Self {
+        self.kind = Kind::Firefox;
+        self
+    }
+
+    /// This browser.
+    pub fn kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Starts the browser in this namespace instead of a new one (two browsers that must reach
     /// each other, or a server started first).
     pub fn in_netns(mut self, netns: Arc<NetNs>) -> Self {
         self.netns = Some(netns);
         self
     }
 
+    /// The browser's own defaults for host candidates: mDNS `<uuid>.local` names instead of IP
+    /// addresses, and, the page having no camera/microphone permission, only the address of
+    /// the default route (so the namespace needs one, e.g. [`NetNs::route_default_via`]).
+    /// Chromium: leaves out `--disable-features=WebRtcHideLocalIpsWithMdns`,
+    /// `--use-fake-ui-for-media-stream` and `--allow-loopback-in-peer-connection`. Firefox:
+    /// leaves out the `obfuscate_host_addresses` and `loopback` prefs and the default route
+    /// through `lo`.
+    pub fn default_host_candidates(mut self) -> Self {
+        self.default_host_candidates = true;
+        self
+    }
+
+    /// Lets Chromium load URLs with this IP literal (its host resolver otherwise refuses every
+    /// host but 127.0.0.1), e.g. a signaling server on the other end of a veth pair.
+    pub fn reachable(mut self, ip: std::net::IpAddr) -> Self {
+        self.reachable.push(ip);
+        self
+    }
+
     /// Enables the DevTools protocol on a free port ([`Browser::devtools_port`], [`cdp`]) and a
-    /// 1280x1000 window for screenshots.
+    /// 1280x1000 window for screenshots (Chromium only).
     pub fn devtools(mut self) -> Self {
         self.devtools = true;
         self
     }
 }
 
-fn chromium_binary() -> Result<PathBuf, Error> {
-    let bin = std::env::var_os("TETHER_CHROMIUM")
+fn browser_binary(kind: Kind) -> Result<PathBuf, Error> {
+    let (var, default, package) = match kind {
+        Kind::Chromium => ("TETHER_CHROMIUM", DEFAULT_CHROMIUM, "chromium"),
+        Kind::Firefox => ("TETHER_FIREFOX", DEFAULT_FIREFOX, "firefox-esr"),
+    };
+    let bin = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CHROMIUM));
+        .unwrap_or_else(|| PathBuf::from(default));
     if bin.is_file() {
         Ok(bin)
     } else {
         Err(Error::new(format!(
-            "Chromium not found at {}: browser tests need it. Run `.ci/run` (it installs it) or \
-             `apt-get update && apt-get install -y --no-install-recommends chromium iproute2` \
-             as root; set TETHER_CHROMIUM=/path/to/chromium to use another binary, or \
+            "{kind} not found at {}: browser tests need it. Run `.ci/run` (it installs it) or \
+             `apt-get update && apt-get install -y --no-install-recommends {package} iproute2` \
+             as root; set {var}=/path/to/binary to use another binary, or \
              TETHER_SKIP_BROWSER=1 to skip browser tests.",
             bin.display()
         )))
     }
 }
 
+/// The prefs of [`FIREFOX_PREFS`] that change how Firefox gathers host candidates, left out by
+/// [`Launch::default_host_candidates`].
+const FIREFOX_HOST_CANDIDATE_PREFS: &[&str] = &[
+    "media.peerconnection.ice.obfuscate_host_addresses",
+    "media.peerconnection.ice.loopback",
+];
+
+/// Writes [`FIREFOX_PREFS`] as the profile's `user.js` (without the host candidate prefs for
+/// Firefox's defaults).
+fn write_firefox_profile(profile: &Path, default_host_candidates: bool) -> Result<(), Error> {
+    let user_js: String = FIREFOX_PREFS
+        .iter()
+        .filter(|(k, _)| !(default_host_candidates && FIREFOX_HOST_CANDIDATE_PREFS.contains(k)))
+        .map(|(k, v)| format!("user_pref(\"{k}\", {v});\n"))
+        .collect();
+    let path = profile.join("user.js");
+    std::fs::write(&path, user_js)
+        .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Headless, this profile only, no remote control of (or by) another running Firefox.
+fn firefox_flags(profile: &Path) -> Vec<String> {
+    let mut flags: Vec<String> = vec![
+        "--headless".into(),
+        "--no-remote".into(),
+        "--new-instance".into(),
+        "--profile".into(),
+        profile.display().to_string(),
+    ];
+    if let Some(extra) = std::env::var_os("TETHER_FIREFOX_ARGS") {
+        flags.extend(
+            extra
+                .to_string_lossy()
+                .split_whitespace()
+                .map(str::to_string),
+        );
+    }
+    flags
+}
+
 /// The interop recipe's flags (`/work/shared/interop/chromium-flags.sh`), plus a fake camera and
-/// microphone; the namespace keeps Chromium off every network but its own loopback.
-fn chromium_flags(profile: &Path) -> Vec<String> {
+/// microphone; the namespace keeps Chromium off every network but its own loopback (and the
+/// links the test adds). `default_host_candidates`: see [`Launch::default_host_candidates`];
+/// `reachable`: more IP literals the host resolver lets through.
+fn chromium_flags(
+    profile: &Path,
+    default_host_candidates: bool,
+    reachable: &[std::net::IpAddr],
+) -> Vec<String> {
     let mut flags: Vec<String> = [
         "--headless",
         "--no-sandbox",
@@ -431,15 +632,27 @@ fn chromium_flags(profile: &Path) -> Vec<String> {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        "--allow-loopback-in-peer-connection",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let mut rules = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1".to_string();
+    for ip in reachable {
+        rules.push_str(&format!(" , EXCLUDE {ip}"));
+    }
+    flags.push(rules);
+    if !default_host_candidates {
+        flags.extend(
+            [
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+                "--use-fake-ui-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+    }
     flags.push(format!("--user-data-dir={}", profile.display()));
     if let Some(extra) = std::env::var_os("TETHER_CHROMIUM_ARGS") {
         flags.extend(
@@ -452,7 +665,7 @@ fn chromium_flags(profile: &Path) -> Vec<String> {
     flags
 }
 
-fn temp_dir() -> Result<PathBuf, Error> {
+fn temp_dir(kind: Kind) -> Result<PathBuf, Error> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -460,7 +673,8 @@ fn temp_dir() -> Result<PathBuf, Error> {
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "tether-chromium-{}-{n}-{nanos:08x}",
+        "tether-{}-{}-{n}-{nanos:08x}",
+        kind.name().to_lowercase(),
         std::process::id()
     ));
     std::fs::create_dir(&dir)

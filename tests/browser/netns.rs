@@ -29,6 +29,8 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 pub struct NetNs {
     jobs: Option<mpsc::Sender<Job>>,
     owner: Option<JoinHandle<()>>,
+    /// The owner thread's id: `/proc/TID/ns/net` is the namespace while the owner lives.
+    owner_tid: String,
 }
 
 impl fmt::Debug for NetNs {
@@ -42,11 +44,11 @@ impl NetNs {
     /// or without `ip`.
     pub fn new() -> Result<Self, Error> {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), Error>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<String, Error>>();
         let owner = thread::Builder::new()
             .name("tether-netns".into())
             .spawn(move || {
-                let setup = enter_fresh_loopback_namespace();
+                let setup = enter_fresh_loopback_namespace().and_then(|()| thread_id());
                 let ok = setup.is_ok();
                 let _ = ready_tx.send(setup);
                 if !ok {
@@ -62,9 +64,10 @@ impl NetNs {
             })
             .map_err(|e| Error::new(format!("cannot spawn the namespace thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => Ok(Self {
+            Ok(Ok(owner_tid)) => Ok(Self {
                 jobs: Some(jobs_tx),
                 owner: Some(owner),
+                owner_tid,
             }),
             Ok(Err(e)) => {
                 let _ = owner.join();
@@ -72,6 +75,66 @@ impl NetNs {
             }
             Err(_) => Err(Error::new("network namespace setup timed out (10 s)")),
         }
+    }
+
+    /// Adds a default route through `lo` with source address 127.0.0.1 (replacing any default
+    /// route). Nothing can leave the namespace through it (`lo` has no other end: a packet to
+    /// a foreign address is looped back and dropped); it only gives the namespace a "default
+    /// address", 127.0.0.1, the one address Firefox gathers for a page without a
+    /// camera/microphone permission (see [`super::FIREFOX_PREFS`]).
+    pub fn route_default_via_loopback(&self) -> Result<(), Error> {
+        self.run(|| {
+            run_ip(&[
+                "route",
+                "replace",
+                "default",
+                "dev",
+                "lo",
+                "src",
+                "127.0.0.1",
+            ])
+        })?
+    }
+
+    /// Adds `ip` (a /32) to the namespace's `lo`: a second, non-loopback local address (e.g.
+    /// where a TURN server listens and relays, so that its peers are not "loopback peers").
+    /// Still only reachable from inside the namespace.
+    pub fn add_address(&self, ip: std::net::Ipv4Addr) -> Result<(), Error> {
+        let cidr = format!("{ip}/32");
+        self.run(move || run_ip(&["addr", "add", &cidr, "dev", "lo"]))?
+    }
+
+    /// Joins this namespace and `other` with a veth pair: `tether0` here with `local`/24,
+    /// `tether1` there with `remote`/24, both up. Two test "hosts" on one link and nothing
+    /// else: neither namespace has any other way out. The pair disappears with the namespaces.
+    /// Use once per pair of namespaces (the names are fixed).
+    pub fn link_to(
+        &self,
+        other: &NetNs,
+        local: std::net::Ipv4Addr,
+        remote: std::net::Ipv4Addr,
+    ) -> Result<(), Error> {
+        // `ip ... netns PID` opens /proc/PID/ns/net: the id of the thread that owns `other`
+        // (alive as long as `other`) names its namespace.
+        let other_tid = other.owner_tid.clone();
+        self.run(move || {
+            run_ip(&[
+                "link", "add", "tether0", "type", "veth", "peer", "name", "tether1", "netns",
+                &other_tid,
+            ])?;
+            run_ip(&["addr", "add", &format!("{local}/24"), "dev", "tether0"])?;
+            run_ip(&["link", "set", "tether0", "up"])
+        })??;
+        other.run(move || {
+            run_ip(&["addr", "add", &format!("{remote}/24"), "dev", "tether1"])?;
+            run_ip(&["link", "set", "tether1", "up"])
+        })?
+    }
+
+    /// Adds a default route through `gateway` (an address on one of the namespace's links, e.g.
+    /// the other end of [`NetNs::link_to`], which routes nowhere further).
+    pub fn route_default_via(&self, gateway: std::net::Ipv4Addr) -> Result<(), Error> {
+        self.run(move || run_ip(&["route", "replace", "default", "via", &gateway.to_string()]))?
     }
 
     /// Runs `f` on a new thread inside the namespace and returns its handle.
@@ -124,18 +187,31 @@ fn enter_fresh_loopback_namespace() -> Result<(), Error> {
              to create a loopback-only network namespace"
         ))
     })?;
-    let out = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .output()
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot run `ip link set lo up` ({e}): install iproute2 \
+    run_ip(&["link", "set", "lo", "up"])
+}
+
+/// The calling thread's id (from `/proc/thread-self`, a link to `PID/task/TID`).
+fn thread_id() -> Result<String, Error> {
+    let link = std::fs::read_link("/proc/thread-self")
+        .map_err(|e| Error::new(format!("cannot read /proc/thread-self: {e}")))?;
+    link.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::new(format!("no thread id in {}", link.display())))
+}
+
+/// Runs `ip ARGS` (in the calling thread's namespace) and checks that it succeeded.
+pub(crate) fn run_ip(args: &[&str]) -> Result<(), Error> {
+    let line = format!("ip {}", args.join(" "));
+    let out = Command::new("ip").args(args).output().map_err(|e| {
+        Error::new(format!(
+            "cannot run `{line}` ({e}): install iproute2 \
              (`apt-get install -y --no-install-recommends iproute2`)"
-            ))
-        })?;
+        ))
+    })?;
     if !out.status.success() {
         return Err(Error::new(format!(
-            "`ip link set lo up` failed ({}): {}",
+            "`{line}` failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         )));

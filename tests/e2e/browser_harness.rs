@@ -134,3 +134,50 @@ fn chromium_offer_reaches_the_test() -> TestResult {
     eprintln!("chromium_offer_reaches_the_test: {:.1?}", started.elapsed());
     Ok(())
 }
+
+/// Firefox ESR through the same harness (its own loopback-only namespace, a fresh profile):
+/// messages both ways, then a real offer (fake camera and microphone, a data channel).
+#[test]
+fn firefox_offer_reaches_the_test() -> TestResult {
+    if browser::skipped("firefox_offer_reaches_the_test") {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut b = Browser::launch_firefox("echo.html?x=2")?;
+    let hello = b.expect("hello", T)?;
+    let loaded = started.elapsed();
+    assert_eq!(hello["params"]["x"], "2");
+    b.send(json!({ "type": "ping" }))?;
+    assert_eq!(b.expect("echo", T)?["msg"], json!({ "type": "ping" }));
+    b.send(json!({ "type": "done" }))?;
+    b.result(T)?;
+    drop(b);
+
+    let mut b = Browser::launch_firefox("offer.html?media=1")?;
+    let offer = b.expect("offer", T)?;
+    let sdp = offer["sdp"].as_str().ok_or("offer without sdp")?;
+    for m in [
+        "m=audio ",
+        "m=video ",
+        "m=application ",
+        "a=fingerprint:sha-256 ",
+    ] {
+        assert!(sdp.contains(m), "no {m} in:\n{sdp}");
+    }
+    b.send(json!({ "type": "bye" }))?;
+    let verdict = b.result(T)?;
+    assert!(
+        verdict["userAgent"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Firefox/"),
+        "{verdict}"
+    );
+    drop(b);
+    eprintln!(
+        "firefox_offer_reaches_the_test: first page message {loaded:.1?} after launch; both \
+         pages {:.1?}",
+        started.elapsed()
+    );
+    Ok(())
+}

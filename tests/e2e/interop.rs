@@ -3,13 +3,14 @@
 //! serves (perfect negotiation, the "chat" channel), driven by `tests/www/interop.html`.
 //!
 //! Scenarios of issue 6: (1) Chromium offers, Rust answers; (2) Rust offers, Chromium answers;
-//! (3) ICE restart by Chromium and by Rust with data flowing; (6) glare.
+//! (3) ICE restart by Chromium and by Rust with data flowing; (6) glare. (1) to (3) take the
+//! browser as a parameter: `interop_firefox.rs` runs them against Firefox ESR.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tether::WsSignaling;
-use tether_tests::browser;
+use tether_tests::browser::{self, Kind};
 use tokio::sync::watch;
 use transport_tokio::{DataChannel, Message, Stats};
 
@@ -27,8 +28,14 @@ fn chromium_offers_rust_answers() -> TestResult {
     if browser::skipped("chromium_offers_rust_answers") {
         return Ok(());
     }
-    let mut page = Page::launch()?;
+    browser_offers_rust_answers(Kind::Chromium)
+}
+
+/// (1) in `kind`.
+pub(crate) fn browser_offers_rust_answers(kind: Kind) -> TestResult {
+    let mut page = Page::launch_in(kind)?;
     let rt = runtime_in(page.netns())?;
+    let started = std::time::Instant::now();
     run_in(&rt, LIMIT, async move {
         let server = signaling_server().await?;
         let room = room();
@@ -38,13 +45,14 @@ fn chromium_offers_rust_answers() -> TestResult {
         assert_eq!(dc.label(), "chat");
         page.channel_open("chat").await?;
 
+        let opened = started.elapsed();
         dc.send_text("hello from Rust").await?;
         page.message("hello from Rust").await?;
-        page.cmd("send", json!({ "text": "hello from Chromium" }))
-            .await?;
-        assert_eq!(recv_text(&mut dc).await?, "hello from Chromium");
+        let hello = format!("hello from {kind}");
+        page.cmd("send", json!({ "text": hello })).await?;
+        assert_eq!(recv_text(&mut dc).await?, hello);
 
-        // Chromium made the offer and applied our answer; we never offered.
+        // The browser made the offer and applied our answer; we never offered.
         let offered = |e: &Value| {
             e["kind"] == "negotiation" && e["what"] == "sent" && e["sdpType"] == "offer"
         };
@@ -57,6 +65,11 @@ fn chromium_offers_rust_answers() -> TestResult {
             e["what"] == "connectionState" && e["value"] == "connected"
         })
         .await?;
+        let pair = page.cmd("pair", json!({})).await?;
+        eprintln!(
+            "{kind} offers, Rust answers: chat open {opened:.1?} after the browser's launch; \
+             {kind}'s selected pair {pair}"
+        );
 
         page.cmd("hangup", json!({})).await?;
         rust.wait_closed().await?;
@@ -73,8 +86,14 @@ fn rust_offers_chromium_answers() -> TestResult {
     if browser::skipped("rust_offers_chromium_answers") {
         return Ok(());
     }
-    let mut page = Page::launch()?;
+    rust_offers_browser_answers(Kind::Chromium)
+}
+
+/// (2) in `kind`.
+pub(crate) fn rust_offers_browser_answers(kind: Kind) -> TestResult {
+    let mut page = Page::launch_in(kind)?;
     let rt = runtime_in(page.netns())?;
+    let started = std::time::Instant::now();
     run_in(&rt, LIMIT, async move {
         let server = signaling_server().await?;
         let room = room();
@@ -85,6 +104,7 @@ fn rust_offers_chromium_answers() -> TestResult {
             .create_data_channel("chat", Default::default())
             .await?;
         page.channel_open("chat").await?;
+        let opened = started.elapsed();
         page.wait_event("received our offer", T, |e| {
             e["kind"] == "negotiation" && e["what"] == "received" && e["sdpType"] == "offer"
         })
@@ -94,15 +114,20 @@ fn rust_offers_chromium_answers() -> TestResult {
                 .events()
                 .iter()
                 .any(|e| e["what"] == "sent" && e["sdpType"] == "offer"),
-            "Chromium must not offer: {}",
+            "{kind} must not offer: {}",
             page.event_lines()
         );
 
-        page.cmd("send", json!({ "text": "hello from Chromium" }))
-            .await?;
-        assert_eq!(recv_text(&mut dc).await?, "hello from Chromium");
+        let hello = format!("hello from {kind}");
+        page.cmd("send", json!({ "text": hello })).await?;
+        assert_eq!(recv_text(&mut dc).await?, hello);
         dc.send_text("hello from Rust").await?;
         page.message("hello from Rust").await?;
+        let pair = page.cmd("pair", json!({})).await?;
+        eprintln!(
+            "Rust offers, {kind} answers: chat open {opened:.1?} after the browser's launch; \
+             {kind}'s selected pair {pair}"
+        );
 
         rust.pc.close().await;
         page.wait_event("bye", T, |e| e["kind"] == "bye").await?;
@@ -175,7 +200,7 @@ fn promoted(stats: &Stats) -> Option<(u32, String, String)> {
     })
 }
 
-/// Waits until Chromium's stats show new ufrags on both sides and a new selected pair, and
+/// Waits until the browser's stats show new ufrags on both sides and a new selected pair, and
 /// our stats show a newer promoted generation on a new local address.
 async fn restarted(
     page: &mut Page,
@@ -183,10 +208,12 @@ async fn restarted(
     before: &Value,
     ours_before: &(u32, String, String),
 ) -> Result<(Value, (u32, String, String)), String> {
-    let deadline = tokio::time::Instant::now() + T;
+    let started = tokio::time::Instant::now();
+    let deadline = started + T;
+    let (mut page_at, mut ours_at) = (None, None);
     loop {
         let now = page
-            .cmd("stats", json!({}))
+            .cmd("pair", json!({}))
             .await
             .map_err(|e| e.to_string())?;
         let ours = rust.pc.stats().await.map_err(|e| e.to_string())?;
@@ -198,12 +225,23 @@ async fn restarted(
         let ours_done = p
             .as_ref()
             .is_some_and(|p| p.0 > ours_before.0 && p.1 != ours_before.1);
+        if page_done && page_at.is_none() {
+            page_at = Some(started.elapsed());
+        }
+        if ours_done && ours_at.is_none() {
+            ours_at = Some(started.elapsed());
+        }
         if page_done && ours_done {
+            eprintln!(
+                "  the browser showed it after {page_at:.0?}, we after {ours_at:.0?}; browser pair \
+                 {} -> {}",
+                now["local"], now["remote"]
+            );
             return Ok((now, p.unwrap_or_default()));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(format!(
-                "the restart did not complete: Chromium before {before}\nnow {now}\n\
+                "the restart did not complete: the browser before {before}\nnow {now}\n\
                  ours before {ours_before:?}, now {ours:?}\nRust log:\n{}",
                 rust.log()
             ));
@@ -221,7 +259,12 @@ fn ice_restart_both_ways_with_data_flowing() -> TestResult {
     if browser::skipped("ice_restart_both_ways_with_data_flowing") {
         return Ok(());
     }
-    let mut page = Page::launch()?;
+    ice_restart_both_ways(Kind::Chromium)
+}
+
+/// (3) in `kind`.
+pub(crate) fn ice_restart_both_ways(kind: Kind) -> TestResult {
+    let mut page = Page::launch_in(kind)?;
     let rt = runtime_in(page.netns())?;
     run_in(&rt, LIMIT, async move {
         let server = signaling_server().await?;
@@ -230,8 +273,8 @@ fn ice_restart_both_ways_with_data_flowing() -> TestResult {
         let mut rust = RustPeer::join(&server.ws_url(), &room, Some(true)).await?;
         let dc = rust.next_channel().await?;
         page.channel_open("chat").await?;
-        page.wait_event("selected pair", T, |e| e["kind"] == "selected-pair")
-            .await?;
+        // Not the page's "selected-pair" event: Firefox has no `selectedcandidatepairchange`.
+        page.selected_pair(T).await?;
 
         let (stop_tx, stop) = watch::channel(false);
         let (finish_tx, finish) = watch::channel(false);
@@ -240,18 +283,18 @@ fn ice_restart_both_ways_with_data_flowing() -> TestResult {
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         let mut ours = promoted(&rust.pc.stats().await?).ok_or("no promoted generation")?;
-        let mut theirs = page.cmd("stats", json!({})).await?;
-        eprintln!("before: Chromium {theirs}\n        ours {ours:?}");
-        for who in ["chromium", "rust"] {
+        let mut theirs = page.cmd("pair", json!({})).await?;
+        eprintln!("before: {kind} {theirs}\n        ours {ours:?}");
+        for who in ["browser", "rust"] {
             let started = tokio::time::Instant::now();
-            if who == "chromium" {
+            if who == "browser" {
                 page.cmd("restart-ice", json!({})).await?;
             } else {
                 rust.pc.restart_ice().await?;
             }
             let (now, ours_now) = restarted(&mut page, &rust, &theirs, &ours).await?;
             eprintln!(
-                "restart by {who}: {:.0?} until both sides show it\n  Chromium {now}\n  ours {ours_now:?}",
+                "restart by {who} ({kind}): {:.0?} until both sides show it\n  {kind} {now}\n  ours {ours_now:?}",
                 started.elapsed()
             );
             (theirs, ours) = (now, ours_now);
@@ -280,16 +323,16 @@ fn ice_restart_both_ways_with_data_flowing() -> TestResult {
         assert_eq!(
             streamed.received,
             expect("c", sent_by_page),
-            "Rust received Chromium's stream with a loss, duplicate or reorder"
+            "Rust received {kind}'s stream with a loss, duplicate or reorder"
         );
         assert_eq!(
             got_by_page,
             expect("r", streamed.sent),
-            "Chromium received our stream with a loss, duplicate or reorder"
+            "{kind} received our stream with a loss, duplicate or reorder"
         );
         eprintln!(
-            "streams: Chromium sent {sent_by_page}, Rust sent {}; all arrived in order; \
-             longest gap between Chromium's messages at our end {:.0?}",
+            "streams: {kind} sent {sent_by_page}, Rust sent {}; all arrived in order; \
+             longest gap between {kind}'s messages at our end {:.0?}",
             streamed.sent, streamed.longest_gap
         );
         // Paced every 10 ms, through two restarts: the old path carries data until the new one

@@ -4,7 +4,8 @@
 //!
 //! Scenarios of issue 6: (4) Chromium's fake camera and microphone, recorded by the Rust peer
 //! to IVF and Ogg that `ffprobe` decodes; (5) the Rust peer sends the VP8 and Opus samples and
-//! Chromium decodes them (`getStats()`).
+//! Chromium decodes them (`getStats()`). Both take the browser as a parameter:
+//! `interop_firefox.rs` runs them against Firefox ESR.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use media::{CodecKind, IvfSink, IvfSource, OggOpusSink, OggOpusSource};
 use serde_json::{json, Value};
 use session_core::sdp::MediaKind;
-use tether_tests::browser;
+use tether_tests::browser::{self, Kind};
 
 use crate::interop_support::{
     room, run_in, runtime_in, signaling_server, BoxError, Page, RustPeer, TestResult, T,
@@ -22,7 +23,7 @@ use crate::interop_support::{
 /// Whole-test limit (each step has its own, shorter one).
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// How long the Rust peer records Chromium's camera and microphone.
+/// How long the Rust peer records the browser's camera and microphone.
 const RECORD: Duration = Duration::from_secs(4);
 
 /// Where the recordings go (kept as test artifacts, overwritten on each run).
@@ -82,7 +83,12 @@ fn chromium_camera_and_microphone_recorded_by_rust() -> TestResult {
     if browser::skipped("chromium_camera_and_microphone_recorded_by_rust") {
         return Ok(());
     }
-    let mut page = Page::launch()?;
+    camera_and_microphone_recorded_by_rust(Kind::Chromium)
+}
+
+/// (4) in `kind`: the recordings are `{kind}-camera.ivf` and `{kind}-mic.ogg`.
+pub(crate) fn camera_and_microphone_recorded_by_rust(kind: Kind) -> TestResult {
+    let mut page = Page::launch_in(kind)?;
     let rt = runtime_in(page.netns())?;
     run_in(&rt, LIMIT, async move {
         let server = signaling_server().await?;
@@ -90,7 +96,7 @@ fn chromium_camera_and_microphone_recorded_by_rust() -> TestResult {
         page.start(&server, &room, "impolite", "wait").await?;
         let mut rust = RustPeer::join(&server.ws_url(), &room, Some(true)).await?;
         let added = page.cmd("add-media", json!({ "vp8": true })).await?;
-        println!("Chromium's tracks: {added}");
+        println!("{kind}'s tracks: {added}");
 
         let first = rust.next_track().await?;
         let second = rust.next_track().await?;
@@ -116,9 +122,10 @@ fn chromium_camera_and_microphone_recorded_by_rust() -> TestResult {
 
         let dir = artifacts();
         std::fs::create_dir_all(&dir)?;
+        let name = kind.name().to_lowercase();
         let (ivf, ogg) = (
-            dir.join("chromium-camera.ivf"),
-            dir.join("chromium-mic.ogg"),
+            dir.join(format!("{name}-camera.ivf")),
+            dir.join(format!("{name}-mic.ogg")),
         );
         // The size in the IVF header is informative; the decoder reads the keyframes'.
         let settings = added["tracks"]
@@ -145,11 +152,11 @@ fn chromium_camera_and_microphone_recorded_by_rust() -> TestResult {
         })
         .await?;
         tokio::time::sleep(RECORD).await;
-        let chromium = page.cmd("media-stats", json!({})).await?;
+        let browser = page.cmd("media-stats", json!({})).await?;
         rust.pc.close().await;
         let video_stats = tokio::time::timeout(T, video_task).await???;
         let audio_stats = tokio::time::timeout(T, audio_task).await???;
-        println!("Chromium's getStats: {chromium:#}");
+        println!("{kind}'s getStats: {browser:#}");
         println!("Rust video receiver: {video_stats:?}");
         println!("Rust audio receiver: {audio_stats:?}");
 
@@ -168,17 +175,17 @@ fn chromium_camera_and_microphone_recorded_by_rust() -> TestResult {
         }
 
         let secs = RECORD.as_secs_f64();
-        let sent = rtp_of(&chromium, "outbound", "video");
+        let sent = rtp_of(&browser, "outbound", "video");
         assert_eq!(video_stream["codec_name"], "vp8");
         assert_eq!(audio_stream["codec_name"], "opus");
         assert!(
             video_frames as f64 >= 0.7 * capture_fps * secs,
-            "{video_frames} video frames decoded from {secs} s at {capture_fps} fps; Chromium sent {}",
+            "{video_frames} video frames decoded from {secs} s at {capture_fps} fps; {kind} sent {}",
             sent["framesSent"]
         );
         assert!(
             video_frames as f64 >= 0.9 * num(sent, "framesSent"),
-            "{video_frames} video frames decoded, Chromium sent {} before we closed",
+            "{video_frames} video frames decoded, {kind} sent {} before we closed",
             sent["framesSent"]
         );
         assert!(
@@ -189,25 +196,25 @@ fn chromium_camera_and_microphone_recorded_by_rust() -> TestResult {
             video_stats.frames_delivered, video_frames,
             "every delivered frame decodes"
         );
-        // Chromium parsed our receiver reports (no round-trip time yet: see media_bugs.rs).
-        for kind in ["video", "audio"] {
-            let rr = rtp_of(&chromium, "remoteInbound", kind);
+        // The browser parsed our receiver reports (no round-trip time yet: see media_bugs.rs).
+        for media in ["video", "audio"] {
+            let rr = rtp_of(&browser, "remoteInbound", media);
             assert!(
                 rr["packetsLost"].is_number(),
-                "no {kind} receiver report: {chromium}"
+                "no {media} receiver report: {browser}"
             );
         }
         println!(
-            "scenario 4: {secs} s recorded; video {video_frames} frames decoded (Chromium sent {}, \
+            "scenario 4 ({kind}): {secs} s recorded; video {video_frames} frames decoded ({kind} sent {}, \
              {} fps), Rust NACKs {} lost {} malformed {} dropped {}; audio {audio_frames} packets \
-             decoded (Chromium sent {}), lost {}",
+             decoded ({kind} sent {}), lost {}",
             sent["framesSent"],
             sent["framesPerSecond"],
             video_stats.nacks_sent,
             video_stats.packets_lost,
             video_stats.malformed_rtp,
             video_stats.rtp_dropped,
-            rtp_of(&chromium, "outbound", "audio")["packetsSent"],
+            rtp_of(&browser, "outbound", "audio")["packetsSent"],
             audio_stats.packets_lost,
         );
 
@@ -224,7 +231,12 @@ fn rust_sends_vp8_and_opus_chromium_decodes() -> TestResult {
     if browser::skipped("rust_sends_vp8_and_opus_chromium_decodes") {
         return Ok(());
     }
-    let mut page = Page::launch()?;
+    rust_sends_vp8_and_opus_browser_decodes(Kind::Chromium)
+}
+
+/// (5) in `kind`.
+pub(crate) fn rust_sends_vp8_and_opus_browser_decodes(kind: Kind) -> TestResult {
+    let mut page = Page::launch_in(kind)?;
     let rt = runtime_in(page.netns())?;
     run_in(&rt, LIMIT, async move {
         let server = signaling_server().await?;
@@ -247,12 +259,12 @@ fn rust_sends_vp8_and_opus_chromium_decodes() -> TestResult {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!("Chromium has no remote tracks: {playing}").into());
+                return Err(format!("{kind} has no remote tracks: {playing}").into());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
 
-        // Until Chromium decodes video and receives audio.
+        // Until the browser decodes video and receives audio.
         let first = loop {
             let s = page.cmd("media-stats", json!({})).await?;
             let (v, a) = (
@@ -264,14 +276,14 @@ fn rust_sends_vp8_and_opus_chromium_decodes() -> TestResult {
             }
             if tokio::time::Instant::now() > deadline {
                 let log = rust.log();
-                return Err(format!("Chromium decodes nothing: {s:#}\nRust log:\n{log}").into());
+                return Err(format!("{kind} decodes nothing: {s:#}\nRust log:\n{log}").into());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         tokio::time::sleep(Duration::from_secs(2)).await;
         let later = page.cmd("media-stats", json!({})).await?;
-        println!("Chromium's getStats, first decoded: {first:#}");
-        println!("Chromium's getStats, 2 s later: {later:#}");
+        println!("{kind}'s getStats, first decoded: {first:#}");
+        println!("{kind}'s getStats, 2 s later: {later:#}");
         let decoded = |s: &Value| num(rtp_of(s, "inbound", "video"), "framesDecoded");
         let audio_packets = |s: &Value| num(rtp_of(s, "inbound", "audio"), "packetsReceived");
         // 2 s of a 30 fps sample: about 60 more frames.
@@ -289,20 +301,23 @@ fn rust_sends_vp8_and_opus_chromium_decodes() -> TestResult {
             .as_str()
             .is_some_and(|c| c.starts_with("audio/opus")));
 
-        // Chromium parsed our sender reports.
-        for kind in ["video", "audio"] {
-            let sr = rtp_of(&later, "remoteOutbound", kind);
-            assert!(
-                num(sr, "reportsSent") >= 1.0,
-                "no {kind} sender report: {later}"
-            );
+        // The browser parsed our sender reports: a remote-outbound-rtp exists only once one
+        // arrived. Chromium counts them (`reportsSent`); Firefox 153 has no such field, but
+        // its entry carries the sender report's packet count and NTP time.
+        for media in ["video", "audio"] {
+            let sr = rtp_of(&later, "remoteOutbound", media);
+            let parsed = match kind {
+                Kind::Chromium => num(sr, "reportsSent") >= 1.0,
+                Kind::Firefox => num(sr, "packetsSent") >= 1.0 && num(sr, "remoteTimestamp") > 0.0,
+            };
+            assert!(parsed, "no {media} sender report: {later}");
         }
         let (v, a) = (
             rtp_of(&later, "inbound", "video"),
             rtp_of(&later, "inbound", "audio"),
         );
         println!(
-            "scenario 5: Chromium framesDecoded {} then {} 2 s later ({} keyframes, {}x{}, \
+            "scenario 5 ({kind}): framesDecoded {} then {} 2 s later ({} keyframes, {}x{}, \
              packetsLost {}, nackCount {}, pliCount {}, freezeCount {}); audio packetsReceived {} \
              then {} (lost {})",
             decoded(&first),

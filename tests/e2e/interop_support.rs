@@ -15,7 +15,7 @@ use session_core::signal::SignalMessage;
 use session_core::signaling::SdpType;
 use signaling_ws::{random_room_name, Server, ServerConfig, ServerHandle};
 use tether::WsSignaling;
-use tether_tests::browser::{Browser, NetNs};
+use tether_tests::browser::{Browser, Kind, Launch, NetNs};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use transport_tokio::{
@@ -68,14 +68,20 @@ where
 
 /// The signaling server as `tether signal` runs it (with the page), on 127.0.0.1:0.
 pub(crate) async fn signaling_server() -> Result<ServerHandle, BoxError> {
+    signaling_server_on(std::net::Ipv4Addr::LOCALHOST).await
+}
+
+/// The same on `ip`:0.
+pub(crate) async fn signaling_server_on(ip: std::net::Ipv4Addr) -> Result<ServerHandle, BoxError> {
     let config = ServerConfig {
         embedded: tether::PAGE,
         ..ServerConfig::default()
     };
-    Ok(Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config).await?)
+    Ok(Server::bind(SocketAddr::from((ip, 0)), config).await?)
 }
 
-/// `interop.html` in Chromium, driven command by command; keeps every event it reported.
+/// `interop.html` in a browser (Chromium or Firefox), driven command by command; keeps every
+/// event it reported.
 pub(crate) struct Page {
     b: Browser,
     events: Vec<Value>,
@@ -83,12 +89,27 @@ pub(crate) struct Page {
 }
 
 impl Page {
+    /// In Chromium.
     pub(crate) fn launch() -> Result<Self, BoxError> {
+        Self::launch_in(Kind::Chromium)
+    }
+
+    /// In this browser.
+    pub(crate) fn launch_in(kind: Kind) -> Result<Self, BoxError> {
+        Self::launch_with(Launch::page("interop.html").kind(kind))
+    }
+
+    /// As `launch` says (its page must be `interop.html`).
+    pub(crate) fn launch_with(launch: Launch) -> Result<Self, BoxError> {
         Ok(Self {
-            b: Browser::launch("interop.html")?,
+            b: Browser::launch_with(launch)?,
             events: Vec::new(),
             replies: VecDeque::new(),
         })
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.b.kind()
     }
 
     pub(crate) fn netns(&self) -> &NetNs {
@@ -103,12 +124,24 @@ impl Page {
         role: &str,
         chat: &str,
     ) -> TestResult {
+        self.start_with(server, room, role, chat, json!({})).await
+    }
+
+    /// Like [`Page::start`], with more `start` arguments (`iceServers`, `relayOnly`).
+    pub(crate) async fn start_with(
+        &mut self,
+        server: &ServerHandle,
+        room: &str,
+        role: &str,
+        chat: &str,
+        extra: Value,
+    ) -> TestResult {
         let script = format!("http://{}/tether-peer.js", server.local_addr());
-        self.cmd(
-            "start",
-            json!({ "script": script, "url": server.ws_url(), "room": room, "role": role, "chat": chat }),
-        )
-        .await?;
+        let mut args = json!({ "script": script, "url": server.ws_url(), "room": room, "role": role, "chat": chat });
+        if let (Some(args), Some(extra)) = (args.as_object_mut(), extra.as_object()) {
+            args.extend(extra.clone());
+        }
+        self.cmd("start", args).await?;
         self.wait_event("joined the room", T, |e| {
             e["kind"] == "signaling" && e["state"] == "joined"
         })
@@ -212,6 +245,25 @@ impl Page {
         &self.events
     }
 
+    /// Polls the page's `pair` command until the browser has a selected candidate pair.
+    pub(crate) async fn selected_pair(&mut self, timeout: Duration) -> Result<Value, BoxError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let pair = self.cmd("pair", json!({})).await?;
+            if pair["selectedPairId"].is_string() {
+                return Ok(pair);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{}: no selected candidate pair within {timeout:?}: {pair}",
+                    self.kind()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the chat channel is open on the page.
     pub(crate) async fn channel_open(&mut self, label: &str) -> TestResult {
         self.wait_event(&format!("channel {label} open"), T, |e| {
@@ -273,10 +325,23 @@ impl RustPeer {
         Self::with_signaling(sig, polite)
     }
 
+    /// Joins `room` with this configuration.
+    pub(crate) async fn join_with(
+        url: &str,
+        room: &str,
+        config: PeerConfig,
+    ) -> Result<Self, BoxError> {
+        let sig = WsSignaling::connect(url, room, None).await?;
+        Self::with_config(sig, config)
+    }
+
     /// A peer on any signaling channel.
     pub(crate) fn with_signaling(sig: impl Signaling, polite: bool) -> Result<Self, BoxError> {
-        let mut config = PeerConfig::new(polite);
-        config.gather = GatherOptions::loopback_only();
+        Self::with_config(sig, loopback_config(polite))
+    }
+
+    /// A peer on any signaling channel, with this configuration.
+    pub(crate) fn with_config(sig: impl Signaling, config: PeerConfig) -> Result<Self, BoxError> {
         let (pc, mut events) = PeerConnection::new(config, sig)?;
         let (tx, channels) = mpsc::unbounded_channel();
         let (track_tx, tracks) = mpsc::unbounded_channel();
@@ -367,6 +432,13 @@ impl RustPeer {
             format!("Rust: the session did not close; log:\n{log}").into()
         })
     }
+}
+
+/// The configuration of the test's Rust peers: loopback host candidates, no ICE servers.
+pub(crate) fn loopback_config(polite: bool) -> PeerConfig {
+    let mut config = PeerConfig::new(polite);
+    config.gather = GatherOptions::loopback_only();
+    config
 }
 
 /// Reads the next text message of `dc`.
