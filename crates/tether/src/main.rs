@@ -354,22 +354,48 @@ async fn run(command: Command) -> Result<(), CliError> {
     }
 }
 
+/// The webrtc-rs crates under the transport: they log through the `log` crate (bridged to
+/// `tracing`), at one level less than ours, since their warnings are mostly routine (an agent
+/// closing its candidates, a check before any pair exists).
+const STACK_CRATES: [&str; 7] = [
+    "webrtc_ice",
+    "webrtc_sctp",
+    "webrtc_srtp",
+    "webrtc_data",
+    "webrtc_mdns",
+    "dtls",
+    "turn",
+];
+
 fn main() -> ExitCode {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let cli = Cli::parse();
-    let level = match cli.verbose {
-        0 => tracing::Level::WARN,
-        1 => tracing::Level::INFO,
-        2 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
+    let levels = [
+        LevelFilter::OFF,
+        LevelFilter::ERROR,
+        LevelFilter::WARN,
+        LevelFilter::INFO,
+        LevelFilter::DEBUG,
+        LevelFilter::TRACE,
+    ];
+    let ours = usize::from(cli.verbose).saturating_add(2).min(5);
+    let mut filter = Targets::new().with_default(levels[ours]);
+    for target in STACK_CRATES {
+        filter = filter.with_target(target, levels[ours - 1]);
+    }
     // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org: any
     // non-empty value): logs written to a file or a pipe stay plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr)
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(colour)
+                .with_writer(std::io::stderr),
+        )
+        .with(filter)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
