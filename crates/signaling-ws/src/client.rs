@@ -8,9 +8,15 @@
 //! [`ClientEvent::Rejoined`]. Messages are numbered by the server; the driver drops duplicates,
 //! so each one reaches [`SignalingClient::recv`] once.
 //!
+//! Signals are numbered too (`cseq`), and kept until the server confirms them (`accepted`, or
+//! `last_cseq` in `resumed`): after a resume the driver re-sends exactly those the server did not
+//! take, and the server drops repeats. A signal [`SignalingClient::send`] accepted is therefore
+//! relayed, or reported in [`ClientEvent::NotDelivered`] when the peer had to join again.
+//!
 //! The API is small on purpose: a later glue layer adapts it to the transport's `Signaling`
 //! trait without this crate depending on any other Tether crate.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +38,10 @@ use crate::protocol::{
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Signals kept unconfirmed at most; beyond, [`SignalingClient::send`] waits (the server
+/// confirms every 32).
+const MAX_UNCONFIRMED: usize = 1024;
 
 /// How the client connects and reconnects.
 #[derive(Debug, Clone)]
@@ -60,6 +70,9 @@ pub struct ClientConfig {
     pub read_timeout: Duration,
     /// Acknowledge received messages every this many (default 16).
     pub ack_every: u64,
+    /// Other URLs of the same service (server processes sharing one Redis): a reconnect that
+    /// fails on one URL tries the next (default none).
+    pub fallback_urls: Vec<String>,
 }
 
 impl ClientConfig {
@@ -77,6 +90,7 @@ impl ClientConfig {
             ping_interval: Duration::from_secs(15),
             read_timeout: Duration::from_secs(30),
             ack_every: 16,
+            fallback_urls: Vec::new(),
         }
     }
 
@@ -90,6 +104,12 @@ impl ClientConfig {
     /// [`client_tls_with_roots`](crate::client_tls_with_roots)).
     pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// The same, with other URLs to reconnect to (see [`fallback_urls`](Self::fallback_urls)).
+    pub fn with_fallback_urls(mut self, urls: impl IntoIterator<Item = String>) -> Self {
+        self.fallback_urls = urls.into_iter().collect();
         self
     }
 
@@ -135,6 +155,14 @@ pub enum ClientEvent {
         peer_id: PeerId,
         /// The room as of now.
         peers: Vec<PeerInfo>,
+    },
+    /// Signals that were sent but that the server may not have relayed, because this peer
+    /// joined again under a new id (the server restarted without a shared backend, or resume
+    /// was impossible) or the client stopped. They are not re-sent: their recipients' sessions
+    /// may be gone.
+    NotDelivered {
+        /// The recipients and `data` of those signals, in the order they were sent.
+        messages: Vec<(PeerId, Box<RawValue>)>,
     },
     /// A non-fatal error from the server (e.g. `unknown-peer`, `rate-limited`).
     Error {
@@ -194,7 +222,7 @@ struct Identity {
 
 #[derive(Debug)]
 enum Cmd {
-    Send(ClientMessage),
+    Send(PeerId, Box<RawValue>),
     Reconnect,
     Bye(oneshot::Sender<()>),
 }
@@ -226,6 +254,11 @@ impl SignalingClient {
             resume_token: joined.resume_token,
             last_seq: 0,
             acked: 0,
+            next_cseq: 1,
+            unconfirmed: VecDeque::new(),
+            resend: false,
+            resync: false,
+            url_index: 0,
             cmd: cmd_rx,
             events: ev_tx,
             identity: id_tx,
@@ -251,12 +284,8 @@ impl SignalingClient {
 
     /// Sends `data` to `to`. Waits while reconnecting (the queue is bounded).
     pub async fn send(&self, to: &PeerId, data: Box<RawValue>) -> Result<(), ClientError> {
-        let msg = ClientMessage::Signal {
-            to: to.clone(),
-            data,
-        };
         self.cmd
-            .send(Cmd::Send(msg))
+            .send(Cmd::Send(to.clone(), data))
             .await
             .map_err(|_| ClientError::Closed)
     }
@@ -308,11 +337,10 @@ struct Joined {
     peers: Vec<PeerInfo>,
 }
 
-async fn open(config: &ClientConfig) -> Result<Ws, ClientError> {
+async fn open(config: &ClientConfig, url: &str) -> Result<Ws, ClientError> {
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
-    let url = config.url.as_str();
     let connector = if url
         .get(..6)
         .is_some_and(|s| s.eq_ignore_ascii_case("wss://"))
@@ -357,7 +385,7 @@ fn connect_error(e: WsError) -> ClientError {
 }
 
 async fn open_and_join(config: &ClientConfig) -> Result<(Ws, Joined), ClientError> {
-    let mut ws = open(config).await?;
+    let mut ws = open(config, &config.url).await?;
     let joined = join(&mut ws, config).await?;
     Ok((ws, joined))
 }
@@ -422,6 +450,16 @@ struct Driver {
     resume_token: String,
     last_seq: u64,
     acked: u64,
+    /// The `cseq` of the next signal.
+    next_cseq: u64,
+    /// Signals sent but not yet confirmed by the server, oldest first.
+    unconfirmed: VecDeque<(u64, PeerId, Box<RawValue>)>,
+    /// Re-send `unconfirmed` on the next connection (after a resume).
+    resend: bool,
+    /// Reconnect and resume now (the server dropped frames for the rate).
+    resync: bool,
+    /// Which of the URLs (`url`, then `fallback_urls`) to connect to.
+    url_index: usize,
     cmd: mpsc::Receiver<Cmd>,
     events: mpsc::Sender<ClientEvent>,
     identity: watch::Sender<Identity>,
@@ -429,11 +467,11 @@ struct Driver {
 
 impl Driver {
     async fn run(mut self, mut ws: Ws) {
-        let mut pending: Option<ClientMessage> = None;
         loop {
-            match self.connected(&mut ws, &mut pending).await {
+            match self.connected(&mut ws).await {
                 Lost::Stop(reason) => {
                     if let Some(reason) = reason {
+                        self.not_delivered().await;
                         let _ = self.events.send(ClientEvent::Closed { reason }).await;
                     }
                     return;
@@ -446,6 +484,7 @@ impl Driver {
             match self.reconnect().await {
                 Ok(new) => ws = new,
                 Err(reason) => {
+                    self.not_delivered().await;
                     let _ = self.events.send(ClientEvent::Closed { reason }).await;
                     return;
                 }
@@ -453,12 +492,55 @@ impl Driver {
         }
     }
 
+    /// Reports every unconfirmed signal as [`ClientEvent::NotDelivered`] and forgets them.
+    async fn not_delivered(&mut self) {
+        if self.unconfirmed.is_empty() {
+            return;
+        }
+        let messages = self
+            .unconfirmed
+            .drain(..)
+            .map(|(_, to, data)| (to, data))
+            .collect();
+        let _ = self
+            .events
+            .send(ClientEvent::NotDelivered { messages })
+            .await;
+    }
+
+    /// Numbers a signal, keeps it until the server confirms it, and sends it.
+    async fn signal(
+        &mut self,
+        ws: &mut Ws,
+        to: PeerId,
+        data: Box<RawValue>,
+    ) -> Result<(), ClientError> {
+        let cseq = self.next_cseq;
+        self.next_cseq += 1;
+        let msg = ClientMessage::Signal {
+            to: to.clone(),
+            data: data.clone(),
+            cseq,
+        };
+        self.unconfirmed.push_back((cseq, to, data));
+        send(ws, &msg).await
+    }
+
+    fn confirmed(&mut self, upto: u64) {
+        while self.unconfirmed.front().is_some_and(|(c, _, _)| *c <= upto) {
+            self.unconfirmed.pop_front();
+        }
+    }
+
     /// Relays commands and server messages until the connection is lost or the client stops.
-    async fn connected(&mut self, ws: &mut Ws, pending: &mut Option<ClientMessage>) -> Lost {
-        if let Some(msg) = pending.take() {
-            if send(ws, &msg).await.is_err() {
-                *pending = Some(msg);
-                return Lost::Reconnect;
+    async fn connected(&mut self, ws: &mut Ws) -> Lost {
+        if std::mem::take(&mut self.resend) {
+            for (cseq, to, data) in self.unconfirmed.clone() {
+                let msg = ClientMessage::Signal { to, data, cseq };
+                if send(ws, &msg).await.is_err() {
+                    self.resend = true;
+                    return Lost::Reconnect;
+                }
             }
         }
         let mut last_rx = Instant::now();
@@ -466,15 +548,15 @@ impl Driver {
         loop {
             let deadline = (last_rx + self.config.read_timeout).min(next_ping);
             tokio::select! {
-                cmd = self.cmd.recv() => match cmd {
+                cmd = self.cmd.recv(), if self.unconfirmed.len() < MAX_UNCONFIRMED => match cmd {
                     None => {
                         let _ = send(ws, &ClientMessage::Bye).await;
                         let _ = ws.close(None).await;
                         return Lost::Stop(None);
                     }
-                    Some(Cmd::Send(msg)) => {
-                        if send(ws, &msg).await.is_err() {
-                            *pending = Some(msg);
+                    Some(Cmd::Send(to, data)) => {
+                        if self.signal(ws, to, data).await.is_err() {
+                            // Kept in `unconfirmed`: re-sent after the resume.
                             return Lost::Reconnect;
                         }
                     }
@@ -517,6 +599,9 @@ impl Driver {
                     };
                     if !self.deliver(ws, msg).await {
                         return Lost::Stop(None);
+                    }
+                    if std::mem::take(&mut self.resync) {
+                        return Lost::Reconnect;
                     }
                 }
             }
@@ -578,7 +663,27 @@ impl Driver {
                 ClientEvent::PeerResumed(peer_id)
             }
             ServerMessage::Signal { from, data, .. } => ClientEvent::Signal { from, data },
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                message,
+            } if !self.unconfirmed.is_empty() => {
+                // The server dropped frames for the rate, maybe signals: resume, and the
+                // server's `last_cseq` says which to re-send.
+                let _ = self
+                    .events
+                    .send(ClientEvent::Error {
+                        code: ErrorCode::RateLimited,
+                        message,
+                    })
+                    .await;
+                self.resync = true;
+                return true;
+            }
             ServerMessage::Error { code, message } => ClientEvent::Error { code, message },
+            ServerMessage::Accepted { cseq } => {
+                self.confirmed(cseq);
+                return true;
+            }
             _ => return true,
         };
         self.events.send(event).await.is_ok()
@@ -623,7 +728,19 @@ impl Driver {
     }
 
     async fn resume_or_join(&mut self) -> Result<Ws, ClientError> {
-        let mut ws = open(&self.config).await?;
+        let urls = 1 + self.config.fallback_urls.len();
+        let url = match self.url_index % urls {
+            0 => self.config.url.clone(),
+            i => self.config.fallback_urls[i - 1].clone(),
+        };
+        let mut ws = match open(&self.config, &url).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                // The next attempt tries the next URL.
+                self.url_index = self.url_index.wrapping_add(1);
+                return Err(e);
+            }
+        };
         let resume = ClientMessage::Resume {
             v: PROTOCOL_VERSION,
             resume_token: self.resume_token.clone(),
@@ -635,9 +752,12 @@ impl Driver {
                 resume_token,
                 peers,
                 replayed,
+                last_cseq,
                 ..
             } => {
                 self.resume_token = resume_token;
+                self.confirmed(last_cseq);
+                self.resend = true;
                 self.identity.send_modify(|id| id.peers = peers.clone());
                 let _ = self
                     .events
@@ -653,6 +773,9 @@ impl Driver {
                 self.resume_token = joined.resume_token;
                 self.last_seq = 0;
                 self.acked = 0;
+                self.next_cseq = 1;
+                self.resend = false;
+                self.not_delivered().await;
                 self.identity.send_replace(Identity {
                     peer_id: joined.peer_id.clone(),
                     peers: joined.peers.clone(),

@@ -42,6 +42,7 @@
 
 mod accept;
 mod addrs;
+mod backend;
 mod client;
 mod config;
 mod conn;
@@ -52,6 +53,7 @@ mod server;
 mod tls;
 mod token;
 
+pub use backend::BackendError;
 pub use client::{ClientConfig, ClientError, ClientEvent, SignalingClient};
 pub use config::{EmbeddedFile, Limits, ServerConfig};
 pub use protocol::{

@@ -5,6 +5,7 @@
 mod attacks;
 mod limits;
 mod load;
+mod redis;
 mod relay;
 mod resume;
 mod support;

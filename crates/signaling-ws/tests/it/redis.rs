@@ -1,0 +1,303 @@
+//! The Redis backend: two servers on one real `redis-server` serve one room; resume on the
+//! other server; room limits across servers; grace expiry; a graceful shutdown mid-stream.
+//!
+//! Each test starts its own `redis-server` on a free loopback port (no persistence) and kills it
+//! when done. A missing `redis-server` fails the test (`.ci/run` installs it).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use signaling_ws::{
+    ClientConfig, ClientEvent, Limits, PeerId, ServerConfig, ServerHandle, SignalingClient,
+};
+
+use crate::support::{signal, start, Raw, WAIT};
+
+/// A `redis-server` of this test, killed (by its pid) on drop.
+pub(crate) struct Redis {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Redis {
+    /// Starts `redis-server` on a free 127.0.0.1 port and waits until it answers `PING`.
+    pub(crate) fn start() -> Redis {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (.ci/run installs the Debian package)");
+        let redis = Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/0"),
+        };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let pong = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                s.write_all(b"PING\r\n")?;
+                let mut buf = [0u8; 7];
+                s.read_exact(&mut buf)?;
+                Ok(buf)
+            });
+            if pong.is_ok_and(|b| &b == b"+PONG\r\n") {
+                return redis;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn on(redis: &Redis) -> ServerConfig {
+    ServerConfig {
+        redis_url: Some(redis.url.clone()),
+        ..ServerConfig::default()
+    }
+}
+
+async fn two(config: ServerConfig) -> (ServerHandle, ServerHandle) {
+    (start(config.clone()).await, start(config).await)
+}
+
+#[tokio::test]
+async fn peers_on_two_servers_relay_both_ways() {
+    let redis = Redis::start();
+    let (s1, s2) = two(on(&redis)).await;
+    let (mut a, a_id, _) = Raw::join(&s1.ws_url(), "room").await;
+    let (mut b, b_id, _) = Raw::join(&s2.ws_url(), "room").await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "peer-joined", "seq": 1, "peer_id": b_id})
+    );
+    for n in 1..=5 {
+        a.send(signal(&b_id, json!({"n": n}))).await;
+        b.send(signal(&a_id, json!([n]))).await;
+    }
+    for n in 1..=5u64 {
+        let m = b.recv().await;
+        assert_eq!(
+            m,
+            json!({"type": "signal", "seq": n, "from": a_id, "data": {"n": n}})
+        );
+        let m = a.recv().await;
+        assert_eq!(
+            m,
+            json!({"type": "signal", "seq": n + 1, "from": b_id, "data": [n]})
+        );
+    }
+    // A third peer on the first server sees both in its roster, whichever server holds them.
+    let mut c = Raw::connect(&s1.ws_url()).await;
+    c.send(json!({"type": "join", "v": 1, "room": "room"}))
+        .await;
+    let joined = c.recv().await;
+    assert_eq!(
+        joined["peers"],
+        json!([{"id": a_id, "suspended": false}, {"id": b_id, "suspended": false}])
+    );
+    for p in [&mut a, &mut b] {
+        assert_eq!(p.recv().await["type"], "peer-joined");
+        p.fence().await; // nothing else: each signal arrived once
+    }
+}
+
+#[tokio::test]
+async fn resume_on_the_other_server_replays_what_was_queued() {
+    let redis = Redis::start();
+    let (s1, s2) = two(on(&redis)).await;
+    let (mut a, a_id, _) = Raw::join(&s1.ws_url(), "r").await;
+    let (mut b, b_id, b_token) = Raw::join(&s1.ws_url(), "r").await;
+    a.recv_type("peer-joined").await;
+    a.send(signal(&b_id, json!(1))).await;
+    assert_eq!(b.recv().await["seq"], 1);
+    drop(b); // the network drops: no bye, no close frame
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "peer-suspended", "seq": 2, "peer_id": b_id})
+    );
+    for n in 2..=6 {
+        a.send(signal(&b_id, json!(n))).await;
+    }
+    a.fence().await;
+
+    let mut b2 = Raw::connect(&s2.ws_url()).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": b_token, "last_seq": 1}))
+        .await;
+    let resumed = b2.recv().await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["peer_id"], b_id.as_str());
+    assert_eq!(resumed["replayed"], 5);
+    assert_eq!(resumed["peers"], json!([{"id": a_id, "suspended": false}]));
+    for n in 2..=6u64 {
+        let m = b2.recv().await;
+        assert_eq!(
+            (m["seq"].as_u64(), m["data"].as_u64()),
+            (Some(n), Some(n)),
+            "{m}"
+        );
+    }
+    b2.fence().await; // exactly once
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "peer-resumed", "seq": 3, "peer_id": b_id})
+    );
+    // Live across servers again; numbering continues.
+    a.send(signal(&b_id, json!(7))).await;
+    assert_eq!(b2.recv().await["seq"], 7);
+    b2.send(signal(&a_id, json!("back"))).await;
+    assert_eq!(a.recv().await["data"], "back");
+    // The old token is spent, on either server.
+    let mut b3 = Raw::connect(&s1.ws_url()).await;
+    b3.send(json!({"type": "resume", "v": 1, "resume_token": b_token, "last_seq": 1}))
+        .await;
+    assert_eq!(b3.recv().await["code"], "resume-unknown");
+}
+
+#[tokio::test]
+async fn resume_elsewhere_closes_the_old_connection_with_4009() {
+    let redis = Redis::start();
+    let (s1, s2) = two(on(&redis)).await;
+    let (_a, _, _) = Raw::join(&s1.ws_url(), "r").await;
+    let (mut b, _, b_token) = Raw::join(&s1.ws_url(), "r").await;
+    let mut b2 = Raw::connect(&s2.ws_url()).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": b_token, "last_seq": 0}))
+        .await;
+    assert_eq!(b2.recv().await["type"], "resumed");
+    assert_eq!(b.close_code().await, Some(4009));
+}
+
+#[tokio::test]
+async fn room_limit_holds_across_servers() {
+    let redis = Redis::start();
+    let config = ServerConfig {
+        limits: Limits {
+            max_peers_per_room: 2,
+            ..Limits::default()
+        },
+        ..on(&redis)
+    };
+    let (s1, s2) = two(config).await;
+    let (_a, _, _) = Raw::join(&s1.ws_url(), "small").await;
+    let (_b, _, _) = Raw::join(&s2.ws_url(), "small").await;
+    for url in [s1.ws_url(), s2.ws_url()] {
+        let mut c = Raw::connect(&url).await;
+        c.send(json!({"type": "join", "v": 1, "room": "small"}))
+            .await;
+        assert_eq!(c.recv().await["code"], "room-full");
+        assert_eq!(c.close_code().await, Some(4004));
+    }
+    // Another room is not affected.
+    let (_d, _, _) = Raw::join(&s2.ws_url(), "other").await;
+}
+
+#[tokio::test]
+async fn grace_expiry_and_bye_reach_peers_on_the_other_server() {
+    let redis = Redis::start();
+    let config = ServerConfig {
+        grace: Duration::from_millis(600),
+        ..on(&redis)
+    };
+    let (s1, s2) = two(config).await;
+    let (mut a, _, _) = Raw::join(&s1.ws_url(), "g").await;
+    let (b, b_id, b_token) = Raw::join(&s2.ws_url(), "g").await;
+    let (mut c, c_id, _) = Raw::join(&s2.ws_url(), "g").await;
+    a.recv_type("peer-joined").await;
+    a.recv_type("peer-joined").await;
+    drop(b);
+    assert_eq!(a.recv().await["type"], "peer-suspended");
+    let left = a.recv().await; // the reaper ends the grace window (any process)
+    assert_eq!(left["type"], "peer-left", "{left}");
+    assert_eq!(left["peer_id"], b_id.as_str());
+    let mut b2 = Raw::connect(&s1.ws_url()).await;
+    b2.send(json!({"type": "resume", "v": 1, "resume_token": b_token, "last_seq": 0}))
+        .await;
+    assert_eq!(b2.recv().await["code"], "resume-unknown");
+    c.send(json!({"type": "bye"})).await;
+    assert_eq!(c.close_code().await, Some(1000));
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "peer-left", "seq": 5, "peer_id": c_id})
+    );
+}
+
+/// Receives signals until `n` arrived; returns their `data` as numbers, in order.
+pub(crate) async fn numbers(client: &mut SignalingClient, n: usize) -> Vec<u64> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < n {
+        let event = tokio::time::timeout_at(deadline, client.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} signals arrived: {got:?}", got.len()))
+            .expect("client open");
+        match event {
+            ClientEvent::Signal { data, .. } => got.push(data.get().parse().unwrap()),
+            ClientEvent::NotDelivered { messages } => {
+                panic!("{} signal(s) reported not delivered", messages.len())
+            }
+            ClientEvent::Closed { reason } => panic!("client closed: {reason}"),
+            _ => {}
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn graceful_shutdown_mid_stream_loses_nothing() {
+    let redis = Redis::start();
+    let (s1, s2) = two(on(&redis)).await;
+    let (u1, u2) = (s1.ws_url(), s2.ws_url());
+    let alice =
+        SignalingClient::connect(ClientConfig::new(&u1, "talk").with_fallback_urls([u2.clone()]))
+            .await
+            .unwrap();
+    let mut bob = SignalingClient::connect(ClientConfig::new(&u2, "talk"))
+        .await
+        .unwrap();
+    let bob_id: PeerId = bob.peer_id();
+    const N: u64 = 300;
+    let sender = tokio::spawn(async move {
+        for n in 1..=N {
+            alice.send_json(&bob_id, &n).await.unwrap();
+            if n % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        alice
+    });
+    // Shut the first server down while alice is sending through it: she is closed with 1001
+    // and resumes on the second.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    s1.shutdown(Duration::from_secs(5)).await.unwrap();
+    let got = numbers(&mut bob, N as usize).await;
+    assert_eq!(
+        got,
+        (1..=N).collect::<Vec<_>>(),
+        "every accepted signal, in order, once"
+    );
+    let alice = sender.await.unwrap();
+    alice.close().await;
+    bob.close().await;
+}
