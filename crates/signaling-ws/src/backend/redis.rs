@@ -431,9 +431,12 @@ async fn reap(inner: Arc<Inner>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let _ = inner
+        if let Ok(Value::Int(expired @ 1..)) = inner
             .run(&inner.scripts.reap, &[&inner.proc_id, &timeout, &grace])
-            .await;
+            .await
+        {
+            Metrics::add(&inner.metrics.grace_expired, expired as usize);
+        }
     }
 }
 

@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use signaling_ws::{
-    ClientConfig, ClientEvent, Limits, PeerId, ServerConfig, ServerHandle, SignalingClient,
+    ClientConfig, ClientEvent, Limits, PeerId, Server, ServerConfig, ServerError, ServerHandle,
+    SignalingClient,
 };
 
-use crate::support::{signal, start, Raw, WAIT};
+use crate::support::{http_get, signal, start, Raw, WAIT};
 
 /// A `redis-server` of this test, killed (by its pid) on drop.
 pub(crate) struct Redis {
     child: Child,
+    port: u16,
     pub(crate) url: String,
 }
 
@@ -29,6 +31,11 @@ impl Redis {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Redis::start_on(port)
+    }
+
+    /// Starts `redis-server` on `port` of 127.0.0.1 (empty: no persistence).
+    pub(crate) fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
@@ -45,6 +52,7 @@ impl Redis {
             .expect("redis-server must be installed (.ci/run installs the Debian package)");
         let redis = Redis {
             child,
+            port,
             url: format!("redis://127.0.0.1:{port}/0"),
         };
         let deadline = Instant::now() + WAIT;
@@ -300,4 +308,116 @@ async fn graceful_shutdown_mid_stream_loses_nothing() {
     let alice = sender.await.unwrap();
     alice.close().await;
     bob.close().await;
+}
+
+#[tokio::test]
+async fn bind_fails_with_a_clear_error_when_redis_does_not_answer() {
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port(); // closed again: nothing listens there
+    let config = ServerConfig {
+        redis_url: Some(format!("redis://127.0.0.1:{port}/0")),
+        ..ServerConfig::default()
+    };
+    let err = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .expect_err("no Redis, no server");
+    assert!(matches!(err, ServerError::Backend(_)), "{err:?}");
+    assert!(err.to_string().contains("Redis is unreachable"), "{err}");
+    let bad = ServerConfig {
+        redis_url: Some("http://not-redis".into()),
+        ..ServerConfig::default()
+    };
+    let err = Server::bind("127.0.0.1:0".parse().unwrap(), bad)
+        .await
+        .expect_err("a bad URL");
+    assert!(err.to_string().contains("bad Redis URL"), "{err}");
+}
+
+#[tokio::test]
+async fn redis_outage_closes_with_4013_and_the_server_recovers_when_redis_is_back() {
+    let redis = Redis::start();
+    let port = redis.port;
+    let server = start(on(&redis)).await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "o").await;
+    let (_b, b_id, _) = Raw::join(&url, "o").await;
+    a.recv_type("peer-joined").await;
+    drop(redis); // Redis goes away
+    a.send(signal(&b_id, json!(1))).await;
+    let err = a.recv().await;
+    assert_eq!(err["code"], "unavailable", "{err}");
+    assert_eq!(a.close_code().await, Some(4013));
+    let mut c = Raw::connect(&url).await;
+    c.send(json!({"type": "join", "v": 1, "room": "o"})).await;
+    assert_eq!(c.recv().await["code"], "unavailable");
+    assert_eq!(
+        http_get(&server, "/healthz").await.0,
+        200,
+        "the server lives on"
+    );
+
+    // Redis is back (empty: it kept nothing): new peers join and relay, the subscription too.
+    let _redis = Redis::start_on(port);
+    let deadline = Instant::now() + WAIT;
+    let (mut d, d_id, e, e_id) = loop {
+        let mut d = Raw::connect(&url).await;
+        d.send(json!({"type": "join", "v": 1, "room": "back"}))
+            .await;
+        let joined = d.recv().await;
+        if joined["type"] == "joined" {
+            let (e, e_id, _) = Raw::join(&url, "back").await;
+            break (d, joined["peer_id"].as_str().unwrap().to_owned(), e, e_id);
+        }
+        assert!(Instant::now() < deadline, "no recovery: {joined}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut e = e;
+    e.send(signal(&d_id, json!("again"))).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = d.recv().await;
+        if m["type"] == "signal" {
+            assert_eq!(
+                (m["from"].as_str(), &m["data"]),
+                (Some(e_id.as_str()), &json!("again"))
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+}
+
+#[tokio::test]
+async fn a_server_restart_on_redis_resumes_instead_of_rejoining() {
+    let redis = Redis::start();
+    let server = start(on(&redis)).await;
+    let addr = server.local_addr();
+    let url = server.ws_url();
+    let alice = SignalingClient::connect(ClientConfig::new(&url, "rs"))
+        .await
+        .unwrap();
+    let mut bob = SignalingClient::connect(ClientConfig::new(&url, "rs"))
+        .await
+        .unwrap();
+    let (alice_id, bob_id) = (alice.peer_id(), bob.peer_id());
+    for n in 1..=3u64 {
+        alice.send_json(&bob_id, &n).await.unwrap();
+    }
+    assert_eq!(numbers(&mut bob, 3).await, [1, 2, 3]);
+    server.shutdown(WAIT).await.unwrap();
+    for n in 4..=6u64 {
+        alice.send_json(&bob_id, &n).await.unwrap(); // while no server runs
+    }
+    let server = Server::bind(addr, on(&redis)).await.unwrap();
+    assert_eq!(numbers(&mut bob, 3).await, [4, 5, 6]);
+    assert_eq!(
+        (alice.peer_id(), bob.peer_id()),
+        (alice_id, bob_id),
+        "same peers"
+    );
+    alice.close().await;
+    bob.close().await;
+    server.shutdown(WAIT).await.unwrap();
 }

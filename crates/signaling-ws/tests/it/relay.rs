@@ -8,9 +8,8 @@ use signaling_ws::{ClientConfig, ClientEvent, EmbeddedFile, ServerConfig, Signal
 
 use crate::support::{http_get, metric, signal, start, Raw, WAIT};
 
-#[tokio::test]
-async fn join_relay_leave() {
-    let server = start(ServerConfig::default()).await;
+async fn join_relay_leave(base: ServerConfig) {
+    let server = start(base).await;
     let url = server.ws_url();
     let (mut a, a_id, _) = Raw::join(&url, "room-1").await;
     let mut b = Raw::connect(&url).await;
@@ -48,9 +47,8 @@ async fn join_relay_leave() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn rooms_are_isolated_and_from_cannot_be_spoofed() {
-    let server = start(ServerConfig::default()).await;
+async fn rooms_are_isolated_and_from_cannot_be_spoofed(base: ServerConfig) {
+    let server = start(base).await;
     let url = server.ws_url();
     let (mut a, a_id, _) = Raw::join(&url, "room-a").await;
     let (mut b, b_id, _) = Raw::join(&url, "room-a").await;
@@ -79,9 +77,8 @@ async fn rooms_are_isolated_and_from_cannot_be_spoofed() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn client_library_joins_relays_and_leaves() {
-    let server = start(ServerConfig::default()).await;
+async fn client_library_joins_relays_and_leaves(base: ServerConfig) {
+    let server = start(base).await;
     let url = server.ws_url();
     let mut alice = SignalingClient::connect(ClientConfig::new(&url, "lib-room"))
         .await
@@ -245,3 +242,9 @@ async fn large_responses_and_keep_alive() {
     tokio::time::timeout(WAIT, exchange).await.expect("in time");
     server.shutdown(WAIT).await.unwrap();
 }
+
+crate::both_backends!(
+    join_relay_leave,
+    rooms_are_isolated_and_from_cannot_be_spoofed,
+    client_library_joins_relays_and_leaves
+);
