@@ -144,6 +144,14 @@ async fn server_processes_killed_or_stopped_mid_conversation_lose_no_accepted_si
             .with_fallback_urls(others.into_iter().cloned())
             .with_reconnect_for(WAIT)
     };
+    // Carol is on the first process too, with nowhere else to go: once that process is found
+    // dead (no heartbeat for 5 s), any other process suspends her and tells the room.
+    let carol = SignalingClient::connect(
+        ClientConfig::new(&u1, "conversation").with_reconnect_for(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap();
+    let carol_id = carol.peer_id();
     let alice = SignalingClient::connect(config(&u1, [&u2, &u3]))
         .await
         .unwrap();
@@ -176,6 +184,18 @@ async fn server_processes_killed_or_stopped_mid_conversation_lose_no_accepted_si
         (a_id.clone(), b_id.clone()),
         "same peers"
     );
+    let mut bob = bob;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, bob.recv())
+            .await
+            .expect("carol suspended in time")
+            .expect("bob open");
+        if matches!(&event, ClientEvent::PeerSuspended(id) if *id == carol_id) {
+            break;
+        }
+    }
+    drop(carol);
 
     // Round 2: SIGTERM the second process (both clients are on it now, or bob is): it closes
     // with 1001, exits 0, and the clients resume on the third.
@@ -196,4 +216,18 @@ async fn server_processes_killed_or_stopped_mid_conversation_lose_no_accepted_si
     assert!(status.success(), "SIGTERM: clean exit, got {status}");
     alice.close().await;
     bob.close().await;
+}
+
+#[test]
+fn signal_without_redis_exits_8_with_a_clear_message() {
+    let port = free_port(); // nothing listens there
+    let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["signal", "--listen", "127.0.0.1:0", "--no-page", "--redis"])
+        .arg(format!("redis://127.0.0.1:{port}/0"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run tether signal");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("cannot use Redis"), "{stderr}");
 }
