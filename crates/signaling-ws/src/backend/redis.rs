@@ -130,7 +130,7 @@ local frames = {}
 for _, e in ipairs(redis.call('XRANGE', ik, '-', '+')) do frames[#frames + 1] = e[2][2] end
 local r = roster(f[1], id)
 if f[4] == 's' then tell_room(f[1], id, 'peer-resumed') end
-return {'ok', id, f[5], f[2], r, frames}
+return {'ok', id, f[5], f[2], r, frames, f[1]}
 "#;
 
 const REAP: &str = r#"
@@ -185,6 +185,8 @@ struct Local {
     handle: ConnHandle,
     /// Set once joined or resumed.
     peer: Option<PeerId>,
+    /// The peer's room, for the gauges.
+    room: Option<String>,
     /// The next `seq` to offer; `None` until `joined`/`resumed` is queued (frames wait in
     /// `pending` meanwhile).
     expected: Option<u64>,
@@ -458,6 +460,7 @@ impl Backend for RedisBackend {
             Local {
                 handle: conn.clone(),
                 peer: None,
+                room: None,
                 expected: None,
                 pending: BTreeMap::new(),
             },
@@ -502,6 +505,7 @@ impl Backend for RedisBackend {
         conn.push_uncounted(Utf8Bytes::from(msg.to_json()));
         if let Some(l) = lock(&inner.local).get_mut(&conn_id) {
             l.peer = Some(id.clone());
+            l.room = Some(room.to_owned());
             l.expected = Some(1);
         }
         inner.flush(conn_id, false).await;
@@ -523,6 +527,7 @@ impl Backend for RedisBackend {
             Local {
                 handle: conn.clone(),
                 peer: None,
+                room: None,
                 expected: None,
                 pending: BTreeMap::new(),
             },
@@ -578,6 +583,7 @@ impl Backend for RedisBackend {
         }
         if let Some(l) = lock(&inner.local).get_mut(&conn_id) {
             l.peer = Some(id.clone());
+            l.room = text(reply.get(6));
             l.expected = Some(seq + 1);
         }
         inner.flush(conn_id, false).await;
@@ -653,8 +659,10 @@ impl Backend for RedisBackend {
 
     fn gauges(&self) -> Gauges {
         let local = lock(&self.inner.local);
+        let rooms: std::collections::HashSet<&str> =
+            local.values().filter_map(|l| l.room.as_deref()).collect();
         Gauges {
-            rooms: 0,
+            rooms: rooms.len(),
             peers: local.values().filter(|l| l.peer.is_some()).count(),
             suspended: 0,
             queued_bytes: 0,

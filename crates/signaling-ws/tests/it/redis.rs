@@ -15,7 +15,7 @@ use signaling_ws::{
     SignalingClient,
 };
 
-use crate::support::{http_get, signal, start, Raw, WAIT};
+use crate::support::{http_get, metric, signal, start, Raw, WAIT};
 
 /// A `redis-server` of this test, killed (by its pid) on drop.
 pub(crate) struct Redis {
@@ -130,6 +130,10 @@ async fn peers_on_two_servers_relay_both_ways() {
         assert_eq!(p.recv().await["type"], "peer-joined");
         p.fence().await; // nothing else: each signal arrived once
     }
+    // Each process's gauges count its own connected peers and their rooms.
+    assert_eq!(metric(&s1, "tether_signaling_peers").await, 2);
+    assert_eq!(metric(&s2, "tether_signaling_peers").await, 1);
+    assert_eq!(metric(&s2, "tether_signaling_rooms").await, 1);
 }
 
 #[tokio::test]
