@@ -408,12 +408,6 @@ async fn handle(
             }
         }
         (_, None) => Step::Reply(error(ErrorCode::NotJoined, "join a room first")),
-        (ClientMessage::Signal { data, .. }, Some(_))
-            if json_depth(data.get()) > hub.config().limits.max_data_depth =>
-        {
-            metrics.dropped(DropReason::BadMessage);
-            Step::Reply(error(ErrorCode::BadMessage, "data is nested too deeply"))
-        }
         (ClientMessage::Signal { cseq, .. }, Some(_))
             if cseq != 0 && cseq_seen.is_some_and(|seen| cseq > seen + 1) =>
         {
@@ -427,6 +421,16 @@ async fn handle(
                     "signals were dropped for the rate: resume and re-send",
                 ),
             )
+        }
+        (ClientMessage::Signal { data, cseq, .. }, Some(_))
+            if json_depth(data.get()) > hub.config().limits.max_data_depth =>
+        {
+            // Read, refused, and reported: not a gap for the signals after it.
+            if cseq != 0 {
+                *cseq_seen = Some(cseq_seen.map_or(cseq, |seen| seen.max(cseq)));
+            }
+            metrics.dropped(DropReason::BadMessage);
+            Step::Reply(error(ErrorCode::BadMessage, "data is nested too deeply"))
         }
         (ClientMessage::Signal { to, data, cseq }, Some(me)) => {
             if cseq != 0 {
