@@ -56,6 +56,10 @@ pub struct ClientConfig {
     pub room: String,
     /// A signed room token, when the server requires one.
     pub token: Option<String>,
+    /// Where fresh room tokens come from (default none): asked before every `join`, including
+    /// the one after a resume turned out impossible, so a client whose first token has expired
+    /// can still rejoin its room. `None` from it falls back to `token`.
+    pub token_source: Option<TokenSource>,
     /// Time allowed for connecting and the join/resume handshake (default 10 s).
     pub connect_timeout: Duration,
     /// First reconnect delay (default 100 ms); doubles up to `backoff_max`, with jitter.
@@ -83,6 +87,7 @@ impl ClientConfig {
             tls: None,
             room: room.to_owned(),
             token: None,
+            token_source: None,
             connect_timeout: Duration::from_secs(10),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
@@ -97,6 +102,16 @@ impl ClientConfig {
     /// The same, with a signed room token.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// The same, with a source of fresh room tokens (see
+    /// [`token_source`](Self::token_source)).
+    pub fn with_token_source(
+        mut self,
+        source: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.token_source = Some(TokenSource(Arc::new(source)));
         self
     }
 
@@ -117,6 +132,16 @@ impl ClientConfig {
     pub fn with_reconnect_for(mut self, budget: Duration) -> Self {
         self.reconnect_for = budget;
         self
+    }
+}
+
+/// A source of fresh room tokens for [`ClientConfig::token_source`].
+#[derive(Clone)]
+pub struct TokenSource(pub Arc<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSource")
     }
 }
 
@@ -394,7 +419,11 @@ async fn join(ws: &mut Ws, config: &ClientConfig) -> Result<Joined, ClientError>
     let msg = ClientMessage::Join {
         v: PROTOCOL_VERSION,
         room: config.room.clone(),
-        token: config.token.clone(),
+        token: config
+            .token_source
+            .as_ref()
+            .and_then(|source| (source.0)())
+            .or_else(|| config.token.clone()),
     };
     send(ws, &msg).await?;
     match next_message(ws).await? {

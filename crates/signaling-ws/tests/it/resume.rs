@@ -309,3 +309,61 @@ crate::both_backends!(
     resume_from_before_the_kept_window_is_a_gap,
     client_reconnects_and_resumes_by_itself
 );
+
+#[tokio::test]
+async fn a_token_source_lets_the_client_rejoin_after_its_first_token_expired() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let key =
+        signaling_ws::RoomTokenKey::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap();
+    let tokens = ServerConfig {
+        room_tokens: Some(key.clone()),
+        ..ServerConfig::default()
+    };
+    let server = start(tokens.clone()).await;
+    let url = server.ws_url();
+    let short = key.sign("tk", Duration::from_secs(2));
+    // The application's source: the short-lived token first, fresh ones later.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (first, asked) = (short.clone(), Arc::clone(&calls));
+    let source = move || {
+        Some(match asked.fetch_add(1, Ordering::Relaxed) {
+            0 => first.clone(),
+            _ => key.sign("tk", Duration::from_secs(60)),
+        })
+    };
+    let mut alice =
+        SignalingClient::connect(ClientConfig::new(&url, "tk").with_token_source(source))
+            .await
+            .unwrap();
+    let mut bob = SignalingClient::connect(ClientConfig::new(&url, "tk").with_token(short))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3100)).await; // the short token has expired
+                                                           // A restart of the (in-memory) server: resume is impossible, both must join again.
+    let addr = server.local_addr();
+    server.shutdown(WAIT).await.unwrap();
+    let server = signaling_ws::Server::bind(addr, tokens).await.unwrap();
+    let mut rejoined = false;
+    while !rejoined {
+        match next(&mut alice).await {
+            ClientEvent::Rejoined { .. } => rejoined = true,
+            ClientEvent::Closed { reason } => panic!("alice gave up: {reason}"),
+            _ => {}
+        }
+    }
+    assert!(
+        calls.load(Ordering::Relaxed) >= 2,
+        "the source was asked again"
+    );
+    // Without a source, the expired token ends the client, and it says why.
+    loop {
+        if let ClientEvent::Closed { reason } = next(&mut bob).await {
+            assert!(reason.contains("token-expired"), "{reason}");
+            break;
+        }
+    }
+    alice.close().await;
+    server.shutdown(WAIT).await.unwrap();
+}
