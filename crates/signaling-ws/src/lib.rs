@@ -44,6 +44,7 @@ mod accept;
 mod addrs;
 mod backend;
 mod client;
+mod client_config;
 mod config;
 mod conn;
 mod hub;
