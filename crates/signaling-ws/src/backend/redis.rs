@@ -35,6 +35,8 @@ const PREFIX: &str = "tether:sig:";
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often each process beats and reaps (expired grace windows, dead processes).
 const REAP_EVERY: Duration = Duration::from_millis(500);
+/// The pause before subscribing again after the subscription dropped.
+const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(200);
 /// Time allowed for one Redis request or connection attempt.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -294,7 +296,8 @@ impl Inner {
     /// Offers the pending frames of `conn_id` in order; fills a gap from the inbox (also when
     /// `fetch`, to catch up after a lost subscription).
     async fn flush(&self, conn_id: u64, mut fetch: bool) {
-        // Two rounds at most: offer, fetch what is missing, offer again.
+        // Bounded: offer what is in order, fetch a gap from the inbox, offer again (three rounds
+        // at most; anything still waiting goes out with the next arrival).
         for _ in 0..3 {
             let (peer, from, to) = {
                 let mut local = lock(&self.local);
@@ -422,6 +425,8 @@ async fn subscribe(inner: Arc<Inner>) {
             }
         }
         tracing::warn!("Redis subscription lost; resubscribing");
+        // A short pause, so a Redis that keeps dropping us is not hammered.
+        tokio::time::sleep(RESUBSCRIBE_PAUSE).await;
     }
 }
 

@@ -73,6 +73,22 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Sends one inline command; returns the first line of the answer.
+    fn command(&self, cmd: &str) -> String {
+        let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("redis");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -424,4 +440,24 @@ async fn a_server_restart_on_redis_resumes_instead_of_rejoining() {
     alice.close().await;
     bob.close().await;
     server.shutdown(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn frames_published_while_the_subscription_was_down_are_caught_up() {
+    let redis = Redis::start();
+    let server = start(on(&redis)).await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "sub").await;
+    let (mut b, b_id, _) = Raw::join(&url, "sub").await;
+    a.recv_type("peer-joined").await;
+    a.send(signal(&b_id, json!(1))).await;
+    assert_eq!(b.recv().await["data"], 1);
+    // Redis drops the server's subscription; a signal is published while nobody listens.
+    assert_eq!(redis.command("CLIENT KILL TYPE pubsub"), ":1");
+    a.send(signal(&b_id, json!(2))).await;
+    let m = b.recv().await; // from the inbox, once subscribed again
+    assert_eq!((m["seq"].as_u64(), &m["data"]), (Some(2), &json!(2)), "{m}");
+    a.send(signal(&b_id, json!(3))).await;
+    assert_eq!(b.recv().await["data"], 3);
+    b.fence().await; // each exactly once
 }
