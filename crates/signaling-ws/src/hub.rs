@@ -155,8 +155,13 @@ impl Hub {
         ));
         let backend: Box<dyn Backend> = match &config.redis_url {
             Some(url) => Box::new(
-                RedisBackend::new(url, Arc::clone(&config), Arc::clone(&metrics))
-                    .map_err(ServerError::Backend)?,
+                RedisBackend::new(
+                    url,
+                    Arc::clone(&config),
+                    Arc::clone(&metrics),
+                    Arc::clone(&addrs),
+                )
+                .map_err(ServerError::Backend)?,
             ),
             None => Box::new(MemoryBackend::new(
                 Arc::clone(&config),

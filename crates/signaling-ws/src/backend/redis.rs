@@ -22,6 +22,7 @@ use redis::{Client, Script, Value};
 use serde_json::value::RawValue;
 use tokio::task::JoinHandle;
 
+use crate::addrs::{Addresses, Slot};
 use crate::backend::Backend;
 use crate::config::ServerConfig;
 use crate::hub::{lock, ConnHandle, Departure, Offer};
@@ -189,6 +190,8 @@ struct Local {
     peer: Option<PeerId>,
     /// The peer's room, for the gauges.
     room: Option<String>,
+    /// The client address, for the per-address count of suspended peers.
+    addr: IpAddr,
     /// The next `seq` to offer; `None` until `joined`/`resumed` is queued (frames wait in
     /// `pending` meanwhile).
     expected: Option<u64>,
@@ -206,6 +209,11 @@ struct Inner {
     config: Arc<ServerConfig>,
     metrics: Arc<Metrics>,
     local: Mutex<HashMap<u64, Local>>,
+    addrs: Arc<Addresses>,
+    /// Peers this process suspended, each counted against its address (with the suspension's
+    /// epoch) until it resumes here or its grace window ends.
+    held: Mutex<HashMap<PeerId, (u64, Slot)>>,
+    next_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// The Redis backend of one server; see the module documentation.
@@ -230,6 +238,7 @@ impl RedisBackend {
         url: &str,
         config: Arc<ServerConfig>,
         metrics: Arc<Metrics>,
+        addrs: Arc<Addresses>,
     ) -> Result<Self, BackendError> {
         let client = Client::open(url).map_err(BackendError::Url)?;
         let manager_config = ConnectionManagerConfig::new()
@@ -246,6 +255,9 @@ impl RedisBackend {
             config,
             metrics,
             local: Mutex::default(),
+            addrs,
+            held: Mutex::default(),
+            next_epoch: std::sync::atomic::AtomicU64::new(1),
         });
         let tasks = vec![
             tokio::spawn(subscribe(Arc::clone(&inner))),
@@ -457,7 +469,7 @@ impl Backend for RedisBackend {
             .map_err(BackendError::Unreachable)
     }
 
-    async fn join(&self, room: &str, conn: ConnHandle, _addr: IpAddr) -> Result<PeerId, ErrorCode> {
+    async fn join(&self, room: &str, conn: ConnHandle, addr: IpAddr) -> Result<PeerId, ErrorCode> {
         let inner = &self.inner;
         let conn_id = conn.id;
         lock(&inner.local).insert(
@@ -466,6 +478,7 @@ impl Backend for RedisBackend {
                 handle: conn.clone(),
                 peer: None,
                 room: None,
+                addr,
                 expected: None,
                 pending: BTreeMap::new(),
             },
@@ -523,7 +536,7 @@ impl Backend for RedisBackend {
         secret: &str,
         last_seq: u64,
         conn: ConnHandle,
-        _addr: IpAddr,
+        addr: IpAddr,
     ) -> Result<PeerId, ErrorCode> {
         let inner = &self.inner;
         let conn_id = conn.id;
@@ -533,6 +546,7 @@ impl Backend for RedisBackend {
                 handle: conn.clone(),
                 peer: None,
                 room: None,
+                addr,
                 expected: None,
                 pending: BTreeMap::new(),
             },
@@ -586,6 +600,8 @@ impl Backend for RedisBackend {
         for frame in frames {
             conn.push_uncounted(Utf8Bytes::from(frame));
         }
+        // Back: no longer counted as suspended here (if it was suspended by this process).
+        lock(&inner.held).remove(&id);
         if let Some(l) = lock(&inner.local).get_mut(&conn_id) {
             l.peer = Some(id.clone());
             l.room = text(reply.get(6));
@@ -642,7 +658,24 @@ impl Backend for RedisBackend {
 
     async fn disconnected(&self, peer: &PeerId, conn_id: u64, how: Departure) {
         let inner = &self.inner;
-        lock(&inner.local).remove(&conn_id);
+        let local = lock(&inner.local).remove(&conn_id);
+        if let (Departure::Dropped, Some(l)) = (how, local) {
+            // Suspended peers count against their address, as in memory: here, for the grace
+            // window or until the peer resumes on this process.
+            let epoch = inner
+                .next_epoch
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let slot = inner.addrs.hold(l.addr);
+            lock(&inner.held).insert(peer.clone(), (epoch, slot));
+            let (held, peer, grace) = (Arc::clone(inner), peer.clone(), inner.config.grace);
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                let mut map = lock(&held.held);
+                if map.get(&peer).is_some_and(|(e, _)| *e == epoch) {
+                    map.remove(&peer);
+                }
+            });
+        }
         let owner = inner.owner(conn_id);
         let _ = match how {
             Departure::Bye => {
