@@ -8,9 +8,15 @@
 //! [`ClientEvent::Rejoined`]. Messages are numbered by the server; the driver drops duplicates,
 //! so each one reaches [`SignalingClient::recv`] once.
 //!
+//! Signals are numbered too (`cseq`), and kept until the server confirms them (`accepted`, or
+//! `last_cseq` in `resumed`): after a resume the driver re-sends exactly those the server did not
+//! take, and the server drops repeats. A signal [`SignalingClient::send`] accepted is therefore
+//! relayed, or reported in [`ClientEvent::NotDelivered`] when the peer had to join again.
+//!
 //! The API is small on purpose: a later glue layer adapts it to the transport's `Signaling`
 //! trait without this crate depending on any other Tether crate.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +32,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+pub use crate::client_config::{ClientConfig, TokenSource};
 use crate::protocol::{
     ClientMessage, CloseCode, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage,
     PROTOCOL_VERSION,
@@ -33,72 +40,9 @@ use crate::protocol::{
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// How the client connects and reconnects.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ClientConfig {
-    /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/ws` or `wss://signal.example/ws`.
-    pub url: String,
-    /// TLS for `wss://` URLs; `None` trusts the Mozilla root store (webpki-roots). Build one that
-    /// trusts a private CA with [`client_tls_with_roots`](crate::client_tls_with_roots).
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// The room to join.
-    pub room: String,
-    /// A signed room token, when the server requires one.
-    pub token: Option<String>,
-    /// Time allowed for connecting and the join/resume handshake (default 10 s).
-    pub connect_timeout: Duration,
-    /// First reconnect delay (default 100 ms); doubles up to `backoff_max`, with jitter.
-    pub backoff_initial: Duration,
-    /// Longest reconnect delay (default 5 s).
-    pub backoff_max: Duration,
-    /// How long to keep trying to reconnect before giving up (default 60 s).
-    pub reconnect_for: Duration,
-    /// Interval of WebSocket pings from the client (default 15 s).
-    pub ping_interval: Duration,
-    /// Silence after which the connection is considered lost (default 30 s).
-    pub read_timeout: Duration,
-    /// Acknowledge received messages every this many (default 16).
-    pub ack_every: u64,
-}
-
-impl ClientConfig {
-    /// Defaults for `url` and `room`.
-    pub fn new(url: &str, room: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            tls: None,
-            room: room.to_owned(),
-            token: None,
-            connect_timeout: Duration::from_secs(10),
-            backoff_initial: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(5),
-            reconnect_for: Duration::from_secs(60),
-            ping_interval: Duration::from_secs(15),
-            read_timeout: Duration::from_secs(30),
-            ack_every: 16,
-        }
-    }
-
-    /// The same, with a signed room token.
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    /// The same, with a TLS configuration for `wss://` (e.g. from
-    /// [`client_tls_with_roots`](crate::client_tls_with_roots)).
-    pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
-    /// The same, with another reconnect budget.
-    pub fn with_reconnect_for(mut self, budget: Duration) -> Self {
-        self.reconnect_for = budget;
-        self
-    }
-}
+/// Signals kept unconfirmed at most; beyond, [`SignalingClient::send`] waits (the server
+/// confirms every 32).
+const MAX_UNCONFIRMED: usize = 1024;
 
 /// What the client reports.
 #[derive(Debug)]
@@ -135,6 +79,14 @@ pub enum ClientEvent {
         peer_id: PeerId,
         /// The room as of now.
         peers: Vec<PeerInfo>,
+    },
+    /// Signals that were sent but that the server may not have relayed, because this peer
+    /// joined again under a new id (the server restarted without a shared backend, or resume
+    /// was impossible) or the client stopped. They are not re-sent: their recipients' sessions
+    /// may be gone.
+    NotDelivered {
+        /// The recipients and `data` of those signals, in the order they were sent.
+        messages: Vec<(PeerId, Box<RawValue>)>,
     },
     /// A non-fatal error from the server (e.g. `unknown-peer`, `rate-limited`).
     Error {
@@ -194,7 +146,7 @@ struct Identity {
 
 #[derive(Debug)]
 enum Cmd {
-    Send(ClientMessage),
+    Send(PeerId, Box<RawValue>),
     Reconnect,
     Bye(oneshot::Sender<()>),
 }
@@ -226,6 +178,11 @@ impl SignalingClient {
             resume_token: joined.resume_token,
             last_seq: 0,
             acked: 0,
+            next_cseq: 1,
+            unconfirmed: VecDeque::new(),
+            resend: false,
+            resync: false,
+            url_index: 0,
             cmd: cmd_rx,
             events: ev_tx,
             identity: id_tx,
@@ -251,12 +208,8 @@ impl SignalingClient {
 
     /// Sends `data` to `to`. Waits while reconnecting (the queue is bounded).
     pub async fn send(&self, to: &PeerId, data: Box<RawValue>) -> Result<(), ClientError> {
-        let msg = ClientMessage::Signal {
-            to: to.clone(),
-            data,
-        };
         self.cmd
-            .send(Cmd::Send(msg))
+            .send(Cmd::Send(to.clone(), data))
             .await
             .map_err(|_| ClientError::Closed)
     }
@@ -308,11 +261,10 @@ struct Joined {
     peers: Vec<PeerInfo>,
 }
 
-async fn open(config: &ClientConfig) -> Result<Ws, ClientError> {
+async fn open(config: &ClientConfig, url: &str) -> Result<Ws, ClientError> {
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
-    let url = config.url.as_str();
     let connector = if url
         .get(..6)
         .is_some_and(|s| s.eq_ignore_ascii_case("wss://"))
@@ -357,7 +309,7 @@ fn connect_error(e: WsError) -> ClientError {
 }
 
 async fn open_and_join(config: &ClientConfig) -> Result<(Ws, Joined), ClientError> {
-    let mut ws = open(config).await?;
+    let mut ws = open(config, &config.url).await?;
     let joined = join(&mut ws, config).await?;
     Ok((ws, joined))
 }
@@ -366,7 +318,11 @@ async fn join(ws: &mut Ws, config: &ClientConfig) -> Result<Joined, ClientError>
     let msg = ClientMessage::Join {
         v: PROTOCOL_VERSION,
         room: config.room.clone(),
-        token: config.token.clone(),
+        token: config
+            .token_source
+            .as_ref()
+            .and_then(|source| (source.0)())
+            .or_else(|| config.token.clone()),
     };
     send(ws, &msg).await?;
     match next_message(ws).await? {
@@ -422,6 +378,16 @@ struct Driver {
     resume_token: String,
     last_seq: u64,
     acked: u64,
+    /// The `cseq` of the next signal.
+    next_cseq: u64,
+    /// Signals sent but not yet confirmed by the server, oldest first.
+    unconfirmed: VecDeque<(u64, PeerId, Box<RawValue>)>,
+    /// Re-send `unconfirmed` on the next connection (after a resume).
+    resend: bool,
+    /// Reconnect and resume now (the server dropped frames for the rate).
+    resync: bool,
+    /// Which of the URLs (`url`, then `fallback_urls`) to connect to.
+    url_index: usize,
     cmd: mpsc::Receiver<Cmd>,
     events: mpsc::Sender<ClientEvent>,
     identity: watch::Sender<Identity>,
@@ -429,11 +395,11 @@ struct Driver {
 
 impl Driver {
     async fn run(mut self, mut ws: Ws) {
-        let mut pending: Option<ClientMessage> = None;
         loop {
-            match self.connected(&mut ws, &mut pending).await {
+            match self.connected(&mut ws).await {
                 Lost::Stop(reason) => {
                     if let Some(reason) = reason {
+                        self.not_delivered().await;
                         let _ = self.events.send(ClientEvent::Closed { reason }).await;
                     }
                     return;
@@ -446,6 +412,7 @@ impl Driver {
             match self.reconnect().await {
                 Ok(new) => ws = new,
                 Err(reason) => {
+                    self.not_delivered().await;
                     let _ = self.events.send(ClientEvent::Closed { reason }).await;
                     return;
                 }
@@ -453,12 +420,55 @@ impl Driver {
         }
     }
 
+    /// Reports every unconfirmed signal as [`ClientEvent::NotDelivered`] and forgets them.
+    async fn not_delivered(&mut self) {
+        if self.unconfirmed.is_empty() {
+            return;
+        }
+        let messages = self
+            .unconfirmed
+            .drain(..)
+            .map(|(_, to, data)| (to, data))
+            .collect();
+        let _ = self
+            .events
+            .send(ClientEvent::NotDelivered { messages })
+            .await;
+    }
+
+    /// Numbers a signal, keeps it until the server confirms it, and sends it.
+    async fn signal(
+        &mut self,
+        ws: &mut Ws,
+        to: PeerId,
+        data: Box<RawValue>,
+    ) -> Result<(), ClientError> {
+        let cseq = self.next_cseq;
+        self.next_cseq += 1;
+        let msg = ClientMessage::Signal {
+            to: to.clone(),
+            data: data.clone(),
+            cseq,
+        };
+        self.unconfirmed.push_back((cseq, to, data));
+        send(ws, &msg).await
+    }
+
+    fn confirmed(&mut self, upto: u64) {
+        while self.unconfirmed.front().is_some_and(|(c, _, _)| *c <= upto) {
+            self.unconfirmed.pop_front();
+        }
+    }
+
     /// Relays commands and server messages until the connection is lost or the client stops.
-    async fn connected(&mut self, ws: &mut Ws, pending: &mut Option<ClientMessage>) -> Lost {
-        if let Some(msg) = pending.take() {
-            if send(ws, &msg).await.is_err() {
-                *pending = Some(msg);
-                return Lost::Reconnect;
+    async fn connected(&mut self, ws: &mut Ws) -> Lost {
+        if std::mem::take(&mut self.resend) {
+            for (cseq, to, data) in self.unconfirmed.clone() {
+                let msg = ClientMessage::Signal { to, data, cseq };
+                if send(ws, &msg).await.is_err() {
+                    self.resend = true;
+                    return Lost::Reconnect;
+                }
             }
         }
         let mut last_rx = Instant::now();
@@ -466,15 +476,15 @@ impl Driver {
         loop {
             let deadline = (last_rx + self.config.read_timeout).min(next_ping);
             tokio::select! {
-                cmd = self.cmd.recv() => match cmd {
+                cmd = self.cmd.recv(), if self.unconfirmed.len() < MAX_UNCONFIRMED => match cmd {
                     None => {
                         let _ = send(ws, &ClientMessage::Bye).await;
                         let _ = ws.close(None).await;
                         return Lost::Stop(None);
                     }
-                    Some(Cmd::Send(msg)) => {
-                        if send(ws, &msg).await.is_err() {
-                            *pending = Some(msg);
+                    Some(Cmd::Send(to, data)) => {
+                        if self.signal(ws, to, data).await.is_err() {
+                            // Kept in `unconfirmed`: re-sent after the resume.
                             return Lost::Reconnect;
                         }
                     }
@@ -517,6 +527,9 @@ impl Driver {
                     };
                     if !self.deliver(ws, msg).await {
                         return Lost::Stop(None);
+                    }
+                    if std::mem::take(&mut self.resync) {
+                        return Lost::Reconnect;
                     }
                 }
             }
@@ -578,7 +591,27 @@ impl Driver {
                 ClientEvent::PeerResumed(peer_id)
             }
             ServerMessage::Signal { from, data, .. } => ClientEvent::Signal { from, data },
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                message,
+            } if !self.unconfirmed.is_empty() => {
+                // The server dropped frames for the rate, maybe signals: resume, and the
+                // server's `last_cseq` says which to re-send.
+                let _ = self
+                    .events
+                    .send(ClientEvent::Error {
+                        code: ErrorCode::RateLimited,
+                        message,
+                    })
+                    .await;
+                self.resync = true;
+                return true;
+            }
             ServerMessage::Error { code, message } => ClientEvent::Error { code, message },
+            ServerMessage::Accepted { cseq } => {
+                self.confirmed(cseq);
+                return true;
+            }
             _ => return true,
         };
         self.events.send(event).await.is_ok()
@@ -623,7 +656,19 @@ impl Driver {
     }
 
     async fn resume_or_join(&mut self) -> Result<Ws, ClientError> {
-        let mut ws = open(&self.config).await?;
+        let urls = 1 + self.config.fallback_urls.len();
+        let url = match self.url_index % urls {
+            0 => self.config.url.clone(),
+            i => self.config.fallback_urls[i - 1].clone(),
+        };
+        let mut ws = match open(&self.config, &url).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                // The next attempt tries the next URL.
+                self.url_index = self.url_index.wrapping_add(1);
+                return Err(e);
+            }
+        };
         let resume = ClientMessage::Resume {
             v: PROTOCOL_VERSION,
             resume_token: self.resume_token.clone(),
@@ -635,9 +680,12 @@ impl Driver {
                 resume_token,
                 peers,
                 replayed,
+                last_cseq,
                 ..
             } => {
                 self.resume_token = resume_token;
+                self.confirmed(last_cseq);
+                self.resend = true;
                 self.identity.send_modify(|id| id.peers = peers.clone());
                 let _ = self
                     .events
@@ -653,6 +701,9 @@ impl Driver {
                 self.resume_token = joined.resume_token;
                 self.last_seq = 0;
                 self.acked = 0;
+                self.next_cseq = 1;
+                self.resend = false;
+                self.not_delivered().await;
                 self.identity.send_replace(Identity {
                     peer_id: joined.peer_id.clone(),
                     peers: joined.peers.clone(),

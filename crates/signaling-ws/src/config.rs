@@ -41,6 +41,11 @@ pub struct ServerConfig {
     /// default: the header is ignored). Connections from them are not limited per address;
     /// their clients are, by forwarded address.
     pub trusted_proxies: Vec<IpAddr>,
+    /// When set, rooms live in this Redis (e.g. `redis://127.0.0.1:6379/0`) instead of in this
+    /// process: any number of server processes using the same Redis serve the same rooms, a
+    /// client resumes on any of them, and a restart of one loses no accepted message (see
+    /// `docs/signaling-protocol.md`, "Backends"). Default: in memory.
+    pub redis_url: Option<String>,
     /// When set, the server speaks TLS (`https://`, `wss://`) with this certificate and key
     /// (see [`ServerTls::from_pem_files`]); otherwise plain HTTP.
     pub tls: Option<ServerTls>,
@@ -61,6 +66,7 @@ impl Default for ServerConfig {
             tls: None,
             trusted_proxies: Vec::new(),
             metrics_addr: None,
+            redis_url: None,
         }
     }
 }

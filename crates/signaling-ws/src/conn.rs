@@ -19,6 +19,8 @@ use crate::protocol::{
 };
 use crate::token::TokenError;
 
+/// The server confirms every this many numbered signals with `accepted`.
+const ACCEPTED_EVERY: u64 = 32;
 /// How long the server waits to deliver a close frame before it drops the socket.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a connection waits for the client's close frame when the server shuts down.
@@ -111,6 +113,8 @@ pub(crate) async fn run(
     let join_deadline = start + limits.join_timeout;
     let mut bucket = Bucket::new(limits.messages_per_second, limits.message_burst, start);
     let mut peer: Option<PeerId> = None;
+    // The highest `cseq` of a numbered signal read on this connection.
+    let mut cseq_seen: Option<u64> = None;
     let mut next_ping = start + cfg.ping_interval;
     let mut awaiting_pong: Option<Instant> = None;
 
@@ -220,10 +224,18 @@ pub(crate) async fn run(
                     }
                     continue;
                 };
-                match handle(&hub, &conn, client, &mut peer, text.as_str()) {
+                match handle(&hub, &conn, client, &mut peer, &mut cseq_seen, text.as_str()).await {
                     Step::Continue => {}
                     Step::Reply(text) => {
                         if let Some(end) = write(&mut ws, text, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
+                            break end;
+                        }
+                    }
+                    Step::Reply2(first, second) => {
+                        if let Some(end) = write(&mut ws, first, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
+                            break end;
+                        }
+                        if let Some(end) = write(&mut ws, second, metrics, limits.write_timeout).await.end(metrics, &conn.closer) {
                             break end;
                         }
                     }
@@ -233,6 +245,10 @@ pub(crate) async fn run(
                         break End::Close(code.close_code());
                     }
                     Step::Bye => break End::Bye,
+                    Step::Close(code, text) => {
+                        let _ = write(&mut ws, text, metrics, CLOSE_TIMEOUT).await;
+                        break End::Close(Some(code));
+                    }
                 }
             }
         }
@@ -244,15 +260,7 @@ pub(crate) async fn run(
             End::Bye => Departure::Bye,
             End::Close(_) => Departure::Dropped,
         };
-        if let Some(epoch) = hub.disconnected(peer, conn.id, how) {
-            let hub = Arc::clone(&hub);
-            let grace = hub.config().grace;
-            let peer = peer.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(grace).await;
-                hub.expire(&peer, epoch);
-            });
-        }
+        hub.backend().disconnected(peer, conn.id, how).await;
     }
     // The hub no longer offers frames to this connection: release what is still queued.
     rx.close();
@@ -293,16 +301,21 @@ pub(crate) async fn run(
 enum Step {
     Continue,
     Reply(Utf8Bytes),
+    /// Two replies, in order.
+    Reply2(Utf8Bytes, Utf8Bytes),
+    /// Send this error, then close with this code.
+    Close(CloseCode, Utf8Bytes),
     /// Send this error, then close with its close code.
     Fatal(ErrorCode),
     Bye,
 }
 
-fn handle(
+async fn handle(
     hub: &Hub,
     conn: &ConnHandle,
     client: IpAddr,
     peer: &mut Option<PeerId>,
+    cseq_seen: &mut Option<u64>,
     text: &str,
 ) -> Step {
     let metrics = hub.metrics();
@@ -352,7 +365,7 @@ fn handle(
                     Err(_) => return Step::Fatal(failed(ErrorCode::InvalidToken)),
                 }
             }
-            match hub.join(&room, conn.clone(), client) {
+            match hub.backend().join(&room, conn.clone(), client).await {
                 Ok(id) => {
                     tracing::debug!(peer = %id, "joined");
                     *peer = Some(id);
@@ -376,11 +389,16 @@ fn handle(
             if let Err(refusal) = hub.addrs().join(client) {
                 return refused(metrics, refusal);
             }
-            match hub.resume(&resume_token, last_seq, conn.clone(), client) {
+            match hub
+                .backend()
+                .resume(&resume_token, last_seq, conn.clone(), client)
+                .await
+            {
                 Ok(id) => {
                     *peer = Some(id);
                     Step::Continue
                 }
+                Err(ErrorCode::Unavailable) => Step::Fatal(ErrorCode::Unavailable),
                 Err(code) => {
                     if code == ErrorCode::ResumeUnknown {
                         hub.addrs().failed(client);
@@ -390,18 +408,55 @@ fn handle(
             }
         }
         (_, None) => Step::Reply(error(ErrorCode::NotJoined, "join a room first")),
-        (ClientMessage::Signal { data, .. }, Some(_))
+        (ClientMessage::Signal { cseq, .. }, Some(_))
+            if cseq != 0 && cseq_seen.is_some_and(|seen| cseq > seen + 1) =>
+        {
+            // A numbered signal was dropped for the rate before this one: relaying this one
+            // would confirm the dropped one too. Close; the client resumes and re-sends.
+            metrics.dropped(DropReason::RateLimited);
+            Step::Close(
+                CloseCode::RateLimited,
+                error(
+                    ErrorCode::RateLimited,
+                    "signals were dropped for the rate: resume and re-send",
+                ),
+            )
+        }
+        (ClientMessage::Signal { data, cseq, .. }, Some(_))
             if json_depth(data.get()) > hub.config().limits.max_data_depth =>
         {
+            // Read, refused, and reported: not a gap for the signals after it.
+            if cseq != 0 {
+                *cseq_seen = Some(cseq_seen.map_or(cseq, |seen| seen.max(cseq)));
+            }
             metrics.dropped(DropReason::BadMessage);
             Step::Reply(error(ErrorCode::BadMessage, "data is nested too deeply"))
         }
-        (ClientMessage::Signal { to, data }, Some(me)) => match hub.signal(me, &to, &data) {
-            Ok(()) => Step::Continue,
-            Err(code) => Step::Reply(error(code, "no such peer in this room")),
-        },
+        (ClientMessage::Signal { to, data, cseq }, Some(me)) => {
+            if cseq != 0 {
+                *cseq_seen = Some(cseq_seen.map_or(cseq, |seen| seen.max(cseq)));
+            }
+            let relayed = hub.backend().signal(me, conn.id, &to, &data, cseq).await;
+            match relayed {
+                Err(ErrorCode::Unavailable) => Step::Fatal(ErrorCode::Unavailable),
+                // Confirm numbered signals now and then, so the client can forget them.
+                Ok(()) | Err(ErrorCode::UnknownPeer) if cseq != 0 && cseq % ACCEPTED_EVERY == 0 => {
+                    let accepted = ServerMessage::Accepted { cseq };
+                    match relayed {
+                        Ok(()) => Step::Reply(Utf8Bytes::from(accepted.to_json())),
+                        Err(code) => Step::Reply2(
+                            error(code, "no such peer in this room"),
+                            Utf8Bytes::from(accepted.to_json()),
+                        ),
+                    }
+                }
+                Ok(()) => Step::Continue,
+                Err(ErrorCode::NotJoined) => Step::Fatal(ErrorCode::NotJoined),
+                Err(code) => Step::Reply(error(code, "no such peer in this room")),
+            }
+        }
         (ClientMessage::Ack { seq }, Some(me)) => {
-            hub.ack(me, seq);
+            hub.backend().ack(me, seq).await;
             Step::Continue
         }
         (ClientMessage::Bye, Some(_)) => Step::Bye,

@@ -11,6 +11,10 @@
 //! to it are numbered and kept, and a new connection that presents the peer's resume token gets
 //! them replayed in order, exactly once. [`SignalingClient`] does that on its own.
 //!
+//! Rooms live in the server process by default. With [`ServerConfig::redis_url`] they live in
+//! Redis instead: any number of server processes serve the same rooms, a client resumes on any
+//! of them, and a restart of one loses no message the server accepted.
+//!
 //! TLS is optional and uses rustls (ring provider): give the server a [`ServerTls`] (PEM
 //! certificate chain and key) and it serves `https://`/`wss://`; the client connects to `wss://`
 //! URLs, trusting webpki-roots or the roots given by [`client_tls_with_roots`].
@@ -42,7 +46,9 @@
 
 mod accept;
 mod addrs;
+mod backend;
 mod client;
+mod client_config;
 mod config;
 mod conn;
 mod hub;
@@ -52,7 +58,8 @@ mod server;
 mod tls;
 mod token;
 
-pub use client::{ClientConfig, ClientError, ClientEvent, SignalingClient};
+pub use backend::BackendError;
+pub use client::{ClientConfig, ClientError, ClientEvent, SignalingClient, TokenSource};
 pub use config::{EmbeddedFile, Limits, ServerConfig};
 pub use protocol::{
     ClientMessage, CloseCode, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage,

@@ -62,6 +62,12 @@ pub enum ClientMessage {
         to: PeerId,
         /// Opaque JSON, delivered byte for byte.
         data: Box<RawValue>,
+        /// The sender's own number for this signal (1, 2, 3, ... per peer; 0 or absent: not
+        /// numbered). The server relays each numbered signal once, drops a repeat, and reports
+        /// the highest one it accepted in `resumed` and `accepted`, so a client can re-send
+        /// exactly what a lost connection swallowed.
+        #[serde(skip_serializing_if = "is_zero")]
+        cseq: u64,
     },
     /// Acknowledge every message up to `seq`; lets the server free its resume buffer early.
     Ack {
@@ -108,6 +114,7 @@ impl ClientMessage {
             "signal" => ClientMessage::Signal {
                 to: wire.to.ok_or_else(|| missing("to"))?,
                 data: wire.data.ok_or_else(|| missing("data"))?,
+                cseq: wire.cseq.unwrap_or(0),
             },
             "ack" => ClientMessage::Ack {
                 seq: wire.seq.ok_or_else(|| missing("seq"))?,
@@ -161,6 +168,10 @@ pub enum ServerMessage {
         peers: Vec<PeerInfo>,
         /// How many missed messages follow.
         replayed: u64,
+        /// The highest `cseq` of this peer's signals the server accepted (0 when none): the
+        /// client re-sends its later ones.
+        #[serde(default)]
+        last_cseq: u64,
     },
     /// A peer entered the room.
     PeerJoined {
@@ -198,6 +209,12 @@ pub enum ServerMessage {
         from: PeerId,
         /// The sender's `data`, byte for byte.
         data: Box<RawValue>,
+    },
+    /// The server accepted every numbered signal of this peer up to `cseq` (sent after every
+    /// 32nd numbered signal, so the client can forget them).
+    Accepted {
+        /// The highest accepted `cseq`.
+        cseq: u64,
     },
     /// The answer to `ping`.
     Pong {
@@ -263,6 +280,7 @@ impl ServerMessage {
                     .ok_or_else(|| missing("resume_token"))?,
                 peers: w.peers.clone().ok_or_else(|| missing("peers"))?,
                 replayed: w.replayed.unwrap_or(0),
+                last_cseq: w.last_cseq.unwrap_or(0),
             },
             "peer-joined" => ServerMessage::PeerJoined {
                 seq: seq()?,
@@ -286,6 +304,9 @@ impl ServerMessage {
                 data: w.data.ok_or_else(|| missing("data"))?,
             },
             "pong" => ServerMessage::Pong { nonce: w.nonce },
+            "accepted" => ServerMessage::Accepted {
+                cseq: w.cseq.ok_or_else(|| missing("cseq"))?,
+            },
             "error" => ServerMessage::Error {
                 code: w
                     .code
@@ -354,6 +375,9 @@ pub enum ErrorCode {
     ResumeUnknown,
     /// The messages after `last_seq` are no longer all kept: join again.
     ResumeGap,
+    /// The shared backend (Redis) cannot be reached. *Closes* (4013); reconnect later or
+    /// elsewhere and resume.
+    Unavailable,
     /// A code this version does not know (from a newer server).
     Other,
 }
@@ -376,13 +400,14 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate-limited",
             ErrorCode::ResumeUnknown => "resume-unknown",
             ErrorCode::ResumeGap => "resume-gap",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Other => "other",
         }
     }
 
     /// The code for a wire string; unknown strings map to [`ErrorCode::Other`].
     pub fn parse(s: &str) -> Self {
-        const ALL: [ErrorCode; 14] = [
+        const ALL: [ErrorCode; 15] = [
             ErrorCode::BadMessage,
             ErrorCode::UnknownType,
             ErrorCode::BinaryUnsupported,
@@ -397,6 +422,7 @@ impl ErrorCode {
             ErrorCode::RateLimited,
             ErrorCode::ResumeUnknown,
             ErrorCode::ResumeGap,
+            ErrorCode::Unavailable,
         ];
         ALL.into_iter()
             .find(|c| c.as_str() == s)
@@ -409,6 +435,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedVersion => Some(CloseCode::UnsupportedVersion),
             ErrorCode::InvalidToken | ErrorCode::TokenExpired => Some(CloseCode::Unauthorized),
             ErrorCode::RoomFull => Some(CloseCode::RoomFull),
+            ErrorCode::Unavailable => Some(CloseCode::Unavailable),
             _ => None,
         }
     }
@@ -454,6 +481,9 @@ pub enum CloseCode {
     LivenessTimeout,
     /// 4012: the peer's resume buffer overflowed while suspended; the peer was removed.
     Evicted,
+    /// 4013: the shared backend (Redis) cannot be reached; the peer may resume later or on
+    /// another server process.
+    Unavailable,
     /// 1002: a WebSocket protocol violation (bad framing, reserved bits, unmasked frames).
     ProtocolViolation,
     /// 1007: a text frame that is not valid UTF-8.
@@ -476,6 +506,7 @@ impl CloseCode {
             CloseCode::SlowConsumer => 4010,
             CloseCode::LivenessTimeout => 4011,
             CloseCode::Evicted => 4012,
+            CloseCode::Unavailable => 4013,
             CloseCode::ProtocolViolation => 1002,
             CloseCode::InvalidUtf8 => 1007,
         }
@@ -485,7 +516,7 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             CloseCode::Normal => "bye",
-            CloseCode::GoingAway => "server shutting down",
+            CloseCode::GoingAway => "server shutting down: reconnect and resume",
             CloseCode::TooBig => "message too big",
             CloseCode::JoinTimeout => "join deadline passed",
             CloseCode::UnsupportedVersion => "unsupported protocol version",
@@ -496,6 +527,7 @@ impl CloseCode {
             CloseCode::SlowConsumer => "slow consumer",
             CloseCode::LivenessTimeout => "liveness timeout",
             CloseCode::Evicted => "resume buffer overflow",
+            CloseCode::Unavailable => "backend unavailable",
             CloseCode::ProtocolViolation => "protocol error",
             CloseCode::InvalidUtf8 => "invalid utf-8",
         }
@@ -556,6 +588,7 @@ struct WireClient<'a> {
     data: Option<Box<RawValue>>,
     seq: Option<u64>,
     nonce: Option<u64>,
+    cseq: Option<u64>,
 }
 
 /// Flat view of a server frame.
@@ -570,11 +603,17 @@ struct WireServer<'a> {
     peers: Option<Vec<PeerInfo>>,
     grace_ms: Option<u64>,
     replayed: Option<u64>,
+    last_cseq: Option<u64>,
+    cseq: Option<u64>,
     from: Option<PeerId>,
     data: Option<Box<RawValue>>,
     nonce: Option<u64>,
     code: Option<String>,
     message: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -606,6 +645,7 @@ mod tests {
             ClientMessage::Signal {
                 to: PeerId("p".into()),
                 data,
+                cseq: 12,
             },
             ClientMessage::Ack { seq: 9 },
             ClientMessage::Ping { nonce: Some(4) },

@@ -20,6 +20,7 @@ use tower_http::services::ServeDir;
 use tracing::Instrument;
 
 use crate::accept::{spawn_serve, TcpIncoming};
+use crate::backend::BackendError;
 use crate::config::{EmbeddedFile, ServerConfig};
 use crate::hub::Hub;
 use crate::metrics::{DropReason, Metrics};
@@ -47,6 +48,9 @@ pub enum ServerError {
     /// The HTTP server ended with an error.
     #[error("server failed: {0}")]
     Serve(#[source] io::Error),
+    /// The room backend (Redis) cannot be used.
+    #[error("room backend: {0}")]
+    Backend(#[source] BackendError),
     /// Connections were still open when the shutdown deadline passed.
     #[error("{0} connection(s) still open at the shutdown deadline")]
     ShutdownTimeout(usize),
@@ -79,13 +83,19 @@ struct Shared {
 }
 
 impl Server {
-    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    /// Binds `addr` (port 0 picks a free port) and starts serving. With
+    /// [`ServerConfig::redis_url`], first checks that Redis answers.
     pub async fn bind(addr: SocketAddr, config: ServerConfig) -> Result<ServerHandle, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(ServerError::Listen)?;
-        Self::serve(listener, config)
+        let handle = Self::serve(listener, config)?;
+        if let Err(e) = handle.shared.hub.backend().ready().await {
+            let _ = handle.shutdown(Duration::from_secs(1)).await;
+            return Err(ServerError::Backend(e));
+        }
+        Ok(handle)
     }
 
-    /// Starts serving on an already bound listener.
+    /// Starts serving on an already bound listener (a Redis backend connects on first use).
     pub fn serve(listener: TcpListener, config: ServerConfig) -> Result<ServerHandle, ServerError> {
         check(&config)?;
         let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
@@ -94,7 +104,7 @@ impl Server {
         let embedded = config.embedded;
         let tls = config.tls.clone();
         let config_metrics_addr = config.metrics_addr;
-        let hub = Arc::new(Hub::new(Arc::new(config), Arc::clone(&metrics)));
+        let hub = Arc::new(Hub::new(Arc::new(config), Arc::clone(&metrics))?);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (drain_tx, drained) = mpsc::channel(1);
         let shared = Arc::new(Shared {

@@ -11,8 +11,8 @@ use session_core::session::Event;
 use session_core::state::PeerConnectionState;
 use session_core::transport::Generation;
 use signaling_ws::{
-    client_tls_with_roots, ClientConfig, RoomTokenKey, Server, ServerConfig, ServerTls,
-    SignalingClient,
+    client_tls_with_roots, ClientConfig, RoomTokenKey, Server, ServerConfig, ServerError,
+    ServerTls, SignalingClient,
 };
 use transport_tokio::{
     DataChannel, GatherOptions, LocalTrack, Message, PeerConfig, PeerConnection, PeerEvent,
@@ -41,6 +41,8 @@ pub struct SignalOptions {
     pub secret: Option<Vec<u8>>,
     /// When set, TLS (`https://`, `wss://`) with this PEM certificate chain and key file.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// When set, rooms live in this Redis (shared with other server processes).
+    pub redis: Option<String>,
 }
 
 /// Runs the signaling server until `stop` completes, then shuts down gracefully (peers get a
@@ -70,11 +72,15 @@ pub async fn run_signal(
         embedded: if opts.page { PAGE } else { &[] },
         room_tokens,
         tls,
+        redis_url: opts.redis,
         ..ServerConfig::default()
     };
     let server = Server::bind(opts.listen, config)
         .await
-        .map_err(|e| CliError::Config(format!("cannot listen on {}: {e}", opts.listen)))?;
+        .map_err(|e| match e {
+            ServerError::Backend(e) => CliError::Config(format!("cannot use Redis: {e}")),
+            e => CliError::Config(format!("cannot listen on {}: {e}", opts.listen)),
+        })?;
     println!("signaling on {}", server.ws_url());
     if opts.page {
         let scheme = if server.is_tls() { "https" } else { "http" };

@@ -247,6 +247,13 @@ impl WsSignaling {
             ClientEvent::Error { code, message } => {
                 tracing::warn!(%code, %message, "signaling server error");
             }
+            ClientEvent::NotDelivered { messages } => {
+                // Followed by `Rejoined` or `Closed`, which end the session.
+                tracing::warn!(
+                    count = messages.len(),
+                    "signaling messages may not have reached the other peer"
+                );
+            }
             ClientEvent::Closed { reason } => return Err(SignalingError::Other(reason)),
             _ => {}
         }

@@ -77,9 +77,12 @@ Examples:
       https:// and wss:// (the page needs a secure origin for anything but localhost)
   tether signal --secret-file secret.txt
       only rooms with a token from `tether token --sign --secret-file secret.txt`
+  tether signal --listen 0.0.0.0:8080 --redis redis://127.0.0.1:6379/0
+      rooms in Redis: run several such processes behind one load balancer; clients resume
+      on any of them, and a restart of one loses no accepted message
 
 Endpoints: /ws (WebSocket), /healthz, /readyz, /metrics, / (the page).
-Exit codes: 8 when the address is in use or a secret/TLS file is unusable.")]
+Exit codes: 8 when the address is in use, a secret/TLS file is unusable or Redis does not answer.")]
     Signal {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -99,6 +102,10 @@ Exit codes: 8 when the address is in use or a secret/TLS file is unusable.")]
         /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Keep rooms in this Redis (redis://HOST:PORT/DB), shared with other `tether signal`
+        /// processes, instead of in this process.
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
     },
     /// Join a room as a peer, open or accept the "chat" data channel, print what arrives.
     #[command(after_help = format!("\
@@ -265,6 +272,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             secret_file,
             tls_cert,
             tls_key,
+            redis,
         } => {
             let secret = secret_file
                 .as_deref()
@@ -277,6 +285,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 page: !no_page,
                 secret,
                 tls: tls_cert.zip(tls_key),
+                redis,
             };
             run_signal(opts, shutdown_signal()).await
         }

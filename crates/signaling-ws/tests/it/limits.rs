@@ -545,3 +545,49 @@ async fn plain_disconnects_are_not_slow_consumers() {
     );
     server.shutdown(WAIT).await.unwrap();
 }
+
+/// Suspended peers count against their address (open connections and suspended peers together
+/// at most twice `max_connections_per_address`), on both backends.
+async fn suspended_peers_count_against_their_address(base: ServerConfig) {
+    let server = start(ServerConfig {
+        limits: Limits {
+            max_connections_per_address: 2,
+            ..Limits::default()
+        },
+        ..base
+    })
+    .await;
+    let url = server.ws_url();
+    let (mut a, _, _) = Raw::join(&url, "held").await;
+    let (b, _, _) = Raw::join(&url, "held").await;
+    a.recv_type("peer-joined").await;
+    drop(b);
+    a.recv_type("peer-suspended").await;
+    drop(a); // both suspended: 0 open + 2 suspended
+    let mut c = Raw::connect(&url).await;
+    c.send(json!({"type": "join", "v": 1, "room": "held"}))
+        .await;
+    let joined = c.recv().await;
+    let a_attached = joined["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["suspended"] == false)
+        .count();
+    for _ in 0..a_attached {
+        c.recv_type("peer-suspended").await;
+    }
+    let (d, _, _) = Raw::join(&url, "held").await;
+    c.recv_type("peer-joined").await;
+    drop(d);
+    c.recv_type("peer-suspended").await; // 1 open + 3 suspended
+                                         // One more open connection would make five: refused, although only one is open.
+    let refused = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url.as_str()))
+        .await
+        .expect("an answer in time");
+    assert!(refused.is_err(), "a fifth slot for the address");
+    c.fence().await;
+    server.shutdown(WAIT).await.unwrap();
+}
+
+crate::both_backends!(suspended_peers_count_against_their_address);

@@ -8,9 +8,8 @@ use signaling_ws::{ClientConfig, ClientEvent, EmbeddedFile, ServerConfig, Signal
 
 use crate::support::{http_get, metric, signal, start, Raw, WAIT};
 
-#[tokio::test]
-async fn join_relay_leave() {
-    let server = start(ServerConfig::default()).await;
+async fn join_relay_leave(base: ServerConfig) {
+    let server = start(base).await;
     let url = server.ws_url();
     let (mut a, a_id, _) = Raw::join(&url, "room-1").await;
     let mut b = Raw::connect(&url).await;
@@ -48,9 +47,8 @@ async fn join_relay_leave() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn rooms_are_isolated_and_from_cannot_be_spoofed() {
-    let server = start(ServerConfig::default()).await;
+async fn rooms_are_isolated_and_from_cannot_be_spoofed(base: ServerConfig) {
+    let server = start(base).await;
     let url = server.ws_url();
     let (mut a, a_id, _) = Raw::join(&url, "room-a").await;
     let (mut b, b_id, _) = Raw::join(&url, "room-a").await;
@@ -79,9 +77,8 @@ async fn rooms_are_isolated_and_from_cannot_be_spoofed() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn client_library_joins_relays_and_leaves() {
-    let server = start(ServerConfig::default()).await;
+async fn client_library_joins_relays_and_leaves(base: ServerConfig) {
+    let server = start(base).await;
     let url = server.ws_url();
     let mut alice = SignalingClient::connect(ClientConfig::new(&url, "lib-room"))
         .await
@@ -245,3 +242,49 @@ async fn large_responses_and_keep_alive() {
     tokio::time::timeout(WAIT, exchange).await.expect("in time");
     server.shutdown(WAIT).await.unwrap();
 }
+
+/// `cseq`: a repeat is dropped, every 32nd is confirmed with `accepted`, a resume reports the
+/// highest accepted one, and a skipped number (a signal dropped for the rate) closes with 4008.
+async fn numbered_signals_once_confirmed_and_gaps_close(base: ServerConfig) {
+    let server = start(base).await;
+    let url = server.ws_url();
+    let (mut a, _, a_token) = Raw::join(&url, "n").await;
+    let (mut b, b_id, _) = Raw::join(&url, "n").await;
+    a.recv_type("peer-joined").await;
+    let numbered = |n: u64| json!({"type": "signal", "to": b_id, "data": n, "cseq": n});
+    for n in 1..=3 {
+        a.send(numbered(n)).await;
+    }
+    a.send(numbered(2)).await; // a re-send after a doubtful drop: dropped as a repeat
+    for n in 4..=32 {
+        a.send(numbered(n)).await;
+    }
+    assert_eq!(a.recv().await, json!({"type": "accepted", "cseq": 32}));
+    for n in 1..=32u64 {
+        assert_eq!(b.recv().await["data"], n);
+    }
+    b.fence().await; // 32 signals, the repeat was not relayed
+                     // The resume on a new connection reports the highest accepted `cseq`.
+    let mut a2 = Raw::connect(&url).await;
+    a2.send(json!({"type": "resume", "v": 1, "resume_token": a_token, "last_seq": 0}))
+        .await;
+    let resumed = a2.recv().await;
+    assert_eq!(resumed["last_cseq"], 32, "{resumed}");
+    a2.send(numbered(33)).await;
+    assert_eq!(b.recv().await["data"], 33);
+    // 34 never arrived (dropped for the rate, say): 35 must not confirm it.
+    a2.send(numbered(35)).await;
+    assert_eq!(a2.recv_type("error").await["code"], "rate-limited");
+    assert_eq!(a2.close_code().await, Some(4008));
+    // 35 was not relayed: b hears only that a's connection dropped.
+    assert_eq!(b.recv().await["type"], "peer-suspended");
+    b.fence().await;
+    server.shutdown(WAIT).await.unwrap();
+}
+
+crate::both_backends!(
+    numbered_signals_once_confirmed_and_gaps_close,
+    join_relay_leave,
+    rooms_are_isolated_and_from_cannot_be_spoofed,
+    client_library_joins_relays_and_leaves
+);

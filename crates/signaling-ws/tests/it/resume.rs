@@ -8,16 +8,15 @@ use signaling_ws::{ClientConfig, ClientEvent, Limits, ServerConfig, SignalingCli
 use crate::relay::next;
 use crate::support::{metric, signal, start, wait_metric, Raw, WAIT};
 
-fn config(grace: Duration) -> ServerConfig {
+fn config(base: &ServerConfig, grace: Duration) -> ServerConfig {
     ServerConfig {
         grace,
-        ..ServerConfig::default()
+        ..base.clone()
     }
 }
 
-#[tokio::test]
-async fn resume_replays_missed_messages_in_order_exactly_once() {
-    let server = start(config(Duration::from_secs(30))).await;
+async fn resume_replays_missed_messages_in_order_exactly_once(base: ServerConfig) {
+    let server = start(config(&base, Duration::from_secs(30))).await;
     let url = server.ws_url();
     let (mut a, a_id, _) = Raw::join(&url, "r").await;
     let (mut b, b_id, b_token) = Raw::join(&url, "r").await;
@@ -85,9 +84,8 @@ async fn resume_replays_missed_messages_in_order_exactly_once() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn resume_on_a_new_connection_closes_the_old_one() {
-    let server = start(config(Duration::from_secs(30))).await;
+async fn resume_on_a_new_connection_closes_the_old_one(base: ServerConfig) {
+    let server = start(config(&base, Duration::from_secs(30))).await;
     let url = server.ws_url();
     let (mut a, _, _) = Raw::join(&url, "r").await;
     let (mut b, b_id, token) = Raw::join(&url, "r").await;
@@ -108,9 +106,8 @@ async fn resume_on_a_new_connection_closes_the_old_one() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn grace_expiry_means_peer_left_and_resume_is_refused() {
-    let server = start(config(Duration::from_millis(300))).await;
+async fn grace_expiry_means_peer_left_and_resume_is_refused(base: ServerConfig) {
+    let server = start(config(&base, Duration::from_millis(300))).await;
     let url = server.ws_url();
     let (mut a, _, _) = Raw::join(&url, "r").await;
     let (b, b_id, token) = Raw::join(&url, "r").await;
@@ -145,7 +142,7 @@ async fn suspended_peer_over_its_resume_buffer_is_evicted() {
     };
     let server = start(ServerConfig {
         limits,
-        ..config(Duration::from_secs(30))
+        ..config(&ServerConfig::default(), Duration::from_secs(30))
     })
     .await;
     let url = server.ws_url();
@@ -171,15 +168,14 @@ async fn suspended_peer_over_its_resume_buffer_is_evicted() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn resume_from_before_the_kept_window_is_a_gap() {
+async fn resume_from_before_the_kept_window_is_a_gap(base: ServerConfig) {
     let limits = Limits {
         resume_buffer: 4,
         ..Limits::default()
     };
     let server = start(ServerConfig {
         limits,
-        ..config(Duration::from_secs(30))
+        ..config(&base, Duration::from_secs(30))
     })
     .await;
     let url = server.ws_url();
@@ -200,9 +196,8 @@ async fn resume_from_before_the_kept_window_is_a_gap() {
     server.shutdown(WAIT).await.unwrap();
 }
 
-#[tokio::test]
-async fn client_reconnects_and_resumes_by_itself() {
-    let server = start(config(Duration::from_secs(30))).await;
+async fn client_reconnects_and_resumes_by_itself(base: ServerConfig) {
+    let server = start(config(&base, Duration::from_secs(30))).await;
     let url = server.ws_url();
     let alice = SignalingClient::connect(ClientConfig::new(&url, "auto"))
         .await
@@ -253,7 +248,7 @@ async fn client_reconnects_and_resumes_by_itself() {
 
 #[tokio::test]
 async fn client_rejoins_when_resume_is_impossible() {
-    let server = start(config(Duration::from_millis(200))).await;
+    let server = start(config(&ServerConfig::default(), Duration::from_millis(200))).await;
     let url = server.ws_url();
     let mut alice = SignalingClient::connect(ClientConfig::new(&url, "rj"))
         .await
@@ -263,15 +258,29 @@ async fn client_rejoins_when_resume_is_impossible() {
         .unwrap();
     let bob_id = bob.peer_id();
     assert!(matches!(next(&mut alice).await, ClientEvent::PeerJoined(_)));
+    // Three signals the server has not confirmed yet (it confirms every 32nd).
+    for n in 1..=3 {
+        alice.send_json(&bob_id, &n).await.unwrap();
+    }
     // Stop the server and start a new one on the same port: Alice's resume is unknown there.
     let addr = server.local_addr();
     server.shutdown(WAIT).await.unwrap();
-    let server = signaling_ws::Server::bind(addr, config(Duration::from_millis(200)))
-        .await
-        .unwrap();
+    let server = signaling_ws::Server::bind(
+        addr,
+        config(&ServerConfig::default(), Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
     let mut rejoined = None;
+    let mut not_delivered = Vec::new();
     for _ in 0..20 {
         match next(&mut alice).await {
+            ClientEvent::NotDelivered { messages } => {
+                not_delivered = messages
+                    .into_iter()
+                    .map(|(to, d)| (to, d.get().to_owned()))
+                    .collect();
+            }
             ClientEvent::Rejoined { peer_id, .. } => {
                 rejoined = Some(peer_id);
                 break;
@@ -284,7 +293,77 @@ async fn client_rejoins_when_resume_is_impossible() {
         }
     }
     let new_id = rejoined.expect("alice rejoined");
+    // Without a shared backend the restart lost what the server held: the application hears
+    // which signals may not have been relayed (reported before `Rejoined`).
+    let expected: Vec<_> = (1..=3).map(|n| (bob_id.clone(), n.to_string())).collect();
+    assert_eq!(not_delivered, expected);
     assert_eq!(alice.peer_id(), new_id);
     drop(bob);
+    server.shutdown(WAIT).await.unwrap();
+}
+
+crate::both_backends!(
+    resume_replays_missed_messages_in_order_exactly_once,
+    resume_on_a_new_connection_closes_the_old_one,
+    grace_expiry_means_peer_left_and_resume_is_refused,
+    resume_from_before_the_kept_window_is_a_gap,
+    client_reconnects_and_resumes_by_itself
+);
+
+#[tokio::test]
+async fn a_token_source_lets_the_client_rejoin_after_its_first_token_expired() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let key =
+        signaling_ws::RoomTokenKey::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap();
+    let tokens = ServerConfig {
+        room_tokens: Some(key.clone()),
+        ..ServerConfig::default()
+    };
+    let server = start(tokens.clone()).await;
+    let url = server.ws_url();
+    let short = key.sign("tk", Duration::from_secs(2));
+    // The application's source: the short-lived token first, fresh ones later.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (first, asked) = (short.clone(), Arc::clone(&calls));
+    let source = move || {
+        Some(match asked.fetch_add(1, Ordering::Relaxed) {
+            0 => first.clone(),
+            _ => key.sign("tk", Duration::from_secs(60)),
+        })
+    };
+    let mut alice =
+        SignalingClient::connect(ClientConfig::new(&url, "tk").with_token_source(source))
+            .await
+            .unwrap();
+    let mut bob = SignalingClient::connect(ClientConfig::new(&url, "tk").with_token(short))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3100)).await; // the short token has expired
+                                                           // A restart of the (in-memory) server: resume is impossible, both must join again.
+    let addr = server.local_addr();
+    server.shutdown(WAIT).await.unwrap();
+    let server = signaling_ws::Server::bind(addr, tokens).await.unwrap();
+    let mut rejoined = false;
+    while !rejoined {
+        match next(&mut alice).await {
+            ClientEvent::Rejoined { .. } => rejoined = true,
+            ClientEvent::Closed { reason } => panic!("alice gave up: {reason}"),
+            _ => {}
+        }
+    }
+    assert!(
+        calls.load(Ordering::Relaxed) >= 2,
+        "the source was asked again"
+    );
+    // Without a source, the expired token ends the client, and it says why.
+    loop {
+        if let ClientEvent::Closed { reason } = next(&mut bob).await {
+            assert!(reason.contains("token-expired"), "{reason}");
+            break;
+        }
+    }
+    alice.close().await;
     server.shutdown(WAIT).await.unwrap();
 }
