@@ -481,3 +481,48 @@ fn a_restart_answered_with_the_old_credentials_is_declined_not_retried() {
         p.a.s.transports()[0].generations[0].local_ufrag
     );
 }
+
+/// The roles of the generations the commands start.
+fn started_roles(cmds: &[TransportCommand]) -> Vec<(Generation, IceRole)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            TransportCommand::StartGeneration {
+                generation, role, ..
+            } => Some((*generation, *role)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 8445 §9: an ICE restart does not redetermine the roles. The initial offerer stays
+/// controlling whoever offers a restart (libwebrtc and Firefox do the same; a peer that kept
+/// its role while we took the offerer's would leave both controlling, which webrtc-ice cannot
+/// resolve).
+#[test]
+fn restarts_keep_the_ice_roles_of_the_first_exchange() {
+    let mut p = connected_data_pair();
+    // B (the initial answerer) offers a restart: B stays controlled, A controlling.
+    p.exchange_with(OfferOptions { ice_restart: true }, false);
+    let (a_cmds, _, _) = p.a.drain();
+    let (b_cmds, _, _) = p.b.drain();
+    assert_eq!(
+        started_roles(&b_cmds),
+        vec![(Generation(1), IceRole::Controlled)]
+    );
+    assert_eq!(
+        started_roles(&a_cmds),
+        vec![(Generation(1), IceRole::Controlling)]
+    );
+    // And when A restarts, nothing changes either.
+    p.exchange_with(OfferOptions { ice_restart: true }, true);
+    let (a_cmds, _, _) = p.a.drain();
+    let (b_cmds, _, _) = p.b.drain();
+    assert_eq!(
+        started_roles(&a_cmds),
+        vec![(Generation(2), IceRole::Controlling)]
+    );
+    assert_eq!(
+        started_roles(&b_cmds),
+        vec![(Generation(2), IceRole::Controlled)]
+    );
+}
