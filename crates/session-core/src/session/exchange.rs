@@ -52,9 +52,6 @@ impl Session {
             if let Some(gen) = self.transport_mut(t).gen_mut(g) {
                 gen.status = GenerationStatus::Live;
             }
-            if self.ice_role.is_none() {
-                self.ice_role = self.transport(t).gen(g).map(|x| x.role);
-            }
             if !was_live {
                 self.restart_intent.remove(&t);
             }

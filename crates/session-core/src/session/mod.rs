@@ -116,9 +116,6 @@ pub struct Session {
     tag_transport: BTreeMap<String, TransportId>,
     mid_transport: BTreeMap<String, TransportId>,
     dtls_role: Option<DtlsRole>,
-    /// Our ICE role as the first completed exchange set it (the initial offerer controls).
-    /// RFC 8445 §9: an ICE restart keeps the roles, so every later generation takes it too.
-    ice_role: Option<IceRole>,
     restart_intent: BTreeSet<TransportId>,
     restart_reason: Option<RestartReason>,
     scheduler: RestartScheduler,
@@ -172,7 +169,6 @@ impl Session {
             tag_transport: BTreeMap::new(),
             mid_transport: BTreeMap::new(),
             dtls_role: None,
-            ice_role: None,
             restart_intent: BTreeSet::new(),
             restart_reason: None,
             scheduler,
@@ -779,18 +775,11 @@ impl Session {
         self.events_out.push_back(Event::Closed(by));
     }
 
-    /// The ICE role of a generation we start: controlling against an ICE-lite peer; else the
-    /// role of the first completed exchange (RFC 8445 §9: a restart does not redetermine the
-    /// roles; libwebrtc and Firefox keep them, and webrtc-ice cannot resolve a conflict); before
-    /// that, the offerer controls.
     fn ice_role_for_new_generation(&self, we_offered: bool, remote_lite: bool) -> IceRole {
-        if remote_lite {
-            return IceRole::Controlling;
-        }
-        match self.ice_role {
-            Some(role) => role,
-            None if we_offered => IceRole::Controlling,
-            None => IceRole::Controlled,
+        if remote_lite || we_offered {
+            IceRole::Controlling
+        } else {
+            IceRole::Controlled
         }
     }
 }

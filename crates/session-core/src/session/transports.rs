@@ -77,8 +77,6 @@ pub(super) struct Gen {
     pub(super) local_candidates: Vec<Candidate>,
     /// Superseded by a promoted newer generation: retired at this instant.
     pub(super) retire_at: Option<Instant>,
-    /// The ICE role it was started with.
-    pub(super) role: IceRole,
 }
 
 #[derive(Debug, Clone)]
@@ -288,7 +286,6 @@ impl Session {
             ever_connected: false,
             local_candidates: Vec::new(),
             retire_at: None,
-            role,
         });
         tracing::debug!(transport = %t, %generation, ufrag = %local.ufrag, ?reason, "ICE generation started");
         if restart {
