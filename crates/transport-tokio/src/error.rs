@@ -75,6 +75,10 @@ pub enum PeerError {
     /// and candidates; use `PeerConnection::new_manual` to negotiate by hand.
     #[error("perfect negotiation is on: descriptions and candidates are not set by hand")]
     PerfectNegotiation,
+    /// `set_configuration` got an ICE server the agent cannot use (see
+    /// [`check_ice_servers`](crate::check_ice_servers)); nothing changed.
+    #[error(transparent)]
+    IceServer(#[from] SetupError),
 }
 
 /// Why a data channel operation failed.

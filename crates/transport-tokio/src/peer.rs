@@ -446,13 +446,14 @@ impl PeerConnection {
     /// mutable part). As in browsers, they apply to the next ICE generation: the session
     /// requests an ICE restart when they changed, and the restart's new agent gathers with
     /// them (relay-only: relayed candidates only) while the current path keeps carrying data.
-    /// Invalid URLs (not `stun:`/`stuns:`/`turn:`/`turns:`) are refused with the session's
-    /// error; nothing changes then.
+    /// ICE servers the agent cannot use (malformed, `turns:`/`stuns:`, `?transport=tcp`, TURN
+    /// without credentials) are refused with [`PeerError::IceServer`]; nothing changes then.
     pub async fn set_configuration(
         &self,
         ice_servers: Vec<IceServer>,
         ice_transport_policy: IceTransportPolicy,
     ) -> Result<(), PeerError> {
+        crate::ice::check_ice_servers(&ice_servers)?;
         let update = ConfigUpdate {
             ice_servers,
             ice_transport_policy,

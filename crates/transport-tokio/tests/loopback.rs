@@ -566,3 +566,29 @@ async fn wait_closed_returns_after_the_bye_was_handed_to_signaling() {
         "the bye had not left when wait_closed returned: {handed:?}"
     );
 }
+
+/// ICE servers the agent cannot use are refused by `set_configuration` too (as by `new`),
+/// with a typed error, instead of being skipped silently by the agent later.
+#[tokio::test]
+async fn set_configuration_refuses_ice_servers_the_agent_cannot_use() {
+    let (sa, _sb) = memory_pair(Duration::ZERO);
+    let (pc, _events) = PeerConnection::new(config(false, Some(1)), sa).unwrap();
+    let turns = session_core::config::IceServer {
+        urls: vec!["turns:127.0.0.1:5349".into()],
+        username: Some("u".into()),
+        credential: Some("p".into()),
+    };
+    let refused = pc
+        .set_configuration(vec![turns], session_core::config::IceTransportPolicy::Relay)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(transport_tokio::PeerError::IceServer(
+                transport_tokio::SetupError::UnsupportedIceServer { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    pc.close().await;
+}
