@@ -410,3 +410,33 @@ fn unusable_ice_servers_and_data_files_are_exit_code_8() {
         assert!(err.contains(says), "{extra:?}: {err}");
     }
 }
+
+/// Wrong TURN credentials with `--relay-only`: coturn refuses the allocation, the peer gathers
+/// no candidate and says so at once (exit code 7 with the reason), instead of checking until
+/// ICE times out.
+#[test]
+fn wrong_turn_credentials_are_a_clear_error() {
+    let turn = Coturn::start();
+    let server = SignalProcess::start(&[]);
+    let room = format!("badcred-{}", std::process::id());
+    let url = format!("turn:127.0.0.1:{}", turn.port);
+    let args = [
+        "--relay-only",
+        "--ice-server",
+        &url,
+        "--ice-username",
+        "tether",
+        "--ice-credential",
+        "not-the-secret",
+    ];
+    let started = Instant::now();
+    let mut a = PeerProcess::start(&server.ws_url, &room, &args);
+    a.expect_line(false, "joined as peer").unwrap();
+    let mut b = PeerProcess::start(&server.ws_url, &room, &args);
+    for peer in [&mut a, &mut b] {
+        peer.expect_line(false, "gathered no local candidate (relay-only")
+            .unwrap();
+        assert_eq!(peer.exit_code().unwrap(), Some(7), "{:?}", peer.log);
+    }
+    println!("both refused after {:?}", started.elapsed());
+}

@@ -445,15 +445,33 @@ impl<S: Signaling> Driver<S> {
     async fn on_ice(&mut self, key: GenKey, report: IceReport) {
         let (transport, generation) = key;
         match report {
-            IceReport::Candidate(candidate) => self.feed(TransportEvent::LocalCandidate {
-                transport,
-                generation,
-                candidate,
-            }),
-            IceReport::GatheringComplete => self.feed(TransportEvent::GatheringComplete {
-                transport,
-                generation,
-            }),
+            IceReport::Candidate(candidate) => {
+                if let Some(gen) = self.gen_io(transport, generation) {
+                    gen.gathered += 1;
+                }
+                self.feed(TransportEvent::LocalCandidate {
+                    transport,
+                    generation,
+                    candidate,
+                })
+            }
+            IceReport::GatheringComplete => {
+                // Nothing to check from: say why, instead of checking until ICE times out.
+                if let Some(gen) = self.gen_io(transport, generation) {
+                    if gen.gathered == 0 {
+                        let relay_only = gen.relay_only;
+                        tracing::warn!(%transport, %generation, relay_only, "no local ICE candidate gathered");
+                        self.emit(PeerEvent::TransportError(TransportError::NoCandidates {
+                            generation: generation.0,
+                            relay_only,
+                        }));
+                    }
+                }
+                self.feed(TransportEvent::GatheringComplete {
+                    transport,
+                    generation,
+                })
+            }
             IceReport::State(state) => {
                 tracing::debug!(%transport, %generation, ?state, "ICE state");
                 self.feed(TransportEvent::IceStateChanged {

@@ -143,6 +143,25 @@ pub enum TransportError {
     /// The signaling channel failed or ended.
     #[error("signaling: {0}")]
     Signaling(String),
+    /// An ICE generation finished gathering without a single local candidate, so it cannot
+    /// connect. Relay-only: the TURN server refused the allocation (wrong user name or
+    /// credential, quota) or did not answer; otherwise no usable interface or address passed
+    /// the gathering filters.
+    #[error(
+        "ICE generation {generation} gathered no local candidate{}",
+        if *relay_only {
+            " (relay-only: the TURN server refused the allocation or did not answer; check its \
+             URL, user name and credential)"
+        } else {
+            " (no usable interface or address)"
+        }
+    )]
+    NoCandidates {
+        /// The generation.
+        generation: u32,
+        /// Only relayed candidates were asked for.
+        relay_only: bool,
+    },
     /// SRTP keys could not be derived from DTLS (the crate's message).
     #[error("SRTP setup failed: {0}")]
     Srtp(String),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use session_core::config::IceTransportPolicy;
 use session_core::state::DtlsTransportState;
 use session_core::transport::{
     DtlsRole, Generation, TransportCommand, TransportEvent, TransportId,
@@ -29,6 +30,9 @@ pub(super) struct GenIo {
     reader: Option<JoinHandle<()>>,
     /// What the generation's path carried (kept across a role flip's new agent).
     counters: Arc<PathCounters>,
+    /// Local candidates gathered so far, and whether only relayed ones were asked for.
+    pub(super) gathered: u32,
+    pub(super) relay_only: bool,
 }
 
 /// Where a transport's DTLS stands.
@@ -158,6 +162,11 @@ impl<S: Signaling> Driver<S> {
         self.transports.entry(t).or_insert_with(TransportIo::new)
     }
 
+    /// A live generation's I/O, if it has an agent.
+    pub(super) fn gen_io(&mut self, t: TransportId, g: Generation) -> Option<&mut GenIo> {
+        self.transports.get_mut(&t)?.gens.get_mut(&g)
+    }
+
     pub(super) async fn execute(&mut self, cmd: TransportCommand) {
         match cmd {
             TransportCommand::StartGeneration {
@@ -189,6 +198,8 @@ impl<S: Signaling> Driver<S> {
                             conn: None,
                             reader: None,
                             counters: Arc::default(),
+                            gathered: 0,
+                            relay_only: policy == IceTransportPolicy::Relay,
                         };
                         self.transport(transport).gens.insert(generation, gen);
                     }
