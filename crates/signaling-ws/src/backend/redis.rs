@@ -268,6 +268,21 @@ impl RedisBackend {
 }
 
 impl Inner {
+    /// Registers a connection of this process that is about to join or resume.
+    fn register(&self, conn: &ConnHandle, addr: IpAddr) {
+        lock(&self.local).insert(
+            conn.id,
+            Local {
+                handle: conn.clone(),
+                peer: None,
+                room: None,
+                addr,
+                expected: None,
+                pending: BTreeMap::new(),
+            },
+        );
+    }
+
     fn owner(&self, conn_id: u64) -> String {
         format!("{}:{conn_id}", self.proc_id)
     }
@@ -472,17 +487,7 @@ impl Backend for RedisBackend {
     async fn join(&self, room: &str, conn: ConnHandle, addr: IpAddr) -> Result<PeerId, ErrorCode> {
         let inner = &self.inner;
         let conn_id = conn.id;
-        lock(&inner.local).insert(
-            conn_id,
-            Local {
-                handle: conn.clone(),
-                peer: None,
-                room: None,
-                addr,
-                expected: None,
-                pending: BTreeMap::new(),
-            },
-        );
+        inner.register(&conn, addr);
         let owner = inner.owner(conn_id);
         let max = inner.config.limits.max_peers_per_room.to_string();
         let secret = random_hex::<32>();
@@ -540,17 +545,7 @@ impl Backend for RedisBackend {
     ) -> Result<PeerId, ErrorCode> {
         let inner = &self.inner;
         let conn_id = conn.id;
-        lock(&inner.local).insert(
-            conn_id,
-            Local {
-                handle: conn.clone(),
-                peer: None,
-                room: None,
-                addr,
-                expected: None,
-                pending: BTreeMap::new(),
-            },
-        );
+        inner.register(&conn, addr);
         let fresh = random_hex::<32>();
         let got = inner
             .run(
