@@ -5,12 +5,22 @@ use std::time::Duration;
 use session_core::channel::DataChannelInit;
 use session_core::signal::SignalMessage;
 use signaling_ws::{
-    random_room_name, ClientConfig, ClientEvent, Server, ServerConfig, SignalingClient,
+    random_room_name, ClientConfig, ClientEvent, Server, ServerConfig, ServerHandle,
+    SignalingClient,
 };
 use tether::WsSignaling;
 use transport_tokio::{GatherOptions, Message, PeerConfig, PeerConnection, PeerEvent, Signaling};
 
 const WAIT: Duration = Duration::from_secs(15);
+
+/// A signaling server on 127.0.0.1 (port 0), its WebSocket URL and a fresh room name.
+async fn server_and_room() -> (ServerHandle, String, String) {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = server.ws_url();
+    (server, url, random_room_name())
+}
 
 fn loopback(polite: bool) -> PeerConfig {
     let mut c = PeerConfig::new(polite);
@@ -20,11 +30,7 @@ fn loopback(polite: bool) -> PeerConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_peers_connect_through_the_server_and_chat() {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
-        .await
-        .unwrap();
-    let url = server.ws_url();
-    let room = random_room_name();
+    let (server, url, room) = server_and_room().await;
     let sa = WsSignaling::connect(&url, &room, None).await.unwrap();
     let sb = WsSignaling::connect(&url, &room, None).await.unwrap();
     assert_eq!(sb.remote(), Some(&sa.peer_id()));
@@ -68,11 +74,7 @@ async fn two_peers_connect_through_the_server_and_chat() {
 /// data is skipped; a cancelled `recv` loses nothing; the other peer leaving reads as `bye`.
 #[tokio::test]
 async fn outbox_parsing_cancel_safety_and_peer_left() {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
-        .await
-        .unwrap();
-    let url = server.ws_url();
-    let room = random_room_name();
+    let (server, url, room) = server_and_room().await;
     let mut glue = WsSignaling::connect(&url, &room, None).await.unwrap();
     assert_eq!(glue.remote(), None);
     for i in 0..3 {
@@ -154,11 +156,7 @@ async fn outbox_parsing_cancel_safety_and_peer_left() {
 /// later), keeps what it signalled meanwhile for `recv`, and both ends get opposite roles.
 #[tokio::test]
 async fn wait_for_remote_keeps_early_signals_and_roles_are_opposite() {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
-        .await
-        .unwrap();
-    let url = server.ws_url();
-    let room = random_room_name();
+    let (server, url, room) = server_and_room().await;
     let mut first = WsSignaling::connect(&url, &room, None).await.unwrap();
     let mut second = WsSignaling::connect(&url, &room, None).await.unwrap();
     // The second sees the first in the roster; it signals before the first has looked.
@@ -207,11 +205,7 @@ fn the_role_rule_is_string_order() {
 /// that is not its certificate's, so DTLS fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_connection_is_exit_code_7() {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
-        .await
-        .unwrap();
-    let url = server.ws_url();
-    let room = random_room_name();
+    let (server, url, room) = server_and_room().await;
     let opts = tether::PeerOptions {
         server: url.clone(),
         room: room.clone(),
@@ -250,11 +244,7 @@ async fn a_failed_connection_is_exit_code_7() {
 /// would: `tether peer --role auto` hung when the first joiner's id sorted last).
 #[tokio::test]
 async fn wait_for_remote_ends_on_peer_joined_without_a_signal() {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
-        .await
-        .unwrap();
-    let url = server.ws_url();
-    let room = random_room_name();
+    let (server, url, room) = server_and_room().await;
     let mut first = WsSignaling::connect(&url, &room, None).await.unwrap();
     let waiting = tokio::time::timeout(Duration::from_millis(200), first.wait_for_remote()).await;
     assert!(waiting.is_err(), "alone in the room, nobody to wait for");
