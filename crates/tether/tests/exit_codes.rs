@@ -214,11 +214,12 @@ fn signal_with_tls_flags_speaks_wss() {
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
         .push(DnType::CommonName, "tether test CA");
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
     let ca = ca.self_signed(&ca_key).expect("ca");
     let key = KeyPair::generate().expect("key");
     let leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
         .expect("params")
-        .signed_by(&key, &ca, &ca_key)
+        .signed_by(&key, &issuer)
         .expect("leaf");
     let dir = temp_dir("tls");
     let (cert, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));

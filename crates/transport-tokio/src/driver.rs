@@ -8,7 +8,6 @@ mod transport;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use session_core::channel::ChannelId;
@@ -18,7 +17,6 @@ use session_core::signal::SignalMessage;
 use session_core::transport::{TransportEvent, TransportId};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
-use webrtc_sctp::association::Association;
 
 use crate::channel::{self, DataChannel, Link, Message};
 use crate::dtls::DtlsIdentity;
@@ -27,6 +25,7 @@ use crate::ice::{self, GatherOptions, GenKey, IceReport};
 use crate::peer::{Command, PeerEvent, Stats};
 use crate::signaling::Signaling;
 use crate::signaling::SignalingError;
+use crate::switch::Inbound;
 
 use transport::TransportIo;
 
@@ -37,6 +36,12 @@ const MAX_PENDING_EVENTS: usize = 4096;
 const REPORT_QUEUE: usize = 1024;
 /// Rounds of draining the session's queues per wake (bounded work per wake).
 const MAX_DRAIN_ROUNDS: usize = 64;
+/// DTLS datagrams queued from the path readers to the driver. When full, the readers wait; the
+/// agent's own buffer then fills and drops, and DTLS/SCTP retransmit.
+const INBOUND_QUEUE: usize = 1024;
+/// Datagrams (and commands) taken per wake-up before the outputs are drained: a burst of SCTP
+/// packets is answered by one SACK.
+const INPUT_BATCH: usize = 64;
 /// How long closing may take before the driver gives up on a graceful close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound of handing the hang-up to the signaling channel when the session ends (a WebSocket
@@ -45,43 +50,16 @@ const SIGNALING_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 static NEXT_PEER: AtomicU64 = AtomicU64::new(1);
 
-/// What I/O tasks (DTLS, SCTP, channels) report to the driver.
+/// What timers and I/O tasks report to the driver.
 pub(crate) enum Io {
-    Dtls {
-        transport: TransportId,
-        result: Result<Arc<::dtls::conn::DTLSConn>, TransportError>,
-    },
-    Sctp {
-        transport: TransportId,
-        result: Result<Arc<Association>, TransportError>,
-    },
-    Opened {
-        channel: ChannelId,
-        stream_id: u16,
-        result: Result<channels::Dialed, TransportError>,
-    },
-    /// A stream the peer started, classified by its first message.
-    Incoming {
-        stream_id: u16,
-        result: Result<crate::incoming::Incoming, crate::incoming::IncomingError>,
-    },
     /// A stream the peer wrote on waited too long for a negotiated channel to claim it.
-    UnclaimedExpired {
-        stream_id: u16,
-    },
-    ChannelEnded {
-        stream_id: u16,
-    },
-    Srtp {
-        transport: TransportId,
-        result: Result<Option<Box<crate::srtp::SrtpKeys>>, TransportError>,
-    },
+    UnclaimedExpired { stream_id: u16 },
 }
 
 /// A data channel the application has a handle on (or will have, for remote ones).
 struct Slot {
     link: watch::Sender<Link>,
-    /// Given to the reader task when the channel opens.
+    /// Becomes the channel's reader when it opens.
     incoming: Option<mpsc::Sender<Message>>,
     stream_id: Option<u16>,
 }
@@ -115,8 +93,17 @@ pub(crate) struct Driver<S: Signaling> {
     app_gone: bool,
     closed_tx: watch::Sender<bool>,
     transports: BTreeMap<TransportId, TransportIo>,
-    /// The SCTP association, on the data transport.
-    sctp: Option<(Arc<Association>, usize)>,
+    /// DTLS datagrams the path readers of every transport read.
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound_rx: mpsc::Receiver<Inbound>,
+    /// The transport whose plane carries SCTP (the data transport).
+    sctp_transport: Option<TransportId>,
+    /// Open streams' message queues to their handles, by stream id.
+    readers: HashMap<u16, channels::Reader>,
+    /// Streams with messages left after a delivery batch.
+    redeliver: Vec<u16>,
+    /// Scratch space for outgoing datagrams.
+    scratch: Vec<bytes::Bytes>,
     /// `OpenDataChannel` commands waiting for SCTP.
     pending_opens: Vec<(
         ChannelId,
@@ -130,9 +117,6 @@ pub(crate) struct Driver<S: Signaling> {
     unclaimed: HashMap<u16, channels::Unclaimed>,
     /// Negotiated channels waiting for the stream the peer's data created, by stream id.
     awaiting: HashMap<u16, channels::Awaiting>,
-    /// The loop accepting the peer's channels. It holds the association, whose accept queue
-    /// never ends while the association lives: it must be aborted, not awaited.
-    sctp_accept: Option<AbortOnDrop>,
     /// RTP tracks and the SRTP paths.
     media: media::MediaIo,
 }
@@ -161,6 +145,7 @@ impl<S: Signaling> Driver<S> {
     ) -> Self {
         let (ice_tx, ice_rx) = mpsc::channel(REPORT_QUEUE);
         let (io_tx, io_rx) = mpsc::channel(REPORT_QUEUE);
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let manual = matches!(config.negotiation, Negotiation::Manual);
         Self {
             id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
@@ -183,13 +168,17 @@ impl<S: Signaling> Driver<S> {
             app_gone: false,
             closed_tx,
             transports: BTreeMap::new(),
-            sctp: None,
+            inbound_tx,
+            inbound_rx,
+            sctp_transport: None,
+            readers: HashMap::new(),
+            redeliver: Vec::new(),
+            scratch: Vec::new(),
             pending_opens: Vec::new(),
             channels: HashMap::new(),
             remote_pending: HashMap::new(),
             unclaimed: HashMap::new(),
             awaiting: HashMap::new(),
-            sctp_accept: None,
             media: media::MediaIo::default(),
         }
     }
@@ -206,24 +195,38 @@ impl<S: Signaling> Driver<S> {
             if self.session.is_closed() {
                 break;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
+            let deadline = self.poll_timeout().map(tokio::time::Instant::from_std);
             let wants_events = !self.pending.is_empty() && !self.app_gone;
             let events = self.events.clone();
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
-                    Some(cmd) => self.on_command(cmd),
+                    Some(cmd) => {
+                        self.on_command(cmd);
+                        // A burst of sends: take what is queued before draining.
+                        for _ in 1..INPUT_BATCH {
+                            match self.commands.try_recv() {
+                                Ok(cmd) => self.on_command(cmd),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     // Every handle is gone: nobody can use this connection any more.
                     None => self.session.close(Instant::now()),
                 },
+                Some(first) = self.inbound_rx.recv() => {
+                    let now = Instant::now();
+                    self.on_datagram(now, first);
+                    for _ in 1..INPUT_BATCH {
+                        match self.inbound_rx.try_recv() {
+                            Ok(next) => self.on_datagram(now, next),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Some((key, report)) = self.ice_rx.recv() => self.on_ice(key, report).await,
                 Some(io) = self.io_rx.recv() => self.on_io(io),
                 msg = self.signaling.recv(), if self.signaling_open => self.on_signal(msg),
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.session.handle_timeout(Instant::now());
-                }
+                _ = sleep_until(deadline), if deadline.is_some() => self.on_timeout(Instant::now()),
                 permit = events.reserve(), if wants_events => match permit {
                     Ok(permit) => {
                         if let Some(ev) = self.pending.pop_front() {
@@ -261,9 +264,37 @@ impl<S: Signaling> Driver<S> {
         self.closed_tx.send_replace(true);
     }
 
-    /// Drains the session's queues until they stay empty (bounded rounds).
+    /// The earliest timer: the session's or a data plane's.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.transports
+            .values()
+            .filter_map(|t| t.plane.poll_timeout())
+            .chain(self.session.poll_timeout())
+            .min()
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            self.session.handle_timeout(now);
+        }
+        for t in self.transports.values_mut() {
+            if t.plane.poll_timeout().is_some_and(|d| d <= now) {
+                t.plane.handle_timeout(now);
+            }
+        }
+    }
+
+    /// A DTLS datagram from one of a transport's paths.
+    fn on_datagram(&mut self, now: Instant, (transport, datagram): Inbound) {
+        if let Some(t) = self.transports.get_mut(&transport) {
+            t.plane.handle_datagram(now, &datagram);
+        }
+    }
+
+    /// Drains the data planes and the session's queues until they stay empty (bounded rounds).
     async fn drain(&mut self) {
         for _ in 0..MAX_DRAIN_ROUNDS {
+            self.pump_planes();
             let mut progressed = false;
             while let Some(cmd) = self.session.poll_transport() {
                 progressed = true;
@@ -349,6 +380,12 @@ impl<S: Signaling> Driver<S> {
                 let _ = reply.send(result);
             }
             Command::CloseChannel(id) => self.session.close_data_channel(id),
+            Command::Send {
+                channel,
+                data,
+                is_string,
+            } => self.on_send(&channel, data, is_string),
+            Command::ResumeRead(channel) => self.on_resume_read(&channel),
             Command::RestartIce => self.session.restart_ice(now),
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats());
@@ -499,28 +536,7 @@ impl<S: Signaling> Driver<S> {
 
     fn on_io(&mut self, io: Io) {
         match io {
-            Io::Dtls { transport, result } => self.on_dtls(transport, result),
-            Io::Sctp { transport, result } => self.on_sctp(transport, result),
-            Io::Opened {
-                channel,
-                stream_id,
-                result,
-            } => self.on_opened(channel, stream_id, result),
-            Io::Incoming { stream_id, result } => self.on_incoming(stream_id, result),
             Io::UnclaimedExpired { stream_id } => self.on_unclaimed_expired(stream_id),
-            Io::ChannelEnded { stream_id } => {
-                let id = self
-                    .channels
-                    .iter()
-                    .find(|(_, s)| s.stream_id == Some(stream_id))
-                    .map(|(id, _)| *id);
-                if let Some(slot) = id.and_then(|id| self.channels.remove(&id)) {
-                    slot.link.send_replace(Link::Closed);
-                }
-                self.remote_pending.remove(&stream_id);
-                self.feed(TransportEvent::DataChannelClosed { stream_id });
-            }
-            Io::Srtp { transport, result } => self.on_srtp(transport, result),
         }
     }
 

@@ -1,22 +1,12 @@
-//! DTLS: the peer connection's certificate, its SDP fingerprint, and the handshake over the
-//! switchable connection with the peer's certificate checked against its SDP fingerprint.
+//! DTLS identity: the peer connection's certificate, its SDP fingerprint, and the check of the
+//! peer's certificate against its SDP fingerprints (the handshake itself is
+//! [`plane::dtls`](crate::plane::dtls)).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use dtls::config::{ClientAuthType, Config as DtlsConfig, ExtendedMasterSecretType};
-use dtls::conn::DTLSConn;
-use dtls::crypto::Certificate;
-use dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc_dtls::crypto::{Certificate, CryptoPrivateKey};
 use session_core::sdp::Fingerprint;
 use sha2::Digest;
 
-use crate::error::{IdentityError, SetupError, TransportError};
-use crate::switch::SwitchConn;
-
-/// How long a DTLS handshake may take before the transport is failed.
-pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::error::{IdentityError, SetupError};
 
 /// A peer connection's DTLS identity: a certificate (chain) and its private key.
 ///
@@ -42,20 +32,29 @@ impl std::fmt::Debug for DtlsIdentity {
 impl DtlsIdentity {
     /// Generates a fresh self-signed certificate.
     pub fn generate() -> Result<Self, SetupError> {
-        let certificate = Certificate::generate_self_signed(vec!["tether".to_owned()])
-            .map_err(|e| SetupError::Certificate(e.to_string()))?;
+        let provider =
+            rtc_crypto::default_provider().map_err(|e| SetupError::Certificate(e.to_string()))?;
+        let certificate =
+            Certificate::generate_self_signed(vec!["tether".to_owned()], provider.crypto())
+                .map_err(|e| SetupError::Certificate(e.to_string()))?;
         Ok(Self { certificate })
+    }
+
+    /// The certificate as `rtc-dtls` takes it (its key imported into the default crypto
+    /// provider, the one the handshake uses).
+    pub(crate) fn certificate(&self) -> Certificate {
+        self.certificate.clone()
     }
 
     /// Takes a certificate and its private key in PEM: `cert_pem` holds one or more
     /// `CERTIFICATE` sections (the leaf first; the leaf is the one the fingerprint names),
     /// `key_pem` one `PRIVATE KEY` (PKCS#8) section with an ECDSA P-256, Ed25519 or RSA key
-    /// (what `dtls` 0.17 can sign with). Checks that the key is the leaf certificate's.
+    /// (what `rtc-dtls` can sign with). Checks that the key is the leaf certificate's.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["me".to_owned()])?;
-    /// # let (cert_pem, key_pem) = (&made.cert.pem(), &made.key_pair.serialize_pem());
+    /// # let (cert_pem, key_pem) = (&made.cert.pem(), &made.signing_key.serialize_pem());
     /// // cert_pem, key_pem: e.g. read from files the application keeps.
     /// let identity = transport_tokio::DtlsIdentity::from_pem(cert_pem, key_pem)?;
     /// let mut config = transport_tokio::PeerConfig::new(false);
@@ -86,10 +85,14 @@ impl DtlsIdentity {
         }
         let key_pair = rcgen::KeyPair::try_from(&key)
             .map_err(|e| IdentityError::UnsupportedKey(e.to_string()))?;
-        if parsed.public_key().raw != key_pair.public_key_der().as_slice() {
+        if parsed.public_key().raw
+            != rcgen::PublicKeyData::subject_public_key_info(&key_pair).as_slice()
+        {
             return Err(IdentityError::KeyMismatch);
         }
-        let private_key = dtls::crypto::CryptoPrivateKey::from_key_pair(&key_pair)
+        let provider = rtc_crypto::default_provider()
+            .map_err(|e| IdentityError::UnsupportedKey(e.to_string()))?;
+        let private_key = CryptoPrivateKey::from_key_pair(&key_pair, provider.crypto())
             .map_err(|e| IdentityError::UnsupportedKey(e.to_string()))?;
         Ok(Self {
             certificate: Certificate {
@@ -136,55 +139,6 @@ pub(crate) fn matches(certs: &[Vec<u8>], fingerprints: &[Fingerprint]) -> bool {
         .any(|fp| digest(&fp.algorithm, leaf).is_some_and(|d| d == fp.value))
 }
 
-/// Runs the DTLS handshake over `conn`; the peer's certificate must match `fingerprints`.
-pub(crate) async fn handshake(
-    conn: Arc<SwitchConn>,
-    identity: &DtlsIdentity,
-    is_client: bool,
-    fingerprints: Vec<Fingerprint>,
-) -> Result<Arc<DTLSConn>, TransportError> {
-    let mismatch = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&mismatch);
-    let config = DtlsConfig {
-        certificates: vec![identity.certificate.clone()],
-        // WebRTC authenticates by fingerprint, not by a CA: skip chain verification, require
-        // the client's certificate, and check the leaf against the SDP in the callback.
-        insecure_skip_verify: true,
-        client_auth: ClientAuthType::RequireAnyClientCert,
-        extended_master_secret: ExtendedMasterSecretType::Require,
-        srtp_protection_profiles: vec![
-            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
-            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
-        ],
-        server_name: "tether".to_owned(),
-        verify_peer_certificate: Some(Arc::new(move |certs: &[Vec<u8>], _chains: &[_]| {
-            if matches(certs, &fingerprints) {
-                Ok(())
-            } else {
-                flag.store(true, Ordering::SeqCst);
-                Err(dtls::Error::Other(
-                    "certificate fingerprint mismatch".to_owned(),
-                ))
-            }
-        })),
-        ..DtlsConfig::default()
-    };
-    let dyn_conn: Arc<dyn webrtc_util::Conn + Send + Sync> = conn;
-    let result = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        DTLSConn::new(dyn_conn, config, is_client, None),
-    )
-    .await;
-    match result {
-        Ok(Ok(c)) => Ok(Arc::new(c)),
-        Ok(Err(_)) | Err(_) if mismatch.load(Ordering::SeqCst) => {
-            Err(TransportError::FingerprintMismatch)
-        }
-        Ok(Err(e)) => Err(TransportError::Dtls(e.to_string())),
-        Err(_) => Err(TransportError::Dtls("handshake timed out".to_owned())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +147,7 @@ mod tests {
         let m = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
         (
             m.cert.pem(),
-            m.key_pair.serialize_pem(),
+            m.signing_key.serialize_pem(),
             m.cert.der().to_vec(),
         )
     }

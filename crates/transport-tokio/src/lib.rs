@@ -80,12 +80,12 @@ mod driver;
 mod dtls;
 mod error;
 mod ice;
-mod incoming;
+
 mod manual;
 mod media_track;
 mod netwatch;
 mod peer;
-mod readbuf;
+mod plane;
 mod route;
 mod rtp_path;
 mod signaling;

@@ -257,6 +257,14 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<DataChannel, SessionError>>,
     },
     CloseChannel(ChannelId),
+    /// A message for an open channel (its bytes already counted in the buffered amount).
+    Send {
+        channel: std::sync::Arc<crate::channel::ChannelShared>,
+        data: bytes::Bytes,
+        is_string: bool,
+    },
+    /// The application read from a channel whose queue was full: read its stream again.
+    ResumeRead(std::sync::Arc<crate::channel::ChannelShared>),
     RestartIce,
     Stats(oneshot::Sender<Stats>),
     Close,

@@ -5,14 +5,13 @@
 //! The contexts belong to the DTLS transport, not to an ICE generation: an ICE restart changes
 //! the path under DTLS, and the same contexts keep protecting and unprotecting.
 
-use dtls::conn::DTLSConn;
-use dtls::extension::extension_use_srtp::SrtpProtectionProfile;
-use webrtc_srtp::config::Config as SrtpConfig;
+use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use webrtc_srtp::context::Context;
 use webrtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
 use webrtc_srtp::protection_profile::ProtectionProfile;
 
 use crate::error::TransportError;
+use crate::plane::dtls::SrtpMaterial;
 
 /// SRTP replay window (packets). Wider than the RFC 3711 minimum of 64 so that video bursts
 /// reordered on the path are not mistaken for replays.
@@ -66,36 +65,41 @@ pub(crate) fn min_srtcp_len(profile: ProtectionProfile) -> usize {
     8 + 4 + tag
 }
 
-/// Derives the SRTP contexts of a connected DTLS transport. `Ok(None)`: DTLS negotiated no
-/// SRTP profile (data channels only).
-pub(crate) async fn derive(
-    conn: &DTLSConn,
-    is_client: bool,
-) -> Result<Option<SrtpKeys>, TransportError> {
-    let Some(profile) = profile_of(conn.selected_srtpprotection_profile()) else {
+/// How many bytes of the DTLS exporter the profile's keys take (RFC 5764 sec. 4.2: two master
+/// keys and two master salts); `None` when no SRTP profile was negotiated.
+pub(crate) fn material_len(p: SrtpProtectionProfile) -> Option<usize> {
+    profile_of(p).map(|p| 2 * (p.key_len() + p.salt_len()))
+}
+
+/// Derives the SRTP contexts from a connected DTLS transport's keying material. `Ok(None)`:
+/// DTLS negotiated no SRTP profile (data channels only).
+pub(crate) fn derive(material: &SrtpMaterial) -> Result<Option<SrtpKeys>, TransportError> {
+    let Some(profile) = profile_of(material.profile) else {
         return Ok(None);
     };
-    let mut config = SrtpConfig {
-        profile,
-        ..SrtpConfig::default()
+    let (key_len, salt_len) = (profile.key_len(), profile.salt_len());
+    let m = &material.material;
+    if m.len() != 2 * (key_len + salt_len) {
+        return Err(TransportError::Srtp(format!(
+            "keying material of {} bytes, {} expected",
+            m.len(),
+            2 * (key_len + salt_len)
+        )));
+    }
+    // RFC 5764 sec. 4.2: client key, server key, client salt, server salt.
+    let (client_key, rest) = m.split_at(key_len);
+    let (server_key, rest) = rest.split_at(key_len);
+    let (client_salt, server_salt) = rest.split_at(salt_len);
+    let ((local_key, local_salt), (remote_key, remote_salt)) = if material.is_client {
+        ((client_key, client_salt), (server_key, server_salt))
+    } else {
+        ((server_key, server_salt), (client_key, client_salt))
     };
-    let state = conn.connection_state().await;
-    config
-        .extract_session_keys_from_dtls(state, is_client)
-        .await
+    let local = Context::new(local_key, local_salt, profile, None, None)
         .map_err(|e| TransportError::Srtp(e.to_string()))?;
-    let keys = &config.keys;
-    let local = Context::new(
-        &keys.local_master_key,
-        &keys.local_master_salt,
-        profile,
-        None,
-        None,
-    )
-    .map_err(|e| TransportError::Srtp(e.to_string()))?;
     let remote = Context::new(
-        &keys.remote_master_key,
-        &keys.remote_master_salt,
+        remote_key,
+        remote_salt,
         profile,
         Some(srtp_replay_protection(SRTP_REPLAY_WINDOW)),
         Some(srtcp_replay_protection(SRTCP_REPLAY_WINDOW)),
@@ -123,6 +127,14 @@ mod tests {
             Some(ProtectionProfile::Aes128CmHmacSha1_80)
         ));
         assert!(profile_of(SrtpProtectionProfile::Unsupported).is_none());
+        assert_eq!(
+            material_len(SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm),
+            Some(2 * (16 + 12))
+        );
+        assert_eq!(
+            material_len(SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80),
+            Some(2 * (16 + 14))
+        );
         assert_eq!(min_srtcp_len(ProtectionProfile::AeadAes128Gcm), 8 + 4 + 16);
         assert_eq!(
             min_srtcp_len(ProtectionProfile::Aes128CmHmacSha1_80),

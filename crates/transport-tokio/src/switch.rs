@@ -21,6 +21,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Mutex};
 use webrtc_util::Conn;
 
+use session_core::transport::TransportId;
+
 use crate::demux::PacketKind;
 use crate::rtp_path::SrtpIn;
 use replay::ReplayRing;
@@ -28,8 +30,12 @@ use replay::ReplayRing;
 /// A generation's connection, as `webrtc-ice` returns it from `dial`/`accept`.
 pub(crate) type PathConn = Arc<dyn Conn + Send + Sync>;
 
-/// DTLS records queued between the generation readers and the DTLS connection. When full, the
-/// readers wait; the agent's own buffer (1 MB) then fills and drops, and DTLS/SCTP retransmit.
+/// A DTLS datagram read on a transport's path, for the driver's data plane.
+pub(crate) type Inbound = (TransportId, Bytes);
+
+/// DTLS records queued by a connection made with [`SwitchConn::new`] (tests read them with
+/// `recv`); the driver's connections hand theirs to the driver's queue instead.
+#[cfg(test)]
 const INBOUND_QUEUE: usize = 1024;
 /// Largest datagram read from an ICE path.
 const MAX_DATAGRAM: usize = 8192;
@@ -68,8 +74,9 @@ pub(crate) struct SwitchCounters {
 /// socket refuses, the datagram is dropped and counted, and DTLS/SCTP retransmission recovers.
 /// (An error would end SCTP's write loop for good.)
 pub(crate) struct SwitchConn {
-    inbound_tx: mpsc::Sender<Bytes>,
-    inbound_rx: Mutex<mpsc::Receiver<Bytes>>,
+    transport: TransportId,
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound_rx: Mutex<Option<mpsc::Receiver<Inbound>>>,
     writer: watch::Receiver<Option<PathConn>>,
     writer_tx: watch::Sender<Option<PathConn>>,
     closed_tx: watch::Sender<bool>,
@@ -112,12 +119,30 @@ impl std::fmt::Debug for SwitchConn {
 }
 
 impl SwitchConn {
-    /// A new connection with no path.
+    /// A new connection with no path, whose DTLS datagrams are read with `recv`.
+    #[cfg(test)]
     pub(crate) fn new() -> Arc<Self> {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        Self::build(TransportId(0), inbound_tx, Some(inbound_rx))
+    }
+
+    /// A new connection with no path for `transport`, whose DTLS datagrams go to `inbound`.
+    pub(crate) fn with_inbound(
+        transport: TransportId,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> Arc<Self> {
+        Self::build(transport, inbound, None)
+    }
+
+    fn build(
+        transport: TransportId,
+        inbound_tx: mpsc::Sender<Inbound>,
+        inbound_rx: Option<mpsc::Receiver<Inbound>>,
+    ) -> Arc<Self> {
         let (writer_tx, writer) = watch::channel(None);
         let (closed_tx, _) = watch::channel(false);
         Arc::new(Self {
+            transport,
             inbound_tx,
             inbound_rx: Mutex::new(inbound_rx),
             writer,
@@ -252,7 +277,7 @@ impl SwitchConn {
                     if self.is_writer(&path) {
                         self.last_in.store(self.now_us(), Ordering::Relaxed);
                     }
-                    let data = Bytes::copy_from_slice(packet);
+                    let data = (self.transport, Bytes::copy_from_slice(packet));
                     tokio::select! {
                         r = self.inbound_tx.send(data) => if r.is_err() { return },
                         _ = closed.wait_for(|c| *c) => return,
@@ -319,7 +344,12 @@ impl Conn for SwitchConn {
             return Err(closed_error());
         }
         let mut rx = self.inbound_rx.lock().await;
-        let data = tokio::select! {
+        let Some(rx) = rx.as_mut() else {
+            return Err(webrtc_util::Error::Other(
+                "DTLS datagrams go to the driver".to_owned(),
+            ));
+        };
+        let (_, data) = tokio::select! {
             d = rx.recv() => d.ok_or_else(closed_error)?,
             _ = closed.wait_for(|c| *c) => return Err(closed_error()),
         };

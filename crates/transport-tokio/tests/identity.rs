@@ -48,7 +48,7 @@ fn fingerprints(sdps: &[String]) -> Vec<Fingerprint> {
 fn made(name: &str) -> (String, String, Vec<u8>) {
     let m = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
     let sha = sha2::Sha256::digest(m.cert.der()).to_vec();
-    (m.cert.pem(), m.key_pair.serialize_pem(), sha)
+    (m.cert.pem(), m.signing_key.serialize_pem(), sha)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,13 +30,14 @@ pub(crate) fn make_pki(ca_name: &str) -> Pki {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name.push(DnType::CommonName, ca_name);
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
     let ca = ca.self_signed(&ca_key).unwrap();
 
     let key = KeyPair::generate().unwrap();
     let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     leaf.distinguished_name
         .push(DnType::CommonName, "tether signaling test");
-    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    let leaf = leaf.signed_by(&key, &issuer).unwrap();
     Pki {
         ca_pem: ca.pem(),
         cert_pem: leaf.pem(),

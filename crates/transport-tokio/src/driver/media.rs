@@ -8,15 +8,15 @@ use session_core::sdp::codecs::EXT_SDES_MID;
 use session_core::sdp::{MediaDesc, MediaKind, SessionDesc};
 use session_core::signaling::SignalingState;
 use session_core::transceiver::TransceiverId;
-use session_core::transport::{DtlsRole, TransportId};
+use session_core::transport::TransportId;
 use tokio::sync::{mpsc, watch};
 
-use super::{Driver, Io};
+use super::Driver;
 use crate::error::{PeerError, TransportError};
 use crate::peer::{MediaStats, PeerEvent};
 use crate::rtp_path::{self, MediaShared, ReceiverSink, SrtpOut};
 use crate::signaling::Signaling;
-use crate::srtp::{self, SrtpKeys};
+use crate::srtp::SrtpKeys;
 use crate::track::{RtpParameters, RtpReceiver, RtpSender, TrackLink, RTCP_QUEUE, RTP_QUEUE};
 
 /// The media state the driver owns.
@@ -207,22 +207,6 @@ impl<S: Signaling> Driver<S> {
             mid: mid.to_owned(),
             direction: t.and_then(|t| t.current_direction),
         }
-    }
-
-    /// DTLS connected on `transport`: derive its SRTP contexts (off the driver task).
-    pub(super) fn start_srtp(
-        &self,
-        transport: TransportId,
-        role: DtlsRole,
-        conn: Arc<::dtls::conn::DTLSConn>,
-    ) {
-        let io_tx = self.io_tx.clone();
-        tokio::spawn(async move {
-            let result = srtp::derive(&conn, role == DtlsRole::Client)
-                .await
-                .map(|k| k.map(Box::new));
-            let _ = io_tx.send(Io::Srtp { transport, result }).await;
-        });
     }
 
     pub(super) fn on_srtp(

@@ -1,27 +1,37 @@
 //! The driver's execution of the session's transport commands: ICE agents per generation, the
-//! switchable connection, DTLS, SCTP and data channels, and closing.
+//! switchable connection, the data plane (DTLS, SCTP, data channels) of each transport, and
+//! closing.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
+use bytes::Bytes;
 use session_core::config::IceTransportPolicy;
 use session_core::state::DtlsTransportState;
 use session_core::transport::{
     DtlsRole, Generation, TransportCommand, TransportEvent, TransportId,
 };
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use webrtc_sctp::association::{Association, Config as SctpConfig};
 
-use super::{Driver, Io, CLOSE_TIMEOUT};
+use super::{Driver, CLOSE_TIMEOUT};
 use crate::channel::Link;
-use crate::dtls;
 use crate::error::TransportError;
 use crate::ice;
 use crate::peer::{GenerationStats, PeerEvent, Stats};
+use crate::plane::dtls::DtlsEvent;
+use crate::plane::{Plane, PlaneEvent, SctpParams};
 use crate::signaling::Signaling;
 use crate::switch::counted::{Counted, PathCounters};
-use crate::switch::{PathConn, SwitchConn};
+use crate::switch::{Inbound, PathConn, SwitchConn};
+
+/// Datagrams queued for a transport's writer task; beyond that they are dropped and counted
+/// (DTLS and SCTP retransmit), as a full socket buffer would.
+const WRITE_QUEUE: usize = 4096;
+/// Datagrams the writer takes from its queue per wake-up.
+const WRITE_BATCH: usize = 64;
 
 /// One ICE generation's agent and path.
 pub(super) struct GenIo {
@@ -35,44 +45,62 @@ pub(super) struct GenIo {
     pub(super) relay_only: bool,
 }
 
-/// Where a transport's DTLS stands.
-enum DtlsPhase {
-    Idle,
-    /// `StartDtls` received; waiting for a promoted path.
-    Pending {
-        role: DtlsRole,
-        fingerprints: Vec<session_core::sdp::Fingerprint>,
-    },
-    Handshaking(DtlsRole),
-    Connected(Arc<::dtls::conn::DTLSConn>),
-    Failed,
+/// `StartDtls`'s parameters, waiting for a promoted path.
+struct DtlsPending {
+    role: DtlsRole,
+    fingerprints: Vec<session_core::sdp::Fingerprint>,
 }
 
-/// `StartSctp`'s parameters, waiting for DTLS.
-#[derive(Clone, Copy)]
-struct SctpParams {
-    local_port: u16,
-    remote_port: u16,
-    max_message_size: u64,
-}
-
-/// One transport (a BUNDLE group): its generations, switchable connection, DTLS.
+/// One transport (a BUNDLE group): its generations, switchable connection, data plane.
 pub(super) struct TransportIo {
     switch: Arc<SwitchConn>,
     gens: BTreeMap<Generation, GenIo>,
     promoted: Option<Generation>,
-    dtls: DtlsPhase,
-    sctp: Option<SctpParams>,
+    dtls_pending: Option<DtlsPending>,
+    /// DTLS and SCTP (sans-IO, driven by the driver).
+    pub(super) plane: Plane,
+    /// The writer task's queue: datagrams to the promoted path.
+    writer: mpsc::Sender<Bytes>,
+    writer_task: Option<JoinHandle<()>>,
+}
+
+/// Writes queued datagrams to the switchable connection (which picks the path and keeps the
+/// DTLS records for a replay), so the driver never waits on a socket.
+async fn write_loop(switch: Arc<SwitchConn>, mut rx: mpsc::Receiver<Bytes>) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        for datagram in batch.drain(..) {
+            let _ = webrtc_util::Conn::send(&*switch, &datagram).await;
+        }
+    }
 }
 
 impl TransportIo {
-    fn new() -> Self {
+    fn new(transport: TransportId, inbound: mpsc::Sender<Inbound>) -> Self {
+        let switch = SwitchConn::with_inbound(transport, inbound);
+        let (writer, rx) = mpsc::channel(WRITE_QUEUE);
+        let writer_task = tokio::spawn(write_loop(Arc::clone(&switch), rx));
         Self {
-            switch: SwitchConn::new(),
+            switch,
             gens: BTreeMap::new(),
             promoted: None,
-            dtls: DtlsPhase::Idle,
-            sctp: None,
+            dtls_pending: None,
+            plane: Plane::default(),
+            writer,
+            writer_task: Some(writer_task),
+        }
+    }
+
+    /// Queues the plane's datagrams for the writer.
+    pub(super) fn flush(&mut self, now: Instant, scratch: &mut Vec<Bytes>) {
+        self.plane.poll_transmit(now, scratch);
+        for datagram in scratch.drain(..) {
+            if self.writer.try_send(datagram).is_err() {
+                self.switch
+                    .counters
+                    .send_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -159,7 +187,10 @@ impl TransportIo {
 
 impl<S: Signaling> Driver<S> {
     fn transport(&mut self, t: TransportId) -> &mut TransportIo {
-        self.transports.entry(t).or_insert_with(TransportIo::new)
+        let inbound = &self.inbound_tx;
+        self.transports
+            .entry(t)
+            .or_insert_with(|| TransportIo::new(t, inbound.clone()))
     }
 
     /// A live generation's I/O, if it has an agent.
@@ -240,10 +271,10 @@ impl<S: Signaling> Driver<S> {
                 role,
                 remote_fingerprints,
             } => {
-                self.transport(transport).dtls = DtlsPhase::Pending {
+                self.transport(transport).dtls_pending = Some(DtlsPending {
                     role,
                     fingerprints: remote_fingerprints,
-                };
+                });
                 self.try_start_dtls(transport);
             }
             TransportCommand::PromoteGeneration {
@@ -272,12 +303,15 @@ impl<S: Signaling> Driver<S> {
                 remote_port,
                 max_message_size,
             } => {
-                self.transport(transport).sctp = Some(SctpParams {
-                    local_port,
-                    remote_port,
-                    max_message_size,
-                });
-                self.try_start_sctp(transport);
+                self.sctp_transport = Some(transport);
+                self.transport(transport).plane.start_sctp(
+                    SctpParams {
+                        local_port,
+                        remote_port,
+                        max_message_size,
+                    },
+                    Instant::now(),
+                );
             }
             TransportCommand::OpenDataChannel {
                 channel,
@@ -288,7 +322,7 @@ impl<S: Signaling> Driver<S> {
                 if let Some(slot) = self.channels.get_mut(&channel) {
                     slot.stream_id = Some(stream_id);
                 }
-                if self.sctp.is_some() {
+                if self.sctp_connected() {
                     self.open_channel(channel, stream_id, &label, &init);
                 } else {
                     self.pending_opens.push((channel, stream_id, label, init));
@@ -305,148 +339,130 @@ impl<S: Signaling> Driver<S> {
     /// Starts DTLS once it was asked for and a path is promoted.
     pub(super) fn try_start_dtls(&mut self, transport: TransportId) {
         let identity = self.identity.clone();
-        let io_tx = self.io_tx.clone();
         let Some(t) = self.transports.get_mut(&transport) else {
             return;
         };
-        if !t.switch.has_writer() {
+        if !t.switch.has_writer() || t.plane.dtls_started() {
             return;
         }
-        let DtlsPhase::Pending { role, fingerprints } =
-            std::mem::replace(&mut t.dtls, DtlsPhase::Idle)
-        else {
+        let Some(DtlsPending { role, fingerprints }) = t.dtls_pending.take() else {
             return;
         };
-        t.dtls = DtlsPhase::Handshaking(role);
-        let switch = Arc::clone(&t.switch);
-        tokio::spawn(async move {
-            let is_client = role == DtlsRole::Client;
-            let result = dtls::handshake(switch, &identity, is_client, fingerprints).await;
-            let _ = io_tx.send(Io::Dtls { transport, result }).await;
-        });
+        let started = t
+            .plane
+            .start_dtls(&identity, role, fingerprints, Instant::now());
         self.feed(TransportEvent::DtlsStateChanged {
             transport,
             state: DtlsTransportState::Connecting,
         });
+        if let Err(e) = started {
+            self.dtls_failed(transport, e);
+        }
     }
 
-    pub(super) fn on_dtls(
-        &mut self,
-        transport: TransportId,
-        result: Result<Arc<::dtls::conn::DTLSConn>, TransportError>,
-    ) {
-        let Some(t) = self.transports.get_mut(&transport) else {
-            return;
-        };
-        let DtlsPhase::Handshaking(role) = t.dtls else {
-            return;
-        };
-        match result {
-            Ok(conn) => {
+    fn dtls_failed(&mut self, transport: TransportId, e: TransportError) {
+        tracing::warn!(%transport, error = %e, "DTLS failed");
+        if e == TransportError::FingerprintMismatch {
+            self.feed(TransportEvent::FingerprintMismatch { transport });
+        }
+        self.feed(TransportEvent::DtlsStateChanged {
+            transport,
+            state: DtlsTransportState::Failed,
+        });
+        self.emit(PeerEvent::TransportError(e));
+    }
+
+    /// Runs every transport's data plane after inputs: its events, then its datagrams, until
+    /// both are quiet (handling an event may send).
+    pub(super) fn pump_planes(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<TransportId> = self.transports.keys().copied().collect();
+        for _ in 0..super::MAX_DRAIN_ROUNDS {
+            let mut progressed = false;
+            for &id in &ids {
+                loop {
+                    let Some(ev) = self
+                        .transports
+                        .get_mut(&id)
+                        .and_then(|t| t.plane.poll_event())
+                    else {
+                        break;
+                    };
+                    progressed = true;
+                    self.on_plane_event(id, ev);
+                }
+            }
+            for stream_id in std::mem::take(&mut self.redeliver) {
+                progressed = true;
+                self.deliver(stream_id);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for t in self.transports.values_mut() {
+            t.flush(now, &mut scratch);
+        }
+        self.scratch = scratch;
+    }
+
+    fn on_plane_event(&mut self, transport: TransportId, ev: PlaneEvent) {
+        match ev {
+            PlaneEvent::Dtls(DtlsEvent::Connected) => {
                 tracing::info!(%transport, "DTLS connected, peer fingerprint verified");
-                t.dtls = DtlsPhase::Connected(Arc::clone(&conn));
-                self.start_srtp(transport, role, conn);
+                let keys = self
+                    .transports
+                    .get(&transport)
+                    .and_then(|t| t.plane.dtls())
+                    .map(|d| d.srtp_material());
+                if let Some(keys) = keys {
+                    let keys = keys.and_then(|m| match m {
+                        Some(m) => crate::srtp::derive(&m).map(|k| k.map(Box::new)),
+                        None => Ok(None),
+                    });
+                    self.on_srtp(transport, keys);
+                }
                 self.feed(TransportEvent::DtlsStateChanged {
                     transport,
                     state: DtlsTransportState::Connected,
                 });
-                self.try_start_sctp(transport);
             }
-            Err(e) => {
-                tracing::warn!(%transport, error = %e, "DTLS failed");
-                t.dtls = DtlsPhase::Failed;
-                if e == TransportError::FingerprintMismatch {
-                    self.feed(TransportEvent::FingerprintMismatch { transport });
-                }
-                self.feed(TransportEvent::DtlsStateChanged {
-                    transport,
-                    state: DtlsTransportState::Failed,
-                });
-                self.emit(PeerEvent::TransportError(e));
+            PlaneEvent::Dtls(DtlsEvent::Failed(e)) => self.dtls_failed(transport, e),
+            PlaneEvent::Dtls(DtlsEvent::Closed) => {
+                tracing::debug!(%transport, "the peer closed DTLS (close_notify)");
             }
+            PlaneEvent::Sctp(ev) => self.on_sctp_event(transport, ev),
         }
     }
 
-    fn try_start_sctp(&mut self, transport: TransportId) {
-        let io_tx = self.io_tx.clone();
-        let Some(t) = self.transports.get_mut(&transport) else {
-            return;
-        };
-        let (DtlsPhase::Connected(conn), Some(params)) = (&t.dtls, t.sctp) else {
-            return;
-        };
-        t.sctp = None; // started once
-        let config = SctpConfig {
-            net_conn: Arc::clone(conn) as Arc<dyn webrtc_util::Conn + Send + Sync>,
-            max_receive_buffer_size: 0,
-            max_message_size: u32::try_from(params.max_message_size).unwrap_or(u32::MAX),
-            mtu: 0,
-            name: format!("sctp-{transport}"),
-            local_port: params.local_port,
-            remote_port: params.remote_port,
-        };
-        // Both sides send INIT (SCTP simultaneous open, RFC 4960 sec. 5.2.1; webrtc-rs's own
-        // RTCSctpTransport does the same), whatever the DTLS role. `Association::server` is not
-        // an option: webrtc-sctp 0.17.2 takes the peer's receive window (`rwnd`) only from an
-        // INIT ACK (`handle_init_ack`) or a SACK, never from an INIT (`handle_init`), so a
-        // passive side starts with rwnd 0 and may have only one DATA chunk in flight (the
-        // zero-window probe, `pop_pending_data_chunks_to_send`) until the peer's first SACK,
-        // which the peer delays by 200 ms: the DCEP OPEN went out, the first message waited.
-        // With INIT from both sides each one gets an INIT ACK and the peer's a_rwnd.
-        tokio::spawn(async move {
-            let result = Association::client(config)
-                .await
-                .map(Arc::new)
-                .map_err(|e| TransportError::Sctp(e.to_string()));
-            let _ = io_tx.send(Io::Sctp { transport, result }).await;
-        });
-    }
-
-    pub(super) fn on_sctp(
-        &mut self,
-        transport: TransportId,
-        result: Result<Arc<Association>, TransportError>,
-    ) {
-        match result {
-            Ok(assoc) => {
-                tracing::info!(%transport, "SCTP association established");
-                let limit = usize::try_from(assoc.max_message_size()).unwrap_or(usize::MAX);
-                self.sctp = Some((Arc::clone(&assoc), limit));
-                self.sctp_accept = Some(super::channels::spawn_accept(assoc, self.io_tx.clone()));
-                for (channel, stream_id, label, init) in std::mem::take(&mut self.pending_opens) {
-                    self.open_channel(channel, stream_id, &label, &init);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(%transport, error = %e, "SCTP failed");
-                for (_, stream_id, _, _) in std::mem::take(&mut self.pending_opens) {
-                    self.feed(TransportEvent::DataChannelClosed { stream_id });
-                }
-                self.emit(PeerEvent::TransportError(e));
-            }
-        }
-    }
-
-    /// Closes everything, in order: channels, SCTP, DTLS (close_notify goes out while the path
-    /// is still up), then every ICE agent.
+    /// Closes everything, in order: channels, SCTP (ABORT) and DTLS (close_notify) go out
+    /// while the path is still up, then every ICE agent.
     async fn close_all(&mut self) {
         tracing::debug!("closing the transport");
         for (_, slot) in self.channels.drain() {
+            if let Link::Open(shared) = &*slot.link.borrow() {
+                shared.closed();
+            }
             slot.link.send_replace(Link::Closed);
+        }
+        for (_, r) in self.readers.drain() {
+            r.shared.closed();
         }
         self.remote_pending.clear();
         self.pending_opens.clear();
         self.awaiting.clear();
         self.unclaimed.clear();
-        // The accept loop holds the association and would wait on it forever.
-        self.sctp_accept = None;
-        let assoc = self.sctp.take().map(|(a, _)| a);
-        let mut dtls_conns = Vec::new();
+        self.sctp_transport = None;
+        let now = Instant::now();
         let mut agents = Vec::new();
         let mut switches = Vec::new();
+        let mut writers = Vec::new();
         for (_, mut t) in std::mem::take(&mut self.transports) {
-            if let DtlsPhase::Connected(c) = std::mem::replace(&mut t.dtls, DtlsPhase::Idle) {
-                dtls_conns.push(c);
+            let mut out = Vec::new();
+            t.plane.close(now, &mut out);
+            for datagram in out {
+                let _ = t.writer.try_send(datagram);
             }
             for (_, gen) in std::mem::take(&mut t.gens) {
                 if let Some(r) = gen.reader {
@@ -454,14 +470,16 @@ impl<S: Signaling> Driver<S> {
                 }
                 agents.push(gen.ice.into_agent());
             }
+            // Dropping the queue's sender ends the writer once it wrote what is queued.
+            drop(t.writer);
+            if let Some(w) = t.writer_task.take() {
+                writers.push(w);
+            }
             switches.push(t.switch);
         }
         let graceful = async {
-            if let Some(a) = assoc {
-                let _ = a.close().await;
-            }
-            for c in &dtls_conns {
-                let _ = c.close().await;
+            for w in writers {
+                let _ = w.await;
             }
             for s in &switches {
                 s.shut();

@@ -1,0 +1,519 @@
+//! The SCTP association of the data transport on the sans-IO `rtc-sctp`, and its streams as
+//! data channels: DCEP opens and acknowledgements, negotiated channels, streams the peer started
+//! (classified by their first message), reliability settings, sends with the buffered amount
+//! released as the peer acknowledges, reads that leave unread data in SCTP (its receive window
+//! is the flow control), stream resets.
+//!
+//! No I/O and no clock: SCTP packets come in through [`SctpSession::handle_packet`] (from DTLS),
+//! go out through [`SctpSession::poll_transmit`] (to DTLS).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rtc_sctp::{
+    Association, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig, Event,
+    Payload, PayloadProtocolIdentifier as Ppi, ServerConfig, StreamEvent, TransportConfig,
+};
+use rtc_shared::TransportProtocol;
+
+use super::dcep::{self, ChannelParams, Received};
+use crate::channel::Message;
+use crate::error::TransportError;
+
+/// The association's one peer, whatever path carries it (placeholders, as for DTLS).
+const LOCAL: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1));
+const PEER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 2));
+
+/// The largest message we accept (what our SDP's `a=max-message-size` says).
+pub(crate) const MAX_INCOMING_MESSAGE: usize = crate::channel::MAX_INCOMING_MESSAGE;
+/// Our receive window: how much the peer may have in flight to us, and how much unread data
+/// SCTP holds for channels whose application does not read.
+const RECEIVE_WINDOW: u32 = 1024 * 1024;
+
+/// What the association reports.
+#[derive(Debug)]
+pub(crate) enum SctpEvent {
+    Connected,
+    /// The association failed or ended (the reason says which).
+    Lost(TransportError),
+    /// The peer opened a channel with DCEP (already acknowledged).
+    RemoteOpen {
+        stream_id: u16,
+        params: ChannelParams,
+    },
+    /// The peer wrote on a stream without DCEP (a negotiated channel of its side): its first
+    /// message.
+    RemoteData {
+        stream_id: u16,
+        first: Message,
+    },
+    /// A stream the peer started was refused (bad DCEP, reset before its first message).
+    Refused {
+        stream_id: u16,
+        reason: String,
+    },
+    /// An open stream has messages to [`read`](SctpSession::read).
+    Readable {
+        stream_id: u16,
+    },
+    /// Bytes of messages sent on the stream left the send buffer (acknowledged or abandoned).
+    Released {
+        stream_id: u16,
+        bytes: usize,
+    },
+    /// The stream was reset (by either side) or the association ended.
+    StreamClosed {
+        stream_id: u16,
+    },
+}
+
+/// What [`SctpSession::open`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// The stream is ours, open for sending.
+    Open,
+    /// A negotiated channel's stream exists already: the peer started it.
+    Taken,
+}
+
+#[derive(Debug)]
+struct StreamInfo {
+    /// Started by the peer and its first message not read yet.
+    unclassified: bool,
+    /// DCEP bytes sent on the stream not released yet (they are not the application's).
+    dcep_outstanding: usize,
+}
+
+/// The association and its streams.
+pub(crate) struct SctpSession {
+    endpoint: Endpoint,
+    assoc: Option<(AssociationHandle, Association)>,
+    connected: bool,
+    lost: bool,
+    /// The largest message we may send (the peer's `a=max-message-size`).
+    send_limit: usize,
+    streams: BTreeMap<u16, StreamInfo>,
+    events: VecDeque<SctpEvent>,
+    /// Inbound messages dropped for being larger than [`MAX_INCOMING_MESSAGE`].
+    pub(crate) oversized_dropped: u64,
+}
+
+impl std::fmt::Debug for SctpSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SctpSession")
+            .field("connected", &self.connected)
+            .field("lost", &self.lost)
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SctpSession {
+    /// A new association: the DTLS client's side sends INIT (`client`), the server's side
+    /// answers the peer's INIT. A peer that sends INIT from both sides (simultaneous open, as
+    /// browsers do) is answered by our INIT ACK and our INIT's answer alike.
+    pub(crate) fn new(
+        client: bool,
+        local_port: u16,
+        send_limit: u64,
+        now: Instant,
+    ) -> Result<Self, TransportError> {
+        let send_limit = match send_limit {
+            // `a=max-message-size:0`: the peer takes any size; bounded here by what one
+            // message may reasonably hold in our send buffer.
+            0 => 16 * 1024 * 1024,
+            n => usize::try_from(n).unwrap_or(usize::MAX).min(1 << 30),
+        };
+        let transport = TransportConfig::default()
+            .with_sctp_port(local_port)
+            .with_max_receive_buffer_size(RECEIVE_WINDOW)
+            .with_max_message_size(u32::try_from(send_limit).unwrap_or(u32::MAX));
+        let server = (!client).then(|| Arc::new(ServerConfig::new(transport.clone())));
+        let mut endpoint = Endpoint::new(
+            LOCAL,
+            TransportProtocol::UDP,
+            Arc::new(EndpointConfig::default()),
+            server,
+        );
+        let assoc = if client {
+            let (h, a) = endpoint
+                .connect(now, ClientConfig::new(transport), PEER)
+                .map_err(|e| TransportError::Sctp(e.to_string()))?;
+            Some((h, a))
+        } else {
+            None
+        };
+        Ok(Self {
+            endpoint,
+            assoc,
+            connected: false,
+            lost: false,
+            send_limit,
+            streams: BTreeMap::new(),
+            events: VecDeque::new(),
+            oversized_dropped: 0,
+        })
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected && !self.lost
+    }
+
+    /// The largest message a channel may send.
+    pub(crate) fn send_limit(&self) -> usize {
+        self.send_limit
+    }
+
+    /// One SCTP packet from the peer (a DTLS application record).
+    pub(crate) fn handle_packet(&mut self, now: Instant, packet: Bytes) {
+        if self.lost {
+            return;
+        }
+        if let Some((h, event)) = self.endpoint.handle(now, PEER, None, packet) {
+            match event {
+                DatagramEvent::NewAssociation(a) if self.assoc.is_none() => {
+                    self.assoc = Some((h, a));
+                }
+                DatagramEvent::AssociationEvent(ev) => {
+                    if let Some((ours, a)) = &mut self.assoc {
+                        if *ours == h {
+                            a.handle_event(ev);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.process(now);
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if let Some((_, a)) = &mut self.assoc {
+            a.handle_timeout(now);
+        }
+        self.process(now);
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.assoc.as_ref().and_then(|(_, a)| a.poll_timeout())
+    }
+
+    /// The SCTP packets to send now (each goes into one DTLS record).
+    pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut Vec<Bytes>) {
+        let Some((_, a)) = &mut self.assoc else {
+            return;
+        };
+        while let Some(t) = a.poll_transmit(now) {
+            if let Payload::RawEncode(packets) = t.message {
+                out.extend(packets);
+            }
+        }
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<SctpEvent> {
+        self.events.pop_front()
+    }
+
+    /// Takes the association's events after an input.
+    fn process(&mut self, now: Instant) {
+        let Some((h, a)) = &mut self.assoc else {
+            return;
+        };
+        let h = *h;
+        let mut readable = Vec::new();
+        while let Some(event) = a.poll() {
+            match event {
+                Event::Connected => {
+                    self.connected = true;
+                    self.events.push_back(SctpEvent::Connected);
+                }
+                Event::HandshakeFailed { reason } => {
+                    self.lost = true;
+                    self.events
+                        .push_back(SctpEvent::Lost(TransportError::Sctp(reason.to_string())));
+                }
+                Event::AssociationLost { id, .. } if self.streams.remove(&id).is_some() => {
+                    self.events
+                        .push_back(SctpEvent::StreamClosed { stream_id: id });
+                }
+                Event::Stream(StreamEvent::Opened { .. }) => {
+                    while let Some(s) = a.accept_stream() {
+                        let id = s.stream_identifier();
+                        self.streams.entry(id).or_insert(StreamInfo {
+                            unclassified: true,
+                            dcep_outstanding: 0,
+                        });
+                    }
+                }
+                Event::Stream(StreamEvent::Readable { id }) => readable.push(id),
+                Event::Stream(StreamEvent::BufferedAmountReleased { id, n_bytes }) => {
+                    let Some(info) = self.streams.get_mut(&id) else {
+                        continue;
+                    };
+                    let dcep = info.dcep_outstanding.min(n_bytes);
+                    info.dcep_outstanding -= dcep;
+                    if n_bytes > dcep {
+                        self.events.push_back(SctpEvent::Released {
+                            stream_id: id,
+                            bytes: n_bytes - dcep,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some(ev) = a.poll_endpoint_event() {
+            self.endpoint.handle_event(h, ev);
+        }
+        // A server's association stays CLOSED until the COOKIE ECHO (RFC 9260 sec. 5.1):
+        // closed only counts once it was up; a failed handshake reports itself.
+        let closed = self.connected && a.is_closed();
+        for id in readable {
+            let unclassified = self.streams.get(&id).is_some_and(|s| s.unclassified);
+            if unclassified {
+                self.classify(now, id);
+            } else if self.streams.contains_key(&id) {
+                self.events.push_back(SctpEvent::Readable { stream_id: id });
+            }
+        }
+        if closed && !self.lost {
+            self.lost = true;
+            for (id, _) in std::mem::take(&mut self.streams) {
+                self.events
+                    .push_back(SctpEvent::StreamClosed { stream_id: id });
+            }
+            self.events.push_back(SctpEvent::Lost(TransportError::Sctp(
+                "association closed".to_owned(),
+            )));
+        }
+    }
+
+    /// Reads the first message of a stream the peer started: a DCEP OPEN (acknowledged here)
+    /// or data.
+    fn classify(&mut self, now: Instant, id: u16) {
+        let first = match self.read_raw(id) {
+            Ok(Some(m)) => m,
+            Ok(None) => return, // not a whole message yet
+            Err(reason) => return self.refuse(now, id, reason),
+        };
+        let (data, ppi) = first;
+        if let Some(info) = self.streams.get_mut(&id) {
+            info.unclassified = false;
+        }
+        if ppi != Ppi::Dcep {
+            self.events.push_back(SctpEvent::RemoteData {
+                stream_id: id,
+                first: dcep::message_of(data, ppi),
+            });
+            // More may be queued behind the first message.
+            self.events.push_back(SctpEvent::Readable { stream_id: id });
+            return;
+        }
+        let params = match dcep::parse(&data) {
+            Ok(Received::Open(params)) => params,
+            Ok(Received::Ack) => {
+                return self.refuse(now, id, "DATA_CHANNEL_ACK before any OPEN".to_owned())
+            }
+            Err(e) => return self.refuse(now, id, format!("bad DCEP message: {e}")),
+        };
+        let acked = dcep::ack_message().and_then(|ack| {
+            let ack = ack.freeze();
+            let len = ack.len();
+            let (unordered, kind, value) = params.reliability();
+            let a = &mut self.assoc.as_mut().ok_or("no association")?.1;
+            let mut s = a.stream(id).map_err(|e| e.to_string())?;
+            s.set_reliability_params(unordered, kind, value)
+                .map_err(|e| e.to_string())?;
+            s.write_sctp(now, &ack, Ppi::Dcep)
+                .map_err(|e| e.to_string())?;
+            Ok(len)
+        });
+        match acked {
+            Ok(len) => {
+                if let Some(info) = self.streams.get_mut(&id) {
+                    info.dcep_outstanding += len;
+                }
+                self.events.push_back(SctpEvent::RemoteOpen {
+                    stream_id: id,
+                    params,
+                });
+                self.events.push_back(SctpEvent::Readable { stream_id: id });
+            }
+            Err(e) => self.refuse(now, id, format!("DCEP ack not sent: {e}")),
+        }
+    }
+
+    fn refuse(&mut self, now: Instant, id: u16, reason: String) {
+        tracing::debug!(stream_id = id, %reason, "stream the peer started refused");
+        self.reset(now, id);
+        self.events.push_back(SctpEvent::Refused {
+            stream_id: id,
+            reason,
+        });
+    }
+
+    /// The next whole message of a stream, DCEP included; `Ok(None)`: none yet.
+    fn read_raw(&mut self, id: u16) -> Result<Option<(Bytes, Ppi)>, String> {
+        let Some((_, a)) = &mut self.assoc else {
+            return Err("no association".to_owned());
+        };
+        loop {
+            let mut s = a.stream(id).map_err(|e| e.to_string())?;
+            let Some(chunks) = s.read_sctp().map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            match chunks.to_payload(MAX_INCOMING_MESSAGE) {
+                Ok(data) => return Ok(Some((data.freeze(), chunks.ppi))),
+                Err(_) => {
+                    // Larger than we said we take: dropped and counted, the stream goes on.
+                    self.oversized_dropped += 1;
+                    tracing::warn!(
+                        stream_id = id,
+                        size = chunks.len(),
+                        "message larger than our max-message-size dropped"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The next application message of an open stream (DCEP acknowledgements are consumed
+    /// here); `None` when nothing whole is queued.
+    pub(crate) fn read(&mut self, id: u16) -> Option<Message> {
+        loop {
+            match self.read_raw(id) {
+                Ok(Some((data, Ppi::Dcep))) => {
+                    if !matches!(dcep::parse(&data), Ok(Received::Ack)) {
+                        tracing::debug!(stream_id = id, "unexpected DCEP message ignored");
+                    }
+                }
+                Ok(Some((data, ppi))) => return Some(dcep::message_of(data, ppi)),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Opens our side of a channel on stream `id`: with DCEP unless `negotiated`.
+    pub(crate) fn open(
+        &mut self,
+        now: Instant,
+        id: u16,
+        params: &ChannelParams,
+        negotiated: bool,
+    ) -> Result<Opened, TransportError> {
+        let failed = |reason: String| TransportError::DataChannel {
+            stream_id: id,
+            reason,
+        };
+        if !self.is_connected() {
+            return Err(failed("SCTP is not connected".to_owned()));
+        }
+        let Some((_, a)) = &mut self.assoc else {
+            return Err(failed("no association".to_owned()));
+        };
+        if self.streams.contains_key(&id) {
+            return if negotiated {
+                Ok(Opened::Taken)
+            } else {
+                Err(failed("stream id in use".to_owned()))
+            };
+        }
+        let (unordered, kind, value) = params.reliability();
+        let mut s = a
+            .open_stream(id, Ppi::Binary)
+            .map_err(|e| failed(e.to_string()))?;
+        s.set_reliability_params(unordered, kind, value)
+            .map_err(|e| failed(e.to_string()))?;
+        let mut dcep_outstanding = 0;
+        if !negotiated {
+            let open = params.open_message().map_err(failed)?.freeze();
+            s.write_sctp(now, &open, Ppi::Dcep)
+                .map_err(|e| failed(e.to_string()))?;
+            dcep_outstanding = open.len();
+        }
+        self.streams.insert(
+            id,
+            StreamInfo {
+                unclassified: false,
+                dcep_outstanding,
+            },
+        );
+        Ok(Opened::Open)
+    }
+
+    /// A negotiated channel takes the stream the peer started: its settings apply from now.
+    pub(crate) fn claim(&mut self, id: u16, params: &ChannelParams) {
+        let Some((_, a)) = &mut self.assoc else {
+            return;
+        };
+        let (unordered, kind, value) = params.reliability();
+        if let Ok(mut s) = a.stream(id) {
+            let _ = s.set_reliability_params(unordered, kind, value);
+        }
+    }
+
+    /// Sends one message on stream `id`.
+    pub(crate) fn send(
+        &mut self,
+        now: Instant,
+        id: u16,
+        data: Bytes,
+        is_string: bool,
+    ) -> Result<(), TransportError> {
+        let failed = |reason: String| TransportError::DataChannel {
+            stream_id: id,
+            reason,
+        };
+        let Some((_, a)) = &mut self.assoc else {
+            return Err(failed("no association".to_owned()));
+        };
+        if !self.streams.contains_key(&id) {
+            return Err(failed("stream closed".to_owned()));
+        }
+        let (payload, ppi) = dcep::wire_of(data, is_string);
+        let mut s = a.stream(id).map_err(|e| failed(e.to_string()))?;
+        s.write_sctp(now, &payload, ppi)
+            .map(|_| ())
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    /// Writes `data` as a DCEP message on stream `id` (tests of the peer's handling of bad DCEP).
+    #[cfg(test)]
+    pub(crate) fn send_raw_for_tests(&mut self, now: Instant, id: u16, data: Bytes) {
+        if let Some((_, a)) = &mut self.assoc {
+            if let Ok(mut s) = a.stream(id) {
+                let _ = s.write_sctp(now, &data, Ppi::Dcep);
+            }
+        }
+    }
+
+    /// Resets stream `id` (RFC 6525); the peer's channel closes. [`SctpEvent::StreamClosed`]
+    /// follows when the reset completes.
+    pub(crate) fn reset(&mut self, now: Instant, id: u16) {
+        let Some((_, a)) = &mut self.assoc else {
+            return;
+        };
+        match a.stream(id) {
+            Ok(mut s) => {
+                if let Err(e) = s.close(now) {
+                    tracing::debug!(stream_id = id, error = %e, "stream reset failed");
+                }
+            }
+            Err(_) => {
+                self.streams.remove(&id);
+            }
+        }
+    }
+
+    /// Ends the association at once (an ABORT, as W3C `close()` does).
+    pub(crate) fn abort(&mut self) {
+        if let Some((_, a)) = &mut self.assoc {
+            let _ = a.abort();
+        }
+        self.lost = true;
+        self.streams.clear();
+    }
+}
