@@ -8,6 +8,7 @@
 mod bench;
 mod fuzz;
 mod load;
+mod openload;
 mod run;
 mod source;
 mod tidy;
@@ -33,7 +34,7 @@ Commands:
                           ours vs webrtc-rs vs str0m vs rtc, scale, signaling load); writes
                           docs/benchmarks.md and docs/benchmarks.svg (--quick: a short smoke
                           run written to target/benchmarks-quick.*). PARTS: comma-separated
-                          session,srtp,media,dc,restart,scale,load. Every run's record
+                          session,srtp,media,dc,restart,scale,load,openload. Every run's record
                           goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
                           chart from it without measuring
   fuzz [target] [--seconds N] [--stable] [-- driver args]
@@ -43,6 +44,13 @@ Commands:
   load [args]             the signaling load test (5,000 clients, ignored by default):
                           cargo test -p tether-signaling-ws --release -- --ignored load
                           --nocapture [args]; size via TETHER_SIGNALING_LOAD_CLIENTS/_ROUNDS
+  load --open [--quick] [--clients N] [--rates A,B,..] [--seconds S] [--runs N]
+       [--backend memory|redis|both] [--runtime multi|current]
+                          the open-loop load of the signaling server (default: 10,000
+                          clients in pairs, 1,2,3,4,6,8 msg/s each until p99 > 50 ms, 20 s
+                          per step, 3 sweeps, one process in memory and two on Redis; server
+                          on core 0, generator on core 1); prints the section that
+                          `cargo xtask bench --only openload` writes to docs/benchmarks.md
   help                    this text
 ";
 
@@ -60,6 +68,7 @@ fn main() -> ExitCode {
         "tidy" => tidy::run(&root),
         "bench" => bench::run(&root, &rest),
         "fuzz" => fuzz::run(&root, &rest),
+        "load" if rest.iter().any(|a| a == "--open") => openload::run(&root, &rest),
         "load" => load::run(&root, &rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

@@ -8,25 +8,32 @@
 //! next to `openssl speed` measured in the same invocation), `media` (`cargo bench -p
 //! tether-media` when that crate exists), `dc` (data channel throughput and setup time of
 //! every stack), `restart` (ICE restart under load), `scale` (many sessions of ours in one
-//! process), `load` (the signaling load test). The other stacks live in `benches/compare/`, a
+//! process), `load` (the signaling load test, closed loop), `openload` (the signaling server
+//! under an open-loop load, one process and two on Redis). The other stacks live in `benches/compare/`, a
 //! separate cargo workspace that only this command builds.
 
 mod chart;
 mod micro;
+mod openload;
 mod raw;
 mod report;
 mod stacks;
+
+pub(crate) use openload::section as openload_section;
+pub(crate) use stacks::parse_result;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Every part, in the order they run.
-pub(crate) const PARTS: &[&str] = &["session", "srtp", "media", "dc", "restart", "scale", "load"];
+pub(crate) const PARTS: &[&str] = &[
+    "session", "srtp", "media", "dc", "restart", "scale", "load", "openload",
+];
 /// The stacks compared, ours first (ratios are to it).
 pub(crate) const STACKS: &[&str] = &["ours", "webrtc", "str0m", "rtc"];
 
 /// How much to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) parts: Vec<String>,
@@ -43,6 +50,8 @@ pub(crate) struct Options {
     /// Clients and rounds of the signaling load test.
     pub(crate) load_clients: usize,
     pub(crate) load_rounds: usize,
+    /// The open-loop load of the signaling server.
+    pub(crate) openload: crate::openload::Plan,
     /// Seconds per `openssl speed` measurement.
     pub(crate) openssl_seconds: u64,
     /// Measure nothing: redraw the page and chart from the last run's `.raw.txt`.
@@ -61,6 +70,7 @@ impl Options {
             scale_seconds: 10,
             load_clients: 5000,
             load_rounds: 20,
+            openload: crate::openload::Plan::full(),
             openssl_seconds: 3,
             redraw: false,
         }
@@ -76,6 +86,7 @@ impl Options {
             scale_seconds: 3,
             load_clients: 200,
             load_rounds: 5,
+            openload: crate::openload::Plan::quick(),
             openssl_seconds: 1,
             ..Self::full()
         }
@@ -160,6 +171,10 @@ pub(crate) struct Results {
     pub(crate) scale_errors: Vec<String>,
     pub(crate) load: Option<Record>,
     pub(crate) load_status: Status,
+    /// The open-loop runs (one record per run) and the errors of failed runs.
+    pub(crate) openload: Vec<Record>,
+    pub(crate) openload_errors: Vec<String>,
+    pub(crate) openload_status: Status,
 }
 
 impl Results {
@@ -180,6 +195,9 @@ impl Results {
             scale_errors: Vec::new(),
             load: None,
             load_status: Status::NotRun,
+            openload: Vec::new(),
+            openload_errors: Vec::new(),
+            openload_status: Status::NotRun,
         }
     }
 }
@@ -280,6 +298,9 @@ fn measure(root: &Path, options: Options) -> Results {
     }
     if options.wants("load") {
         stacks::load(root, &mut results);
+    }
+    if options.wants("openload") {
+        openload::measure(root, &mut results);
     }
     results
 }

@@ -30,7 +30,8 @@ pub(crate) fn write(r: &Results) -> String {
     let o = &r.options;
     let mut out = format!(
         "options measured_at={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
-         load_clients={} load_rounds={} openssl_seconds={} parts={}\n",
+         load_clients={} load_rounds={} openssl_seconds={} openload_clients={} openload_rates={} \
+         openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} parts={}\n",
         r.measured_at,
         o.quick,
         o.runs,
@@ -45,6 +46,22 @@ pub(crate) fn write(r: &Results) -> String {
         o.load_clients,
         o.load_rounds,
         o.openssl_seconds,
+        o.openload.clients,
+        o.openload
+            .rates
+            .iter()
+            .map(f64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        o.openload.seconds,
+        o.openload.runs,
+        o.openload
+            .backends
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        o.openload.runtime,
         o.parts.join(","),
     );
     for (part, status) in [
@@ -52,6 +69,7 @@ pub(crate) fn write(r: &Results) -> String {
         ("srtp", &r.srtp_status),
         ("media", &r.media_status),
         ("load", &r.load_status),
+        ("openload", &r.openload_status),
     ] {
         status_line(&mut out, part, status);
     }
@@ -90,7 +108,43 @@ pub(crate) fn write(r: &Results) -> String {
     if let Some(rec) = &r.load {
         let _ = writeln!(out, "load {}", kv(rec));
     }
+    for rec in &r.openload {
+        let _ = writeln!(out, "openload {}", kv(rec));
+    }
+    for e in &r.openload_errors {
+        let _ = writeln!(out, "openload-error error={}", e.replace('\n', " "));
+    }
     out
+}
+
+/// The open-loop plan of an options line; files written before it existed get the full plan.
+fn openload_plan(o: &Record) -> Result<crate::openload::Plan, String> {
+    use crate::openload::{Backend, Plan};
+    let mut plan = Plan::full();
+    if !o.contains_key("openload_clients") {
+        return Ok(plan);
+    }
+    plan.clients = num(o, "openload_clients")?;
+    plan.seconds = num(o, "openload_seconds")?;
+    plan.runs = num(o, "openload_runs")?;
+    plan.rates = o
+        .get("openload_rates")
+        .map(|p| p.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    plan.backends = o
+        .get("openload_backends")
+        .map(|p| {
+            p.split(',')
+                .filter_map(|b| match b {
+                    "memory" => Some(Backend::Memory),
+                    "redis" => Some(Backend::Redis),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    plan.runtime = o.get("openload_runtime").cloned().unwrap_or(plan.runtime);
+    Ok(plan)
 }
 
 /// The record of a line's `key=value` words; a key in `rest_keys` takes the rest of the line.
@@ -159,6 +213,7 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
         load_clients: num(&o, "load_clients")?,
         load_rounds: num(&o, "load_rounds")?,
         openssl_seconds: num(&o, "openssl_seconds")?,
+        openload: openload_plan(&o)?,
         redraw: true,
     };
     let mut r = Results::new(options);
@@ -181,6 +236,7 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
                     "srtp" => r.srtp_status = status,
                     "media" => r.media_status = status,
                     "load" => r.load_status = status,
+                    "openload" => r.openload_status = status,
                     _ => {}
                 }
             }
@@ -211,6 +267,8 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
             "scale" => r.scale.push(rec),
             "scale-error" => r.scale_errors.push(get("error")),
             "load" => r.load = Some(rec),
+            "openload" => r.openload.push(rec),
+            "openload-error" => r.openload_errors.push(get("error")),
             _ => return Err(format!("raw file: unknown line `{line}`")),
         }
     }
@@ -242,7 +300,10 @@ mod tests {
         )];
         r.scale.push(rec.clone());
         r.scale_errors.push("1000 pairs: boom".into());
-        r.load = Some(rec);
+        r.load = Some(rec.clone());
+        r.openload_status = Status::Done;
+        r.openload.push(rec);
+        r.openload_errors.push("redis sweep 1: boom".into());
         let text = write(&r);
         let back = read(&text).unwrap();
         assert_eq!(write(&back), text);
@@ -252,6 +313,22 @@ mod tests {
         );
         assert_eq!(back.dc[0].2, vec!["exited with 1".to_owned()]);
         assert_eq!(back.options.scale_pairs, vec![20]);
+        assert_eq!(back.options.openload, Options::quick().openload);
+        assert_eq!(back.openload_errors, vec!["redis sweep 1: boom".to_owned()]);
+        // A file from before the open-loop part still reads.
+        let old = text
+            .lines()
+            .next()
+            .unwrap()
+            .split(' ')
+            .filter(|w| !w.starts_with("openload_"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let old = text.replacen(text.lines().next().unwrap(), &old, 1);
+        assert_eq!(
+            read(&old).unwrap().options.openload,
+            crate::openload::Plan::full()
+        );
         assert!(read("nonsense").is_err());
     }
 }

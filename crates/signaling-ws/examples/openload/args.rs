@@ -48,7 +48,10 @@ mod tests {
         let a = Args::parse(&words).unwrap();
         assert_eq!(a.get("clients", 0usize).unwrap(), 10);
         assert_eq!(a.get("rate", 1.5f64).unwrap(), 1.5);
-        assert_eq!(a.opt::<String>("url").unwrap().as_deref(), Some("ws://x/ws"));
+        assert_eq!(
+            a.opt::<String>("url").unwrap().as_deref(),
+            Some("ws://x/ws")
+        );
         assert!(a.get("url", 0u32).is_err());
         assert!(Args::parse(&["clients".to_owned()]).is_err());
         assert!(Args::parse(&["--clients".to_owned()]).is_err());

@@ -40,6 +40,8 @@ struct Config {
     seconds: f64,
     drain: Duration,
     pids: Vec<u32>,
+    /// Other server-side processes (redis-server): CPU and RSS reported on their own.
+    aux_pids: Vec<u32>,
     tag: String,
 }
 
@@ -79,14 +81,24 @@ struct Peer {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), String> {
-    let urls: String = args.opt("url")?.ok_or("--url ws://...,ws://... is required")?;
+    let urls: String = args
+        .opt("url")?
+        .ok_or("--url ws://...,ws://... is required")?;
     let clients: usize = args.get("clients", 1000)?;
     let rate: f64 = args.get("rate", 1.0)?;
     let seconds: f64 = args.get("seconds", 20.0)?;
     let drain: f64 = args.get("drain", 2.0)?;
-    let pids: String = args.get("pids", String::new())?;
+    let pid_list = |key: &str| -> Result<Vec<u32>, String> {
+        let list: String = args.get(key, String::new())?;
+        list.split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().map_err(|_| format!("--{key}: bad pid `{p}`")))
+            .collect()
+    };
     if clients < 2 || clients % 2 != 0 {
-        return Err(format!("--clients must be even and at least 2 (got {clients})"));
+        return Err(format!(
+            "--clients must be even and at least 2 (got {clients})"
+        ));
     }
     check_fds(clients as u64 + SPARE_FDS)?;
     let config = Config {
@@ -96,11 +108,8 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         rate,
         seconds,
         drain: Duration::from_secs_f64(drain),
-        pids: pids
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.parse().map_err(|_| format!("--pids: bad pid `{p}`")))
-            .collect::<Result<_, _>>()?,
+        pids: pid_list("pids")?,
+        aux_pids: pid_list("aux-pids")?,
         tag: format!("{}-{}", std::process::id(), rand_tag()),
     };
     // One thread: the generator is pinned to one core.
@@ -153,6 +162,54 @@ fn rss_kib(pids: &[u32]) -> (u64, u64) {
     total
 }
 
+/// CPU time (user + system) of `pid` (0: this process) in seconds, from `/proc/PID/stat`.
+fn cpu_s(pid: u32) -> f64 {
+    let path = if pid == 0 {
+        "/proc/self/stat".to_owned()
+    } else {
+        format!("/proc/{pid}/stat")
+    };
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name (which may contain spaces): state is the first; utime
+    // and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    // The kernel reports clock ticks of USER_HZ, 100 on Linux.
+    ticks as f64 / 100.0
+}
+
+/// CPU seconds of the whole machine (every core, busy time), from `/proc/stat`.
+fn machine_busy_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    let busy: u64 = v.iter().take(8).sum::<u64>() - v.get(3).unwrap_or(&0) - v.get(4).unwrap_or(&0);
+    busy as f64 / 100.0
+}
+
+/// CPU seconds of the server processes together, of this process, of the machine, and of
+/// the auxiliary processes.
+fn cpu_now(pids: &[u32], aux: &[u32]) -> [f64; 4] {
+    [
+        pids.iter().map(|p| cpu_s(*p)).sum(),
+        cpu_s(0),
+        machine_busy_s(),
+        aux.iter().map(|p| cpu_s(*p)).sum(),
+    ]
+}
+
 async fn generate(config: Config) -> Result<(), String> {
     let config = Arc::new(config);
     let c = &config;
@@ -184,8 +241,20 @@ async fn generate(config: Config) -> Result<(), String> {
     let t0 = Instant::now() + Duration::from_millis(200);
     let _ = start_tx.send(Some(t0));
     let sending = c.schedule.sending_time();
+    sleep_until(t0).await;
+    let cpu_start = cpu_now(&c.pids, &c.aux_pids);
     sleep_until(t0 + sending.mul_f64(0.9)).await;
     let (rss_loaded, _) = rss_kib(&c.pids);
+    let cpu_end = cpu_now(&c.pids, &c.aux_pids);
+    let window = sending.mul_f64(0.9).as_secs_f64();
+    let pct = |k: usize| 100.0 * (cpu_end[k] - cpu_start[k]) / window;
+    // Everything else the machine ran meanwhile (other builds share these cores).
+    let cpu_pct = [
+        pct(0),
+        pct(1),
+        (pct(2) - pct(0) - pct(1) - pct(3)).max(0.0),
+        pct(3),
+    ];
 
     let mut all = Outcome::default();
     let mut failures = Vec::new();
@@ -204,18 +273,27 @@ async fn generate(config: Config) -> Result<(), String> {
         }
     }
     let (_, rss_peak) = rss_kib(&c.pids);
+    let (aux_rss, _) = rss_kib(&c.aux_pids);
     report(
         c,
         &mut all,
         &failures,
         connect_s,
-        [rss_idle, rss_joined, rss_loaded, rss_peak],
+        [rss_idle, rss_joined, rss_loaded, rss_peak, aux_rss],
+        cpu_pct,
     );
     Ok(())
 }
 
-fn report(c: &Config, all: &mut Outcome, failures: &[String], connect_s: f64, rss: [u64; 4]) {
-    let [rss_idle, rss_joined, rss_loaded, rss_peak] = rss;
+fn report(
+    c: &Config,
+    all: &mut Outcome,
+    failures: &[String],
+    connect_s: f64,
+    rss: [u64; 5],
+    [server_cpu, gen_cpu, others_cpu, aux_cpu]: [f64; 4],
+) {
+    let [rss_idle, rss_joined, rss_loaded, rss_peak, aux_rss] = rss;
     let lat = Percentiles::of(&mut all.latency);
     let from_write = Percentiles::of(&mut all.from_write);
     let lag = Percentiles::of(&mut all.lag);
@@ -262,6 +340,11 @@ fn report(c: &Config, all: &mut Outcome, failures: &[String], connect_s: f64, rs
         ms(lag.max)
     );
     println!(
+        "openload: CPU while sending: server(s) {server_cpu:.0} % of a core, generator \
+         {gen_cpu:.0} %, redis-server {aux_cpu:.0} % (RSS {aux_rss} KiB), everything else on \
+         the machine {others_cpu:.0} %"
+    );
+    println!(
         "openload: server RSS idle {rss_idle} KiB, all joined {rss_joined} KiB \
          ({per_client:.2} KiB per client), under load {rss_loaded} KiB, peak {rss_peak} KiB"
     );
@@ -271,7 +354,9 @@ fn report(c: &Config, all: &mut Outcome, failures: &[String], connect_s: f64, rs
          p50_ms={} p90_ms={} p99_ms={} p999_ms={} max_ms={} write_p99_ms={} lag_p99_ms={} \
          lag_max_ms={} connect_s={connect_s:.2} rss_idle_kib={rss_idle} \
          rss_joined_kib={rss_joined} rss_loaded_kib={rss_loaded} rss_peak_kib={rss_peak} \
-         rss_per_client_kib={per_client:.2}",
+         rss_per_client_kib={per_client:.2} server_cpu_pct={server_cpu:.0} \
+         gen_cpu_pct={gen_cpu:.0} others_cpu_pct={others_cpu:.0} aux_cpu_pct={aux_cpu:.0} \
+         aux_rss_kib={aux_rss}",
         c.urls.len(),
         c.clients,
         c.rate,
@@ -434,7 +519,9 @@ async fn wait_partner(ws: &mut Ws, last_seq: &mut u64) -> Result<String, String>
             serde_json::from_str(&text).map_err(|e| format!("bad server message: {e}"))?;
         *last_seq = (*last_seq).max(m.seq);
         if m.kind == "peer-joined" {
-            return m.peer_id.ok_or_else(|| "peer-joined without peer_id".into());
+            return m
+                .peer_id
+                .ok_or_else(|| "peer-joined without peer_id".into());
         }
     }
 }

@@ -19,7 +19,7 @@ pub(crate) struct Schedule {
 impl Schedule {
     /// `clients` clients, each sending `rate` messages per second for `seconds` seconds.
     pub(crate) fn new(clients: usize, rate: f64, seconds: f64) -> Result<Self, String> {
-        if clients == 0 || !(rate > 0.0) || !(seconds > 0.0) {
+        if clients == 0 || rate.is_nan() || rate <= 0.0 || seconds.is_nan() || seconds <= 0.0 {
             return Err(format!(
                 "schedule needs clients > 0, rate > 0, seconds > 0 (got {clients}, {rate}, {seconds})"
             ));

@@ -40,7 +40,9 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let runtime: String = args.get("runtime", "multi".to_owned())?;
     let rt = match runtime.as_str() {
         // `tether signal`'s `#[tokio::main]`: one worker per core it may run on.
-        "multi" => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        "multi" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
         "current" => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
