@@ -28,7 +28,7 @@ Commands:
   test [args]             the test suite: cargo test --workspace --locked [args]
   tidy                    source checks: the sans-IO rules for session-core, [lints] in every
                           crate, file length (warn at 800 lines, fail over 1000)
-  bench [--quick] [--only PARTS] [--runs N] [--redraw]
+  bench [--quick] [--only PARTS] [--runs N] [--nice N] [--redraw]
                           every benchmark (session-core and SRTP criterion benches next to
                           openssl speed, media, data channel throughput/setup/ICE restart of
                           ours vs webrtc-rs vs str0m vs rtc, scale, signaling load); writes
@@ -45,12 +45,13 @@ Commands:
                           cargo test -p tether-signaling-ws --release -- --ignored load
                           --nocapture [args]; size via TETHER_SIGNALING_LOAD_CLIENTS/_ROUNDS
   load --open [--quick] [--clients N] [--rates A,B,..] [--seconds S] [--runs N]
-       [--backend memory|redis|both] [--runtime multi|current]
+       [--backend memory|redis|both] [--runtime multi|current] [--nice N]
                           the open-loop load of the signaling server (default: 10,000
                           clients in pairs, 1,2,3,4,6,8 msg/s each until p99 > 50 ms, 20 s
                           per step, 3 sweeps, one process in memory and two on Redis; server
                           on core 0, generator on core 1); prints the section that
                           `cargo xtask bench --only openload` writes to docs/benchmarks.md
+                          (--nice N: run every process under `nice -n N`)
   help                    this text
 ";
 

@@ -67,6 +67,9 @@ pub(crate) struct Plan {
     pub(crate) backends: Vec<Backend>,
     /// The server's tokio runtime: `multi` (as `tether signal`) or `current`.
     pub(crate) runtime: String,
+    /// The niceness of every process of a run (`nice -n`); negative raises their priority over
+    /// other work sharing the machine (it needs the privilege; without it they run as usual).
+    pub(crate) nice: i32,
 }
 
 impl Plan {
@@ -78,6 +81,7 @@ impl Plan {
             runs: 3,
             backends: vec![Backend::Memory, Backend::Redis],
             runtime: "multi".to_owned(),
+            nice: 0,
         }
     }
 
@@ -133,11 +137,12 @@ impl Plan {
                 "--runtime" if value == "multi" || value == "current" => {
                     plan.runtime = value.clone();
                 }
+                "--nice" => plan.nice = value.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(format!(
                         "unknown argument `{arg}` (--quick, --clients N, --rates A,B,.., \
                          --seconds S, --runs N, --backend memory|redis|both, \
-                         --runtime multi|current)"
+                         --runtime multi|current, --nice N)"
                     ))
                 }
             }
@@ -211,6 +216,7 @@ pub(crate) fn run_plan(root: &Path, binary: &Path, plan: &Plan) -> Outcome {
                         r.insert("step".into(), (step + 1).to_string());
                         r.insert("runtime".into(), plan.runtime.clone());
                         r.insert("pinned".into(), pinned.to_string());
+                        r.insert("nice".into(), plan.nice.to_string());
                         let ok = within_capacity(&r);
                         out.records.push(r);
                         if !ok {
@@ -232,9 +238,12 @@ pub(crate) fn run_plan(root: &Path, binary: &Path, plan: &Plan) -> Outcome {
     out
 }
 
-/// `sh -c 'ulimit -n <hard>; exec [taskset -c <core>] <binary> <args>'`.
-fn pinned_command(binary: &Path, core: Option<u32>, args: &[String]) -> Command {
+/// `sh -c 'ulimit -n <hard>; exec [nice -n N] [taskset -c <core>] <binary> <args>'`.
+fn pinned_command(binary: &Path, nice: i32, core: Option<u32>, args: &[String]) -> Command {
     let mut script = String::from("ulimit -n \"$(ulimit -Hn)\" && exec");
+    if nice != 0 {
+        script.push_str(&format!(" nice -n {nice}"));
+    }
     if let Some(core) = core {
         script.push_str(&format!(" taskset -c {core}"));
     }
@@ -298,11 +307,15 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free port: {e}"))
 }
 
-fn start_redis(pinned: bool, n: usize) -> Result<Redis, String> {
+fn start_redis(pinned: bool, nice: i32) -> Result<Redis, String> {
     let port = free_port()?;
-    let dir = std::env::temp_dir().join(format!("tether-openload-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tether-openload-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut args = vec![];
+    let nice_s = nice.to_string();
+    if nice != 0 {
+        args.extend(["nice", "-n", &nice_s]);
+    }
     if pinned {
         args.extend(["taskset", "-c", "0"]);
     }
@@ -361,7 +374,7 @@ fn start_server(
     if let Some(url) = redis {
         args.extend(["--redis".into(), url.to_owned()]);
     }
-    let mut child = pinned_command(binary, pinned.then_some(0), &args)
+    let mut child = pinned_command(binary, plan.nice, pinned.then_some(0), &args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -395,7 +408,7 @@ fn run_once(
     pinned: bool,
 ) -> Result<Record, String> {
     let redis = match backend {
-        Backend::Redis => Some(start_redis(pinned, 0)?),
+        Backend::Redis => Some(start_redis(pinned, plan.nice)?),
         Backend::Memory => None,
     };
     let mut servers = Vec::new();
@@ -428,7 +441,7 @@ fn run_once(
     if let Some(proc) = redis.as_ref().and_then(|r| r.proc.as_ref()) {
         args.extend(["--aux-pids".into(), proc.pid().to_string()]);
     }
-    let gen = pinned_command(binary, pinned.then_some(1), &args);
+    let gen = pinned_command(binary, plan.nice, pinned.then_some(1), &args);
     let program = gen.get_program().to_string_lossy().into_owned();
     let gen_args: Vec<String> = gen
         .get_args()
@@ -480,8 +493,11 @@ mod tests {
             "redis",
             "--runtime",
             "current",
+            "--nice",
+            "-5",
         ]))
         .unwrap();
+        assert_eq!(p.nice, -5);
         assert_eq!(p.clients, 200);
         assert_eq!(p.rates, vec![1.0, 2.5]);
         assert_eq!(p.backends, vec![Backend::Redis]);
@@ -515,7 +531,7 @@ mod tests {
 
     #[test]
     fn processes_raise_the_fd_limit_and_pin() {
-        let c = pinned_command(Path::new("/x/openload"), Some(1), &strings(&["gen"]));
+        let c = pinned_command(Path::new("/x/openload"), 0, Some(1), &strings(&["gen"]));
         let args: Vec<_> = c
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
@@ -529,6 +545,12 @@ mod tests {
                 "/x/openload",
                 "gen"
             ]
+        );
+        let c = pinned_command(Path::new("/x/openload"), -10, None, &[]);
+        let script = c.get_args().nth(1).unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            script,
+            "ulimit -n \"$(ulimit -Hn)\" && exec nice -n -10 \"$@\""
         );
     }
 }

@@ -119,6 +119,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
                 }
                 options.parts = parts;
             }
+            "--nice" => {
+                let value = iter.next().ok_or("--nice needs a number")?;
+                options.openload.nice = value
+                    .parse()
+                    .map_err(|_| format!("--nice: not a number: {value}"))?;
+            }
             "--runs" => {
                 let value = iter.next().ok_or("--runs needs a number")?;
                 options.runs = value
@@ -127,7 +133,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown bench argument `{other}` (--quick, --only PARTS, --runs N, --redraw)"
+                    "unknown bench argument `{other}` (--quick, --only PARTS, --runs N, --nice N, \
+                     --redraw)"
                 ))
             }
         }
@@ -332,5 +339,7 @@ mod tests {
         assert!(parse(&["--only".into(), "nope".into()]).is_err());
         assert!(parse(&["--bogus".into()]).is_err());
         assert_eq!(parse(&["--runs".into(), "7".into()]).unwrap().runs, 7);
+        let o = parse(&["--nice".into(), "-10".into()]).unwrap();
+        assert_eq!(o.openload.nice, -10);
     }
 }

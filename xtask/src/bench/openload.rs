@@ -85,7 +85,7 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
          one core while sending, from `/proc`; \"others\" is everything else the machine ran \
          meanwhile (other builds share these two cores). A sweep raises the per-client rate \
          ({}) until p99 exceeds {CAPACITY_P99_MS} ms or a message is lost; capacity is the \
-         highest aggregate rate within that bound. {} sweep(s) per backend.\n",
+         highest aggregate rate within that bound. {} sweep(s) per backend.{}\n",
         plan.clients,
         plan.seconds,
         plan.runtime,
@@ -95,6 +95,15 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
             .collect::<Vec<_>>()
             .join(", "),
         plan.runs,
+        if plan.nice == 0 {
+            String::new()
+        } else {
+            format!(
+                " Every process of a run ran at niceness {} (`nice -n {}`), ahead of the builds \
+                 that shared the machine.",
+                plan.nice, plan.nice
+            )
+        },
     );
     if records.is_empty() && errors.is_empty() {
         out.push_str("Not run in this invocation.\n\n");

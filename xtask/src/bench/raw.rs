@@ -31,7 +31,7 @@ pub(crate) fn write(r: &Results) -> String {
     let mut out = format!(
         "options measured_at={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
          load_clients={} load_rounds={} openssl_seconds={} openload_clients={} openload_rates={} \
-         openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} parts={}\n",
+         openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} openload_nice={} parts={}\n",
         r.measured_at,
         o.quick,
         o.runs,
@@ -62,6 +62,7 @@ pub(crate) fn write(r: &Results) -> String {
             .collect::<Vec<_>>()
             .join(","),
         o.openload.runtime,
+        o.openload.nice,
         o.parts.join(","),
     );
     for (part, status) in [
@@ -144,6 +145,7 @@ fn openload_plan(o: &Record) -> Result<crate::openload::Plan, String> {
         })
         .unwrap_or_default();
     plan.runtime = o.get("openload_runtime").cloned().unwrap_or(plan.runtime);
+    plan.nice = num(o, "openload_nice")?;
     Ok(plan)
 }
 

@@ -3,6 +3,7 @@
 //! `data` is `[scheduled, written]`, microseconds since the generator's epoch; the receiving
 //! client (same process, same clock) records both latencies.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ const ACK_EVERY: u64 = 16;
 /// File descriptors the process needs besides one per client.
 const SPARE_FDS: u64 = 64;
 
+/// Signals received by all clients so far (for the CPU cost per signal while sending).
+static RECEIVED: AtomicU64 = AtomicU64::new(0);
+
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
 struct Config {
@@ -52,6 +56,8 @@ struct Outcome {
     received: u64,
     /// Receive time minus scheduled send time (µs).
     latency: Vec<u64>,
+    /// The second of the run (from the start) each `latency` sample was scheduled in.
+    second: Vec<u32>,
     /// Receive time minus the time the signal was written (µs).
     from_write: Vec<u64>,
     /// Write time minus scheduled time (µs): the generator's own lateness.
@@ -243,9 +249,13 @@ async fn generate(config: Config) -> Result<(), String> {
     let sending = c.schedule.sending_time();
     sleep_until(t0).await;
     let cpu_start = cpu_now(&c.pids, &c.aux_pids);
+    let received_start = RECEIVED.load(Ordering::Relaxed);
     sleep_until(t0 + sending.mul_f64(0.9)).await;
     let (rss_loaded, _) = rss_kib(&c.pids);
     let cpu_end = cpu_now(&c.pids, &c.aux_pids);
+    let received_in_window = RECEIVED.load(Ordering::Relaxed) - received_start;
+    // Server CPU time per signal relayed while sending (acks and pings included).
+    let server_us = 1e6 * (cpu_end[0] - cpu_start[0]) / received_in_window.max(1) as f64;
     let window = sending.mul_f64(0.9).as_secs_f64();
     let pct = |k: usize| 100.0 * (cpu_end[k] - cpu_start[k]) / window;
     // Everything else the machine ran meanwhile (other builds share these cores).
@@ -258,13 +268,16 @@ async fn generate(config: Config) -> Result<(), String> {
 
     let mut all = Outcome::default();
     let mut failures = Vec::new();
+    let mut sockets = Vec::with_capacity(c.clients);
     for task in tasks {
         match task.await {
-            Ok(Ok(o)) => {
+            Ok(Ok((o, ws))) => {
+                sockets.push(ws);
                 all.sent += o.sent;
                 all.received += o.received;
                 all.errors += o.errors;
                 all.latency.extend(o.latency);
+                all.second.extend(o.second);
                 all.from_write.extend(o.from_write);
                 all.lag.extend(o.lag);
             }
@@ -273,6 +286,9 @@ async fn generate(config: Config) -> Result<(), String> {
         }
     }
     let (_, rss_peak) = rss_kib(&c.pids);
+    futures_util::stream::iter(sockets)
+        .for_each_concurrent(CONNECTS_AT_ONCE, leave)
+        .await;
     let (aux_rss, _) = rss_kib(&c.aux_pids);
     report(
         c,
@@ -281,6 +297,7 @@ async fn generate(config: Config) -> Result<(), String> {
         connect_s,
         [rss_idle, rss_joined, rss_loaded, rss_peak, aux_rss],
         cpu_pct,
+        server_us,
     );
     Ok(())
 }
@@ -292,8 +309,10 @@ fn report(
     connect_s: f64,
     rss: [u64; 5],
     [server_cpu, gen_cpu, others_cpu, aux_cpu]: [f64; 4],
+    server_us: f64,
 ) {
     let [rss_idle, rss_joined, rss_loaded, rss_peak, aux_rss] = rss;
+    let timeline = timeline(&all.latency, &all.second);
     let lat = Percentiles::of(&mut all.latency);
     let from_write = Percentiles::of(&mut all.from_write);
     let lag = Percentiles::of(&mut all.lag);
@@ -332,6 +351,7 @@ fn report(
         ms(lat.p999),
         ms(lat.max)
     );
+    println!("openload: p99 (max) per second of the schedule, ms: {timeline}");
     println!(
         "openload: latency from write: p50 {} ms, p99 {} ms; generator lag p99 {} ms, max {} ms",
         ms(from_write.p50),
@@ -340,7 +360,8 @@ fn report(
         ms(lag.max)
     );
     println!(
-        "openload: CPU while sending: server(s) {server_cpu:.0} % of a core, generator \
+        "openload: CPU while sending: server(s) {server_cpu:.0} % of a core ({server_us:.1} µs per \
+         signal), generator \
          {gen_cpu:.0} %, redis-server {aux_cpu:.0} % (RSS {aux_rss} KiB), everything else on \
          the machine {others_cpu:.0} %"
     );
@@ -356,7 +377,7 @@ fn report(
          rss_joined_kib={rss_joined} rss_loaded_kib={rss_loaded} rss_peak_kib={rss_peak} \
          rss_per_client_kib={per_client:.2} server_cpu_pct={server_cpu:.0} \
          gen_cpu_pct={gen_cpu:.0} others_cpu_pct={others_cpu:.0} aux_cpu_pct={aux_cpu:.0} \
-         aux_rss_kib={aux_rss}",
+         aux_rss_kib={aux_rss} server_us_per_msg={server_us:.1}",
         c.urls.len(),
         c.clients,
         c.rate,
@@ -376,6 +397,23 @@ fn report(
     );
 }
 
+/// `p99 (max)` of the samples of each second, in order.
+fn timeline(latency: &[u64], second: &[u32]) -> String {
+    let seconds = second.iter().max().map_or(0, |m| *m as usize + 1);
+    let mut buckets = vec![Vec::new(); seconds];
+    for (l, s) in latency.iter().zip(second) {
+        buckets[*s as usize].push(*l);
+    }
+    buckets
+        .iter_mut()
+        .map(|b| {
+            let p = Percentiles::of(b);
+            format!("{} ({})", ms(p.p99), ms(p.max))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn us(d: Duration) -> u64 {
     d.as_micros() as u64
 }
@@ -389,7 +427,7 @@ async fn client(
     connects: Arc<Semaphore>,
     ready: mpsc::Sender<Result<(), String>>,
     mut start: watch::Receiver<Option<Instant>>,
-) -> Result<Outcome, String> {
+) -> Result<(Outcome, Ws), String> {
     let url = &c.urls[i % c.urls.len()];
     let room = format!("ol-{}-{}", c.tag, i / 2);
     let joined = async {
@@ -427,17 +465,22 @@ async fn client(
     let stop = t0 + s.sending_time() + c.drain;
     let mut out = Outcome {
         latency: Vec::with_capacity(n as usize),
+        second: Vec::with_capacity(n as usize),
         from_write: Vec::with_capacity(n as usize),
         lag: Vec::with_capacity(n as usize),
         ..Outcome::default()
     };
     let mut acked = last_seq;
     let mut k = 0;
+    let mut next = t0 + s.at(i, 0);
+    // Two timers for the whole run, reset rather than made anew at every message.
+    let send_timer = sleep_until(next);
+    let stop_timer = sleep_until(stop);
+    tokio::pin!(send_timer, stop_timer);
     while k < n || out.received < n {
-        let next = t0 + s.at(i, k);
         tokio::select! {
             biased;
-            () = sleep_until(next), if k < n => {
+            () = &mut send_timer, if k < n => {
                 let written = Instant::now();
                 let (sched_us, written_us) = (us(next - epoch), us(written - epoch));
                 let text = format!(
@@ -447,6 +490,8 @@ async fn client(
                 out.lag.push(written_us - sched_us);
                 out.sent += 1;
                 k += 1;
+                next = t0 + s.at(i, k);
+                send_timer.as_mut().reset(next);
             }
             msg = ws.next() => {
                 let now_us = us(Instant::now() - epoch);
@@ -463,8 +508,11 @@ async fn client(
                 match (m.kind, m.data) {
                     ("signal", Some((sched_us, written_us))) => {
                         out.latency.push(now_us.saturating_sub(sched_us));
+                        let t0_us = us(t0 - epoch);
+                        out.second.push((sched_us.saturating_sub(t0_us) / 1_000_000) as u32);
                         out.from_write.push(now_us.saturating_sub(written_us));
                         out.received += 1;
+                        RECEIVED.fetch_add(1, Ordering::Relaxed);
                     }
                     ("error", _) => out.errors += 1,
                     _ => {}
@@ -475,15 +523,20 @@ async fn client(
                     ws.send(Message::text(ack)).await.map_err(|e| format!("send: {e}"))?;
                 }
             }
-            () = sleep_until(stop) => break,
+            () = &mut stop_timer => break,
         }
     }
+    Ok((out, ws))
+}
+
+/// Says `bye` and closes, within a bound. Done once every client finished, so that leaving
+/// pairs do not load the server while others still measure.
+async fn leave(mut ws: Ws) {
     let _ = timeout(Duration::from_secs(2), async {
         let _ = ws.send(Message::text(r#"{"type":"bye"}"#)).await;
         let _ = ws.close(None).await;
     })
     .await;
-    Ok(out)
 }
 
 /// Connects, joins `room`; returns the socket, the last `seq` seen and the partner if it was
