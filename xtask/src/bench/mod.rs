@@ -160,6 +160,9 @@ pub(crate) struct Results {
     pub(crate) options: Options,
     /// When the measurements were taken (UTC, `2026-11-24T07:35Z`).
     pub(crate) measured_at: String,
+    /// When some parts were not run (`--only`): when the run whose numbers they keep was
+    /// measured (empty when every part was measured now).
+    pub(crate) carried_from: String,
     /// Criterion benchmark id and median nanoseconds per iteration.
     pub(crate) session: Vec<(String, f64)>,
     pub(crate) session_status: Status,
@@ -189,6 +192,7 @@ impl Results {
         Self {
             options,
             measured_at: String::new(),
+            carried_from: String::new(),
             session: Vec::new(),
             session_status: Status::NotRun,
             srtp: Vec::new(),
@@ -266,7 +270,15 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let text = std::fs::read_to_string(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
         raw::read(&text)?
     } else {
-        let results = measure(root, options.clone());
+        let mut results = measure(root, options.clone());
+        // Parts not run keep the numbers of the previous record (a file that does not read,
+        // e.g. from an older format, is replaced).
+        if let Ok(previous) = std::fs::read_to_string(&raw)
+            .map_err(|e| e.to_string())
+            .and_then(|t| raw::read(&t))
+        {
+            carry_over(&mut results, previous);
+        }
         std::fs::write(&raw, raw::write(&results))
             .map_err(|e| format!("{}: {e}", raw.display()))?;
         results
@@ -285,6 +297,64 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         println!("bench: the records of every run are in {}", raw.display());
     }
     Ok(())
+}
+
+/// Copies the numbers (and the options they were measured with) of every part this
+/// invocation did not run from `previous`.
+fn carry_over(results: &mut Results, previous: Results) {
+    let o = results.options.clone();
+    if PARTS.iter().all(|p| o.wants(p)) {
+        return;
+    }
+    results.carried_from = if previous.carried_from.is_empty() {
+        previous.measured_at.clone()
+    } else {
+        previous.carried_from.clone()
+    };
+    let (r, p) = (results, previous);
+    if !o.wants("session") {
+        r.session = p.session;
+        r.session_status = p.session_status;
+    }
+    if !o.wants("srtp") {
+        r.srtp = p.srtp;
+        r.openssl = p.openssl;
+        r.srtp_status = p.srtp_status;
+        r.options.openssl_seconds = p.options.openssl_seconds;
+    }
+    if !o.wants("media") {
+        r.media = p.media;
+        r.media_status = p.media_status;
+    }
+    if !o.wants("dc") {
+        r.dc = p.dc;
+    }
+    if !o.wants("restart") {
+        r.restart = p.restart;
+        r.options.restart_runs = p.options.restart_runs;
+    }
+    if !o.wants("dc") && !o.wants("restart") {
+        r.options.runs = p.options.runs;
+        r.options.mib = p.options.mib;
+    }
+    if !o.wants("scale") {
+        r.scale = p.scale;
+        r.scale_errors = p.scale_errors;
+        r.options.scale_pairs = p.options.scale_pairs;
+        r.options.scale_seconds = p.options.scale_seconds;
+    }
+    if !o.wants("load") {
+        r.load = p.load;
+        r.load_status = p.load_status;
+        r.options.load_clients = p.options.load_clients;
+        r.options.load_rounds = p.options.load_rounds;
+    }
+    if !o.wants("openload") {
+        r.openload = p.openload;
+        r.openload_errors = p.openload_errors;
+        r.openload_status = p.openload_status;
+        r.options.openload = p.options.openload;
+    }
 }
 
 /// Runs the parts `options` asks for.
@@ -324,6 +394,31 @@ mod tests {
         assert_eq!((s.median, s.min, s.max), (3.0, 1.0, 10.0));
         assert_eq!(summary(&[]), None);
         assert_eq!(summary(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn parts_not_run_keep_the_previous_numbers() {
+        let mut previous = Results::new(Options::full());
+        previous.measured_at = "2026-12-06T20:41Z".into();
+        previous.session_status = Status::Done;
+        previous.session.push(("cycle".into(), 1.0));
+        previous.openload.push(Record::new());
+        previous.options.load_clients = 1234;
+        let mut now = Results::new(parse(&["--only".into(), "openload".into()]).unwrap());
+        now.measured_at = "2026-12-07T14:00Z".into();
+        now.openload_status = Status::Done;
+        carry_over(&mut now, previous);
+        assert_eq!(now.carried_from, "2026-12-06T20:41Z");
+        assert_eq!(now.session, vec![("cycle".to_owned(), 1.0)]);
+        assert_eq!(now.session_status, Status::Done);
+        assert_eq!(now.options.load_clients, 1234);
+        // The part that ran keeps its own (here: no) records.
+        assert!(now.openload.is_empty());
+        // A run of every part carries nothing.
+        let mut all = Results::new(Options::full());
+        carry_over(&mut all, Results::new(Options::quick()));
+        assert!(all.carried_from.is_empty());
+        assert_eq!(all.options.load_clients, 5000);
     }
 
     #[test]

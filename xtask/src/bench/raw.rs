@@ -29,10 +29,11 @@ fn status_line(out: &mut String, part: &str, status: &Status) {
 pub(crate) fn write(r: &Results) -> String {
     let o = &r.options;
     let mut out = format!(
-        "options measured_at={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
+        "options measured_at={} carried_from={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
          load_clients={} load_rounds={} openssl_seconds={} openload_clients={} openload_rates={} \
          openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} openload_nice={} parts={}\n",
         r.measured_at,
+        r.carried_from,
         o.quick,
         o.runs,
         o.restart_runs,
@@ -220,6 +221,7 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
     };
     let mut r = Results::new(options);
     r.measured_at = o.get("measured_at").cloned().unwrap_or_default();
+    r.carried_from = o.get("carried_from").cloned().unwrap_or_default();
     for line in text.lines().skip(1) {
         let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
         let rest_keys: &[&str] = &["error", "reason", "line"];

@@ -437,6 +437,16 @@ pub(crate) fn markdown(r: &Results, svg_name: &str, previous: &str) -> String {
         r.measured_at,
         machine()
     );
+    if !r.carried_from.is_empty() {
+        let _ = writeln!(
+            out,
+            "This invocation measured only `{}`; the other sections are carried over unchanged \
+             from the previous record (measured at {} or, for sections carried before, \
+             earlier).\n",
+            r.options.parts.join(","),
+            r.carried_from
+        );
+    }
     session(&mut out, r);
     srtp(&mut out, r);
     media(&mut out, r);
