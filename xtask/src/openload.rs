@@ -8,7 +8,8 @@
 //! side pinned to core 0 (`taskset -c 0`: one server process on the in-memory backend, or two
 //! server processes and a `redis-server` in a temp dir), the generator pinned to core 1. Each
 //! process runs under `sh -c 'ulimit -n <hard limit>'`, so the soft limit of open files is
-//! the hard one (10,000 clients need 10,000 descriptors on each side).
+//! the hard one (10,000 clients need 10,000 descriptors on each side), in its own session
+//! (`setsid`: its own scheduler autogroup, see [`pinned_command`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -238,9 +239,20 @@ pub(crate) fn run_plan(root: &Path, binary: &Path, plan: &Plan) -> Outcome {
     out
 }
 
-/// `sh -c 'ulimit -n <hard>; exec [nice -n N] [taskset -c <core>] <binary> <args>'`.
+/// `setsid sh -c '[echo N > /proc/self/autogroup;] ulimit -n <hard> && exec [nice -n N]
+/// [taskset -c <core>] <binary> <args>'`.
+///
+/// Each process gets its own session, hence its own scheduler autogroup (Linux with
+/// `kernel.sched_autogroup_enabled`, as here): CPU time is shared between autogroups first,
+/// so without it a process competes as part of the shell session that started it (with the
+/// builds of that session), and a plain `nice` only ranks it within that session. With a
+/// niceness, the autogroup gets it too.
 fn pinned_command(binary: &Path, nice: i32, core: Option<u32>, args: &[String]) -> Command {
-    let mut script = String::from("ulimit -n \"$(ulimit -Hn)\" && exec");
+    let mut script = String::new();
+    if nice != 0 {
+        script.push_str(&format!("echo {nice} > /proc/self/autogroup 2>/dev/null; "));
+    }
+    script.push_str("ulimit -n \"$(ulimit -Hn)\" && exec");
     if nice != 0 {
         script.push_str(&format!(" nice -n {nice}"));
     }
@@ -248,8 +260,13 @@ fn pinned_command(binary: &Path, nice: i32, core: Option<u32>, args: &[String]) 
         script.push_str(&format!(" taskset -c {core}"));
     }
     script.push_str(" \"$@\"");
-    let mut c = Command::new("sh");
-    c.arg("-c").arg(script).arg("sh").arg(binary).args(args);
+    let mut c = Command::new("setsid");
+    c.arg("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(binary)
+        .args(args);
     c
 }
 
@@ -311,19 +328,23 @@ fn start_redis(pinned: bool, nice: i32) -> Result<Redis, String> {
     let port = free_port()?;
     let dir = std::env::temp_dir().join(format!("tether-openload-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut args = vec![];
-    let nice_s = nice.to_string();
-    if nice != 0 {
-        args.extend(["nice", "-n", &nice_s]);
-    }
-    if pinned {
-        args.extend(["taskset", "-c", "0"]);
-    }
     let port_s = port.to_string();
-    args.extend(["redis-server", "--port", &port_s, "--bind", "127.0.0.1"]);
-    args.extend(["--save", "", "--appendonly", "no", "--maxclients", "1000"]);
-    let child = Command::new(args[0])
-        .args(&args[1..])
+    let args: Vec<String> = [
+        "--port",
+        &port_s,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxclients",
+        "1000",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let child = pinned_command(Path::new("redis-server"), nice, pinned.then_some(0), &args)
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -536,9 +557,11 @@ mod tests {
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        assert_eq!(c.get_program(), "setsid");
         assert_eq!(
             args,
             [
+                "sh",
                 "-c",
                 "ulimit -n \"$(ulimit -Hn)\" && exec taskset -c 1 \"$@\"",
                 "sh",
@@ -547,10 +570,11 @@ mod tests {
             ]
         );
         let c = pinned_command(Path::new("/x/openload"), -10, None, &[]);
-        let script = c.get_args().nth(1).unwrap().to_string_lossy().into_owned();
+        let script = c.get_args().nth(2).unwrap().to_string_lossy().into_owned();
         assert_eq!(
             script,
-            "ulimit -n \"$(ulimit -Hn)\" && exec nice -n -10 \"$@\""
+            "echo -10 > /proc/self/autogroup 2>/dev/null; \
+             ulimit -n \"$(ulimit -Hn)\" && exec nice -n -10 \"$@\""
         );
     }
 }
