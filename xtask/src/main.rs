@@ -44,11 +44,12 @@ Commands:
   load [args]             the signaling load test (5,000 clients, ignored by default):
                           cargo test -p tether-signaling-ws --release -- --ignored load
                           --nocapture [args]; size via TETHER_SIGNALING_LOAD_CLIENTS/_ROUNDS
-  load --open [--quick] [--clients N] [--rates A,B,..] [--seconds S] [--runs N]
+  load --open [--quick] [--clients N] [--rates A,B,..] [--target-rate R] [--seconds S] [--runs N]
        [--backend memory|redis|both] [--runtime multi|current] [--nice N]
                           the open-loop load of the signaling server (default: 10,000
-                          clients in pairs, 1,2,3,4,6,8 msg/s each until p99 > 50 ms, 20 s
-                          per step, 3 sweeps, one process in memory and two on Redis; server
+                          clients in pairs, 0.5,1,1.5,2,3,4 msg/s each until p99 > 50 ms at
+                          or above the target's 1 msg/s, 20 s per step, 3 sweeps, one
+                          process in memory and two on Redis; server
                           on core 0, generator on core 1); prints the section that
                           `cargo xtask bench --only openload` writes to docs/benchmarks.md
                           (--nice N: run every process under `nice -n N`)

@@ -3,8 +3,8 @@
 //!
 //! Builds the `openload` example of `tether-signaling-ws` (a server process and a load
 //! generator that need only that crate, not the media and transport stack), then for each
-//! backend runs sweeps: one run per per-client rate, rising, until a run's p99 exceeds
-//! [`CAPACITY_P99_MS`] or it loses messages. Every run starts fresh processes: the server
+//! backend runs sweeps: one run per per-client rate, rising, until a run at or above the
+//! target's rate has a p99 over [`CAPACITY_P99_MS`] or loses messages. Every run starts fresh processes: the server
 //! side pinned to core 0 (`taskset -c 0`: one server process on the in-memory backend, or two
 //! server processes and a `redis-server` in a temp dir), the generator pinned to core 1. Each
 //! process runs under `sh -c 'ulimit -n <hard limit>'`, so the soft limit of open files is
@@ -60,8 +60,11 @@ impl Backend {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Plan {
     pub(crate) clients: usize,
-    /// Per-client rates of the steps of one sweep, rising; the first is the target's.
+    /// Per-client rates of the steps of one sweep, rising.
     pub(crate) rates: Vec<f64>,
+    /// The per-client rate of the target (issue 14: 1 msg/s); a sweep does not stop before
+    /// it, so every sweep measures it when it is one of the steps.
+    pub(crate) target_rate: f64,
     pub(crate) seconds: f64,
     /// Sweeps per backend.
     pub(crate) runs: usize,
@@ -77,7 +80,8 @@ impl Plan {
     pub(crate) fn full() -> Self {
         Self {
             clients: 10_000,
-            rates: vec![1.0, 2.0, 3.0, 4.0, 6.0, 8.0],
+            rates: vec![0.5, 1.0, 1.5, 2.0, 3.0, 4.0],
+            target_rate: 1.0,
             seconds: 20.0,
             runs: 3,
             backends: vec![Backend::Memory, Backend::Redis],
@@ -126,6 +130,7 @@ impl Plan {
                         .ok_or_else(bad)?;
                 }
                 "--seconds" => plan.seconds = value.parse().map_err(|_| bad())?,
+                "--target-rate" => plan.target_rate = value.parse().map_err(|_| bad())?,
                 "--runs" => plan.runs = value.parse().map_err(|_| bad())?,
                 "--backend" => {
                     plan.backends = match value.as_str() {
@@ -142,7 +147,7 @@ impl Plan {
                 _ => {
                     return Err(format!(
                         "unknown argument `{arg}` (--quick, --clients N, --rates A,B,.., \
-                         --seconds S, --runs N, --backend memory|redis|both, \
+                         --target-rate R, --seconds S, --runs N, --backend memory|redis|both, \
                          --runtime multi|current, --nice N)"
                     ))
                 }
@@ -220,7 +225,7 @@ pub(crate) fn run_plan(root: &Path, binary: &Path, plan: &Plan) -> Outcome {
                         r.insert("nice".into(), plan.nice.to_string());
                         let ok = within_capacity(&r);
                         out.records.push(r);
-                        if !ok {
+                        if !ok && *rate >= plan.target_rate {
                             break;
                         }
                     }
@@ -230,7 +235,9 @@ pub(crate) fn run_plan(root: &Path, binary: &Path, plan: &Plan) -> Outcome {
                             "{} sweep {sweep}, {rate} msg/s: {e}",
                             backend.name()
                         ));
-                        break;
+                        if *rate >= plan.target_rate {
+                            break;
+                        }
                     }
                 }
             }

@@ -84,8 +84,8 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
          − RSS before the first connection) / clients, from `/proc/PID/status`. CPU: percent of \
          one core while sending, from `/proc`; \"others\" is everything else the machine ran \
          meanwhile (other builds share these two cores). A sweep raises the per-client rate \
-         ({}) until p99 exceeds {CAPACITY_P99_MS} ms or a message is lost; capacity is the \
-         highest aggregate rate within that bound. {} sweep(s) per backend.{}\n",
+         ({}) until, at or above the target's rate, p99 exceeds {CAPACITY_P99_MS} ms or a \
+         message is lost; capacity is the highest aggregate rate within that bound. {} sweep(s) per backend.{}\n",
         plan.clients,
         plan.seconds,
         plan.runtime,
@@ -109,7 +109,7 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
         out.push_str("Not run in this invocation.\n\n");
         return;
     }
-    let target_rate = plan.rates.first().copied().unwrap_or(1.0);
+    let target_rate = plan.target_rate;
     let _ = writeln!(
         out,
         "Target: {} clients at {target_rate} msg/s each ({:.0} msg/s), p99 ≤ {TARGET_P99_MS} ms. \
@@ -122,7 +122,8 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
     for backend in [Backend::Memory, Backend::Redis] {
         let runs: Vec<Record> = records
             .iter()
-            .filter(|r| get(r, "backend") == backend.name() && get(r, "step") == "1")
+            .filter(|r| get(r, "backend") == backend.name())
+            .filter(|r| num(r, "rate") == Some(target_rate))
             .cloned()
             .collect();
         if runs.is_empty() {
@@ -252,11 +253,11 @@ mod tests {
     fn section_has_target_capacity_and_every_run() {
         let mut plan = Plan::quick();
         plan.runs = 2;
-        let r = |sweep: &str, step: &str, offered: &str, p99: &str| {
+        let r = |sweep: &str, rate: &str, offered: &str, p99: &str| {
             rec(&[
                 ("backend", "memory"),
                 ("sweep", sweep),
-                ("step", step),
+                ("rate", rate),
                 ("offered_msg_s", offered),
                 ("p50_ms", "1.00"),
                 ("p99_ms", p99),
@@ -267,9 +268,9 @@ mod tests {
         };
         let records = vec![
             r("1", "1", "200", "2.00"),
-            r("1", "2", "1000", "60.00"),
+            r("1", "5", "1000", "60.00"),
             r("2", "1", "200", "4.00"),
-            r("2", "2", "1000", "8.00"),
+            r("2", "5", "1000", "8.00"),
         ];
         let mut out = String::new();
         section(&mut out, &plan, &records, &["redis sweep 1: boom".into()]);

@@ -31,7 +31,8 @@ pub(crate) fn write(r: &Results) -> String {
     let mut out = format!(
         "options measured_at={} carried_from={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
          load_clients={} load_rounds={} openssl_seconds={} openload_clients={} openload_rates={} \
-         openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} openload_nice={} parts={}\n",
+         openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} openload_nice={} openload_target_rate={} \
+         parts={}\n",
         r.measured_at,
         r.carried_from,
         o.quick,
@@ -64,6 +65,7 @@ pub(crate) fn write(r: &Results) -> String {
             .join(","),
         o.openload.runtime,
         o.openload.nice,
+        o.openload.target_rate,
         o.parts.join(","),
     );
     for (part, status) in [
@@ -147,6 +149,10 @@ fn openload_plan(o: &Record) -> Result<crate::openload::Plan, String> {
         .unwrap_or_default();
     plan.runtime = o.get("openload_runtime").cloned().unwrap_or(plan.runtime);
     plan.nice = num(o, "openload_nice")?;
+    // Before the target rate was its own option, it was the first step's.
+    plan.target_rate = num(o, "openload_target_rate")
+        .or_else(|_| plan.rates.first().copied().ok_or(String::new()))
+        .unwrap_or(1.0);
     Ok(plan)
 }
 
