@@ -175,15 +175,28 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
             }
             let (best, found) = capacity(&runs);
             caps.push(best);
-            shown.push(format!("{}{best:.0}", if found { "" } else { "≥" }));
+            if best > 0.0 {
+                shown.push(format!("{}{best:.0}", if found { "" } else { "≥" }));
+            } else {
+                // Not even the lowest step was within the bound.
+                let lowest = runs
+                    .iter()
+                    .filter_map(|r| num(r, "offered_msg_s"))
+                    .fold(f64::INFINITY, f64::min);
+                shown.push(format!("< {lowest:.0}"));
+            }
         }
         if let Some(s) = summary(&caps) {
+            let median = if s.median > 0.0 {
+                format!("{:.0}", s.median)
+            } else {
+                "–".to_owned()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} |",
+                "| {} | {} | {median} |",
                 backend.name(),
                 shown.join(", "),
-                s.median
             );
         }
     }
@@ -281,6 +294,10 @@ mod tests {
         assert!(out.contains("| 3.00 (2.00 – 4.00) |"), "{out}");
         assert!(out.contains("| memory | 200, ≥1000 | 600 |"), "{out}");
         assert!(out.contains("- failed: `redis sweep 1: boom`"), "{out}");
+        let over = vec![r("1", "1", "200", "70.00")];
+        let mut out = String::new();
+        section(&mut out, &plan, &over, &[]);
+        assert!(out.contains("| memory | < 200 | – |"), "{out}");
         let mut empty = String::new();
         section(&mut empty, &plan, &[], &[]);
         assert!(empty.contains("Not run in this invocation."));
