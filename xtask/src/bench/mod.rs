@@ -266,6 +266,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         )
     };
     let raw = md.with_extension("raw.txt");
+    // `target/` does not exist in a checkout that builds elsewhere (CARGO_TARGET_DIR).
+    if let Some(dir) = md.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let results = if options.redraw {
         let text = std::fs::read_to_string(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
         raw::read(&text)?
