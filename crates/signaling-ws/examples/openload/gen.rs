@@ -470,7 +470,11 @@ async fn client(
         lag: Vec::with_capacity(n as usize),
         ..Outcome::default()
     };
-    let mut acked = last_seq;
+    // Acknowledge every ACK_EVERY messages, the first time after 1 to ACK_EVERY of them
+    // depending on the client: clients that started together would otherwise all acknowledge
+    // in the same second (a burst of twice the load every ACK_EVERY seconds at 1 msg/s, which
+    // real clients, joining at different times, do not make).
+    let mut next_ack = last_seq + ACK_EVERY - (i as u64 % ACK_EVERY);
     let mut k = 0;
     let mut next = t0 + s.at(i, 0);
     // Two timers for the whole run, reset rather than made anew at every message.
@@ -517,9 +521,9 @@ async fn client(
                     ("error", _) => out.errors += 1,
                     _ => {}
                 }
-                if last_seq - acked >= ACK_EVERY {
-                    acked = last_seq;
-                    let ack = format!(r#"{{"type":"ack","seq":{acked}}}"#);
+                if last_seq >= next_ack {
+                    next_ack = last_seq + ACK_EVERY;
+                    let ack = format!(r#"{{"type":"ack","seq":{last_seq}}}"#);
                     ws.send(Message::text(ack)).await.map_err(|e| format!("send: {e}"))?;
                 }
             }
