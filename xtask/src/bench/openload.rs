@@ -78,7 +78,9 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
          thread) pinned to core 1. Server: the `openload` example of `tether-signaling-ws` \
          (`serve`, default limits except those a load from one address needs: per-address \
          connections and joins, frames per second per connection), tokio runtime `{}`. \
-         Clients acknowledge every 16 messages, as `SignalingClient` does. Open files: each \
+         Clients acknowledge every 16 messages, as `SignalingClient` does, each with its own \
+         phase (the first ack after 1 to 16 messages: clients started together would otherwise \
+         all acknowledge in the same second). Open files: each \
          process runs with its soft `ulimit -n` raised to the hard limit (10,000 clients need \
          10,000 descriptors on each side). RSS per client: (server RSS with all clients joined \
          − RSS before the first connection) / clients, from `/proc/PID/status`. CPU: percent of \
