@@ -8,6 +8,7 @@
 mod bench;
 mod fuzz;
 mod load;
+mod openload;
 mod run;
 mod source;
 mod tidy;
@@ -27,13 +28,13 @@ Commands:
   test [args]             the test suite: cargo test --workspace --locked [args]
   tidy                    source checks: the sans-IO rules for session-core, [lints] in every
                           crate, file length (warn at 800 lines, fail over 1000)
-  bench [--quick] [--only PARTS] [--runs N] [--redraw]
+  bench [--quick] [--only PARTS] [--runs N] [--nice N] [--redraw]
                           every benchmark (session-core and SRTP criterion benches next to
                           openssl speed, media, data channel throughput/setup/ICE restart of
                           ours vs webrtc-rs vs str0m vs rtc, scale, signaling load); writes
                           docs/benchmarks.md and docs/benchmarks.svg (--quick: a short smoke
                           run written to target/benchmarks-quick.*). PARTS: comma-separated
-                          session,srtp,media,dc,restart,scale,load. Every run's record
+                          session,srtp,media,dc,restart,scale,load,openload. Every run's record
                           goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
                           chart from it without measuring
   fuzz [target] [--seconds N] [--stable] [-- driver args]
@@ -43,6 +44,15 @@ Commands:
   load [args]             the signaling load test (5,000 clients, ignored by default):
                           cargo test -p tether-signaling-ws --release -- --ignored load
                           --nocapture [args]; size via TETHER_SIGNALING_LOAD_CLIENTS/_ROUNDS
+  load --open [--quick] [--clients N] [--rates A,B,..] [--target-rate R] [--seconds S] [--runs N]
+       [--backend memory|redis|both] [--runtime multi|current] [--nice N]
+                          the open-loop load of the signaling server (default: 10,000
+                          clients in pairs, 0.5,1,1.5,2,3,4 msg/s each until p99 > 50 ms at
+                          or above the target's 1 msg/s, 20 s per step, 3 sweeps, one
+                          process in memory and two on Redis; server
+                          on core 0, generator on core 1); prints the section that
+                          `cargo xtask bench --only openload` writes to docs/benchmarks.md
+                          (--nice N: run every process under `nice -n N`)
   help                    this text
 ";
 
@@ -60,6 +70,7 @@ fn main() -> ExitCode {
         "tidy" => tidy::run(&root),
         "bench" => bench::run(&root, &rest),
         "fuzz" => fuzz::run(&root, &rest),
+        "load" if rest.iter().any(|a| a == "--open") => openload::run(&root, &rest),
         "load" => load::run(&root, &rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

@@ -16,9 +16,20 @@ pub(crate) struct Step {
 }
 
 /// Variables `cargo run` sets for xtask itself that must not leak into a nested cargo: ring's
-/// build script reruns when `CARGO_MANIFEST_DIR` changes, so a leaked value rebuilds ring and
-/// everything above it whenever `cargo xtask ...` and a plain `cargo ...` alternate.
-const NOT_INHERITED_BY_CARGO: &[&str] = &["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH"];
+/// build script reruns when `CARGO_MANIFEST_DIR` or `CARGO_PKG_NAME`/`_VERSION_*` change
+/// (`rerun-if-env-changed`), so a leaked value rebuilds ring and everything above it whenever
+/// `cargo xtask ...` and a plain `cargo ...` alternate. Every `CARGO_PKG_*` variable of
+/// xtask's environment is removed too (see [`Step::command`]).
+const NOT_INHERITED_BY_CARGO: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+];
+
+/// The prefix of the package variables `cargo run` sets for xtask (`CARGO_PKG_NAME`, ...).
+const PKG_PREFIX: &str = "CARGO_PKG_";
 
 /// `cargo <args>`, using the same cargo that runs xtask.
 pub(crate) fn cargo(label: &str, args: &[&str]) -> Step {
@@ -53,6 +64,13 @@ impl Step {
             .current_dir(dir);
         for key in &self.removed {
             command.env_remove(key);
+        }
+        if !self.removed.is_empty() {
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with(PKG_PREFIX) {
+                    command.env_remove(key);
+                }
+            }
         }
         command
     }
@@ -231,7 +249,7 @@ pub(crate) fn succeeds(program: &str, args: &[&str]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{cargo, command, TestTotals};
+    use super::{cargo, command, TestTotals, NOT_INHERITED_BY_CARGO};
 
     #[test]
     fn nested_cargo_does_not_inherit_the_manifest_dir() {
@@ -243,7 +261,14 @@ mod tests {
         };
         let dir = std::path::Path::new(".");
         let c = cargo("x", &["build"]).env("A", "1").command(dir);
-        assert_eq!(removed(&c), ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH"]);
+        let gone = removed(&c);
+        for key in NOT_INHERITED_BY_CARGO {
+            assert!(gone.iter().any(|k| k == key), "{key} in {gone:?}");
+        }
+        // `cargo test` sets CARGO_PKG_NAME for this test as `cargo run` does for xtask.
+        if std::env::var_os("CARGO_PKG_NAME").is_some() {
+            assert!(gone.iter().any(|k| k == "CARGO_PKG_NAME"), "{gone:?}");
+        }
         assert!(c
             .get_envs()
             .any(|(k, v)| k == "A" && v == Some("1".as_ref())));

@@ -8,25 +8,32 @@
 //! next to `openssl speed` measured in the same invocation), `media` (`cargo bench -p
 //! tether-media` when that crate exists), `dc` (data channel throughput and setup time of
 //! every stack), `restart` (ICE restart under load), `scale` (many sessions of ours in one
-//! process), `load` (the signaling load test). The other stacks live in `benches/compare/`, a
+//! process), `load` (the signaling load test, closed loop), `openload` (the signaling server
+//! under an open-loop load, one process and two on Redis). The other stacks live in `benches/compare/`, a
 //! separate cargo workspace that only this command builds.
 
 mod chart;
 mod micro;
+mod openload;
 mod raw;
 mod report;
 mod stacks;
+
+pub(crate) use openload::section as openload_section;
+pub(crate) use stacks::parse_result;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Every part, in the order they run.
-pub(crate) const PARTS: &[&str] = &["session", "srtp", "media", "dc", "restart", "scale", "load"];
+pub(crate) const PARTS: &[&str] = &[
+    "session", "srtp", "media", "dc", "restart", "scale", "load", "openload",
+];
 /// The stacks compared, ours first (ratios are to it).
 pub(crate) const STACKS: &[&str] = &["ours", "webrtc", "str0m", "rtc"];
 
 /// How much to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) parts: Vec<String>,
@@ -43,6 +50,8 @@ pub(crate) struct Options {
     /// Clients and rounds of the signaling load test.
     pub(crate) load_clients: usize,
     pub(crate) load_rounds: usize,
+    /// The open-loop load of the signaling server.
+    pub(crate) openload: crate::openload::Plan,
     /// Seconds per `openssl speed` measurement.
     pub(crate) openssl_seconds: u64,
     /// Measure nothing: redraw the page and chart from the last run's `.raw.txt`.
@@ -61,6 +70,7 @@ impl Options {
             scale_seconds: 10,
             load_clients: 5000,
             load_rounds: 20,
+            openload: crate::openload::Plan::full(),
             openssl_seconds: 3,
             redraw: false,
         }
@@ -76,6 +86,7 @@ impl Options {
             scale_seconds: 3,
             load_clients: 200,
             load_rounds: 5,
+            openload: crate::openload::Plan::quick(),
             openssl_seconds: 1,
             ..Self::full()
         }
@@ -108,6 +119,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
                 }
                 options.parts = parts;
             }
+            "--nice" => {
+                let value = iter.next().ok_or("--nice needs a number")?;
+                options.openload.nice = value
+                    .parse()
+                    .map_err(|_| format!("--nice: not a number: {value}"))?;
+            }
             "--runs" => {
                 let value = iter.next().ok_or("--runs needs a number")?;
                 options.runs = value
@@ -116,7 +133,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown bench argument `{other}` (--quick, --only PARTS, --runs N, --redraw)"
+                    "unknown bench argument `{other}` (--quick, --only PARTS, --runs N, --nice N, \
+                     --redraw)"
                 ))
             }
         }
@@ -142,6 +160,9 @@ pub(crate) struct Results {
     pub(crate) options: Options,
     /// When the measurements were taken (UTC, `2026-11-24T07:35Z`).
     pub(crate) measured_at: String,
+    /// When some parts were not run (`--only`): when the run whose numbers they keep was
+    /// measured (empty when every part was measured now).
+    pub(crate) carried_from: String,
     /// Criterion benchmark id and median nanoseconds per iteration.
     pub(crate) session: Vec<(String, f64)>,
     pub(crate) session_status: Status,
@@ -160,6 +181,10 @@ pub(crate) struct Results {
     pub(crate) scale_errors: Vec<String>,
     pub(crate) load: Option<Record>,
     pub(crate) load_status: Status,
+    /// The open-loop runs (one record per run) and the errors of failed runs.
+    pub(crate) openload: Vec<Record>,
+    pub(crate) openload_errors: Vec<String>,
+    pub(crate) openload_status: Status,
 }
 
 impl Results {
@@ -167,6 +192,7 @@ impl Results {
         Self {
             options,
             measured_at: String::new(),
+            carried_from: String::new(),
             session: Vec::new(),
             session_status: Status::NotRun,
             srtp: Vec::new(),
@@ -180,6 +206,9 @@ impl Results {
             scale_errors: Vec::new(),
             load: None,
             load_status: Status::NotRun,
+            openload: Vec::new(),
+            openload_errors: Vec::new(),
+            openload_status: Status::NotRun,
         }
     }
 }
@@ -237,11 +266,23 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         )
     };
     let raw = md.with_extension("raw.txt");
+    // `target/` does not exist in a checkout that builds elsewhere (CARGO_TARGET_DIR).
+    if let Some(dir) = md.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let results = if options.redraw {
         let text = std::fs::read_to_string(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
         raw::read(&text)?
     } else {
-        let results = measure(root, options.clone());
+        let mut results = measure(root, options.clone());
+        // Parts not run keep the numbers of the previous record (a file that does not read,
+        // e.g. from an older format, is replaced).
+        if let Ok(previous) = std::fs::read_to_string(&raw)
+            .map_err(|e| e.to_string())
+            .and_then(|t| raw::read(&t))
+        {
+            carry_over(&mut results, previous);
+        }
         std::fs::write(&raw, raw::write(&results))
             .map_err(|e| format!("{}: {e}", raw.display()))?;
         results
@@ -260,6 +301,64 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         println!("bench: the records of every run are in {}", raw.display());
     }
     Ok(())
+}
+
+/// Copies the numbers (and the options they were measured with) of every part this
+/// invocation did not run from `previous`.
+fn carry_over(results: &mut Results, previous: Results) {
+    let o = results.options.clone();
+    if PARTS.iter().all(|p| o.wants(p)) {
+        return;
+    }
+    results.carried_from = if previous.carried_from.is_empty() {
+        previous.measured_at.clone()
+    } else {
+        previous.carried_from.clone()
+    };
+    let (r, p) = (results, previous);
+    if !o.wants("session") {
+        r.session = p.session;
+        r.session_status = p.session_status;
+    }
+    if !o.wants("srtp") {
+        r.srtp = p.srtp;
+        r.openssl = p.openssl;
+        r.srtp_status = p.srtp_status;
+        r.options.openssl_seconds = p.options.openssl_seconds;
+    }
+    if !o.wants("media") {
+        r.media = p.media;
+        r.media_status = p.media_status;
+    }
+    if !o.wants("dc") {
+        r.dc = p.dc;
+    }
+    if !o.wants("restart") {
+        r.restart = p.restart;
+        r.options.restart_runs = p.options.restart_runs;
+    }
+    if !o.wants("dc") && !o.wants("restart") {
+        r.options.runs = p.options.runs;
+        r.options.mib = p.options.mib;
+    }
+    if !o.wants("scale") {
+        r.scale = p.scale;
+        r.scale_errors = p.scale_errors;
+        r.options.scale_pairs = p.options.scale_pairs;
+        r.options.scale_seconds = p.options.scale_seconds;
+    }
+    if !o.wants("load") {
+        r.load = p.load;
+        r.load_status = p.load_status;
+        r.options.load_clients = p.options.load_clients;
+        r.options.load_rounds = p.options.load_rounds;
+    }
+    if !o.wants("openload") {
+        r.openload = p.openload;
+        r.openload_errors = p.openload_errors;
+        r.openload_status = p.openload_status;
+        r.options.openload = p.options.openload;
+    }
 }
 
 /// Runs the parts `options` asks for.
@@ -281,6 +380,9 @@ fn measure(root: &Path, options: Options) -> Results {
     if options.wants("load") {
         stacks::load(root, &mut results);
     }
+    if options.wants("openload") {
+        openload::measure(root, &mut results);
+    }
     results
 }
 
@@ -299,6 +401,31 @@ mod tests {
     }
 
     #[test]
+    fn parts_not_run_keep_the_previous_numbers() {
+        let mut previous = Results::new(Options::full());
+        previous.measured_at = "2026-12-06T20:41Z".into();
+        previous.session_status = Status::Done;
+        previous.session.push(("cycle".into(), 1.0));
+        previous.openload.push(Record::new());
+        previous.options.load_clients = 1234;
+        let mut now = Results::new(parse(&["--only".into(), "openload".into()]).unwrap());
+        now.measured_at = "2026-12-07T14:00Z".into();
+        now.openload_status = Status::Done;
+        carry_over(&mut now, previous);
+        assert_eq!(now.carried_from, "2026-12-06T20:41Z");
+        assert_eq!(now.session, vec![("cycle".to_owned(), 1.0)]);
+        assert_eq!(now.session_status, Status::Done);
+        assert_eq!(now.options.load_clients, 1234);
+        // The part that ran keeps its own (here: no) records.
+        assert!(now.openload.is_empty());
+        // A run of every part carries nothing.
+        let mut all = Results::new(Options::full());
+        carry_over(&mut all, Results::new(Options::quick()));
+        assert!(all.carried_from.is_empty());
+        assert_eq!(all.options.load_clients, 5000);
+    }
+
+    #[test]
     fn options_quick_only_and_errors() {
         let o = parse(&["--quick".into(), "--only".into(), "dc,srtp".into()]).unwrap();
         assert!(o.quick && o.wants("dc") && o.wants("srtp") && !o.wants("load"));
@@ -311,5 +438,7 @@ mod tests {
         assert!(parse(&["--only".into(), "nope".into()]).is_err());
         assert!(parse(&["--bogus".into()]).is_err());
         assert_eq!(parse(&["--runs".into(), "7".into()]).unwrap().runs, 7);
+        let o = parse(&["--nice".into(), "-10".into()]).unwrap();
+        assert_eq!(o.openload.nice, -10);
     }
 }

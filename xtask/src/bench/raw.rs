@@ -29,9 +29,12 @@ fn status_line(out: &mut String, part: &str, status: &Status) {
 pub(crate) fn write(r: &Results) -> String {
     let o = &r.options;
     let mut out = format!(
-        "options measured_at={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
-         load_clients={} load_rounds={} openssl_seconds={} parts={}\n",
+        "options measured_at={} carried_from={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
+         load_clients={} load_rounds={} openssl_seconds={} openload_clients={} openload_rates={} \
+         openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} openload_nice={} openload_target_rate={} \
+         parts={}\n",
         r.measured_at,
+        r.carried_from,
         o.quick,
         o.runs,
         o.restart_runs,
@@ -45,6 +48,24 @@ pub(crate) fn write(r: &Results) -> String {
         o.load_clients,
         o.load_rounds,
         o.openssl_seconds,
+        o.openload.clients,
+        o.openload
+            .rates
+            .iter()
+            .map(f64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        o.openload.seconds,
+        o.openload.runs,
+        o.openload
+            .backends
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        o.openload.runtime,
+        o.openload.nice,
+        o.openload.target_rate,
         o.parts.join(","),
     );
     for (part, status) in [
@@ -52,6 +73,7 @@ pub(crate) fn write(r: &Results) -> String {
         ("srtp", &r.srtp_status),
         ("media", &r.media_status),
         ("load", &r.load_status),
+        ("openload", &r.openload_status),
     ] {
         status_line(&mut out, part, status);
     }
@@ -90,7 +112,48 @@ pub(crate) fn write(r: &Results) -> String {
     if let Some(rec) = &r.load {
         let _ = writeln!(out, "load {}", kv(rec));
     }
+    for rec in &r.openload {
+        let _ = writeln!(out, "openload {}", kv(rec));
+    }
+    for e in &r.openload_errors {
+        let _ = writeln!(out, "openload-error error={}", e.replace('\n', " "));
+    }
     out
+}
+
+/// The open-loop plan of an options line; files written before it existed get the full plan.
+fn openload_plan(o: &Record) -> Result<crate::openload::Plan, String> {
+    use crate::openload::{Backend, Plan};
+    let mut plan = Plan::full();
+    if !o.contains_key("openload_clients") {
+        return Ok(plan);
+    }
+    plan.clients = num(o, "openload_clients")?;
+    plan.seconds = num(o, "openload_seconds")?;
+    plan.runs = num(o, "openload_runs")?;
+    plan.rates = o
+        .get("openload_rates")
+        .map(|p| p.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    plan.backends = o
+        .get("openload_backends")
+        .map(|p| {
+            p.split(',')
+                .filter_map(|b| match b {
+                    "memory" => Some(Backend::Memory),
+                    "redis" => Some(Backend::Redis),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    plan.runtime = o.get("openload_runtime").cloned().unwrap_or(plan.runtime);
+    plan.nice = num(o, "openload_nice")?;
+    // Before the target rate was its own option, it was the first step's.
+    plan.target_rate = num(o, "openload_target_rate")
+        .or_else(|_| plan.rates.first().copied().ok_or(String::new()))
+        .unwrap_or(1.0);
+    Ok(plan)
 }
 
 /// The record of a line's `key=value` words; a key in `rest_keys` takes the rest of the line.
@@ -159,10 +222,12 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
         load_clients: num(&o, "load_clients")?,
         load_rounds: num(&o, "load_rounds")?,
         openssl_seconds: num(&o, "openssl_seconds")?,
+        openload: openload_plan(&o)?,
         redraw: true,
     };
     let mut r = Results::new(options);
     r.measured_at = o.get("measured_at").cloned().unwrap_or_default();
+    r.carried_from = o.get("carried_from").cloned().unwrap_or_default();
     for line in text.lines().skip(1) {
         let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
         let rest_keys: &[&str] = &["error", "reason", "line"];
@@ -181,6 +246,7 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
                     "srtp" => r.srtp_status = status,
                     "media" => r.media_status = status,
                     "load" => r.load_status = status,
+                    "openload" => r.openload_status = status,
                     _ => {}
                 }
             }
@@ -211,6 +277,8 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
             "scale" => r.scale.push(rec),
             "scale-error" => r.scale_errors.push(get("error")),
             "load" => r.load = Some(rec),
+            "openload" => r.openload.push(rec),
+            "openload-error" => r.openload_errors.push(get("error")),
             _ => return Err(format!("raw file: unknown line `{line}`")),
         }
     }
@@ -242,7 +310,10 @@ mod tests {
         )];
         r.scale.push(rec.clone());
         r.scale_errors.push("1000 pairs: boom".into());
-        r.load = Some(rec);
+        r.load = Some(rec.clone());
+        r.openload_status = Status::Done;
+        r.openload.push(rec);
+        r.openload_errors.push("redis sweep 1: boom".into());
         let text = write(&r);
         let back = read(&text).unwrap();
         assert_eq!(write(&back), text);
@@ -252,6 +323,22 @@ mod tests {
         );
         assert_eq!(back.dc[0].2, vec!["exited with 1".to_owned()]);
         assert_eq!(back.options.scale_pairs, vec![20]);
+        assert_eq!(back.options.openload, Options::quick().openload);
+        assert_eq!(back.openload_errors, vec!["redis sweep 1: boom".to_owned()]);
+        // A file from before the open-loop part still reads.
+        let old = text
+            .lines()
+            .next()
+            .unwrap()
+            .split(' ')
+            .filter(|w| !w.starts_with("openload_"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let old = text.replacen(text.lines().next().unwrap(), &old, 1);
+        assert_eq!(
+            read(&old).unwrap().options.openload,
+            crate::openload::Plan::full()
+        );
         assert!(read("nonsense").is_err());
     }
 }

@@ -437,6 +437,16 @@ pub(crate) fn markdown(r: &Results, svg_name: &str, previous: &str) -> String {
         r.measured_at,
         machine()
     );
+    if !r.carried_from.is_empty() {
+        let _ = writeln!(
+            out,
+            "This invocation measured only `{}`; the other sections are carried over unchanged \
+             from the previous record (measured at {} or, for sections carried before, \
+             earlier).\n",
+            r.options.parts.join(","),
+            r.carried_from
+        );
+    }
     session(&mut out, r);
     srtp(&mut out, r);
     media(&mut out, r);
@@ -444,6 +454,23 @@ pub(crate) fn markdown(r: &Results, svg_name: &str, previous: &str) -> String {
     restart(&mut out, r);
     scale(&mut out, r);
     signaling(&mut out, r);
+    if let Some(s) = status_line(&r.openload_status) {
+        let mut section = String::new();
+        super::openload_section(&mut section, &r.options.openload, &[], &[]);
+        // The section's heading and description, then why there are no numbers.
+        if let Some(i) = section.find("Not run in this invocation.") {
+            section.truncate(i);
+        }
+        out.push_str(&section);
+        let _ = writeln!(out, "{s}\n");
+    } else {
+        super::openload_section(
+            &mut out,
+            &r.options.openload,
+            &r.openload,
+            &r.openload_errors,
+        );
+    }
     match previous.find(KEPT_HEADING) {
         Some(i) => out.push_str(&previous[i..]),
         None => {
