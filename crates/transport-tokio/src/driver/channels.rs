@@ -170,6 +170,12 @@ impl<S: Signaling> Driver<S> {
                     self.open_channel(channel, stream_id, &label, &init);
                 }
             }
+            SctpEvent::Closed => {
+                tracing::info!(%transport, "SCTP association closed");
+                for (_, stream_id, _, _) in std::mem::take(&mut self.pending_opens) {
+                    self.feed(TransportEvent::DataChannelClosed { stream_id });
+                }
+            }
             SctpEvent::Lost(e) => {
                 tracing::warn!(%transport, error = %e, "SCTP association ended");
                 for (_, stream_id, _, _) in std::mem::take(&mut self.pending_opens) {

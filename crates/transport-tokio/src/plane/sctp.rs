@@ -14,8 +14,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rtc_sctp::{
-    Association, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig, Event,
-    Payload, PayloadProtocolIdentifier as Ppi, ServerConfig, StreamEvent, TransportConfig,
+    Association, AssociationError, AssociationHandle, ClientConfig, DatagramEvent, Endpoint,
+    EndpointConfig, Event, Payload, PayloadProtocolIdentifier as Ppi, ServerConfig, StreamEvent,
+    TimerConfig, TransportConfig,
 };
 use rtc_shared::TransportProtocol;
 
@@ -37,7 +38,10 @@ const RECEIVE_WINDOW: u32 = 1024 * 1024;
 #[derive(Debug)]
 pub(crate) enum SctpEvent {
     Connected,
-    /// The association failed or ended (the reason says which).
+    /// The association ended normally: the peer closed it (an ABORT with "user initiated",
+    /// as a browser's `close()` sends) or we did.
+    Closed,
+    /// The association failed: its handshake, or a protocol error.
     Lost(TransportError),
     /// The peer opened a channel with DCEP (already acknowledged).
     RemoteOpen {
@@ -96,6 +100,8 @@ pub(crate) struct SctpSession {
     /// The largest message we may send (the peer's `a=max-message-size`).
     send_limit: usize,
     streams: BTreeMap<u16, StreamInfo>,
+    /// Why the association's streams were closed, as it said last.
+    close_reason: Option<AssociationError>,
     events: VecDeque<SctpEvent>,
     /// Inbound messages dropped for being larger than [`MAX_INCOMING_MESSAGE`].
     pub(crate) oversized_dropped: u64,
@@ -127,7 +133,18 @@ impl SctpSession {
             0 => 16 * 1024 * 1024,
             n => usize::try_from(n).unwrap_or(usize::MAX).min(1 << 30),
         };
+        // Retransmit DATA, stream resets and SACKs for as long as it takes: `rtc-sctp` stops
+        // its T3 timer for good after 5 retransmissions (about a minute with the doubling
+        // RTO), which would strand every outstanding message after a longer outage that ICE
+        // recovers from. Whether the path is alive is ICE consent's call, not SCTP's.
+        let timers = TimerConfig {
+            max_t3_rtx_retrans: usize::MAX,
+            max_reconfig_retrans: usize::MAX,
+            max_ack_retrans: usize::MAX,
+            ..TimerConfig::default()
+        };
         let transport = TransportConfig::default()
+            .with_timer_config(timers)
             .with_sctp_port(local_port)
             .with_max_receive_buffer_size(RECEIVE_WINDOW)
             .with_max_message_size(u32::try_from(send_limit).unwrap_or(u32::MAX));
@@ -153,6 +170,7 @@ impl SctpSession {
             lost: false,
             send_limit,
             streams: BTreeMap::new(),
+            close_reason: None,
             events: VecDeque::new(),
             oversized_dropped: 0,
         })
@@ -235,9 +253,12 @@ impl SctpSession {
                     self.events
                         .push_back(SctpEvent::Lost(TransportError::Sctp(reason.to_string())));
                 }
-                Event::AssociationLost { id, .. } if self.streams.remove(&id).is_some() => {
-                    self.events
-                        .push_back(SctpEvent::StreamClosed { stream_id: id });
+                Event::AssociationLost { id, reason } => {
+                    self.close_reason = Some(reason);
+                    if self.streams.remove(&id).is_some() {
+                        self.events
+                            .push_back(SctpEvent::StreamClosed { stream_id: id });
+                    }
                 }
                 Event::Stream(StreamEvent::Opened { .. }) => {
                     while let Some(s) = a.accept_stream() {
@@ -285,9 +306,16 @@ impl SctpSession {
                 self.events
                     .push_back(SctpEvent::StreamClosed { stream_id: id });
             }
-            self.events.push_back(SctpEvent::Lost(TransportError::Sctp(
-                "association closed".to_owned(),
-            )));
+            self.events.push_back(match self.close_reason.take() {
+                // The peer's "user initiated" ABORT reads as a reset; a close of ours or the
+                // peer's SHUTDOWN are normal ends too.
+                None
+                | Some(AssociationError::Reset)
+                | Some(AssociationError::AssociationClosed)
+                | Some(AssociationError::ApplicationClosed)
+                | Some(AssociationError::LocallyClosed) => SctpEvent::Closed,
+                Some(reason) => SctpEvent::Lost(TransportError::Sctp(reason.to_string())),
+            });
         }
     }
 

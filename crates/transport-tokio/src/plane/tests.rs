@@ -430,10 +430,42 @@ fn close_sends_abort_and_close_notify() {
     while let Some(ev) = p.b.plane.poll_event() {
         events.push(ev);
     }
+    // The peer's ABORT is a normal end, not a failure.
     assert!(events
+        .iter()
+        .any(|e| matches!(e, PlaneEvent::Sctp(SctpEvent::Closed))));
+    assert!(!events
         .iter()
         .any(|e| matches!(e, PlaneEvent::Sctp(SctpEvent::Lost(_)))));
     assert!(events
         .iter()
         .any(|e| matches!(e, PlaneEvent::Dtls(DtlsEvent::Closed))));
+}
+
+#[test]
+fn data_sent_into_a_two_minute_outage_arrives_after_it() {
+    // rtc-sctp's default stops retransmitting DATA after 5 T3 timeouts (~1 min): ours must not.
+    let mut p = Pair::new(false);
+    p.connect();
+    let params = ChannelParams::new("x", &DataChannelInit::default());
+    let now = p.now;
+    p.a.plane.sctp().unwrap().open(now, 1, &params, false).unwrap();
+    p.run_until(Duration::from_secs(1), |_| false);
+    assert!(drain(&mut p.a, 1).is_empty());
+    p.loss = 1.0;
+    let now = p.now;
+    p.a.plane
+        .sctp()
+        .unwrap()
+        .send(now, 1, Bytes::from_static(b"late"), false)
+        .unwrap();
+    p.run_until(Duration::from_secs(120), |_| false);
+    assert!(drain(&mut p.b, 1).is_empty());
+    p.loss = 0.0;
+    // The next T3 retransmission (RTO capped at 60 s) gets through.
+    p.run_until(Duration::from_secs(65), |_| false);
+    assert_eq!(
+        drain(&mut p.b, 1),
+        vec![Message::Binary(Bytes::from_static(b"late"))]
+    );
 }
