@@ -191,11 +191,17 @@ impl<S: Signaling> Driver<S> {
     async fn run(mut self) {
         tracing::debug!("driver started");
         loop {
-            self.drain().await;
+            // Work left when a drain cap was hit: look at the inputs without sleeping, then
+            // drain again (never sleep with output queued).
+            let busy = self.drain().await;
             if self.session.is_closed() {
                 break;
             }
-            let deadline = self.poll_timeout().map(tokio::time::Instant::from_std);
+            let deadline = if busy {
+                Some(tokio::time::Instant::now())
+            } else {
+                self.poll_timeout().map(tokio::time::Instant::from_std)
+            };
             let wants_events = !self.pending.is_empty() && !self.app_gone;
             let events = self.events.clone();
             tokio::select! {
@@ -291,11 +297,11 @@ impl<S: Signaling> Driver<S> {
         }
     }
 
-    /// Drains the data planes and the session's queues until they stay empty (bounded rounds).
-    async fn drain(&mut self) {
+    /// Drains the data planes and the session's queues until they stay empty (bounded
+    /// rounds); `true` when the bound was hit with work left.
+    async fn drain(&mut self) -> bool {
         for _ in 0..MAX_DRAIN_ROUNDS {
-            self.pump_planes();
-            let mut progressed = false;
+            let mut progressed = self.pump_planes();
             while let Some(cmd) = self.session.poll_transport() {
                 progressed = true;
                 self.execute(cmd).await;
@@ -309,9 +315,10 @@ impl<S: Signaling> Driver<S> {
                 self.on_session_event(ev);
             }
             if !progressed {
-                return;
+                return false;
             }
         }
+        true
     }
 
     async fn send_signal(&mut self, msg: SignalMessage) {

@@ -373,8 +373,9 @@ impl<S: Signaling> Driver<S> {
     }
 
     /// Runs every transport's data plane after inputs: its events, then its datagrams, until
-    /// both are quiet (handling an event may send).
-    pub(super) fn pump_planes(&mut self) {
+    /// both are quiet (handling an event may send). `true` when anything happened.
+    pub(super) fn pump_planes(&mut self) -> bool {
+        let mut any = false;
         let now = Instant::now();
         let ids: Vec<TransportId> = self.transports.keys().copied().collect();
         for _ in 0..super::MAX_DRAIN_ROUNDS {
@@ -399,12 +400,14 @@ impl<S: Signaling> Driver<S> {
             if !progressed {
                 break;
             }
+            any = true;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         for t in self.transports.values_mut() {
             t.flush(now, &mut scratch);
         }
         self.scratch = scratch;
+        any || !self.redeliver.is_empty()
     }
 
     fn on_plane_event(&mut self, transport: TransportId, ev: PlaneEvent) {

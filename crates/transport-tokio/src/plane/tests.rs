@@ -449,7 +449,11 @@ fn data_sent_into_a_two_minute_outage_arrives_after_it() {
     p.connect();
     let params = ChannelParams::new("x", &DataChannelInit::default());
     let now = p.now;
-    p.a.plane.sctp().unwrap().open(now, 1, &params, false).unwrap();
+    p.a.plane
+        .sctp()
+        .unwrap()
+        .open(now, 1, &params, false)
+        .unwrap();
     p.run_until(Duration::from_secs(1), |_| false);
     assert!(drain(&mut p.a, 1).is_empty());
     p.loss = 1.0;
