@@ -18,13 +18,15 @@ use session_core::transport::{TransportEvent, TransportId};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::channel::{self, DataChannel, Link, Message};
+use crate::channel::{self, ChannelParts, DataChannel, Link, Message};
+use crate::command::Command;
 use crate::dtls::DtlsIdentity;
 use crate::error::TransportError;
+use crate::event::PeerEvent;
 use crate::ice::{self, GatherOptions, GenKey, IceReport};
-use crate::peer::{Command, PeerEvent, Stats};
 use crate::signaling::Signaling;
 use crate::signaling::SignalingError;
+use crate::stats::Stats;
 use crate::switch::Inbound;
 
 use transport::TransportIo;
@@ -323,7 +325,7 @@ impl<S: Signaling> Driver<S> {
 
     async fn send_signal(&mut self, msg: SignalMessage) {
         if self.manual {
-            if let Some(ev) = crate::manual::local_signal_event(msg) {
+            if let Some(ev) = crate::event::local_signal_event(msg) {
                 self.emit(ev);
             }
             return;
@@ -417,7 +419,7 @@ impl<S: Signaling> Driver<S> {
         }
     }
 
-    fn new_local_handle(&mut self, id: ChannelId, label: String) -> DataChannel {
+    fn new_local_handle(&mut self, id: ChannelId, label: String) -> ChannelParts {
         let (link, link_rx) = watch::channel(Link::Connecting);
         let (tx, rx) = mpsc::channel(channel::INCOMING_QUEUE);
         self.channels.insert(
@@ -428,11 +430,12 @@ impl<S: Signaling> Driver<S> {
                 stream_id: None,
             },
         );
-        let commands = self
-            .commands_weak
-            .upgrade()
-            .unwrap_or_else(|| mpsc::channel(1).0);
-        DataChannel::new(id, label, link_rx, rx, commands)
+        ChannelParts {
+            id,
+            label,
+            link: link_rx,
+            incoming: rx,
+        }
     }
 
     fn on_session_event(&mut self, ev: Event) {
@@ -456,7 +459,13 @@ impl<S: Signaling> Driver<S> {
                     .commands_weak
                     .upgrade()
                     .unwrap_or_else(|| mpsc::channel(1).0);
-                let handle = DataChannel::new(channel, label, link_rx, pending.incoming, commands);
+                let parts = ChannelParts {
+                    id: channel,
+                    label,
+                    link: link_rx,
+                    incoming: pending.incoming,
+                };
+                let handle = DataChannel::new(parts, commands);
                 self.emit(PeerEvent::DataChannel(handle));
             }
             Event::DataChannelClose(id) => {

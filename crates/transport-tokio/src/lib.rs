@@ -75,10 +75,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 mod channel;
+mod command;
 mod demux;
 mod driver;
 mod dtls;
 mod error;
+mod event;
 mod ice;
 
 mod manual;
@@ -90,6 +92,7 @@ mod route;
 mod rtp_path;
 mod signaling;
 mod srtp;
+mod stats;
 mod switch;
 mod track;
 
@@ -99,15 +102,14 @@ pub use dtls::DtlsIdentity;
 pub use error::{
     ChannelError, IdentityError, PeerError, SetupError, TrackError, TransportError, UnclaimedReason,
 };
+pub use event::{PeerEvent, PeerEvents};
 pub use ice::{
     check_ice_servers, GatherOptions, InterfaceFilter, IpFilter, DEFAULT_UDP_RECEIVE_BUFFER,
 };
 pub use media_track::{LocalTrack, MediaTrackError, RemoteTrack};
 pub use netwatch::NetworkWatch;
-pub use peer::{
-    ChannelStats, GenerationStats, MediaStats, PeerConfig, PeerConnection, PeerEvent, PeerEvents,
-    Stats,
-};
+pub use peer::{PeerConfig, PeerConnection};
 pub use rtp_path::RtcpPackets;
 pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};
+pub use stats::{ChannelStats, GenerationStats, MediaStats, Stats};
 pub use track::{RtpParameters, RtpReceiver, RtpSender, RTCP_QUEUE, RTP_QUEUE};

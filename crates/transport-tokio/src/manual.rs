@@ -7,93 +7,17 @@
 //! [`PeerEvent::LocalCandidate`](crate::PeerEvent::LocalCandidate) and
 //! [`PeerEvent::LocalEndOfCandidates`](crate::PeerEvent::LocalEndOfCandidates).
 
-use std::time::Instant;
-
 use async_trait::async_trait;
-use session_core::error::SessionError;
-use session_core::session::{CandidateOutcome, OfferOptions, Session};
+use session_core::session::{CandidateOutcome, OfferOptions};
 use session_core::signal::{IceCandidateInit, SessionDescription, SignalMessage};
 use session_core::signaling::SignalingState;
 use tokio::sync::oneshot;
 
+use crate::command::{Command, Jsep};
 use crate::error::{PeerError, SetupError};
-use crate::peer::{Command, PeerConfig, PeerConnection, PeerEvent, PeerEvents};
+use crate::event::PeerEvents;
+use crate::peer::{PeerConfig, PeerConnection};
 use crate::signaling::{Signaling, SignalingError};
-
-/// A JSEP call queued to the driver, with its reply.
-#[derive(Debug)]
-pub(crate) enum Jsep {
-    CreateOffer(
-        OfferOptions,
-        oneshot::Sender<Result<SessionDescription, SessionError>>,
-    ),
-    CreateAnswer(oneshot::Sender<Result<SessionDescription, SessionError>>),
-    SetLocal(
-        SessionDescription,
-        oneshot::Sender<Result<(), SessionError>>,
-    ),
-    SetRemote(
-        SessionDescription,
-        oneshot::Sender<Result<(), SessionError>>,
-    ),
-    AddCandidate(
-        IceCandidateInit,
-        oneshot::Sender<Result<CandidateOutcome, SessionError>>,
-    ),
-    LocalDescription(oneshot::Sender<Option<SessionDescription>>),
-    RemoteDescription(oneshot::Sender<Option<SessionDescription>>),
-    SignalingState(oneshot::Sender<SignalingState>),
-}
-
-impl Jsep {
-    /// Runs the call on the driver's session and replies (a dropped caller is ignored).
-    pub(crate) fn run(self, session: &mut Session, now: Instant) {
-        match self {
-            Jsep::CreateOffer(options, reply) => {
-                let _ = reply.send(session.create_offer(options, now));
-            }
-            Jsep::CreateAnswer(reply) => {
-                let _ = reply.send(session.create_answer(now));
-            }
-            Jsep::SetLocal(desc, reply) => {
-                let _ = reply.send(session.set_local_description(desc, now));
-            }
-            Jsep::SetRemote(desc, reply) => {
-                let _ = reply.send(session.set_remote_description(desc, now));
-            }
-            Jsep::AddCandidate(candidate, reply) => {
-                let _ = reply.send(session.add_ice_candidate(candidate, now));
-            }
-            Jsep::LocalDescription(reply) => {
-                let _ = reply.send(session.local_description());
-            }
-            Jsep::RemoteDescription(reply) => {
-                let _ = reply.send(session.remote_description());
-            }
-            Jsep::SignalingState(reply) => {
-                let _ = reply.send(session.signaling_state());
-            }
-        }
-    }
-}
-
-/// What a signal message the session emits in manual mode becomes for the application:
-/// candidates and end-of-candidates are events; `bye` and descriptions are not (the
-/// application sends the descriptions it created itself, and learns of a close by its own
-/// signaling).
-pub(crate) fn local_signal_event(msg: SignalMessage) -> Option<PeerEvent> {
-    match msg {
-        SignalMessage::Candidate { candidate } => Some(PeerEvent::LocalCandidate(candidate)),
-        SignalMessage::EndOfCandidates {
-            username_fragment,
-            sdp_mid,
-        } => Some(PeerEvent::LocalEndOfCandidates {
-            username_fragment,
-            sdp_mid,
-        }),
-        _ => None,
-    }
-}
 
 /// The driver's signaling in manual mode: none. The driver never polls or sends on it (its
 /// signaling is closed from the start).

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::command::Command;
 use crate::ice::GatherOptions;
-use crate::peer::Command;
 
 /// How a [`PeerConnection`](crate::PeerConnection) notices local network changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

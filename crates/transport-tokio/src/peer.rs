@@ -1,34 +1,28 @@
 //! [`PeerConnection`]: the handle applications hold, its configuration and its events.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use session_core::candidate::CandidateType;
-use session_core::channel::{ChannelId, DataChannelInit};
+use session_core::channel::DataChannelInit;
 use session_core::config::{
     BundlePolicy, Config, ConfigUpdate, IceServer, IceTransportPolicy, Negotiation,
 };
-use session_core::error::SessionError;
 use session_core::policy::RestartPolicy;
-use session_core::session::Event;
-use session_core::signal::IceCandidateInit;
-use session_core::transport::{Generation, TransportId};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::channel::DataChannel;
+use crate::command::Command;
 use crate::driver::Driver;
 use crate::dtls::DtlsIdentity;
-use crate::error::{PeerError, SetupError, TransportError};
+use crate::error::{PeerError, SetupError};
+use crate::event::{PeerEvents, EVENT_QUEUE};
 use crate::ice::GatherOptions;
 use crate::netwatch::{self, NetworkWatch};
 use crate::signaling::Signaling;
-use crate::track::{RtpReceiver, RtpSender};
+use crate::stats::Stats;
+use crate::track::RtpSender;
 
 /// Commands queued from the application to the driver; beyond that, calls wait.
 const COMMAND_QUEUE: usize = 64;
-/// Events queued for the application in the channel (more wait inside the driver, see
-/// [`PeerEvents`]).
-pub(crate) const EVENT_QUEUE: usize = 256;
 
 /// Configuration of a [`PeerConnection`].
 #[derive(Debug, Clone)]
@@ -84,203 +78,6 @@ impl PeerConfig {
             ice_role_override: None,
         }
     }
-}
-
-/// What a peer connection tells the application.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum PeerEvent {
-    /// An event of the session (states, ICE generations, data channel open/close, closed).
-    Session(Event),
-    /// The peer opened a data channel (W3C `datachannel`).
-    DataChannel(DataChannel),
-    /// The transport failed below the session (fingerprint mismatch, DTLS, SCTP, ...).
-    TransportError(TransportError),
-    /// The application read events too slowly: this many were dropped (see [`PeerEvents`]).
-    Lagged {
-        /// Events dropped.
-        dropped: u64,
-    },
-    /// The remote started sending on a transceiver (W3C `track`): its receiver, delivered once
-    /// the offer/answer exchange completed; its queue already holds what arrived meanwhile.
-    Track(RtpReceiver),
-    /// Manual negotiation ([`PeerConnection::new_manual`]): a local ICE candidate (W3C
-    /// `icecandidate`) to send to the peer, which gives it to its
-    /// [`add_ice_candidate`](PeerConnection::add_ice_candidate). Candidates of an ICE restart
-    /// carry the new generation's `username_fragment`.
-    LocalCandidate(IceCandidateInit),
-    /// Manual negotiation: this ICE generation gathered all its candidates (W3C
-    /// `icecandidate` with a null candidate). The peer learns it by an
-    /// [`add_ice_candidate`](PeerConnection::add_ice_candidate) with an empty `candidate` and
-    /// these fields.
-    LocalEndOfCandidates {
-        /// The generation's ufrag.
-        username_fragment: Option<String>,
-        /// The m-section, when not bundled.
-        sdp_mid: Option<String>,
-    },
-}
-
-/// The stream of a peer connection's events.
-///
-/// Overflow policy: up to 256 events wait in the channel and up to 4096 more inside the
-/// driver, which never blocks on the application; beyond that, new events are dropped and
-/// a [`PeerEvent::Lagged`] with their count is delivered once there is room again. Data channel
-/// messages do not go through this stream (see [`DataChannel::recv`]).
-#[derive(Debug)]
-pub struct PeerEvents {
-    rx: mpsc::Receiver<PeerEvent>,
-}
-
-impl PeerEvents {
-    /// The next event; `None` once the peer connection has stopped and every event was read.
-    pub async fn recv(&mut self) -> Option<PeerEvent> {
-        self.rx.recv().await
-    }
-}
-
-/// The selected path of one live ICE generation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GenerationStats {
-    /// Transport.
-    pub transport: TransportId,
-    /// Generation.
-    pub generation: Generation,
-    /// Does it carry the transport's traffic?
-    pub promoted: bool,
-    /// Local address of the selected pair, once connected.
-    pub local: Option<SocketAddr>,
-    /// Remote address of the selected pair, once connected.
-    pub remote: Option<SocketAddr>,
-    /// Type of the selected pair's local candidate (`Relay` when it goes through TURN).
-    pub local_type: Option<CandidateType>,
-    /// Type of the selected pair's remote candidate.
-    pub remote_type: Option<CandidateType>,
-    /// The ICE role this generation's agent checks with.
-    pub ice_role: session_core::transport::IceRole,
-    /// Whether the generation stalled and its agent was replaced by one of the other role
-    /// (suspected ICE role conflict, see docs/transport-tokio.md).
-    pub role_flipped: bool,
-    /// Datagrams written to this generation's selected pair (DTLS, SRTP, SRTCP; ICE's own STUN
-    /// checks are not counted). W3C `RTCIceCandidatePairStats.packetsSent`.
-    pub packets_sent: u64,
-    /// Bytes of those datagrams (UDP payload). W3C `bytesSent`.
-    pub bytes_sent: u64,
-    /// Datagrams read from this generation's selected pair (what arrived before the path
-    /// connected, or after it was retired, is not counted). W3C `packetsReceived`.
-    pub packets_received: u64,
-    /// Bytes of those datagrams (UDP payload). W3C `bytesReceived`.
-    ///
-    /// Not reported: round-trip time. `webrtc-ice` 0.17.2 measures none (its
-    /// `get_candidate_pairs_stats` fills ids, state and nomination and leaves every counter and
-    /// RTT at zero), and neither `dtls` nor `webrtc-sctp` exposes one.
-    pub bytes_received: u64,
-}
-
-/// One data channel (W3C `RTCDataChannelStats`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ChannelStats {
-    /// The channel's identity in its session.
-    pub id: ChannelId,
-    /// Its label.
-    pub label: String,
-    /// SCTP stream id, once assigned (W3C `dataChannelIdentifier`).
-    pub stream_id: Option<u16>,
-    /// Its state.
-    pub state: session_core::channel::DataChannelState,
-    /// Messages handed to SCTP by `send`/`send_text` (empty ones included).
-    pub messages_sent: u64,
-    /// Payload bytes of those messages.
-    pub bytes_sent: u64,
-    /// Messages read from SCTP for this channel (queued for the application or already read).
-    pub messages_received: u64,
-    /// Payload bytes of those messages.
-    pub bytes_received: u64,
-    /// Bytes queued in SCTP and not yet acknowledged (W3C `bufferedAmount`); 0 unless open.
-    pub buffered_amount: u64,
-}
-
-/// A snapshot of the transport (W3C `getStats`, in part).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Every live ICE generation.
-    pub generations: Vec<GenerationStats>,
-    /// DTLS datagrams received, over every generation.
-    pub dtls_datagrams_in: u64,
-    /// Datagrams written while no path was promoted (or refused by the path).
-    pub datagrams_dropped_out: u64,
-    /// DTLS records sent again on a newly promoted path after an outage (the ones the dead
-    /// path may have lost), so SCTP need not wait for its retransmission timer.
-    pub dtls_datagrams_replayed: u64,
-    /// The SRTP/RTP path.
-    pub media: MediaStats,
-    /// Every data channel the session knows that the application has a handle on (or will
-    /// have: local ones from creation; the peer's once accepted), by channel id.
-    pub channels: Vec<ChannelStats>,
-}
-
-/// Counters of the SRTP/RTP path of a peer connection (every transport and track).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MediaStats {
-    /// RTP packets unprotected (before routing).
-    pub rtp_packets_in: u64,
-    /// Compound RTCP packets unprotected.
-    pub rtcp_packets_in: u64,
-    /// SRTP/SRTCP packets dropped: the authentication tag (or AEAD) check failed.
-    pub auth_failed: u64,
-    /// SRTP/SRTCP packets dropped by replay protection.
-    pub replayed: u64,
-    /// Packets dropped as malformed (bad RTP/RTCP header, padding, too short).
-    pub malformed: u64,
-    /// RTP packets (or RTCP packets of a compound) that matched no receiver or sender.
-    pub unroutable: u64,
-    /// Packets (RTP) or compound packets (RTCP) dropped because the track's queue was full
-    /// or its handle gone (the newest is dropped).
-    pub queue_dropped: u64,
-    /// RTP packets protected and written.
-    pub rtp_packets_out: u64,
-    /// Compound RTCP packets protected and written.
-    pub rtcp_packets_out: u64,
-    /// RTP/RTCP datagrams dropped because they arrived before SRTP was ready and 128 were
-    /// already waiting for the keys.
-    pub dropped_before_srtp: u64,
-}
-
-/// What the application asks of the driver.
-#[derive(Debug)]
-pub(crate) enum Command {
-    CreateDataChannel {
-        label: String,
-        init: DataChannelInit,
-        reply: oneshot::Sender<Result<DataChannel, SessionError>>,
-    },
-    CloseChannel(ChannelId),
-    /// A message for an open channel (its bytes already counted in the buffered amount).
-    Send {
-        channel: std::sync::Arc<crate::channel::ChannelShared>,
-        data: bytes::Bytes,
-        is_string: bool,
-    },
-    /// The application read from a channel whose queue was full: read its stream again.
-    ResumeRead(std::sync::Arc<crate::channel::ChannelShared>),
-    RestartIce,
-    Stats(oneshot::Sender<Stats>),
-    Close,
-    AddTrack {
-        kind: session_core::sdp::MediaKind,
-        stream_id: String,
-        track_id: String,
-        reply: oneshot::Sender<Result<RtpSender, PeerError>>,
-    },
-    SetConfiguration {
-        update: ConfigUpdate,
-        reply: oneshot::Sender<Result<(), SessionError>>,
-    },
-    NetworkChanged,
-    /// A manual-negotiation call (or a description/state getter).
-    Jsep(crate::manual::Jsep),
 }
 
 /// A WebRTC peer connection on tokio: the application's handle.
@@ -400,7 +197,8 @@ impl PeerConnection {
             reply,
         })
         .await?;
-        Ok(rx.await.map_err(|_| PeerError::Closed)??)
+        let parts = rx.await.map_err(|_| PeerError::Closed)??;
+        Ok(DataChannel::new(parts, self.commands.clone()))
     }
 
     /// Requests an ICE restart (W3C `restartIce`): a new generation is negotiated and checked

@@ -11,13 +11,30 @@ use webrtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
 use webrtc_srtp::protection_profile::ProtectionProfile;
 
 use crate::error::TransportError;
-use crate::plane::dtls::SrtpMaterial;
 
 /// SRTP replay window (packets). Wider than the RFC 3711 minimum of 64 so that video bursts
 /// reordered on the path are not mistaken for replays.
 pub(crate) const SRTP_REPLAY_WINDOW: usize = 512;
 /// SRTCP replay window (packets).
 pub(crate) const SRTCP_REPLAY_WINDOW: usize = 128;
+
+/// The keying material SRTP needs from a connected association.
+pub(crate) struct SrtpMaterial {
+    pub(crate) profile: SrtpProtectionProfile,
+    /// `2 * (key_len + salt_len)` bytes of the exporter, in RFC 5764 order (client key, server
+    /// key, client salt, server salt).
+    pub(crate) material: Vec<u8>,
+    pub(crate) is_client: bool,
+}
+
+impl std::fmt::Debug for SrtpMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The material is secret.
+        f.debug_struct("SrtpMaterial")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The SRTP state of one DTLS transport.
 pub(crate) struct SrtpKeys {

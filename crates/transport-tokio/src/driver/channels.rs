@@ -24,10 +24,11 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::{AbortOnDrop, Driver, Io, RemotePending};
 use crate::channel::{self, ChannelShared, Link, Message};
 use crate::error::{TransportError, UnclaimedReason};
-use crate::peer::{ChannelStats, PeerEvent};
+use crate::event::PeerEvent;
 use crate::plane::dcep::{self, ChannelParams};
 use crate::plane::sctp::{Opened, SctpEvent, SctpSession};
 use crate::signaling::Signaling;
+use crate::stats::ChannelStats;
 
 /// Streams the peer wrote on that may wait for a negotiated channel at once.
 pub(crate) const MAX_UNCLAIMED: usize = 16;

@@ -13,10 +13,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::Driver;
 use crate::error::{PeerError, TransportError};
-use crate::peer::{MediaStats, PeerEvent};
+use crate::event::PeerEvent;
 use crate::rtp_path::{self, MediaShared, ReceiverSink, SrtpOut};
 use crate::signaling::Signaling;
 use crate::srtp::SrtpKeys;
+use crate::stats::MediaStats;
 use crate::track::{RtpParameters, RtpReceiver, RtpSender, TrackLink, RTCP_QUEUE, RTP_QUEUE};
 
 /// The media state the driver owns.

@@ -19,11 +19,12 @@ use tokio::task::JoinHandle;
 use super::{Driver, CLOSE_TIMEOUT};
 use crate::channel::Link;
 use crate::error::TransportError;
+use crate::event::PeerEvent;
 use crate::ice;
-use crate::peer::{GenerationStats, PeerEvent, Stats};
 use crate::plane::dtls::DtlsEvent;
 use crate::plane::{Plane, PlaneEvent, SctpParams};
 use crate::signaling::Signaling;
+use crate::stats::{GenerationStats, Stats};
 use crate::switch::counted::{Counted, PathCounters};
 use crate::switch::{Inbound, PathConn, SwitchConn};
 

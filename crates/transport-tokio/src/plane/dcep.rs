@@ -11,7 +11,8 @@ use rtc_sctp::{PayloadProtocolIdentifier as Ppi, ReliabilityType};
 use rtc_shared::marshal::{Marshal, Unmarshal};
 use session_core::channel::DataChannelInit;
 
-use crate::channel::Message;
+pub(crate) use crate::channel::link::wire_len;
+use crate::channel::link::Message;
 
 /// A channel's settings, as a `DATA_CHANNEL_OPEN` carries them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,11 +148,6 @@ pub(crate) fn wire_of(data: Bytes, is_string: bool) -> (Bytes, Ppi) {
         (false, true) => (data, Ppi::String),
         (false, false) => (data, Ppi::Binary),
     }
-}
-
-/// The bytes a message of `len` bytes occupies in SCTP's send buffer.
-pub(crate) fn wire_len(len: usize) -> usize {
-    len.max(1)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use session_core::transport::DtlsRole;
 
 use crate::dtls::DtlsIdentity;
 use crate::error::TransportError;
+use crate::srtp::SrtpMaterial;
 
 /// How long a DTLS handshake may take before the transport is failed.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,24 +44,6 @@ pub(crate) enum DtlsEvent {
     Failed(TransportError),
     /// The peer sent `close_notify`.
     Closed,
-}
-
-/// The keying material SRTP needs from a connected association.
-pub(crate) struct SrtpMaterial {
-    pub(crate) profile: SrtpProtectionProfile,
-    /// `2 * (key_len + salt_len)` bytes of the exporter, in RFC 5764 order (client key, server
-    /// key, client salt, server salt).
-    pub(crate) material: Vec<u8>,
-    pub(crate) is_client: bool,
-}
-
-impl std::fmt::Debug for SrtpMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The material is secret.
-        f.debug_struct("SrtpMaterial")
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

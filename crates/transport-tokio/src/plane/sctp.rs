@@ -21,7 +21,7 @@ use rtc_sctp::{
 use rtc_shared::TransportProtocol;
 
 use super::dcep::{self, ChannelParams, Received};
-use crate::channel::Message;
+use crate::channel::link::Message;
 use crate::error::TransportError;
 
 /// The association's one peer, whatever path carries it (placeholders, as for DTLS).
@@ -29,7 +29,7 @@ const LOCAL: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 
 const PEER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 2));
 
 /// The largest message we accept (what our SDP's `a=max-message-size` says).
-pub(crate) const MAX_INCOMING_MESSAGE: usize = crate::channel::MAX_INCOMING_MESSAGE;
+pub(crate) const MAX_INCOMING_MESSAGE: usize = crate::channel::link::MAX_INCOMING_MESSAGE;
 /// Our receive window: how much the peer may have in flight to us, and how much unread data
 /// SCTP holds for channels whose application does not read.
 const RECEIVE_WINDOW: u32 = 1024 * 1024;
