@@ -4,6 +4,7 @@
 
 mod channels;
 mod media;
+mod signal_io;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -75,7 +76,10 @@ struct RemotePending {
 pub(crate) struct Driver<S: Signaling> {
     id: u64,
     session: Session,
-    signaling: S,
+    /// The signaling channel until the driver starts (then its task owns it).
+    signaling: Option<S>,
+    /// The signaling task: outgoing messages are queued to it, incoming ones come from it.
+    signal_io: Option<signal_io::SignalIo>,
     signaling_open: bool,
     /// Manual negotiation: local candidates become events instead of signal messages.
     manual: bool,
@@ -152,7 +156,8 @@ impl<S: Signaling> Driver<S> {
         Self {
             id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
             session: Session::new(config, Instant::now()),
-            signaling,
+            signaling: Some(signaling),
+            signal_io: None,
             signaling_open: !manual,
             manual,
             identity,
@@ -192,6 +197,11 @@ impl<S: Signaling> Driver<S> {
 
     async fn run(mut self) {
         tracing::debug!("driver started");
+        if let Some(s) = self.signaling.take() {
+            if self.signaling_open {
+                self.signal_io = Some(signal_io::SignalIo::spawn(s));
+            }
+        }
         loop {
             // Work left when a drain cap was hit: look at the inputs without sleeping, then
             // drain again (never sleep with output queued).
@@ -233,7 +243,9 @@ impl<S: Signaling> Driver<S> {
                 }
                 Some((key, report)) = self.ice_rx.recv() => self.on_ice(key, report).await,
                 Some(io) = self.io_rx.recv() => self.on_io(io),
-                msg = self.signaling.recv(), if self.signaling_open => self.on_signal(msg),
+                Some(msg) = recv_signal(&mut self.signal_io), if self.signaling_open => {
+                    self.on_signal(msg)
+                }
                 _ = sleep_until(deadline), if deadline.is_some() => self.on_timeout(Instant::now()),
                 permit = events.reserve(), if wants_events => match permit {
                     Ok(permit) => {
@@ -250,8 +262,9 @@ impl<S: Signaling> Driver<S> {
         }
         // Closed: the bye went out in the last drain; make sure it left the signaling channel
         // (bounded), then flush the last events (bounded), then say we are done.
-        if self.signaling_open && !self.manual {
-            match tokio::time::timeout(SIGNALING_CLOSE_TIMEOUT, self.signaling.close()).await {
+        let signal_io = self.signal_io.take();
+        if let (Some(io), true) = (signal_io, self.signaling_open) {
+            match tokio::time::timeout(SIGNALING_CLOSE_TIMEOUT, io.close()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(error = %e, "closing signaling failed"),
                 Err(_) => tracing::warn!(
@@ -310,7 +323,7 @@ impl<S: Signaling> Driver<S> {
             }
             while let Some(msg) = self.session.poll_signal() {
                 progressed = true;
-                self.send_signal(msg).await;
+                self.send_signal(msg);
             }
             while let Some(ev) = self.session.poll_event() {
                 progressed = true;
@@ -323,7 +336,8 @@ impl<S: Signaling> Driver<S> {
         true
     }
 
-    async fn send_signal(&mut self, msg: SignalMessage) {
+    /// Queues a message for the signaling task (never waits on the channel).
+    fn send_signal(&mut self, msg: SignalMessage) {
         if self.manual {
             if let Some(ev) = crate::event::local_signal_event(msg) {
                 self.emit(ev);
@@ -333,8 +347,9 @@ impl<S: Signaling> Driver<S> {
         if !self.signaling_open {
             return;
         }
-        if let Err(e) = self.signaling.send(msg).await {
-            self.signaling_failed(e);
+        let queued = self.signal_io.as_ref().is_some_and(|io| io.send(msg));
+        if !queued {
+            self.signaling_failed(SignalingError::Closed);
         }
     }
 
@@ -566,6 +581,16 @@ impl<S: Signaling> Driver<S> {
         stats.media.dropped_before_srtp = before_srtp;
         stats.channels = self.channel_stats();
         stats
+    }
+}
+
+/// The next message (or end, or failure) from the signaling task; never, without one.
+async fn recv_signal(
+    io: &mut Option<signal_io::SignalIo>,
+) -> Option<Result<Option<SignalMessage>, SignalingError>> {
+    match io {
+        Some(io) => io.inbound.recv().await,
+        None => std::future::pending().await,
     }
 }
 
