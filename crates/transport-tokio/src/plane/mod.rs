@@ -50,7 +50,16 @@ pub(crate) struct Plane {
     events: VecDeque<PlaneEvent>,
     /// SCTP packets waiting to go into DTLS records.
     packets: Vec<Bytes>,
+    /// DTLS datagrams that arrived before DTLS started here (the peer's first flight often
+    /// overtakes our `StartDtls` or our promotion): handed to DTLS when it starts, instead of
+    /// waiting a second for the peer's retransmission.
+    early: VecDeque<Bytes>,
+    /// Early datagrams dropped beyond [`EARLY_DATAGRAMS`].
+    pub(crate) early_dropped: u64,
 }
+
+/// DTLS datagrams kept before DTLS starts (a handshake flight is a few).
+const EARLY_DATAGRAMS: usize = 32;
 
 impl Plane {
     /// Starts DTLS in `role` (the client's first flight is queued at once).
@@ -61,7 +70,12 @@ impl Plane {
         fingerprints: Vec<Fingerprint>,
         now: Instant,
     ) -> Result<(), TransportError> {
-        self.dtls = Some(DtlsSession::new(identity, role, fingerprints, now)?);
+        let mut dtls = DtlsSession::new(identity, role, fingerprints, now)?;
+        for datagram in self.early.drain(..) {
+            dtls.handle_datagram(now, &datagram);
+        }
+        self.dtls = Some(dtls);
+        self.pump(now);
         Ok(())
     }
 
@@ -105,8 +119,12 @@ impl Plane {
 
     /// One DTLS datagram from the peer.
     pub(crate) fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        if let Some(dtls) = &mut self.dtls {
-            dtls.handle_datagram(now, datagram);
+        match &mut self.dtls {
+            Some(dtls) => dtls.handle_datagram(now, datagram),
+            None if self.early.len() < EARLY_DATAGRAMS => {
+                self.early.push_back(Bytes::copy_from_slice(datagram));
+            }
+            None => self.early_dropped += 1,
         }
         self.pump(now);
     }

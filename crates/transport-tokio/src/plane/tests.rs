@@ -176,6 +176,49 @@ fn handshake_then_sctp_then_srtp_keys_that_mirror() {
 }
 
 #[test]
+fn a_first_flight_that_overtakes_our_start_is_kept_not_retransmitted_a_second_later() {
+    let now = Instant::now();
+    let (ia, ib) = (
+        DtlsIdentity::generate().unwrap(),
+        DtlsIdentity::generate().unwrap(),
+    );
+    let mut a = Plane::default();
+    a.start_dtls(&ia, DtlsRole::Client, vec![ib.fingerprint()], now)
+        .unwrap();
+    a.start_sctp(params(), now);
+    let mut b = Plane::default();
+    // A's ClientHello reaches B before B's DTLS started.
+    let mut out = Vec::new();
+    a.poll_transmit(now, &mut out);
+    assert!(!out.is_empty());
+    for d in out {
+        b.handle_datagram(now, &d);
+    }
+    b.start_dtls(&ib, DtlsRole::Server, vec![ia.fingerprint()], now)
+        .unwrap();
+    b.start_sctp(params(), now);
+    let mut p = Pair {
+        now,
+        a: Side {
+            plane: a,
+            events: Vec::new(),
+        },
+        b: Side {
+            plane: b,
+            events: Vec::new(),
+        },
+        loss: 0.0,
+        rng: 1,
+    };
+    p.connect();
+    assert!(
+        p.now - now < Duration::from_millis(500),
+        "waited for a retransmission: {:?}",
+        p.now - now
+    );
+}
+
+#[test]
 fn a_wrong_fingerprint_fails_the_handshake_with_a_typed_error() {
     let mut p = Pair::new(true);
     p.run_until(Duration::from_secs(40), |p| dtls_failed(&p.a).is_some());
