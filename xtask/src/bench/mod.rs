@@ -2,7 +2,9 @@
 //! issue 7 in one run, written to `docs/benchmarks.md`, `docs/benchmarks.svg` and the records
 //! of every run to `docs/benchmarks.raw.txt` (`--quick`: a short smoke run written to
 //! `target/benchmarks-quick.*` instead, so real numbers are not overwritten; `--redraw`: no
-//! measurement, the page and chart are rebuilt from the `.raw.txt` file).
+//! measurement, the page and chart are rebuilt from the `.raw.txt` file). With `--only`, the
+//! parts not run keep the records of the previous `.raw.txt`, marked on the page with the
+//! time they were measured.
 //!
 //! Parts, in order: `session` (criterion, session-core cycles), `srtp` (criterion, webrtc-srtp
 //! next to `openssl speed` measured in the same invocation), `media` (`cargo bench -p
@@ -23,7 +25,7 @@ use std::path::Path;
 /// Every part, in the order they run.
 pub(crate) const PARTS: &[&str] = &["session", "srtp", "media", "dc", "restart", "scale", "load"];
 /// The stacks compared, ours first (ratios are to it).
-pub(crate) const STACKS: &[&str] = &["ours", "webrtc", "str0m", "rtc"];
+pub(crate) const STACKS: &[&str] = &["ours", "webrtc", "str0m", "str0m-default", "rtc"];
 
 /// How much to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +162,9 @@ pub(crate) struct Results {
     pub(crate) scale_errors: Vec<String>,
     pub(crate) load: Option<Record>,
     pub(crate) load_status: Status,
+    /// Parts not measured in this invocation whose records come from an earlier one, with
+    /// that one's time (`--only`, see [`carry_over`]).
+    pub(crate) carried: BTreeMap<String, String>,
 }
 
 impl Results {
@@ -180,6 +185,62 @@ impl Results {
             scale_errors: Vec::new(),
             load: None,
             load_status: Status::NotRun,
+            carried: BTreeMap::new(),
+        }
+    }
+}
+
+/// Copies into `r` the records of `previous` for every part `r` did not run (`--only`), and
+/// notes when they were measured.
+pub(crate) fn carry_over(r: &mut Results, previous: Results) {
+    let when = |part: &str| {
+        previous
+            .carried
+            .get(part)
+            .cloned()
+            .unwrap_or_else(|| previous.measured_at.clone())
+    };
+    let has = |part: &str| match part {
+        "session" => previous.session_status != Status::NotRun,
+        "srtp" => previous.srtp_status != Status::NotRun,
+        "media" => previous.media_status != Status::NotRun,
+        "dc" => !previous.dc.is_empty(),
+        "restart" => !previous.restart.is_empty(),
+        "scale" => !previous.scale.is_empty() || !previous.scale_errors.is_empty(),
+        "load" => previous.load_status != Status::NotRun,
+        _ => false,
+    };
+    let parts: Vec<&str> = PARTS
+        .iter()
+        .copied()
+        .filter(|p| !r.options.wants(p) && has(p))
+        .collect();
+    for part in parts {
+        r.carried.insert(part.to_owned(), when(part));
+        match part {
+            "session" => {
+                r.session = previous.session.clone();
+                r.session_status = previous.session_status.clone();
+            }
+            "srtp" => {
+                r.srtp = previous.srtp.clone();
+                r.openssl = previous.openssl.clone();
+                r.srtp_status = previous.srtp_status.clone();
+            }
+            "media" => {
+                r.media = previous.media.clone();
+                r.media_status = previous.media_status.clone();
+            }
+            "dc" => r.dc = previous.dc.clone(),
+            "restart" => r.restart = previous.restart.clone(),
+            "scale" => {
+                r.scale = previous.scale.clone();
+                r.scale_errors = previous.scale_errors.clone();
+            }
+            _ => {
+                r.load = previous.load.clone();
+                r.load_status = previous.load_status.clone();
+            }
         }
     }
 }
@@ -241,7 +302,15 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let text = std::fs::read_to_string(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
         raw::read(&text)?
     } else {
-        let results = measure(root, options.clone());
+        let mut results = measure(root, options.clone());
+        if !options.quick {
+            if let Ok(previous) = std::fs::read_to_string(&raw)
+                .map_err(|e| e.to_string())
+                .and_then(|text| raw::read(&text))
+            {
+                carry_over(&mut results, previous);
+            }
+        }
         std::fs::write(&raw, raw::write(&results))
             .map_err(|e| format!("{}: {e}", raw.display()))?;
         results
@@ -311,5 +380,31 @@ mod tests {
         assert!(parse(&["--only".into(), "nope".into()]).is_err());
         assert!(parse(&["--bogus".into()]).is_err());
         assert_eq!(parse(&["--runs".into(), "7".into()]).unwrap().runs, 7);
+    }
+
+    #[test]
+    fn parts_not_run_keep_earlier_records() {
+        let mut earlier = Results::new(Options::full());
+        earlier.measured_at = "2026-12-01T10:00Z".into();
+        earlier.session_status = Status::Done;
+        earlier.session.push(("cycle".into(), 100.0));
+        earlier
+            .dc
+            .push(("ours".into(), vec![Record::new()], vec![]));
+        earlier
+            .carried
+            .insert("load".into(), "2026-11-30T09:00Z".into());
+        earlier.load_status = Status::Done;
+        let mut now = Results::new(parse(&["--only".into(), "dc".into()]).unwrap());
+        now.dc.push(("webrtc".into(), vec![], vec![]));
+        carry_over(&mut now, earlier);
+        assert_eq!(now.session, vec![("cycle".to_owned(), 100.0)]);
+        assert_eq!(
+            now.dc[0].0, "webrtc",
+            "a part that ran keeps its own records"
+        );
+        assert_eq!(now.carried["session"], "2026-12-01T10:00Z");
+        assert_eq!(now.carried["load"], "2026-11-30T09:00Z");
+        assert!(!now.carried.contains_key("dc") && !now.carried.contains_key("srtp"));
     }
 }

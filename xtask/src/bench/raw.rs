@@ -55,6 +55,9 @@ pub(crate) fn write(r: &Results) -> String {
     ] {
         status_line(&mut out, part, status);
     }
+    for (part, when) in &r.carried {
+        let _ = writeln!(out, "carried part={part} measured_at={when}");
+    }
     for (id, ns) in &r.session {
         let _ = writeln!(out, "session id={id} median_ns={ns}");
     }
@@ -184,6 +187,9 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
                     _ => {}
                 }
             }
+            "carried" => {
+                r.carried.insert(get("part"), get("measured_at"));
+            }
             "session" => r.session.push((get("id"), num(&rec, "median_ns")?)),
             "srtp" => r
                 .srtp
@@ -243,6 +249,7 @@ mod tests {
         r.scale.push(rec.clone());
         r.scale_errors.push("1000 pairs: boom".into());
         r.load = Some(rec);
+        r.carried.insert("load".into(), "2026-11-30T09:00Z".into());
         let text = write(&r);
         let back = read(&text).unwrap();
         assert_eq!(write(&back), text);
@@ -252,6 +259,7 @@ mod tests {
         );
         assert_eq!(back.dc[0].2, vec!["exited with 1".to_owned()]);
         assert_eq!(back.options.scale_pairs, vec![20]);
+        assert_eq!(back.carried["load"], "2026-11-30T09:00Z");
         assert!(read("nonsense").is_err());
     }
 }
