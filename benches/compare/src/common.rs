@@ -5,10 +5,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 /// Backpressure for every stack: a sender waits while more than this many bytes are queued
-/// (our transport's `HIGH_WATER`), and resumes below [`LOW_WATER`].
+/// (our transport's `HIGH_WATER`).
 pub const HIGH_WATER: usize = 1024 * 1024;
-/// See [`HIGH_WATER`].
-pub const LOW_WATER: usize = 256 * 1024;
 /// A run fails when the receiver sees nothing for this long.
 pub const STALL: Duration = Duration::from_secs(20);
 /// Setup (offer to open channel) must finish within this.
@@ -26,9 +24,9 @@ pub struct Params {
     pub restart_at: Option<u64>,
     /// The UDP receive buffer to ask for (`--udp-rcvbuf BYTES`; 0 leaves the OS default, as
     /// before `GatherOptions::udp_receive_buffer`); `None`: ours' default,
-    /// [`transport_tokio::DEFAULT_UDP_RECEIVE_BUFFER`]. Applies to the stacks whose sockets
-    /// these runners bind (ours through its option, str0m's and rtc's loops here), not to
-    /// webrtc-rs, whose agent binds its own with the OS default.
+    /// [`transport_tokio::DEFAULT_UDP_RECEIVE_BUFFER`]. Applies to every stack: ours through
+    /// its option, str0m's and rtc's loops through [`bind_udp`], webrtc-rs through the runtime
+    /// that wraps the sockets its driver binds.
     pub udp_receive_buffer: Option<usize>,
 }
 
@@ -50,6 +48,34 @@ pub fn bind_udp(p: &Params) -> std::io::Result<std::net::UdpSocket> {
         nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &bytes)?;
     }
     Ok(socket)
+}
+
+/// Waits until `socket` has a datagram to read or `timeout` has passed (`ppoll(2)`, whose
+/// timeout has nanosecond resolution: a socket read timeout would be rounded up to the
+/// kernel's 4 ms ticks). Returns whether the socket is readable.
+pub fn wait_readable(socket: &std::net::UdpSocket, timeout: Duration) -> std::io::Result<bool> {
+    use nix::poll::{ppoll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(
+        std::os::fd::AsFd::as_fd(socket),
+        PollFlags::POLLIN,
+    )];
+    match ppoll(&mut fds, Some(timeout.into()), None) {
+        Ok(n) => Ok(n > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// CPU time (user + system) this process has used so far, all threads.
+pub fn process_cpu() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let micros = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |u| {
+        micros(u.user_time()) + micros(u.system_time())
+    })
 }
 
 /// Message `seq`: its sequence number, then zeros.
@@ -114,6 +140,8 @@ pub struct Outcome {
     pub setup: Duration,
     /// When the first message was handed to the stack.
     pub first_send: Instant,
+    /// [`process_cpu`] then.
+    pub first_send_cpu: Duration,
     /// The receiver's view.
     pub tracker: Tracker,
     /// Messages the sender handed to the stack.
@@ -123,8 +151,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The `RESULT` line `cargo xtask bench` reads: `key=value` pairs.
-    pub fn line(&self, test: &str, stack: &str, p: &Params) -> String {
+    /// The `RESULT` line `cargo xtask bench` reads: `key=value` pairs; `cpu_now` is
+    /// [`process_cpu`] at the end of the run (`cpu_s`: CPU of the whole process from the first
+    /// send to then, both peers together).
+    pub fn line(&self, test: &str, stack: &str, p: &Params, cpu_now: Duration) -> String {
         let t = &self.tracker;
         let secs = t
             .last
@@ -147,6 +177,12 @@ impl Outcome {
             t.misordered,
             ms(t.longest_gap),
         );
+        let cpu = cpu_now.saturating_sub(self.first_send_cpu).as_secs_f64();
+        let _ = write!(s, " cpu_s={cpu:.3}");
+        if t.bytes > 0 {
+            let per_100_mib = cpu * 100.0 * 1024.0 * 1024.0 / t.bytes as f64;
+            let _ = write!(s, " cpu_per_100mib_s={per_100_mib:.3}");
+        }
         if let Some(d) = self.restart_switch {
             let _ = write!(s, " switch_ms={:.3}", ms(d));
         }
@@ -196,6 +232,7 @@ mod tests {
         let outcome = Outcome {
             setup: Duration::from_millis(7),
             first_send: t0,
+            first_send_cpu: Duration::from_secs(1),
             tracker,
             sent: 5,
             restart_switch: None,
@@ -206,9 +243,10 @@ mod tests {
             restart_at: None,
             udp_receive_buffer: None,
         };
-        let line = outcome.line("dc", "ours", &p);
+        let line = outcome.line("dc", "ours", &p, Duration::from_millis(1500));
         assert!(line.starts_with("RESULT test=dc stack=ours "), "{line}");
         assert!(line.contains(" received=3 lost=2 "), "{line}");
         assert!(line.contains(" setup_ms=7.000 "), "{line}");
+        assert!(line.contains(" cpu_s=0.500 "), "{line}");
     }
 }

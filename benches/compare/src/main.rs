@@ -1,10 +1,11 @@
-//! `tether-compare`: data channel benchmarks of our stack next to webrtc-rs, str0m and rtc,
-//! one stack per process run. `cargo xtask bench` builds and drives it; each run prints one
+//! `tether-compare`: data channel benchmarks of our stack next to webrtc-rs (`webrtc` 0.21.1),
+//! str0m (with our 1 MiB send window, `str0m`, and with its default 128 KiB, `str0m-default`)
+//! and rtc, one stack per process run. `cargo xtask bench` builds and drives it; each run prints one
 //! `RESULT key=value ...` line.
 //!
 //! ```text
-//! tether-compare dc <ours|webrtc|str0m|rtc> [--mib N] [--size BYTES] [--restart-at-percent P]
-//!                    [--udp-rcvbuf BYTES]   (ours only; 0: the OS default)
+//! tether-compare dc <ours|webrtc|str0m|str0m-default|rtc> [--mib N] [--size BYTES] [--restart-at-percent P]
+//!                    [--udp-rcvbuf BYTES]   (every stack; 0: the OS default)
 //! tether-compare scale <pairs> <seconds>
 //! ```
 
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 
 use common::{err, BoxError, Outcome, Params};
 
-const USAGE: &str = "usage: tether-compare dc <ours|webrtc|str0m|rtc> [--mib N] [--size BYTES] \
+const USAGE: &str = "usage: tether-compare dc <ours|webrtc|str0m|str0m-default|rtc> [--mib N] [--size BYTES] \
                      [--restart-at-percent P] [--udp-rcvbuf BYTES]\n       tether-compare scale <pairs> <seconds>";
 
 fn main() -> ExitCode {
@@ -85,7 +86,8 @@ fn run(args: &[String]) -> Result<(), BoxError> {
             let outcome: Outcome = match stack {
                 "ours" => runtime()?.block_on(ours::run(p))?,
                 "webrtc" => runtime()?.block_on(webrtc_rs::run(p))?,
-                "str0m" => str0m_udp::run(p)?,
+                "str0m" => str0m_udp::run(p, str0m_udp::Window::Ours)?,
+                "str0m-default" => str0m_udp::run(p, str0m_udp::Window::Default)?,
                 "rtc" => rtc_udp::run(p)?,
                 other => return Err(err(format!("unknown stack `{other}`\n{USAGE}"))),
             };
@@ -95,7 +97,11 @@ fn run(args: &[String]) -> Result<(), BoxError> {
                 "dc"
             };
             let drops = udp_rcvbuf_errors().saturating_sub(drops_before);
-            println!("{} udp_rcvbuf_drops={drops}", outcome.line(test, stack, &p));
+            let cpu_now = common::process_cpu();
+            println!(
+                "{} udp_rcvbuf_drops={drops}",
+                outcome.line(test, stack, &p, cpu_now)
+            );
             Ok(())
         }
         Some("scale") => {

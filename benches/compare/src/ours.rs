@@ -90,6 +90,7 @@ pub async fn run(p: Params) -> Result<Outcome, BoxError> {
         t
     });
     let first_send = Instant::now();
+    let first_send_cpu = crate::common::process_cpu();
     let mut restart_started = None;
     let mut switch = None;
     let mut sent = 0;
@@ -122,6 +123,7 @@ pub async fn run(p: Params) -> Result<Outcome, BoxError> {
     Ok(Outcome {
         setup: pair.setup,
         first_send,
+        first_send_cpu,
         tracker,
         sent,
         restart_switch: switch,

@@ -66,7 +66,9 @@ pub async fn run(pairs: usize, seconds: u64) -> Result<(), BoxError> {
     let mut launched = 0;
     while connected.len() + failures < pairs {
         while launched < pairs && pending.len() < CONCURRENT_SETUPS {
-            pending.spawn(ours::connect(Some(transport_tokio::DEFAULT_UDP_RECEIVE_BUFFER)));
+            pending.spawn(ours::connect(Some(
+                transport_tokio::DEFAULT_UDP_RECEIVE_BUFFER,
+            )));
             launched += 1;
         }
         match pending.join_next().await {

@@ -1,7 +1,13 @@
 //! str0m 0.25 (sans-IO, aws-lc-rs crypto), driven by a minimal blocking UDP loop per peer:
 //! one thread and one `std::net::UdpSocket` on 127.0.0.1 each; SDP (with the host candidate)
-//! is handed over through a channel. Every mutation is followed by draining `poll_output`
-//! until `Timeout`, as str0m requires.
+//! is handed over through a channel. Every input (a datagram, a timeout, an SDP change, a
+//! write) is followed by draining `poll_output` until `Timeout`, as str0m requires. The loop
+//! waits with `ppoll(2)` for a datagram or the exact deadline (a socket read timeout is rounded
+//! up to the kernel's 4 ms ticks), then reads every queued datagram.
+//!
+//! Two windows: [`Window::Ours`] lets str0m buffer our `HIGH_WATER` (1 MiB) before `write`
+//! refuses, like every other sender here; [`Window::Default`] keeps str0m's own default,
+//! 128 KiB (`RtcConfig::set_sctp_max_buffered_amount`), which also caps the data in flight.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -16,11 +22,23 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use crate::common::{
-    bind_udp, err, payload, BoxError, Outcome, Params, Tracker, HIGH_WATER, SETUP_LIMIT, STALL,
+    bind_udp, err, payload, process_cpu, wait_readable, BoxError, Outcome, Params, Tracker,
+    HIGH_WATER, SETUP_LIMIT, STALL,
 };
 
-/// The longest a loop blocks in `recv_from`, so signaling is looked at regularly.
+/// The longest a loop waits, so signaling is looked at regularly.
 const POLL: Duration = Duration::from_millis(5);
+/// Datagrams read per wake-up before the loop looks at sending and signaling again.
+const BURST: usize = 64;
+
+/// How much str0m may buffer for sending (its data channels' send window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Our `HIGH_WATER`, 1 MiB (stack `str0m`).
+    Ours,
+    /// str0m's default, 128 KiB (stack `str0m-default`).
+    Default,
+}
 
 enum Sig {
     Offer(SdpOffer),
@@ -34,16 +52,20 @@ struct Peer {
     buf: Vec<u8>,
     channel: Option<ChannelId>,
     opened: Option<Instant>,
-    read_timeout: Option<Duration>,
+    /// str0m's next deadline, as of the last [`Peer::drain`].
+    deadline: Instant,
 }
 
 impl Peer {
-    fn new(p: &Params) -> Result<Self, BoxError> {
+    fn new(p: &Params, window: Window) -> Result<Self, BoxError> {
         let socket = bind_udp(p)?;
+        socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
-        let mut rtc = Rtc::builder()
-            .set_sctp_max_buffered_amount(HIGH_WATER)
-            .build(Instant::now());
+        let mut config = Rtc::builder();
+        if window == Window::Ours {
+            config = config.set_sctp_max_buffered_amount(HIGH_WATER);
+        }
+        let mut rtc = config.build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp")?);
         Ok(Self {
             rtc,
@@ -52,15 +74,19 @@ impl Peer {
             buf: vec![0; 2048],
             channel: None,
             opened: None,
-            read_timeout: None,
+            deadline: Instant::now(),
         })
     }
 
-    /// Drains `poll_output` until `Timeout`: sends datagrams, records channel events.
-    fn drain(&mut self, mut tracker: Option<&mut Tracker>) -> Result<Instant, BoxError> {
+    /// Drains `poll_output` until `Timeout`: sends datagrams, records channel events, notes
+    /// the deadline.
+    fn drain(&mut self, mut tracker: Option<&mut Tracker>) -> Result<(), BoxError> {
         loop {
             match self.rtc.poll_output()? {
-                Output::Timeout(t) => return Ok(t),
+                Output::Timeout(t) => {
+                    self.deadline = t;
+                    return Ok(());
+                }
                 Output::Transmit(t) => {
                     // A full socket buffer drops the datagram, as the network would.
                     let _ = self.socket.send_to(&t.contents, t.destination);
@@ -79,38 +105,41 @@ impl Peer {
         }
     }
 
-    /// Waits for one datagram or `until` (at most [`POLL`]) and feeds it to str0m.
-    fn wait(&mut self, until: Instant) -> Result<(), BoxError> {
+    /// Waits for a datagram or the deadline (at most [`POLL`]), feeds in every queued datagram
+    /// (up to [`BURST`]) and the timeout when it is due, draining after each input.
+    fn wait(&mut self, mut tracker: Option<&mut Tracker>) -> Result<(), BoxError> {
         let now = Instant::now();
-        if until <= now {
+        if self.deadline > now {
+            wait_readable(&self.socket, (self.deadline - now).min(POLL))?;
+        }
+        for _ in 0..BURST {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, source)) => {
+                    let Ok(contents) = (&self.buf[..n]).try_into() else {
+                        continue; // not a datagram str0m reads: dropped
+                    };
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive {
+                            proto: Protocol::Udp,
+                            source,
+                            destination: self.local,
+                            contents,
+                        },
+                    );
+                    self.rtc.handle_input(input)?;
+                    self.drain(tracker.as_deref_mut())?;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // The peer's socket is gone (ICMP port unreachable at the end of a run).
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let now = Instant::now();
+        if self.deadline <= now {
             self.rtc.handle_input(Input::Timeout(now))?;
-            return Ok(());
-        }
-        let wait = (until - now).min(POLL).max(Duration::from_micros(100));
-        if self.read_timeout != Some(wait) {
-            self.socket.set_read_timeout(Some(wait))?;
-            self.read_timeout = Some(wait);
-        }
-        match self.socket.recv_from(&mut self.buf) {
-            Ok((n, source)) => {
-                let Ok(contents) = (&self.buf[..n]).try_into() else {
-                    return Ok(()); // not a datagram str0m reads: dropped
-                };
-                let input = Input::Receive(
-                    Instant::now(),
-                    Receive {
-                        proto: Protocol::Udp,
-                        source,
-                        destination: self.local,
-                        contents,
-                    },
-                );
-                self.rtc.handle_input(input)?;
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                self.rtc.handle_input(Input::Timeout(Instant::now()))?;
-            }
-            Err(e) => return Err(e.into()),
+            self.drain(tracker)?;
         }
         Ok(())
     }
@@ -120,16 +149,18 @@ struct SenderReport {
     start: Instant,
     opened: Option<Instant>,
     first_send: Instant,
+    first_send_cpu: Duration,
     sent: u64,
 }
 
 fn offerer(
     p: Params,
+    window: Window,
     to_b: mpsc::Sender<Sig>,
     from_b: mpsc::Receiver<Sig>,
     finished: Arc<AtomicBool>,
 ) -> Result<SenderReport, BoxError> {
-    let mut peer = Peer::new(&p)?;
+    let mut peer = Peer::new(&p, window)?;
     let start = Instant::now();
     let mut change = peer.rtc.sdp_api();
     let cid = change.add_channel("bench".into());
@@ -145,12 +176,13 @@ fn offerer(
     let mut seq = 0u64;
     let mut first_send = None;
     let mut last_progress = Instant::now();
+    let mut first_send_cpu = Duration::ZERO;
     loop {
-        let mut timeout = peer.drain(None)?;
+        peer.drain(None)?;
         if let Ok(Sig::Answer(answer)) = from_b.try_recv() {
             if let Some(pending) = pending_restart.take() {
                 peer.rtc.sdp_api().accept_answer(pending, answer)?;
-                timeout = peer.drain(None)?;
+                peer.drain(None)?;
             }
         }
         if peer.channel == Some(cid) {
@@ -162,18 +194,21 @@ fn offerer(
                     let (offer, pending) = change.apply().ok_or_else(|| err("no offer"))?;
                     to_b.send(Sig::Offer(offer))?;
                     pending_restart = Some(pending);
-                    timeout = peer.drain(None)?;
+                    peer.drain(None)?;
                 }
                 let Some(mut ch) = peer.rtc.channel(cid) else {
                     break;
                 };
-                if !ch.write(true, &payload(seq, p.size))? {
-                    break; // send buffer full (HIGH_WATER)
+                if first_send.is_none() {
+                    first_send = Some(Instant::now());
+                    first_send_cpu = process_cpu();
                 }
-                first_send.get_or_insert_with(Instant::now);
+                if !ch.write(true, &payload(seq, p.size))? {
+                    break; // send buffer full (the window)
+                }
                 seq += 1;
                 last_progress = Instant::now();
-                timeout = peer.drain(None)?;
+                peer.drain(None)?;
             }
         } else if start.elapsed() > SETUP_LIMIT {
             return Err(err("setup timed out"));
@@ -181,23 +216,25 @@ fn offerer(
         if finished.load(Ordering::Acquire) || last_progress.elapsed() > STALL {
             break;
         }
-        peer.wait(timeout)?;
+        peer.wait(None)?;
     }
     Ok(SenderReport {
         start,
         opened: peer.opened,
         first_send: first_send.unwrap_or(start),
+        first_send_cpu,
         sent: seq,
     })
 }
 
 fn answerer(
     p: Params,
+    window: Window,
     to_a: mpsc::Sender<Sig>,
     from_a: mpsc::Receiver<Sig>,
     finished: Arc<AtomicBool>,
 ) -> Result<(Tracker, Option<Instant>), BoxError> {
-    let mut peer = Peer::new(&p)?;
+    let mut peer = Peer::new(&p, window)?;
     let Sig::Offer(offer) = from_a.recv_timeout(SETUP_LIMIT)? else {
         return Err(err("expected an offer"));
     };
@@ -207,14 +244,14 @@ fn answerer(
     let mut last_count = 0;
     let mut last_progress = Instant::now();
     loop {
-        let mut timeout = peer.drain(Some(&mut tracker))?;
+        peer.drain(Some(&mut tracker))?;
         if tracker.done(p.count) {
             break;
         }
         if let Ok(Sig::Offer(offer)) = from_a.try_recv() {
             let answer = peer.rtc.sdp_api().accept_offer(offer)?;
             to_a.send(Sig::Answer(answer))?;
-            timeout = peer.drain(Some(&mut tracker))?;
+            peer.drain(Some(&mut tracker))?;
         }
         if tracker.received != last_count {
             last_count = tracker.received;
@@ -222,7 +259,7 @@ fn answerer(
         } else if last_progress.elapsed() > STALL {
             break;
         }
-        peer.wait(timeout)?;
+        peer.wait(Some(&mut tracker))?;
     }
     finished.store(true, Ordering::Release);
     // Let the last acknowledgements out.
@@ -230,15 +267,17 @@ fn answerer(
     Ok((tracker, peer.opened))
 }
 
-/// One transfer (see [`Params`]).
-pub fn run(p: Params) -> Result<Outcome, BoxError> {
+/// One transfer (see [`Params`]) with str0m's send buffer set to `window`.
+pub fn run(p: Params, window: Window) -> Result<Outcome, BoxError> {
     str0m::crypto::from_feature_flags().install_process_default();
     let (to_b, from_a) = mpsc::channel();
     let (to_a, from_b) = mpsc::channel();
     let finished = Arc::new(AtomicBool::new(false));
     let f = Arc::clone(&finished);
-    let b = thread::spawn(move || answerer(p, to_a, from_a, f).map_err(|e| e.to_string()));
-    let a = thread::spawn(move || offerer(p, to_b, from_b, finished).map_err(|e| e.to_string()));
+    let b = thread::spawn(move || answerer(p, window, to_a, from_a, f).map_err(|e| e.to_string()));
+    let a = thread::spawn(move || {
+        offerer(p, window, to_b, from_b, finished).map_err(|e| e.to_string())
+    });
     let sender = a
         .join()
         .map_err(|_| err("offerer panicked"))?
@@ -255,6 +294,7 @@ pub fn run(p: Params) -> Result<Outcome, BoxError> {
     Ok(Outcome {
         setup: opened - sender.start,
         first_send: sender.first_send,
+        first_send_cpu: sender.first_send_cpu,
         tracker,
         sent: sender.sent,
         restart_switch: None,

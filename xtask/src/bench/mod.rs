@@ -2,7 +2,9 @@
 //! issue 7 in one run, written to `docs/benchmarks.md`, `docs/benchmarks.svg` and the records
 //! of every run to `docs/benchmarks.raw.txt` (`--quick`: a short smoke run written to
 //! `target/benchmarks-quick.*` instead, so real numbers are not overwritten; `--redraw`: no
-//! measurement, the page and chart are rebuilt from the `.raw.txt` file).
+//! measurement, the page and chart are rebuilt from the `.raw.txt` file). With `--only`, the
+//! parts not run keep the records of the previous `.raw.txt`, marked on the page with the
+//! time they were measured.
 //!
 //! Parts, in order: `session` (criterion, session-core cycles), `srtp` (criterion, webrtc-srtp
 //! next to `openssl speed` measured in the same invocation), `media` (`cargo bench -p
@@ -30,7 +32,7 @@ pub(crate) const PARTS: &[&str] = &[
     "session", "srtp", "media", "dc", "restart", "scale", "load", "openload",
 ];
 /// The stacks compared, ours first (ratios are to it).
-pub(crate) const STACKS: &[&str] = &["ours", "webrtc", "str0m", "rtc"];
+pub(crate) const STACKS: &[&str] = &["ours", "webrtc", "str0m", "str0m-default", "rtc"];
 
 /// How much to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +187,9 @@ pub(crate) struct Results {
     pub(crate) openload: Vec<Record>,
     pub(crate) openload_errors: Vec<String>,
     pub(crate) openload_status: Status,
+    /// Parts not measured in this invocation whose records come from an earlier one, with
+    /// that one's time (`--only`, see [`carry_over`]).
+    pub(crate) carried: BTreeMap<String, String>,
 }
 
 impl Results {
@@ -209,6 +214,7 @@ impl Results {
             openload: Vec::new(),
             openload_errors: Vec::new(),
             openload_status: Status::NotRun,
+            carried: BTreeMap::new(),
         }
     }
 }
@@ -315,6 +321,27 @@ fn carry_over(results: &mut Results, previous: Results) {
     } else {
         previous.carried_from.clone()
     };
+    // Each carried part keeps the time it was measured (an earlier carry's, or the earlier
+    // run's own).
+    let has = |part: &str| match part {
+        "session" => previous.session_status != Status::NotRun,
+        "srtp" => previous.srtp_status != Status::NotRun,
+        "media" => previous.media_status != Status::NotRun,
+        "dc" => !previous.dc.is_empty(),
+        "restart" => !previous.restart.is_empty(),
+        "scale" => !previous.scale.is_empty() || !previous.scale_errors.is_empty(),
+        "load" => previous.load_status != Status::NotRun,
+        "openload" => previous.openload_status != Status::NotRun,
+        _ => false,
+    };
+    for part in PARTS.iter().copied().filter(|p| !o.wants(p) && has(p)) {
+        let when = previous
+            .carried
+            .get(part)
+            .cloned()
+            .unwrap_or_else(|| previous.measured_at.clone());
+        results.carried.insert(part.to_owned(), when);
+    }
     let (r, p) = (results, previous);
     if !o.wants("session") {
         r.session = p.session;
@@ -440,5 +467,31 @@ mod tests {
         assert_eq!(parse(&["--runs".into(), "7".into()]).unwrap().runs, 7);
         let o = parse(&["--nice".into(), "-10".into()]).unwrap();
         assert_eq!(o.openload.nice, -10);
+    }
+
+    #[test]
+    fn parts_not_run_keep_earlier_records() {
+        let mut earlier = Results::new(Options::full());
+        earlier.measured_at = "2026-12-01T10:00Z".into();
+        earlier.session_status = Status::Done;
+        earlier.session.push(("cycle".into(), 100.0));
+        earlier
+            .dc
+            .push(("ours".into(), vec![Record::new()], vec![]));
+        earlier
+            .carried
+            .insert("load".into(), "2026-11-30T09:00Z".into());
+        earlier.load_status = Status::Done;
+        let mut now = Results::new(parse(&["--only".into(), "dc".into()]).unwrap());
+        now.dc.push(("webrtc".into(), vec![], vec![]));
+        carry_over(&mut now, earlier);
+        assert_eq!(now.session, vec![("cycle".to_owned(), 100.0)]);
+        assert_eq!(
+            now.dc[0].0, "webrtc",
+            "a part that ran keeps its own records"
+        );
+        assert_eq!(now.carried["session"], "2026-12-01T10:00Z");
+        assert_eq!(now.carried["load"], "2026-11-30T09:00Z");
+        assert!(!now.carried.contains_key("dc") && !now.carried.contains_key("srtp"));
     }
 }

@@ -77,6 +77,9 @@ pub(crate) fn write(r: &Results) -> String {
     ] {
         status_line(&mut out, part, status);
     }
+    for (part, when) in &r.carried {
+        let _ = writeln!(out, "carried part={part} measured_at={when}");
+    }
     for (id, ns) in &r.session {
         let _ = writeln!(out, "session id={id} median_ns={ns}");
     }
@@ -250,6 +253,9 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
                     _ => {}
                 }
             }
+            "carried" => {
+                r.carried.insert(get("part"), get("measured_at"));
+            }
             "session" => r.session.push((get("id"), num(&rec, "median_ns")?)),
             "srtp" => r
                 .srtp
@@ -314,6 +320,7 @@ mod tests {
         r.openload_status = Status::Done;
         r.openload.push(rec);
         r.openload_errors.push("redis sweep 1: boom".into());
+        r.carried.insert("load".into(), "2026-11-30T09:00Z".into());
         let text = write(&r);
         let back = read(&text).unwrap();
         assert_eq!(write(&back), text);
@@ -339,6 +346,7 @@ mod tests {
             read(&old).unwrap().options.openload,
             crate::openload::Plan::full()
         );
+        assert_eq!(back.carried["load"], "2026-11-30T09:00Z");
         assert!(read("nonsense").is_err());
     }
 }

@@ -49,12 +49,24 @@ fn status_line(s: &Status) -> Option<String> {
     }
 }
 
+/// The note under a section whose records come from an earlier invocation.
+fn carried(out: &mut String, r: &Results, part: &str) {
+    if let Some(when) = r.carried.get(part) {
+        let _ = writeln!(
+            out,
+            "*Carried over: measured at {when} (UTC) by an earlier invocation; this one ran \
+             `--only` other parts.*\n"
+        );
+    }
+}
+
 fn range(s: &Summary, decimals: usize) -> String {
     format!("{:.*} – {:.*}", decimals, s.min, decimals, s.max)
 }
 
 fn session(out: &mut String, r: &Results) {
     out.push_str("## 1. Session core (criterion)\n\n");
+    carried(out, r, "session");
     if let Some(s) = status_line(&r.session_status) {
         let _ = writeln!(out, "{s}\n");
     }
@@ -93,6 +105,7 @@ pub(crate) fn reference(r: &Results, profile: &str) -> Option<(String, f64)> {
 
 fn srtp(out: &mut String, r: &Results) {
     out.push_str("## 2. SRTP protect / unprotect, 1200-byte packets (webrtc-srtp 0.17.2)\n\n");
+    carried(out, r, "srtp");
     if let Some(s) = status_line(&r.srtp_status) {
         let _ = writeln!(out, "{s}\n");
     }
@@ -139,6 +152,7 @@ fn srtp(out: &mut String, r: &Results) {
 
 fn media(out: &mut String, r: &Results) {
     out.push_str("## 3. RTP packetize / depacketize (crates/media)\n\n");
+    carried(out, r, "media");
     if let Some(s) = status_line(&r.media_status) {
         let _ = writeln!(out, "{s}\n");
     }
@@ -163,9 +177,10 @@ fn ours_median(rows: &[StackRuns], key: &str) -> Option<f64> {
 fn stack_name(stack: &str) -> &str {
     match stack {
         "ours" => "**ours** (transport-tokio)",
-        "webrtc" => "webrtc-rs (`webrtc` 0.17.2, see note)",
-        "str0m" => "str0m 0.25 (aws-lc-rs)",
-        "rtc" => "rtc 0.21 (sans-IO webrtc-rs)",
+        "webrtc" => "webrtc-rs (`webrtc` 0.21.1, async on `rtc` 0.21)",
+        "str0m" => "str0m 0.25, 1 MiB window (ours)",
+        "str0m-default" => "str0m 0.25, 128 KiB window (its default)",
+        "rtc" => "rtc 0.21.1 (sans-IO webrtc-rs)",
         other => other,
     }
 }
@@ -214,26 +229,33 @@ fn data_channels(out: &mut String, r: &Results) {
         out,
         "## 4. Data channel throughput: one pair on loopback, reliable ordered, 32 KiB messages, {} MiB\n\n\
          Each run is its own process (`benches/compare`, `tether-compare dc <stack>`), {} runs per \
-         stack. Throughput is payload bytes over the time from the first send to the last \
-         message received. Every sender waits while more than 1 MiB is buffered (our \
-         `HIGH_WATER`). ours and webrtc-rs run on a 2-worker tokio runtime; str0m and rtc are \
-         driven by a minimal blocking UDP loop, one thread per peer. Socket receive buffers: \
-         ours asks for `DEFAULT_UDP_RECEIVE_BUFFER` (2 MiB, `GatherOptions::udp_receive_buffer`), \
-         and the str0m and rtc loops get the same; webrtc-rs binds its own sockets and keeps \
-         the system default (208 KiB here).\n\n\
-         Note on webrtc-rs: the issue asks for `webrtc` 0.17.1, but 0.17.1 does not build next \
-         to our `=0.17.2` pins. Its `webrtc-sctp` requirement is `^0.17.1`, cargo can only put \
-         one semver-compatible `webrtc-sctp` in a lockfile, so it gets 0.17.2, and webrtc \
-         0.17.1's `sctp_transport/mod.rs` then fails with E0063 (missing field `mtu` in \
-         `webrtc_sctp::association::Config`, a field 0.17.2 added). `benches/compare` therefore \
-         pins `webrtc = \"=0.17.2\"`, the release of the same line built for the 0.17.2 family \
-         (the same `webrtc-sctp`, `dtls`, `webrtc-ice` and `webrtc-data` as ours).\n",
+         stack, the stacks one after another. Throughput is payload bytes over the time from the \
+         first send to the last message received; CPU is the process's user + system time over \
+         the same span (`getrusage`, both peers together), scaled to 100 MiB. Every sender \
+         waits while more than 1 MiB is buffered (our `HIGH_WATER`; webrtc-rs through \
+         `with_data_channel_send_buffer_limit`). Every stack's UDP sockets get the same 2 MiB \
+         receive buffer (`DEFAULT_UDP_RECEIVE_BUFFER`): ours through \
+         `GatherOptions::udp_receive_buffer`, webrtc-rs through a tokio `Runtime` wrapper that \
+         sets `SO_RCVBUF` on each socket its driver binds, str0m and rtc on the sockets their \
+         loops bind.\n\n\
+         ours and webrtc-rs run on a 2-worker tokio runtime (webrtc-rs: `webrtc` 0.21.1, the \
+         async API on the same sans-IO `rtc-dtls`/`rtc-sctp`/`rtc-datachannel` 0.21.1 our \
+         transport drives; it replaced `webrtc` 0.17.2 here, whose crates our transport no \
+         longer uses). str0m and rtc are driven by a minimal blocking UDP loop, one thread per \
+         peer, that feeds every input and then drains every output (also after a timeout), and \
+         waits with `ppoll(2)` for a datagram or the exact deadline, then reads every queued \
+         datagram. str0m runs twice: `str0m` may buffer 1 MiB before `write` refuses (our \
+         window, like the other senders), `str0m-default` keeps str0m's default 128 KiB \
+         (`set_sctp_max_buffered_amount`), which also caps its data in flight.\n",
         o.mib, o.runs
     );
+    carried(out, r, "dc");
     if r.dc.is_empty() {
         out.push_str("Not run in this invocation.\n\n");
     } else {
         stack_table(out, &r.dc, "mib_s", "MiB/s", 1);
+        out.push_str("CPU time (user + system, both peers) per 100 MiB moved:\n\n");
+        stack_table(out, &r.dc, "cpu_per_100mib_s", "CPU s per 100 MiB", 2);
         errors_of(out, &r.dc);
         out.push_str(
             "Why runs stall: the longest gap between two messages at the receiver, and the \
@@ -263,8 +285,10 @@ fn data_channels(out: &mut String, r: &Results) {
         "\n## 5. Setup time: offer created → data channel open on both sides\n\n\
          Same runs as section 4. ours: from `create_data_channel` (which triggers the offer) \
          through in-memory signaling with trickle ICE; webrtc-rs: from `create_data_channel`, \
-         offer and answer exchanged after gathering completes (loopback host candidates only); \
-         str0m and rtc: from creating the offer, candidates inside the SDP. Certificates are \
+         offer and answer exchanged after gathering completes (one loopback host candidate \
+         each); str0m and rtc: from creating the offer, candidates inside the SDP, in the loops \
+         of section 4 (before 2026-12-07 they waited with a socket read timeout the kernel \
+         rounds up to 4 ms ticks, which put rtc's setup at ~37 ms). Certificates are \
          generated before the clock starts for every stack.\n\n",
     );
     if !r.dc.is_empty() {
@@ -290,9 +314,11 @@ fn restart(out: &mut String, r: &Results) {
          at the receiver over the whole transfer. Lost: messages never delivered (reliable \
          channel: anything but 0 is a failure). ours moves to a new ICE agent and socket \
          (make-before-break); str0m and rtc keep their single socket and re-run checks with new \
-         credentials; webrtc-rs restarts its ICE agent.\n",
+         credentials; webrtc-rs (0.21.1) calls `restart_ice` and renegotiates, keeping its sockets \
+         (its default).\n",
         r.options.mib, r.options.restart_runs
     );
+    carried(out, r, "restart");
     if r.restart.is_empty() {
         out.push_str("Not run in this invocation.\n\n");
         return;
@@ -337,6 +363,7 @@ fn scale(out: &mut String, r: &Results) {
          system) from `/proc/self/stat`.\n",
         r.options.scale_seconds
     );
+    carried(out, r, "scale");
     if r.scale.is_empty() && r.scale_errors.is_empty() {
         out.push_str("Not run in this invocation.\n\n");
         return;
@@ -396,6 +423,7 @@ fn signaling(out: &mut String, r: &Results) {
          per pair; latency is one way, client → server → client.\n",
         r.options.load_clients, r.options.load_rounds
     );
+    carried(out, r, "load");
     if let Some(s) = status_line(&r.load_status) {
         let _ = writeln!(out, "{s}\n");
     }
