@@ -1,4 +1,5 @@
 //! `cargo xtask fuzz [TARGET...] [--seconds N] [-- libFuzzer args]`: libFuzzer via cargo-fuzz.
+//! `cargo xtask fuzz --smoke`: the CI step (every target 20 s, then the stable replay).
 //!
 //! Installs what is missing (a nightly toolchain with rustup, cargo-fuzz with
 //! `cargo install --locked`), builds the targets once, then runs each for N seconds on
@@ -42,6 +43,8 @@ const FUZZ_FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
 struct Options {
     targets: Vec<String>,
     seconds: u64,
+    /// `--smoke`: exactly what the CI step runs.
+    smoke: bool,
     passthrough: Vec<String>,
 }
 
@@ -49,6 +52,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         targets: Vec::new(),
         seconds: DEFAULT_SECONDS,
+        smoke: false,
         passthrough: Vec::new(),
     };
     let mut iter = args.iter();
@@ -60,6 +64,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .parse()
                     .map_err(|_| format!("--seconds: not a number: {value}"))?;
             }
+            "--smoke" => options.smoke = true,
             "--" => {
                 options.passthrough = iter.by_ref().cloned().collect();
             }
@@ -138,6 +143,9 @@ struct Outcome {
 
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
+    if options.smoke {
+        return smoke(root);
+    }
     fuzz(
         root,
         &options.targets,
@@ -307,10 +315,8 @@ fn run_libfuzzer(root: &Path, step: &crate::run::Step) -> Result<(Stats, Option<
             let line = String::from_utf8_lossy(&line);
             stats.add_line(&line);
             // Per-input lines and the recommended dictionary are too many for a CI log.
-            let noisy = (line.starts_with('#')
-                && (line.contains(" NEW ")
-                    || line.contains(" REDUCE ")
-                    || line.contains(" RELOAD")))
+            let event = line.split_whitespace().nth(1).unwrap_or("");
+            let noisy = (line.starts_with('#') && matches!(event, "NEW" | "REDUCE" | "RELOAD"))
                 || line.contains("# Uses: ");
             if !noisy {
                 eprintln!("{line}");

@@ -37,13 +37,14 @@ Commands:
                           session,srtp,media,dc,restart,scale,load. Every run's record
                           goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
                           chart from it without measuring
-  fuzz [TARGET...] [--seconds N] [-- libFuzzer args]
+  fuzz [TARGET...] [--seconds N] [--smoke] [-- libFuzzer args]
                           libFuzzer (cargo-fuzz, nightly; both installed when missing) on one,
                           some or all targets (sdp, candidate, signal, session, ws_client_frame,
                           ws_server_frame, depacketize, rtcp, jitter, ivf, ogg, annexb), N
                           seconds each (default 30); prints execs, coverage and corpus size;
                           crashes are minimised into fuzz/regressions/<target>/ (replayed by
-                          the stable test in fuzz/). See docs/fuzzing.md
+                          the stable test in fuzz/). --smoke: the ci step alone.
+                          See docs/fuzzing.md
   load [args]             the signaling load test (5,000 clients, ignored by default):
                           cargo test -p tether-signaling-ws --release -- --ignored load
                           --nocapture [args]; size via TETHER_SIGNALING_LOAD_CLIENTS/_ROUNDS
