@@ -20,7 +20,7 @@ mod signaling;
 pub mod targets {
     pub use crate::media::{annexb, depacketize, ivf, jitter, ogg, rtcp};
     pub use crate::parsers::{candidate, sdp, signal};
-    pub use crate::session::session;
+    pub use crate::session::{describe_session_case, session};
     pub use crate::signaling::{ws_client_frame, ws_server_frame};
 }
 

@@ -560,3 +560,12 @@ fn check(sim: &Sim, tainted: &mut Tainted, ctx: &str) {
         }
     }
 }
+
+/// The operations a `session` input decodes to (`cargo run --manifest-path fuzz/Cargo.toml
+/// --example session_case -- FILE`), for reading a saved crash.
+pub fn describe_session_case(data: &[u8]) -> String {
+    match Case::arbitrary(&mut Unstructured::new(data)) {
+        Ok(case) => format!("{case:#?}"),
+        Err(e) => format!("not a case: {e}"),
+    }
+}
