@@ -23,7 +23,8 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests
+  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests, and a
+                          fuzz smoke (every target 20 s, then the stable crash replay)
                           (stops at the first failing step; prints the time of each step)
   test [args]             the test suite: cargo test --workspace --locked [args]
   tidy                    source checks: the sans-IO rules for session-core, [lints] in every
@@ -37,10 +38,14 @@ Commands:
                           session,srtp,media,dc,restart,scale,load,openload. Every run's record
                           goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
                           chart from it without measuring
-  fuzz [target] [--seconds N] [--stable] [-- driver args]
-                          fuzz one target (sdp, signal, candidate) or all of them for N seconds
-                          each (default 30). Uses `cargo +nightly fuzz` when cargo-fuzz and a
-                          nightly toolchain are installed, otherwise the stable driver in fuzz/
+  fuzz [TARGET...] [--seconds N] [--smoke] [-- libFuzzer args]
+                          libFuzzer (cargo-fuzz, nightly; both installed when missing) on one,
+                          some or all targets (sdp, candidate, signal, session, ws_client_frame,
+                          ws_server_frame, depacketize, rtcp, jitter, ivf, ogg, annexb), N
+                          seconds each (default 30); prints execs, coverage and corpus size;
+                          crashes are minimised into fuzz/regressions/<target>/ (replayed by
+                          the stable test in fuzz/). --smoke: the ci step alone.
+                          See docs/fuzzing.md
   load [args]             the signaling load test (5,000 clients, ignored by default):
                           cargo test -p tether-signaling-ws --release -- --ignored load
                           --nocapture [args]; size via TETHER_SIGNALING_LOAD_CLIENTS/_ROUNDS
@@ -133,26 +138,56 @@ fn ci(root: &Path, rest: &[String]) -> Result<(), String> {
 }
 
 /// The steps of `cargo xtask ci`, in order.
-const CI_STEPS: [&str; 4] = ["fmt", "clippy", "tidy", "test"];
+const CI_STEPS: [&str; 5] = ["fmt", "clippy", "tidy", "test", "fuzz"];
 
 fn ci_step(root: &Path, name: &str) -> Result<(), String> {
+    let fuzz_manifest = root.join("fuzz/Cargo.toml");
+    let fuzz_manifest = fuzz_manifest.to_string_lossy();
     match name {
-        "fmt" => cargo("fmt", &["fmt", "--all", "--", "--check"]).run(root),
-        "clippy" => cargo(
-            "clippy",
-            &[
+        "fmt" => {
+            cargo("fmt", &["fmt", "--all", "--", "--check"]).run(root)?;
+            // fuzz/ is its own workspace.
+            cargo(
+                "fmt fuzz",
+                &["fmt", "--manifest-path", &fuzz_manifest, "--", "--check"],
+            )
+            .run(root)
+        }
+        "clippy" => {
+            cargo(
                 "clippy",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        )
-        .run(root),
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--locked",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )
+            .run(root)?;
+            // The fuzz crate, its libFuzzer shims included (libfuzzer-sys builds on stable).
+            cargo(
+                "clippy fuzz",
+                &[
+                    "clippy",
+                    "--manifest-path",
+                    &fuzz_manifest,
+                    "--all-targets",
+                    "--features",
+                    "libfuzzer",
+                    "--locked",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )
+            .run(root)
+        }
         "tidy" => tidy::run(root),
         "test" => test_step(&[]).run_tests(root),
+        "fuzz" => fuzz::smoke(root),
         other => Err(format!("no ci step `{other}`")),
     }
 }

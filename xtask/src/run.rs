@@ -56,6 +56,11 @@ pub(crate) fn command(label: &str, program: &str, args: &[&str]) -> Step {
 
 impl Step {
     /// A `Command` for this step: program, arguments and environment, run in `dir`.
+    pub(crate) fn to_command(&self, dir: &Path) -> Command {
+        self.command(dir)
+    }
+
+    /// A `Command` for this step: program, arguments and environment, run in `dir`.
     fn command(&self, dir: &Path) -> Command {
         let mut command = Command::new(&self.program);
         command
@@ -87,7 +92,14 @@ impl Step {
         self
     }
 
-    fn shown(&self) -> String {
+    /// Removes a variable of xtask's own environment from the command's.
+    pub(crate) fn without(mut self, key: &'static str) -> Self {
+        self.removed.push(key);
+        self
+    }
+
+    /// The command line as printed before it runs.
+    pub(crate) fn shown(&self) -> String {
         let envs: String = self.envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
         format!(
             "{envs}{} {}",

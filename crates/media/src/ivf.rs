@@ -119,6 +119,13 @@ impl IvfSource {
                 / u128::from(header.timebase_den);
             Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
         };
+        // Frame timestamps never go backwards (the `MediaSource` contract): a pts below an
+        // earlier one (a broken or hostile file) is raised to it.
+        let mut highest = 0;
+        for (p, _) in &mut pts {
+            highest = (*p).max(highest);
+            *p = highest;
+        }
         let one_tick = to_time(1);
         let first = pts.first().map_or(0, |(p, _)| *p);
         let mut frames = Vec::with_capacity(pts.len());
@@ -382,6 +389,25 @@ mod tests {
         assert_eq!(c.data.as_ref(), &[0x10, 4]);
         assert_eq!(c.duration, Duration::from_millis(100));
         assert!(src.next_frame().expect("ok").is_none());
+    }
+
+    /// A file whose pts go backwards (found by the `ivf` fuzz target) still yields
+    /// timestamps that never decrease: the late frame takes the earlier frame's time.
+    #[test]
+    fn pts_going_backwards_do_not_turn_time_back() {
+        let mut file = write_sample();
+        // The third frame's pts (at header 32 + frame 12 + 3 bytes + frame 12 + 2 bytes + 4):
+        // from 200 ms down to 50 ms, in 90 kHz units.
+        let at = 32 + 12 + 3 + 12 + 2 + 4;
+        assert_eq!(file[at..at + 8], 18_000u64.to_le_bytes());
+        file[at..at + 8].copy_from_slice(&4_500u64.to_le_bytes());
+        let mut src = IvfSource::new(Bytes::from(file)).expect("parse");
+        let mut last = Duration::ZERO;
+        while let Some(f) = src.next_frame().expect("ok") {
+            assert!(f.timestamp >= last, "{:?} after {last:?}", f.timestamp);
+            last = f.timestamp;
+        }
+        assert_eq!(last, Duration::from_millis(100));
     }
 
     /// The size in the header is the one the first keyframe declares, whatever the caller

@@ -1,6 +1,7 @@
 //! NACK generation (RFC 4585 generic NACK): which missing packets to ask for, and when.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// Retry policy for NACKs.
@@ -32,10 +33,16 @@ struct Missing {
 }
 
 /// Tracks missing sequence numbers (extended) and says which to request now (sans-IO).
+///
+/// Every call is O(log n) per packet it touches: the missing packets are also kept in order of
+/// when they are due, so [`poll_timeout`](Self::poll_timeout) (which a driver calls after every
+/// packet) does not walk all of them.
 #[derive(Debug)]
 pub struct NackGenerator {
     config: NackConfig,
     missing: BTreeMap<u64, Missing>,
+    /// The same packets by when they are due: `(due, seq)`.
+    queue: BTreeSet<(Instant, u64)>,
     gave_up: u64,
 }
 
@@ -45,6 +52,7 @@ impl NackGenerator {
         Self {
             config,
             missing: BTreeMap::new(),
+            queue: BTreeSet::new(),
             gave_up: 0,
         }
     }
@@ -57,25 +65,35 @@ impl NackGenerator {
             .max(range.end.saturating_sub(self.config.max_tracked as u64));
         self.gave_up += start - range.start;
         for seq in start..range.end {
-            self.missing.entry(seq).or_insert(Missing {
-                retries: 0,
-                due: now,
-            });
+            if let Entry::Vacant(v) = self.missing.entry(seq) {
+                v.insert(Missing {
+                    retries: 0,
+                    due: now,
+                });
+                self.queue.insert((now, seq));
+            }
         }
         while self.missing.len() > self.config.max_tracked {
-            self.missing.pop_first();
+            if let Some((seq, m)) = self.missing.pop_first() {
+                self.queue.remove(&(m.due, seq));
+            }
             self.gave_up += 1;
         }
     }
 
     /// A packet arrived: stop asking for it.
     pub fn received(&mut self, seq: u64) {
-        self.missing.remove(&seq);
+        if let Some(m) = self.missing.remove(&seq) {
+            self.queue.remove(&(m.due, seq));
+        }
     }
 
     /// The stream moved past `seq` (the jitter buffer skipped): stop asking for older ones.
     pub fn forget_below(&mut self, seq: u64) {
-        self.missing = self.missing.split_off(&seq);
+        let kept = self.missing.split_off(&seq);
+        for (s, m) in std::mem::replace(&mut self.missing, kept) {
+            self.queue.remove(&(m.due, s));
+        }
     }
 
     /// Packets still missing.
@@ -88,33 +106,40 @@ impl NackGenerator {
         self.gave_up
     }
 
-    /// The sequence numbers to request now (each marked as requested).
+    /// The sequence numbers to request now (each marked as requested), in sequence order.
     #[must_use]
     pub fn poll(&mut self, now: Instant) -> Vec<u64> {
         let mut due = Vec::new();
-        let mut exhausted = Vec::new();
-        for (&seq, m) in self.missing.iter_mut() {
-            if m.due > now {
-                continue;
+        while let Some(&(at, seq)) = self.queue.first() {
+            if at > now {
+                break;
             }
+            self.queue.pop_first();
+            let Some(m) = self.missing.get_mut(&seq) else {
+                continue;
+            };
             if m.retries >= self.config.max_retries {
-                exhausted.push(seq);
+                self.missing.remove(&seq);
+                self.gave_up += 1;
                 continue;
             }
             m.retries += 1;
             m.due = now + self.config.retry_interval;
             due.push(seq);
         }
-        for seq in exhausted {
-            self.missing.remove(&seq);
-            self.gave_up += 1;
+        // Requeued after the loop: with a zero retry interval they would be due again at once.
+        for &seq in &due {
+            if let Some(m) = self.missing.get(&seq) {
+                self.queue.insert((m.due, seq));
+            }
         }
+        due.sort_unstable();
         due
     }
 
     /// When [`NackGenerator::poll`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.missing.values().map(|m| m.due).min()
+        self.queue.first().map(|&(at, _)| at)
     }
 }
 
@@ -141,6 +166,45 @@ mod tests {
         assert_eq!(n.gave_up(), 2);
         assert_eq!(n.missing_count(), 0);
         assert_eq!(n.poll_timeout(), None);
+    }
+
+    /// Found by the `jitter` fuzz target: `poll_timeout` walked every missing packet, and a
+    /// driver asks for it after every packet, so a sender leaving many gaps cost up to
+    /// `max_tracked` steps per packet. The due queue stays consistent through every call.
+    #[test]
+    fn due_queue_matches_the_missing_packets() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut n = NackGenerator::new(NackConfig {
+            max_retries: 3,
+            retry_interval: ms(10),
+            max_tracked: 50,
+        });
+        n.add_missing(0..40, t);
+        n.add_missing(30..60, t + ms(1)); // overlapping: 30..40 keep their first due time
+        assert_eq!(n.missing_count(), 50);
+        assert_eq!(n.poll_timeout(), Some(t));
+        n.received(15);
+        n.forget_below(12);
+        assert_eq!(n.poll(t), (12..40).filter(|&s| s != 15).collect::<Vec<_>>());
+        assert_eq!(n.poll_timeout(), Some(t + ms(1)));
+        assert_eq!(n.poll(t + ms(1)), (40..60).collect::<Vec<_>>());
+        assert_eq!(n.poll_timeout(), Some(t + ms(10)));
+        assert_eq!(n.queue.len(), n.missing.len());
+        // Zero retry interval: each poll requests once, never loops.
+        let mut z = NackGenerator::new(NackConfig {
+            max_retries: 2,
+            retry_interval: Duration::ZERO,
+            max_tracked: 10,
+        });
+        z.add_missing(0..3, t);
+        assert_eq!(z.poll(t), vec![0, 1, 2]);
+        assert_eq!(z.poll(t), vec![0, 1, 2]);
+        assert!(z.poll(t).is_empty());
+        assert_eq!(
+            (z.missing_count(), z.gave_up(), z.poll_timeout()),
+            (0, 3, None)
+        );
     }
 
     #[test]

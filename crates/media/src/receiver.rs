@@ -266,8 +266,7 @@ impl RtpReceiveStream {
 
     /// Parses and handles an RTCP compound packet from the wire; malformed ones are counted.
     pub fn handle_rtcp_bytes(&mut self, data: &[u8], now: Instant) -> Result<(), RtcpDropReason> {
-        let mut buf = Bytes::copy_from_slice(data);
-        match rtcp::packet::unmarshal(&mut buf) {
+        match crate::rtcp_parse::parse_rtcp(data) {
             Ok(packets) => {
                 self.handle_rtcp(&packets, now);
                 Ok(())

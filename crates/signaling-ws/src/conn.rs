@@ -484,7 +484,7 @@ fn resume_message(code: ErrorCode) -> &'static str {
 }
 
 /// Room names: 1 to `max` bytes of `[A-Za-z0-9._~-]`.
-fn check_room(room: &str, max: usize) -> Result<(), &'static str> {
+pub(crate) fn check_room(room: &str, max: usize) -> Result<(), &'static str> {
     if room.is_empty() || room.len() > max {
         return Err("room name must be 1 to max_room_name bytes");
     }

@@ -51,6 +51,8 @@ mod client;
 mod client_config;
 mod config;
 mod conn;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod hub;
 mod metrics;
 mod protocol;

@@ -94,8 +94,7 @@ impl ClientMessage {
     /// Parses one text frame; the error says what is wrong in terms of the protocol.
     pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
         must_be_object(text)?;
-        let wire: WireClient<'_> =
-            serde_json::from_str(text).map_err(|e| ProtocolError::BadJson(e.to_string()))?;
+        let wire: WireClient<'_> = serde_json::from_str(text).map_err(bad_json)?;
         let missing = |field: &'static str| ProtocolError::MissingField {
             kind: wire.kind.to_owned(),
             field,
@@ -252,8 +251,7 @@ impl ServerMessage {
     /// Parses one text frame from the server.
     pub fn from_json(text: &str) -> Result<Self, ProtocolError> {
         must_be_object(text)?;
-        let w: WireServer<'_> =
-            serde_json::from_str(text).map_err(|e| ProtocolError::BadJson(e.to_string()))?;
+        let w: WireServer<'_> = serde_json::from_str(text).map_err(bad_json)?;
         let missing = |field: &'static str| ProtocolError::MissingField {
             kind: w.kind.to_owned(),
             field,
@@ -616,6 +614,15 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// Longest parser message kept in [`ProtocolError::BadJson`], in bytes: the server sends it back
+/// to the client, and serde's message quotes the offending value (escaped, so up to six bytes
+/// per input byte).
+const MAX_JSON_ERROR: usize = 200;
+
+fn bad_json(e: serde_json::Error) -> ProtocolError {
+    ProtocolError::BadJson(truncate(&e.to_string(), MAX_JSON_ERROR))
+}
+
 fn truncate(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
@@ -713,6 +720,26 @@ mod tests {
             ServerMessage::from_json(&s.to_json()).unwrap().seq(),
             Some(2)
         );
+    }
+
+    /// Found by the `ws_client_frame` fuzz target: serde's message quotes a bad `type` with
+    /// every control character escaped, so the error the server sent back was up to six times
+    /// the frame. It is bounded now.
+    #[test]
+    fn parser_errors_are_bounded() {
+        let frame = format!(r#"{{"type":"{}\tg"}}"#, "\u{7f}".repeat(5_000));
+        let Err(e) = ClientMessage::from_json(&frame) else {
+            panic!("not a message")
+        };
+        assert!(
+            e.to_string().len() <= MAX_JSON_ERROR + 64,
+            "{}",
+            e.to_string().len()
+        );
+        let Err(e) = ServerMessage::from_json(&frame) else {
+            panic!("not a message")
+        };
+        assert!(e.to_string().len() <= MAX_JSON_ERROR + 64);
     }
 
     #[test]

@@ -82,8 +82,13 @@ fn number<T: FromStr>(key: &str, value: &str) -> Result<T, SdpError> {
 
 /// Is `mid` 1-32 RFC 8866 token characters?
 pub(crate) fn is_valid_mid(mid: &str) -> bool {
-    (1..=32).contains(&mid.len())
-        && mid.bytes().all(|b| {
+    is_token(mid, 32)
+}
+
+/// Is `s` 1 to `max` RFC 8866 token characters?
+fn is_token(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes().all(|b| {
             b.is_ascii_alphanumeric()
                 || matches!(
                     b,
@@ -530,13 +535,19 @@ fn parse_extmap(value: &str) -> Result<Extmap, SdpError> {
     })
 }
 
-/// `a=msid:<stream> [<track>]`.
+/// `a=msid:<stream> [<track>]`, each 1-64 token characters (RFC 8830). Anything else (a
+/// vertical tab, say, which is not ASCII whitespace to the splitter but is to the attribute
+/// reader) would not read back the same once written.
 fn parse_msid(value: &str) -> Result<Msid, SdpError> {
     let mut parts = value.split_ascii_whitespace();
     let stream = parts.next().ok_or_else(|| invalid_attr("msid", value))?;
+    let track = parts.next();
+    if !is_token(stream, 64) || track.is_some_and(|t| !is_token(t, 64)) {
+        return Err(invalid_attr("msid", value));
+    }
     Ok(Msid {
         stream: stream.to_owned(),
-        track: parts.next().map(str::to_owned),
+        track: track.map(str::to_owned),
     })
 }
 
@@ -631,6 +642,28 @@ mod tests {
     fn lf_only_line_endings_are_accepted() {
         let d = parse(&OFFER.replace("\r\n", "\n")).unwrap();
         assert_eq!(d, parse(OFFER).unwrap());
+    }
+
+    /// Found by the `sdp` fuzz target: `a=ssrc:1 msid:<VT><TAB>e` parsed as stream "\u{b}"
+    /// and track "e", was written as `a=msid:<VT> e` and read back as stream "e". msid ids are
+    /// token characters now; anything else is an invalid attribute.
+    #[test]
+    fn msid_ids_are_tokens() {
+        let sdp = |msid: &str| {
+            format!(
+                "v=0\r\no=- 1 3 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+                 m=video 0 UDP/TLS/RTP/SAVPF 9\r\na=ssrc:217 msid:{msid}\r\na=mid:0\r\n"
+            )
+        };
+        assert!(parse(&sdp("\u{b}\t\te")).is_err());
+        assert!(parse(&sdp("s t\u{7f}")).is_err());
+        let desc = parse(&sdp("{stream-1} track_2")).expect("token characters");
+        let msid = desc.media[0].msid.clone().expect("msid");
+        assert_eq!(
+            (msid.stream.as_str(), msid.track.as_deref()),
+            ("{stream-1}", Some("track_2"))
+        );
+        assert_eq!(parse(&write(&desc)).expect("round trip"), desc);
     }
 
     #[test]
