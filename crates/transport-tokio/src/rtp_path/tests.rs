@@ -159,6 +159,19 @@ fn rtcp_feedback_reaches_the_sender_of_its_media_ssrc() {
 }
 
 #[test]
+fn a_short_feedback_packet_from_the_peer_is_malformed_not_a_panic() {
+    // An RTPFB (NACK) whose length leaves no room for its two SSRCs, from the `rtcp` fuzz
+    // target's saved crash: authenticated, then refused and counted.
+    let (mut tx, rx) = contexts();
+    let media = Arc::new(MediaShared::default());
+    let path = inbound(rx, &media);
+    let protected = tx.encrypt_rtcp(&[0x81, 0xcd, 0, 1, 0, 0, 0, 1]).unwrap();
+    path.on_datagram(&protected);
+    assert_eq!(count(&media.counters.malformed), 1);
+    assert_eq!(count(&media.counters.rtcp_in), 0);
+}
+
+#[test]
 fn both_offered_profiles_round_trip_rtp_and_rtcp() {
     use rtcp::receiver_report::ReceiverReport;
     for (profile, salt) in [
