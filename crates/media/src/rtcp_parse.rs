@@ -61,6 +61,13 @@ fn check_compound(mut data: &[u8]) -> Result<(), RtcpDropReason> {
             (206, 15) if size < 20 + 4 * usize::from(data[16]) => {
                 return Err(RtcpDropReason::Malformed)
             }
+            // Transport-wide CC: `rtcp` 0.17 adds each status vector chunk's 7 or 14 symbols
+            // to a u16 count of packets processed without checking, so a status count within
+            // 14 of 65,535 overflows it (a panic with overflow checks; found by the `rtcp` fuzz
+            // target). No real feedback reports that many packets.
+            (205, 15) if u16::from_be_bytes([data[14], data[15]]) > u16::MAX - 14 => {
+                return Err(RtcpDropReason::Malformed)
+            }
             _ => {}
         }
         data = &data[size..];
@@ -79,6 +86,22 @@ mod tests {
         assert!(parse_rtcp(&[0x81, 206, 0, 1, 0, 0, 0, 0]).is_err());
         assert!(parse_rtcp(&[]).is_err());
         assert!(parse_rtcp(&[0x80, 201, 0]).is_err());
+    }
+
+    /// Found by the `rtcp` fuzz target (CI smoke): a transport-wide CC feedback whose status
+    /// count is 65,535 overflowed `rtcp` 0.17's u16 count of processed packets.
+    #[test]
+    fn transport_cc_with_a_status_count_near_the_limit_is_malformed_not_a_panic() {
+        // The saved input: 156 bytes, status count 0xffff, 7-symbol status vector chunks.
+        let crash = include_bytes!(
+            "../../../fuzz/regressions/rtcp/crash-b5938d787966e926ba3ef9dc7c3082a3d5b2d533"
+        );
+        assert!(parse_rtcp(crash).is_err());
+        let mut twcc = vec![
+            0x8f, 205, 0, 4, 0, 0, 0, 1, 0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff,
+        ];
+        twcc.extend_from_slice(&[0, 0, 0, 0]);
+        assert!(parse_rtcp(&twcc).is_err());
     }
 
     #[test]
