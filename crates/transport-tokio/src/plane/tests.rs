@@ -516,3 +516,54 @@ fn data_sent_into_a_two_minute_outage_arrives_after_it() {
         vec![Message::Binary(Bytes::from_static(b"late"))]
     );
 }
+
+#[test]
+fn reliable_ordered_next_to_unreliable_under_loss() {
+    let mut p = Pair::new(false);
+    p.connect();
+    let reliable = ChannelParams::new("r", &DataChannelInit::default());
+    let lossy = ChannelParams::new(
+        "u",
+        &DataChannelInit {
+            ordered: false,
+            max_retransmits: Some(0),
+            ..DataChannelInit::default()
+        },
+    );
+    let now = p.now;
+    let sctp = p.a.plane.sctp().unwrap();
+    sctp.open(now, 0, &reliable, false).unwrap();
+    sctp.open(now, 2, &lossy, false).unwrap();
+    let timed = ChannelParams::new(
+        "t",
+        &DataChannelInit {
+            max_packet_life_time: Some(5),
+            ..DataChannelInit::default()
+        },
+    );
+    sctp.open(now, 4, &timed, false).unwrap();
+    p.run_until(Duration::from_secs(1), |_| false);
+    let _ = drain(&mut p.a, 4);
+    let _ = drain(&mut p.a, 0);
+    let _ = drain(&mut p.a, 2);
+    p.loss = 0.1;
+    let mut got = Vec::new();
+    for i in 0..250u32 {
+        let now = p.now;
+        let sctp = p.a.plane.sctp().unwrap();
+        sctp.send(now, 0, Bytes::from(i.to_be_bytes().to_vec()), false)
+            .unwrap();
+        sctp.send(now, 2, Bytes::from(vec![0u8; 1000]), false)
+            .unwrap();
+        sctp.send(now, 4, Bytes::from(vec![1u8; 1000]), false)
+            .unwrap();
+        p.run_until(Duration::from_millis(2), |_| false);
+        p.now += Duration::from_millis(2);
+        got.extend(drain(&mut p.b, 0));
+        let _ = drain(&mut p.b, 2);
+        let _ = drain(&mut p.b, 4);
+    }
+    p.run_until(Duration::from_secs(30), |_| false);
+    got.extend(drain(&mut p.b, 0));
+    assert_eq!(got.len(), 250, "reliable ordered: {} of 250", got.len());
+}
