@@ -130,6 +130,27 @@ impl Pair {
     }
 }
 
+/// Did the peer's channel on `stream_id` reach this side (DCEP OPEN received)?
+fn remote_opened(s: &Side, stream_id: u16) -> bool {
+    s.events.iter().any(|e| {
+        matches!(e, PlaneEvent::Sctp(SctpEvent::RemoteOpen { stream_id: id, .. }) if *id == stream_id)
+    })
+}
+
+impl Pair {
+    /// A opens a channel with DCEP on `stream_id`, then the pair runs for `secs` seconds.
+    fn a_opens(&mut self, stream_id: u16, params: &ChannelParams, secs: u64) {
+        let now = self.now;
+        self.a
+            .plane
+            .sctp()
+            .unwrap()
+            .open(now, stream_id, params, false)
+            .unwrap();
+        self.run_until(Duration::from_secs(secs), |_| false);
+    }
+}
+
 fn sctp_up(s: &Side) -> bool {
     s.events
         .iter()
@@ -369,13 +390,7 @@ fn a_reset_closes_the_stream_on_both_sides() {
     let mut p = Pair::new(false);
     p.connect();
     let params = ChannelParams::new("x", &DataChannelInit::default());
-    let now = p.now;
-    p.a.plane
-        .sctp()
-        .unwrap()
-        .open(now, 5, &params, false)
-        .unwrap();
-    p.run_until(Duration::from_secs(2), |_| false);
+    p.a_opens(5, &params, 2);
     // The peer's DCEP ACK is consumed by reading (the driver reads every readable stream);
     // a reset waits for unread data.
     assert!(drain(&mut p.a, 5).is_empty());
@@ -422,17 +437,8 @@ fn bad_dcep_from_the_peer_is_refused_not_fatal() {
         .iter()
         .any(|e| matches!(e, PlaneEvent::Sctp(SctpEvent::Refused { stream_id: 9, .. }))));
     // The association lives on.
-    let now = p.now;
-    p.a.plane
-        .sctp()
-        .unwrap()
-        .open(now, 11, &params, false)
-        .unwrap();
-    p.run_until(Duration::from_secs(5), |_| false);
-    assert!(p.b.events.iter().any(|e| matches!(
-        e,
-        PlaneEvent::Sctp(SctpEvent::RemoteOpen { stream_id: 11, .. })
-    )));
+    p.a_opens(11, &params, 5);
+    assert!(remote_opened(&p.b, 11));
 }
 
 #[test]
@@ -446,16 +452,8 @@ fn garbage_datagrams_are_counted_not_fatal() {
     assert!(p.b.plane.dtls().unwrap().bad_records >= 2);
     assert!(p.b.plane.dtls().unwrap().is_connected());
     let params = ChannelParams::new("after", &DataChannelInit::default());
-    p.a.plane
-        .sctp()
-        .unwrap()
-        .open(now, 1, &params, false)
-        .unwrap();
-    p.run_until(Duration::from_secs(5), |_| false);
-    assert!(p.b.events.iter().any(|e| matches!(
-        e,
-        PlaneEvent::Sctp(SctpEvent::RemoteOpen { stream_id: 1, .. })
-    )));
+    p.a_opens(1, &params, 5);
+    assert!(remote_opened(&p.b, 1));
 }
 
 #[test]
@@ -491,13 +489,7 @@ fn data_sent_into_a_two_minute_outage_arrives_after_it() {
     let mut p = Pair::new(false);
     p.connect();
     let params = ChannelParams::new("x", &DataChannelInit::default());
-    let now = p.now;
-    p.a.plane
-        .sctp()
-        .unwrap()
-        .open(now, 1, &params, false)
-        .unwrap();
-    p.run_until(Duration::from_secs(1), |_| false);
+    p.a_opens(1, &params, 1);
     assert!(drain(&mut p.a, 1).is_empty());
     p.loss = 1.0;
     let now = p.now;
