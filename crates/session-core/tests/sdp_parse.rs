@@ -662,6 +662,12 @@ fn bad_attribute_values() {
         sdp::parse(&replace("a=rtcp-mux", "a=extmap:0 urn:x")),
         Err(SdpError::InvalidAttribute(_))
     ));
+    // A control character in the URI (found by the `sdp` fuzz target: written back, the vertical
+    // tab was trimmed and the description read back differently).
+    assert!(matches!(
+        sdp::parse(&replace("a=rtcp-mux", "a=extmap:4 urn:\u{b}x")),
+        Err(SdpError::InvalidAttribute(_))
+    ));
     assert!(matches!(
         sdp::parse(&replace("a=rtcp-mux", "a=ssrc:-1 cname:x")),
         Err(SdpError::InvalidAttribute(_))

@@ -525,7 +525,9 @@ fn parse_extmap(value: &str) -> Result<Extmap, SdpError> {
         None => (head, None),
     };
     let id: u16 = number("extmap", id)?;
-    if !(1..=255).contains(&id) {
+    // A URI is visible ASCII (RFC 3986); a control character (a vertical tab, say, which the
+    // splitter keeps but the attribute reader trims) would not read back the same once written.
+    if !(1..=255).contains(&id) || !uri.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }
     Ok(Extmap {

@@ -135,13 +135,16 @@ impl RemoteOrder {
         self.answer_floor = self.max;
     }
 
-    pub(super) fn hold(&mut self, version: u64, desc: SessionDescription, now: Instant) {
+    /// Keeps an offer that arrived after a gap; returns false when it was not kept (a version
+    /// already held, or `MAX_HELD` reached).
+    pub(super) fn hold(&mut self, version: u64, desc: SessionDescription, now: Instant) -> bool {
         if self.held.iter().any(|(v, _)| *v == version) || self.held.len() >= MAX_HELD {
-            return;
+            return false;
         }
         self.held.push((version, desc));
         self.held.sort_by_key(|(v, _)| *v);
         self.held_since.get_or_insert(now);
+        true
     }
 
     /// The next held offer to process: the lowest one if the gap before it is closed (or if

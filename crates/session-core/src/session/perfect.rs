@@ -85,17 +85,21 @@ impl Session {
                     Ok(())
                 }
                 Verdict::Hold => {
-                    tracing::warn!(
-                        version,
-                        "remote offer held: its o= version skips one while our offer is \
-                         unanswered, so the peer's answer is probably still in flight; \
-                         asking for it again and waiting at most {:?}",
-                        self.hold_wait()
-                    );
-                    self.order.hold(version, desc, now);
-                    // While our offer is unanswered, the missing description is most likely its
-                    // answer (overtaken or lost): ask for it again now.
-                    self.resend_pending_offer(now);
+                    // A copy of an offer already held asks for nothing new: resending our offer
+                    // for every copy would answer a duplicating channel (or a peer holding ours
+                    // in turn) with a storm of offers.
+                    if self.order.hold(version, desc, now) {
+                        tracing::warn!(
+                            version,
+                            "remote offer held: its o= version skips one while our offer is \
+                             unanswered, so the peer's answer is probably still in flight; \
+                             asking for it again and waiting at most {:?}",
+                            self.hold_wait()
+                        );
+                        // While our offer is unanswered, the missing description is most likely
+                        // its answer (overtaken or lost): ask for it again now.
+                        self.resend_pending_offer(now);
+                    }
                     Ok(())
                 }
                 Verdict::Apply => {

@@ -770,3 +770,47 @@ fn perfect_negotiation_takes_versions_that_start_anywhere_skip_and_repeat() {
     assert!(described(&mut p.b).is_empty());
     assert_eq!(p.b.s.signaling_state(), SignalingState::Stable);
 }
+
+/// An offer held while our own is unanswered makes us send our offer again once (its answer is
+/// probably what is missing), not once per copy: copies of held offers from a duplicating
+/// signaling channel, or a peer doing the same, must not turn into a storm of offers (found by
+/// the `session` fuzz target: two peers holding each other's offers resent theirs forever).
+#[test]
+fn copies_of_a_held_offer_resend_our_offer_once() {
+    let mut p = Pair::with(
+        manual_cfg(0xA),
+        Config::new([0xB; 32], vec![fingerprint(0xB)], true),
+    );
+    let now = p.tick(Duration::from_millis(1));
+    p.b.s.add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    p.b.s.handle_timeout(now);
+    let ours = described(&mut p.b);
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(p.b.s.signaling_state(), SignalingState::HaveLocalOffer);
+    p.a.s
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    let offer = p.a.s.create_offer(OfferOptions::default(), now).unwrap();
+    for (version, resends) in [(5, 1), (6, 1)] {
+        let held = desc(SdpType::Offer, &with_version(&offer.sdp, version));
+        for _ in 0..10 {
+            p.b.s
+                .handle_signal(
+                    SignalMessage::Description {
+                        description: held.clone(),
+                    },
+                    now,
+                )
+                .unwrap();
+        }
+        let sent = described(&mut p.b);
+        assert_eq!(
+            sent.len(),
+            resends,
+            "ten copies of held offer {version} made {} descriptions",
+            sent.len()
+        );
+        assert!(sent.iter().all(|d| d.kind == SdpType::Offer && d.sdp == ours[0].sdp));
+        assert_eq!(p.b.s.signaling_state(), SignalingState::HaveLocalOffer);
+    }
+}
