@@ -221,6 +221,8 @@ async fn through_relay(
 #[derive(Debug, Default)]
 struct Seen {
     seqs: Vec<u64>,
+    /// The longest time between two messages.
+    longest_gap: Duration,
 }
 
 /// Reads `dc` until `quiet` passes without a message (after `done` is set), or until
@@ -233,9 +235,10 @@ async fn drain(
     complete_at: Option<usize>,
 ) -> Seen {
     let mut seen = Seen::default();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        assert!(Instant::now() < deadline, "receiver ran for 60 s");
+        assert!(Instant::now() < deadline, "receiver ran for 180 s");
         if complete_at.is_some_and(|n| seen.seqs.len() >= n) {
             return seen;
         }
@@ -244,6 +247,10 @@ async fn drain(
                 let seq = u64::from_be_bytes(data[..8].try_into().unwrap());
                 assert_eq!(data, payload(seq, data.len()), "corrupted message {seq}");
                 seen.seqs.push(seq);
+                let now = Instant::now();
+                if let Some(prev) = last.replace(now) {
+                    seen.longest_gap = seen.longest_gap.max(now - prev);
+                }
             }
             Ok(other) => panic!("unexpected {other:?}"),
             Err(_) if done.load(Ordering::Relaxed) => return seen,
@@ -252,12 +259,15 @@ async fn drain(
     }
 }
 
-// KNOWN DEFECT (2026-12-07, issue 15): on the rtc-sctp 0.21.1 packet path the reliable ordered
-// channel of this test stops for good (e.g. at 26 of 250) in about half the runs: a reliable
-// ordered stream next to partially reliable ones, through 10 % loss. Not reproduced yet on the
-// simulated clock (`plane::tests::reliable_ordered_next_to_unreliable_under_loss` passes). Run
-// it with `cargo test -p tether-transport-tokio --test channels -- --ignored partially`.
-#[ignore = "known defect on the rtc-sctp path: the reliable ordered channel stalls in ~1 of 2 runs (issue 15)"]
+/// Four channels of different reliability through a relay that drops 10 % of A's records.
+///
+/// What the SCTP association does here (rtc-sctp 0.21.1, traced 2026-12-07): a chunk lost at the
+/// tail of a burst, or a lost fast retransmission, waits for the T3 timer (RTO at least 1 s,
+/// doubled on each expiry without a new RTT sample), and while unordered messages are queued the
+/// association sends them before any ordered one. So the reliable ordered channel can go quiet
+/// for several seconds (4 to 14.4 s seen on a loaded machine) and then catches up: nothing is
+/// lost, duplicated or reordered. Issue 17 owns the time (no stall over 0.5 s under loss); this
+/// test owns correctness, and prints the longest silence of the reliable ordered channel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partially_reliable_and_unordered_channels_through_loss() {
     let inits = [
@@ -269,9 +279,9 @@ async fn partially_reliable_and_unordered_channels_through_loss() {
             max_retransmits: Some(0),
             ..Default::default()
         },
-        // Ordered, abandoned when not delivered within 5 ms. `webrtc-sctp` 0.17 marks a chunk
-        // abandoned when it retransmits it but still sends it on a fast retransmit, so this
-        // channel loses a message only when a T3 timeout abandons it: no loss is asserted.
+        // Ordered, abandoned when not delivered within 5 ms. The association abandons such a
+        // message only when it would retransmit it, so how many are lost depends on which
+        // chunks the relay drops: no loss is asserted.
         DataChannelInit {
             max_packet_life_time: Some(5),
             ..Default::default()
@@ -293,26 +303,26 @@ async fn partially_reliable_and_unordered_channels_through_loss() {
     relay.armed.store(true, Ordering::Relaxed);
     const COUNT: u64 = 250;
     const LEN: usize = 1000;
+    // Set once both reliable channels have everything: the partially reliable ones then stop
+    // reading after 2 s of silence (what they have not received by then was abandoned).
     let done = Arc::new(AtomicBool::new(false));
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
     for (i, (ours, mut theirs)) in pairs.drain(..).enumerate() {
         let done = Arc::clone(&done);
-        // Seen once in the default test run (2026-12-06): the reliable ordered channel stopped
-        // at 195 of 250 for the 2 s quiet window, then the test failed; the likely cause is a
-        // lost tail chunk whose T3 retransmission was lost too (RTO 1 s, then doubled; the
-        // relay drops 10 %). So a reliable channel is read until it has every message, or until
-        // a silence longer than three backoffs (1 + 2 + 4 s) says something is really lost.
+        // A reliable channel is read until it has every message; a silence of 60 s (T3 backoffs
+        // of 1 + 2 + 4 + 8 + 16 s and more) would mean something is really lost.
         let reliable =
             inits[i].max_retransmits.is_none() && inits[i].max_packet_life_time.is_none();
         let (quiet, complete_at) = if reliable {
-            (Duration::from_secs(8), Some(COUNT as usize))
+            (Duration::from_secs(60), Some(COUNT as usize))
         } else {
             (Duration::from_secs(2), None)
         };
-        receivers.push(tokio::spawn(async move {
-            drain(&mut theirs, &done, quiet, complete_at).await
-        }));
+        receivers.push((
+            reliable,
+            tokio::spawn(async move { drain(&mut theirs, &done, quiet, complete_at).await }),
+        ));
         senders.push(ours);
     }
     // Interleave the four channels' messages, paced (2 ms per round).
@@ -322,18 +332,34 @@ async fn partially_reliable_and_unordered_channels_through_loss() {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    done.store(true, Ordering::Relaxed);
-    let mut seen = Vec::new();
-    for r in receivers {
-        seen.push(r.await.unwrap());
+    let mut seen: Vec<Option<Seen>> = (0..receivers.len()).map(|_| None).collect();
+    for reliable_pass in [true, false] {
+        for (i, (reliable, r)) in receivers.iter_mut().enumerate() {
+            if *reliable == reliable_pass {
+                seen[i] = Some(r.await.unwrap());
+            }
+        }
+        done.store(true, Ordering::Relaxed);
     }
+    let seen: Vec<Seen> = seen.into_iter().map(Option::unwrap).collect();
     let dropped = relay.dropped.load(Ordering::Relaxed);
     assert!(dropped > 0, "the relay dropped nothing");
 
     let all: Vec<u64> = (0..COUNT).collect();
     let unique = |s: &Seen| s.seqs.iter().copied().collect::<BTreeSet<_>>();
     // Reliable channels: everything, exactly once; the ordered one in order.
-    assert_eq!(seen[0].seqs, all, "reliable ordered channel");
+    if seen[0].seqs != all {
+        // Where the rest is: still buffered at A (unacknowledged), or acknowledged and stuck at
+        // B (then B's `messages_received` says whether it reached the handle).
+        let (sa, sb) = (a.stats().await.unwrap(), b.stats().await.unwrap());
+        panic!(
+            "reliable ordered channel: {} of {COUNT} in order ({:?}...)\nA: {:#?}\nB: {:#?}",
+            seen[0].seqs.len(),
+            &seen[0].seqs[..seen[0].seqs.len().min(8)],
+            sa,
+            sb
+        );
+    }
     assert_eq!(
         seen[3].seqs.len() as u64,
         COUNT,
@@ -356,11 +382,12 @@ async fn partially_reliable_and_unordered_channels_through_loss() {
     // The unordered reliable one delivered some message ahead of an earlier lost one.
     let reordered = |s: &Seen| s.seqs.windows(2).filter(|w| w[0] > w[1]).count();
     println!(
-        "through a relay dropping {dropped} of {} records from A: reliable {} of {COUNT}; \
-         unordered max-retransmits 0: {} ({} out of order); ordered max-packet-life-time 5 ms: \
-         {}; unordered reliable: {} ({} out of order)",
+        "through a relay dropping {dropped} of {} records from A: reliable {} of {COUNT} \
+         (longest silence {:?}); unordered max-retransmits 0: {} ({} out of order); ordered \
+         max-packet-life-time 5 ms: {}; unordered reliable: {} ({} out of order)",
         dropped + relay.forwarded.load(Ordering::Relaxed),
         seen[0].seqs.len(),
+        seen[0].longest_gap,
         seen[1].seqs.len(),
         reordered(&seen[1]),
         seen[2].seqs.len(),
