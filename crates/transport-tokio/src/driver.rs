@@ -542,6 +542,12 @@ impl<S: Signaling> Driver<S> {
             }
             IceReport::State(state) => {
                 tracing::debug!(%transport, %generation, ?state, "ICE state");
+                if let Some(t) = self.transports.get_mut(&transport) {
+                    if t.ice_state(generation, state) {
+                        tracing::info!(%transport, %generation, "the lost path answers again");
+                        t.path_changed();
+                    }
+                }
                 self.feed(TransportEvent::IceStateChanged {
                     transport,
                     generation,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use session_core::config::IceTransportPolicy;
-use session_core::state::DtlsTransportState;
+use session_core::state::{DtlsTransportState, IceTransportState};
 use session_core::transport::{
     DtlsRole, Generation, TransportCommand, TransportEvent, TransportId,
 };
@@ -44,6 +44,8 @@ pub(super) struct GenIo {
     /// Local candidates gathered so far, and whether only relayed ones were asked for.
     pub(super) gathered: u32,
     pub(super) relay_only: bool,
+    /// The agent reported `Disconnected` (or `Failed`) since it last reported a working path.
+    pub(super) lost: bool,
 }
 
 /// `StartDtls`'s parameters, waiting for a promoted path.
@@ -118,6 +120,36 @@ impl TransportIo {
         gen.conn = Some(Arc::clone(&conn));
         if self.promoted == Some(g) {
             self.switch.set_writer(Some(conn));
+            self.path_changed();
+        }
+    }
+
+    /// Traffic now takes another path, or the promoted one works again after an outage:
+    /// SCTP retransmits what is outstanding at once instead of waiting out its backed-off
+    /// retransmission timer (issue 17).
+    pub(super) fn path_changed(&mut self) {
+        if let Some(sctp) = self.plane.sctp() {
+            tracing::debug!("path changed: SCTP retransmits outstanding data now");
+            sctp.retransmit_now(Instant::now());
+        }
+    }
+
+    /// The generation's agent reported `state`; true when it is the promoted generation's path
+    /// working again after it was lost.
+    pub(super) fn ice_state(&mut self, g: Generation, state: IceTransportState) -> bool {
+        let promoted = self.promoted == Some(g);
+        let Some(gen) = self.gens.get_mut(&g) else {
+            return false;
+        };
+        match state {
+            IceTransportState::Disconnected | IceTransportState::Failed => {
+                gen.lost = true;
+                false
+            }
+            IceTransportState::Connected | IceTransportState::Completed => {
+                std::mem::take(&mut gen.lost) && promoted
+            }
+            _ => false,
         }
     }
 
@@ -232,6 +264,7 @@ impl<S: Signaling> Driver<S> {
                             counters: Arc::default(),
                             gathered: 0,
                             relay_only: policy == IceTransportPolicy::Relay,
+                            lost: false,
                         };
                         self.transport(transport).gens.insert(generation, gen);
                     }
@@ -288,6 +321,7 @@ impl<S: Signaling> Driver<S> {
                 let conn = t.gens.get(&generation).and_then(|g| g.conn.clone());
                 if conn.is_some() {
                     t.switch.set_writer(conn);
+                    t.path_changed();
                 }
                 self.try_start_dtls(transport);
             }

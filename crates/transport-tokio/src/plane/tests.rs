@@ -26,6 +26,8 @@ struct Pair {
     /// Drops this share of datagrams (pseudo-random, seeded), both directions.
     loss: f64,
     rng: u64,
+    /// Drops everything from A to B (`[0]`) or from B to A (`[1]`).
+    block: [bool; 2],
 }
 
 fn params() -> SctpParams {
@@ -69,6 +71,7 @@ impl Pair {
             },
             loss: 0.0,
             rng: 0x2545_f491_4f6c_dd1d,
+            block: [false; 2],
         }
     }
 
@@ -91,7 +94,7 @@ impl Pair {
                     self.rng ^= self.rng << 13;
                     self.rng ^= self.rng >> 7;
                     self.rng ^= self.rng << 17;
-                    if (self.rng % 10_000) as f64 / 10_000.0 < self.loss {
+                    if self.block[dir] || (self.rng % 10_000) as f64 / 10_000.0 < self.loss {
                         continue;
                     }
                     to.plane.handle_datagram(self.now, &d);
@@ -230,6 +233,7 @@ fn a_first_flight_that_overtakes_our_start_is_kept_not_retransmitted_a_second_la
         },
         loss: 0.0,
         rng: 1,
+        block: [false; 2],
     };
     p.connect();
     assert!(
@@ -501,12 +505,142 @@ fn data_sent_into_a_two_minute_outage_arrives_after_it() {
     p.run_until(Duration::from_secs(120), |_| false);
     assert!(drain(&mut p.b, 1).is_empty());
     p.loss = 0.0;
-    // The next T3 retransmission (RTO capped at 60 s) gets through.
-    p.run_until(Duration::from_secs(65), |_| false);
+    p.b.events.clear();
+    // The next T3 retransmission gets through: its backoff stops at 1 s (RFC 9260's would
+    // have reached 60 s), so within a second even with no word that the path is back.
+    let restored = p.now;
+    assert!(p.run_until(Duration::from_secs(2), |p| readable(&p.b, 1)));
+    assert!(
+        p.now - restored <= Duration::from_millis(1_000),
+        "{:?}",
+        p.now - restored
+    );
     assert_eq!(
         drain(&mut p.b, 1),
         vec![Message::Binary(Bytes::from_static(b"late"))]
     );
+}
+
+/// Has `s` been told that `stream` has messages?
+fn readable(s: &Side, stream: u16) -> bool {
+    s.events.iter().any(
+        |e| matches!(e, PlaneEvent::Sctp(SctpEvent::Readable { stream_id }) if *stream_id == stream),
+    )
+}
+
+/// A connected pair with a reliable channel A opened on stream 1, every event so far read.
+fn pair_with_channel() -> Pair {
+    let mut p = Pair::new(false);
+    p.connect();
+    let params = ChannelParams::new("x", &DataChannelInit::default());
+    p.a_opens(1, &params, 1);
+    assert!(drain(&mut p.b, 1).is_empty());
+    p.a.events.clear();
+    p.b.events.clear();
+    p
+}
+
+fn a_sends(p: &mut Pair, stream: u16, data: &'static [u8]) {
+    let now = p.now;
+    p.a.plane
+        .sctp()
+        .unwrap()
+        .send(now, stream, Bytes::from_static(data), false)
+        .unwrap();
+}
+
+#[test]
+fn a_retransmission_after_a_lost_sack_is_acknowledged_at_once() {
+    // B's SACK for A's message is lost; A's timer retransmits; B must acknowledge the
+    // duplicate at once (RFC 9260 6.7). rtc-sctp 0.21.1 delayed that SACK by 200 ms, on top
+    // of A's already backed-off timer.
+    let mut p = pair_with_channel();
+    p.block[1] = true;
+    a_sends(&mut p, 1, b"once");
+    assert!(p.run_until(Duration::from_millis(50), |p| readable(&p.b, 1)));
+    // B's delayed SACK (200 ms) goes out into the block.
+    p.run_until(Duration::from_millis(300), |_| false);
+    p.block[1] = false;
+    let released = |p: &Pair| {
+        p.a.events.iter().any(|e| {
+            matches!(
+                e,
+                PlaneEvent::Sctp(SctpEvent::Released { stream_id: 1, .. })
+            )
+        })
+    };
+    assert!(!released(&p));
+    // A's next timer is its retransmission; B's SACK must come back at that same instant.
+    let t3 = p.a.plane.poll_timeout().unwrap();
+    assert!(
+        p.run_until(Duration::from_secs(5), released),
+        "A never learnt that B has the message"
+    );
+    assert_eq!(p.now, t3, "the duplicate's SACK was delayed");
+    assert_eq!(drain(&mut p.b, 1).len(), 1, "delivered once");
+}
+
+#[test]
+fn a_lost_tail_packet_is_retransmitted_after_the_measured_rto_not_after_1_s() {
+    // The RTO comes from the RTT (here 0 plus B's 200 ms delayed SACK: 600 ms), floored at
+    // 400 ms; RFC 9260's floor, rtc-sctp's only choice, is 1 s.
+    let mut p = pair_with_channel();
+    p.block[0] = true;
+    a_sends(&mut p, 1, b"tail");
+    p.run_until(Duration::ZERO, |_| false);
+    p.block[0] = false;
+    let sent = p.now;
+    assert!(p.run_until(Duration::from_secs(2), |p| readable(&p.b, 1)));
+    let took = p.now - sent;
+    assert!(
+        (Duration::from_millis(400)..Duration::from_millis(1_000)).contains(&took),
+        "recovered after {took:?}"
+    );
+}
+
+#[test]
+fn after_an_outage_retransmit_now_sends_outstanding_data_at_once() {
+    let mut p = pair_with_channel();
+    p.loss = 1.0;
+    a_sends(&mut p, 1, b"held");
+    // Long enough for the timer to back off to its cap.
+    p.run_until(Duration::from_secs(5), |_| false);
+    p.loss = 0.0;
+    // Half-way between two timer expiries, the path answers again.
+    let now = p.now + Duration::from_millis(500);
+    p.now = now;
+    p.a.plane.sctp().unwrap().retransmit_now(now);
+    assert!(
+        p.run_until(Duration::ZERO, |p| readable(&p.b, 1)),
+        "not sent at once"
+    );
+    assert_eq!(p.now, now, "it waited for a timer");
+}
+
+#[test]
+fn queued_unordered_messages_do_not_starve_an_ordered_one() {
+    // rtc-sctp 0.21.1 sent every queued unordered message before any ordered one.
+    let mut p = pair_with_channel();
+    let unordered = ChannelParams::new(
+        "u",
+        &DataChannelInit {
+            ordered: false,
+            ..DataChannelInit::default()
+        },
+    );
+    p.a_opens(3, &unordered, 1);
+    let _ = drain(&mut p.b, 3);
+    p.b.events.clear();
+    let now = p.now;
+    let sctp = p.a.plane.sctp().unwrap();
+    for _ in 0..200 {
+        sctp.send(now, 3, Bytes::from(vec![7u8; 1000]), false)
+            .unwrap();
+    }
+    a_sends(&mut p, 1, b"ordered");
+    assert!(p.run_until(Duration::from_secs(10), |p| readable(&p.b, 1)));
+    let ahead = drain(&mut p.b, 3).len();
+    assert!(ahead < 20, "{ahead} unordered messages went first");
 }
 
 #[test]

@@ -398,7 +398,7 @@ impl Association {
             my_max_num_inbound_streams: config.max_num_inbound_streams(),
             max_payload_size,
 
-            rto_mgr: RtoManager::new(),
+            rto_mgr: RtoManager::new(&config.timer_config()),
             timers: TimerTable::new(config.timer_config()),
 
             mtu,
@@ -588,6 +588,49 @@ impl Association {
     /// Returns Association statistics
     pub fn stats(&self) -> AssociationStats {
         self.stats
+    }
+
+    /// The path to the peer changed, or came back after an outage: every outstanding DATA
+    /// chunk is retransmitted now (instead of when the backed-off T3 timer fires), the RTO
+    /// loses its backoff, a pending FORWARD TSN and stream reset are sent again, and a SACK for
+    /// what we received goes out at once (ours may have been lost on the dead path). Does
+    /// nothing before the association is established.
+    pub fn retransmit_now(&mut self, now: Instant) {
+        if !matches!(
+            self.state(),
+            AssociationState::Established
+                | AssociationState::ShutdownPending
+                | AssociationState::ShutdownSent
+                | AssociationState::ShutdownReceived
+        ) {
+            return;
+        }
+        self.rto_mgr.clear_backoff();
+        self.timers.reset_retrans(Timer::T3RTX);
+        if self.inflight_queue.sorted.iter().any(|tsn| {
+            self.inflight_queue
+                .get(*tsn)
+                .is_some_and(ChunkPayloadData::is_outstanding)
+        }) {
+            self.inflight_queue.mark_all_to_retrasmit();
+            self.t3_retransmit_pending = true;
+            self.timers
+                .start(Timer::T3RTX, now, self.rto_mgr.get_rto());
+        }
+        if self.use_forward_tsn
+            && sna32gt(
+                self.advanced_peer_tsn_ack_point,
+                self.cumulative_tsn_ack_point,
+            )
+        {
+            self.will_send_forward_tsn = true;
+        }
+        if !self.reconfigs.is_empty() {
+            self.will_retransmit_reconfig = true;
+        }
+        self.ack_state = AckState::Immediate;
+        self.timers.stop(Timer::Ack);
+        self.awake_write_loop();
     }
 
     /// Whether the Association is in the process of being established
@@ -1327,6 +1370,19 @@ impl Association {
         self.stats.inc_datas();
 
         let can_push = self.payload_queue.can_push(d, self.peer_last_tsn);
+        if !can_push {
+            // A duplicate: the peer retransmitted because our SACK was lost or late. RFC 9260
+            // section 6.7: a packet with duplicate DATA is acknowledged at once, reporting the
+            // duplicate (`push` records it); a delayed SACK would keep the peer, whose timer
+            // has backed off, waiting for nothing.
+            trace!(
+                "[{}] duplicate tsn={}: SACK now",
+                self.side, d.tsn
+            );
+            self.payload_queue.push(d.clone(), self.peer_last_tsn);
+            self.immediate_ack_triggered = true;
+            return Ok(vec![]);
+        }
         let mut stream_handle_data = false;
         if can_push {
             if self.get_or_create_stream(d.stream_identifier).is_some() {

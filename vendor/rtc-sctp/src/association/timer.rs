@@ -26,6 +26,17 @@ pub struct TimerConfig {
     pub max_reconfig_retrans: usize,
     /// How many times a delayed SACK may be retransmitted.
     pub max_ack_retrans: usize,
+    /// The RTO before any RTT measurement, in milliseconds (RFC 9260 RTO.Initial).
+    pub rto_initial_ms: u64,
+    /// The smallest RTO, in milliseconds (RFC 9260 RTO.Min). It must exceed the peer's delayed
+    /// SACK time (200 ms in most stacks) plus the RTT, or data is retransmitted needlessly.
+    pub rto_min_ms: u64,
+    /// The largest RTO, in milliseconds (RFC 9260 RTO.Max).
+    pub rto_max_ms: u64,
+    /// If set, the most that backing off on T3-rtx expiry may raise the RTO to, in milliseconds
+    /// (never below the RTO measured from the RTT). A lower bound on how soon data moves again
+    /// after a path recovers; `None` backs off up to `rto_max_ms`.
+    pub max_backoff_ms: Option<u64>,
 }
 
 impl Default for TimerConfig {
@@ -37,6 +48,10 @@ impl Default for TimerConfig {
             max_t3_rtx_retrans: PATH_MAX_RETRANS,
             max_reconfig_retrans: PATH_MAX_RETRANS,
             max_ack_retrans: PATH_MAX_RETRANS,
+            rto_initial_ms: RTO_INITIAL,
+            rto_min_ms: RTO_MIN,
+            rto_max_ms: RTO_MAX,
+            max_backoff_ms: None,
         }
     }
 }
@@ -176,20 +191,42 @@ const RTO_BASE: u64 = 8;
 
 /// rtoManager manages Rtx timeout values.
 /// This is an implementation of RFC 9260 sec 6.3.1.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub(crate) struct RtoManager {
     pub(crate) srtt: u64,
     pub(crate) rttvar: f64,
     pub(crate) rto: u64,
     pub(crate) no_update: bool,
+    initial: u64,
+    min: u64,
+    max: u64,
+    max_backoff: Option<u64>,
+    /// The RTO without backoff: from the last RTT measurement, or `initial`.
+    base: u64,
+}
+
+impl Default for RtoManager {
+    fn default() -> Self {
+        Self::new(&TimerConfig::default())
+    }
 }
 
 impl RtoManager {
     /// newRTOManager creates a new rtoManager.
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(config: &TimerConfig) -> Self {
+        let max = config.rto_max_ms.max(1);
+        let min = config.rto_min_ms.clamp(1, max);
+        let initial = config.rto_initial_ms.clamp(min, max);
         RtoManager {
-            rto: RTO_INITIAL,
-            ..Default::default()
+            srtt: 0,
+            rttvar: 0.0,
+            rto: initial,
+            no_update: false,
+            initial,
+            min,
+            max,
+            max_backoff: config.max_backoff_ms,
+            base: initial,
         }
     }
 
@@ -211,7 +248,8 @@ impl RtoManager {
             self.srtt = ((RTO_BASE - RTO_ALPHA) * self.srtt + RTO_ALPHA * rtt) / RTO_BASE;
         }
 
-        self.rto = (self.srtt + (4.0 * self.rttvar) as u64).clamp(RTO_MIN, RTO_MAX);
+        self.rto = (self.srtt + (4.0 * self.rttvar) as u64).clamp(self.min, self.max);
+        self.base = self.rto;
 
         self.srtt
     }
@@ -224,7 +262,18 @@ impl RtoManager {
     /// RFC 9260 6.3.3 E2: retain backoff until a new RTT measurement updates RTO.
     pub(crate) fn backoff(&mut self) {
         if !self.no_update {
-            self.rto = self.rto.saturating_mul(2).min(RTO_MAX);
+            let cap = self
+                .max_backoff
+                .map_or(self.max, |cap| cap.max(self.base).min(self.max));
+            self.rto = self.rto.saturating_mul(2).min(cap);
+        }
+    }
+
+    /// Drops the backoff (the path changed or came back): the RTO from the last RTT
+    /// measurement again, or the initial one.
+    pub(crate) fn clear_backoff(&mut self) {
+        if !self.no_update {
+            self.rto = self.base;
         }
     }
 
@@ -236,7 +285,8 @@ impl RtoManager {
 
         self.srtt = 0;
         self.rttvar = 0.0;
-        self.rto = RTO_INITIAL;
+        self.rto = self.initial;
+        self.base = self.initial;
     }
 
     /// set RTO value for testing
@@ -265,7 +315,7 @@ mod tests {
 
     #[test]
     fn rto_backoff_respects_pinned_rto() {
-        let mut rto = RtoManager::new();
+        let mut rto = RtoManager::default();
         rto.set_rto(1000, true);
         rto.backoff();
         assert_eq!(1000, rto.get_rto());
@@ -280,7 +330,7 @@ mod tests {
     #[test]
     fn rto_manager_uses_rfc9260_initial_rto() {
         assert_eq!(RTO_INITIAL, 1000);
-        assert_eq!(RtoManager::new().get_rto(), RTO_INITIAL);
+        assert_eq!(RtoManager::default().get_rto(), RTO_INITIAL);
     }
 
     #[test]
@@ -288,7 +338,7 @@ mod tests {
         let now = Instant::now();
         let mut timers = TimerTable::new(TimerConfig::default());
 
-        timers.start(Timer::T1Init, now, RtoManager::new().get_rto());
+        timers.start(Timer::T1Init, now, RtoManager::default().get_rto());
 
         assert_eq!(timers.next_timeout(), Some(now + Duration::from_secs(1)));
     }

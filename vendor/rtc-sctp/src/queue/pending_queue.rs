@@ -176,6 +176,9 @@ pub(crate) struct PendingQueue {
     n_bytes: usize,
     selected: bool,
     unordered_is_selected: bool,
+    /// Whether the last whole message taken was unordered: with both kinds queued, the next
+    /// one is of the other kind, so neither starves the other.
+    last_unordered: bool,
 }
 
 impl PendingQueue {
@@ -211,10 +214,16 @@ impl PendingQueue {
             } else {
                 &self.ordered_queue
             }
-        } else if !self.unordered_queue.is_empty() {
-            &self.unordered_queue
-        } else {
+        } else if self.unordered_queue.is_empty() {
             &self.ordered_queue
+        } else if self.last_unordered
+            && matches!(self.ordered_queue.front(), Some(PendingEntry::Message(_)))
+        {
+            // Take turns: an ordered message after an unordered one (a stream reset waits
+            // for every unordered message queued before it, as before).
+            &self.ordered_queue
+        } else {
+            &self.unordered_queue
         }
     }
 
@@ -327,6 +336,9 @@ impl PendingQueue {
         };
         self.selected = !c.ending_fragment;
         self.unordered_is_selected = unordered;
+        if c.ending_fragment {
+            self.last_unordered = unordered;
+        }
         self.n_bytes = n_bytes;
         self.queue_len = queue_len;
         Some(c)
