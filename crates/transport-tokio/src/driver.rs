@@ -24,7 +24,7 @@ use crate::command::Command;
 use crate::dtls::DtlsIdentity;
 use crate::error::TransportError;
 use crate::event::PeerEvent;
-use crate::ice::{self, GatherOptions, GenKey, IceReport};
+use crate::ice::{self, GatherOptions, GenKey, IceReport, IceTimeouts};
 use crate::signaling::Signaling;
 use crate::signaling::SignalingError;
 use crate::stats::Stats;
@@ -85,6 +85,7 @@ pub(crate) struct Driver<S: Signaling> {
     manual: bool,
     identity: DtlsIdentity,
     gather: GatherOptions,
+    ice_timeouts: IceTimeouts,
     /// ICE role-conflict recovery.
     ice_roles: ice::RoleOptions,
     commands: mpsc::Receiver<Command>,
@@ -142,6 +143,7 @@ impl<S: Signaling> Driver<S> {
         config: Config,
         identity: DtlsIdentity,
         gather: GatherOptions,
+        ice_timeouts: IceTimeouts,
         ice_roles: ice::RoleOptions,
         signaling: S,
         commands: mpsc::Receiver<Command>,
@@ -162,6 +164,7 @@ impl<S: Signaling> Driver<S> {
             manual,
             identity,
             gather,
+            ice_timeouts,
             ice_roles,
             commands,
             commands_weak,

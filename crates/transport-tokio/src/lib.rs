@@ -104,7 +104,8 @@ pub use error::{
 };
 pub use event::{PeerEvent, PeerEvents};
 pub use ice::{
-    check_ice_servers, GatherOptions, InterfaceFilter, IpFilter, DEFAULT_UDP_RECEIVE_BUFFER,
+    check_ice_servers, GatherOptions, IceTimeouts, InterfaceFilter, IpFilter,
+    DEFAULT_UDP_RECEIVE_BUFFER,
 };
 pub use media_track::{LocalTrack, MediaTrackError, RemoteTrack};
 pub use netwatch::NetworkWatch;

@@ -15,7 +15,7 @@ use crate::driver::Driver;
 use crate::dtls::DtlsIdentity;
 use crate::error::{PeerError, SetupError};
 use crate::event::{PeerEvents, EVENT_QUEUE};
-use crate::ice::GatherOptions;
+use crate::ice::{GatherOptions, IceTimeouts};
 use crate::netwatch::{self, NetworkWatch};
 use crate::signaling::Signaling;
 use crate::stats::Stats;
@@ -33,7 +33,10 @@ pub struct PeerConfig {
     pub gather: GatherOptions,
     /// STUN/TURN servers (none by default).
     pub ice_servers: Vec<IceServer>,
-    /// Automatic ICE restarts.
+    /// Automatic ICE restarts. Default: the core's automatic policy, but restarting 0.5 s
+    /// (not 2 s) after ICE reports `disconnected`: with [`IceTimeouts`]' 2 s of silence that
+    /// leaves a silently dead path after about 2.5 s, and a restart the path did not need is
+    /// make-before-break (a few STUN checks).
     pub restart_policy: RestartPolicy,
     /// Seed of the session's CSPRNG; `None`: from the OS. Pin it in tests.
     pub seed: Option<[u8; 32]>,
@@ -53,6 +56,9 @@ pub struct PeerConfig {
     /// How local network changes are detected (polling the interface list every second by
     /// default); a change feeds the session's restart policy.
     pub network_watch: NetworkWatch,
+    /// How ICE notices that the selected path went silent (see [`IceTimeouts`]: about 2.5 s
+    /// with the defaults and the default restart policy).
+    pub ice_timeouts: IceTimeouts,
     /// **Testing only**: check the first ICE generation with this role instead of the one the
     /// negotiation gives (controlling for the offerer). Setting it on one peer forces an ICE
     /// role conflict, to test the recovery (the generation that stalls is re-checked with the
@@ -61,20 +67,25 @@ pub struct PeerConfig {
 }
 
 impl PeerConfig {
-    /// Defaults: no ICE servers, host candidates on non-loopback interfaces, the core's default
-    /// restart policy, a fresh certificate and seed.
+    /// Defaults: no ICE servers, host candidates on non-loopback interfaces, the core's
+    /// automatic restart policy with a 0.5 s disconnected wait, [`IceTimeouts::default`], a
+    /// fresh certificate and seed.
     pub fn new(polite: bool) -> Self {
         Self {
             polite,
             gather: GatherOptions::default(),
             ice_servers: Vec::new(),
-            restart_policy: RestartPolicy::default(),
+            restart_policy: RestartPolicy {
+                on_disconnected_after: Some(Duration::from_millis(500)),
+                ..RestartPolicy::default()
+            },
             seed: None,
             identity: None,
             retire_grace: Duration::from_secs(2),
             advertise_fingerprint_override: None,
             ice_transport_policy: IceTransportPolicy::All,
             network_watch: NetworkWatch::default(),
+            ice_timeouts: IceTimeouts::default(),
             ice_role_override: None,
         }
     }
@@ -153,6 +164,7 @@ impl PeerConnection {
             core,
             identity,
             config.gather,
+            config.ice_timeouts,
             crate::ice::RoleOptions::for_peer(config.polite, config.ice_role_override),
             signaling,
             commands_rx,

@@ -1,27 +1,36 @@
-//! Issue test 5: a local network change moves a live session to another link.
+//! Network faults between two network namespaces: a live session must survive each one, lose
+//! nothing, and say how long it took.
 //!
-//! Two network namespaces (`tether-a-PID`, `tether-b-PID`), created and removed by the test,
-//! are joined by two veth links: "wifi" (10.201.1.0/24) and "cellular" (10.201.2.0/24). One
-//! peer runs in each: a thread `setns`es into its namespace and builds its own tokio runtime
-//! there, so every worker thread and socket lives inside; the two runtimes signal through a
-//! memory pair. A paced transfer runs A -> B; the test takes down A's end of the link the
-//! selected pair uses (`ip link set DEV down`); A's network watcher sees the interface go down
-//! (B's sees its carrier go), the restart policy restarts ICE, the new generation connects over
-//! the other link, and every message arrives, checked byte by byte and in order. The recovery
-//! time (link down -> first message after the outage) is printed and asserted under 800 ms, and
-//! A must have replayed the outage's DTLS records on the new path (`switch.rs`): without the
-//! replay, SCTP resent the lost chunks only on its T3 timer (1-3 s).
+//! Two namespaces (`tether-a-PID-N`, `tether-b-PID-N`), created and removed by each test, are
+//! joined by two veth links: "wifi" (10.201.1.0/24) and "cellular" (10.201.2.0/24). One peer
+//! runs in each: a thread `setns`es into its namespace and builds its own tokio runtime there,
+//! so every worker thread and socket lives inside; the two runtimes signal through a memory
+//! pair. A paced transfer runs A -> B, every message checked byte by byte and in order. Then A's
+//! side of the network breaks:
 //!
-//! Needs root (CAP_SYS_ADMIN) and `ip` (iproute2). Nothing is sent outside the two namespaces
-//! (they have no route anywhere else). `cargo test -p tether-transport-tokio --test netns --
-//! --nocapture`.
+//! - **link down** (`ip link set DEV down` on the link the selected pair uses): A's network
+//!   watcher sees it, the restart policy restarts ICE, the new generation connects over the other
+//!   link. Asserted under 800 ms (the replay of the outage's DTLS records and SCTP's
+//!   retransmit-on-promotion mean no SCTP timer is waited for).
+//! - **silent blackhole** (nftables drops everything on that link, the interface stays up: Wi-Fi
+//!   gone bad, a NAT rebinding): only ICE's own checks can tell; the session must move to the
+//!   other link by itself. The time is printed (issue 17's goal: 3 s), not asserted.
+//! - **total outage** (both links dropped for 3 s, then restored): the session must carry on
+//!   over the path that comes back; the time from the restore to the first message is printed
+//!   (issue 17's goal: 1 s).
+//!
+//! Needs root (CAP_SYS_ADMIN), `ip` (iproute2) and `nft` (nftables). Nothing is sent outside the
+//! namespaces (they have no route anywhere else). `cargo test -p tether-transport-tokio --test
+//! netns -- --nocapture` (`TETHER_TRACE=1` adds the driver's and session's logs).
 
 mod common;
 use common::flow::payload;
 use common::wait_event;
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -55,6 +64,53 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// Loads an nftables script into namespace `ns`, panicking with its stderr on failure.
+fn nft(ns: &str, script: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `ip netns exec .. nft` ({e})"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft failed ({}): {}; this test needs nftables and root",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// Drops every packet in and out of `devs` in namespace `ns`; the links stay up.
+fn blackhole(ns: &str, devs: &[&str]) {
+    let set = devs
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    nft(
+        ns,
+        &format!(
+            "table inet tether_fault {{\n\
+             chain in {{ type filter hook input priority 0; policy accept; iifname {{ {set} }} drop; }}\n\
+             chain out {{ type filter hook output priority 0; policy accept; oifname {{ {set} }} drop; }}\n\
+             }}\n"
+        ),
+    );
+}
+
+/// Removes what [`blackhole`] added.
+fn heal(ns: &str) {
+    nft(ns, "delete table inet tether_fault\n");
+}
+
 /// Is the link up with a carrier (`state UP`)?
 fn link_up(ns: &str, dev: &str) -> bool {
     let out = Command::new("ip")
@@ -74,11 +130,17 @@ struct Lab {
 
 impl Lab {
     fn new() -> Self {
-        let pid = std::process::id();
+        // Tests run in parallel threads of one process: each lab gets its own names.
+        static LABS: AtomicU32 = AtomicU32::new(0);
+        let id = format!(
+            "{}{}",
+            std::process::id(),
+            LABS.fetch_add(1, Ordering::Relaxed)
+        );
         let lab = Lab {
-            ns: [format!("tether-a-{pid}"), format!("tether-b-{pid}")],
-            wifi: [format!("wa{pid}"), format!("wb{pid}")],
-            cell: [format!("ca{pid}"), format!("cb{pid}")],
+            ns: [format!("tether-a-{id}"), format!("tether-b-{id}")],
+            wifi: [format!("wa{id}"), format!("wb{id}")],
+            cell: [format!("ca{id}"), format!("cb{id}")],
         };
         // From here on, drop removes whatever was created.
         for ns in &lab.ns {
@@ -307,10 +369,30 @@ fn subnet_of(addr: SocketAddr) -> u8 {
     }
 }
 
-#[test]
-fn link_down_moves_the_session_to_the_other_link() {
+/// How A's side of the network breaks (see the module docs).
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    LinkDown,
+    Blackhole,
+    Outage(Duration),
+}
+
+/// What a run saw.
+struct Run {
+    name: &'static str,
+    other: u8,
+    report: SenderReport,
+    /// When the fault began, and when it was healed (an outage's restore).
+    down: Instant,
+    healed: Option<Instant>,
+    /// The first arrival after the longest inter-arrival gap that ended after `down`.
+    resumed: Instant,
+    gap: Duration,
+    after: Stats,
+}
+
+fn run(fault: Fault) -> Run {
     if std::env::var_os("TETHER_TRACE").is_some() {
-        // Timestamped driver and session logs: `TETHER_TRACE=1 cargo test ... -- --nocapture`.
         let _ = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
             .try_init();
@@ -344,79 +426,153 @@ fn link_down_moves_the_session_to_the_other_link() {
         (&lab.cell[0], "cellular", 1)
     };
     println!(
-        "transfer runs over {name} ({local} -> {:?}); taking {dev} down",
+        "{fault:?}: transfer runs over {name} ({local} -> {:?}); breaking {dev}",
         g.remote
     );
 
     let down = Instant::now();
-    ip(&["-n", &lab.ns[0], "link", "set", dev, "down"]);
+    let mut healed = None;
+    match fault {
+        Fault::LinkDown => ip(&["-n", &lab.ns[0], "link", "set", dev, "down"]),
+        Fault::Blackhole => blackhole(&lab.ns[0], &[dev]),
+        Fault::Outage(t) => {
+            blackhole(&lab.ns[0], &[&lab.wifi[0], &lab.cell[0]]);
+            std::thread::sleep(t);
+            heal(&lab.ns[0]);
+            healed = Some(Instant::now());
+        }
+    }
     // The session must recover by itself and carry on.
-    wait_progress(&progress_rx, &mut received, 400, Duration::from_secs(60));
+    wait_progress(&progress_rx, &mut received, 400, Duration::from_secs(90));
     let after = stats(&control_tx);
-    let promoted = after
-        .generations
-        .iter()
-        .find(|g| g.promoted)
-        .expect("a promoted generation");
-    assert!(promoted.generation.0 >= 1, "no restart happened: {after:?}");
-    let new_local = promoted.local.expect("selected pair");
-    assert_eq!(
-        subnet_of(new_local),
-        other,
-        "the new path is not on the other link: {after:?}"
-    );
-    let new_remote = promoted.remote.expect("selected pair");
-    assert_eq!(subnet_of(new_remote), other, "remote end: {after:?}");
-
     control_tx.send(Control::Stop).unwrap();
     let report = a.join().expect("sender panicked");
     let arrivals = b.join().expect("receiver panicked");
     assert_eq!(arrivals.len() as u64, report.sent);
+    drop(lab);
 
-    // Recovery: from the link going down to the first arrival after the longest outage.
     let (gap, resumed) = arrivals
         .windows(2)
         .filter(|w| w[1] > down)
         .map(|w| (w[1] - w[0], w[1]))
         .max()
-        .expect("arrivals after the link went down");
-    let restart = report
-        .restarts
-        .iter()
-        .find(|(t, _)| *t > down)
-        .map(|(t, r)| (*t - down, *r));
-    let promotion = report
-        .promotions
-        .iter()
-        .find(|(t, _)| *t > down)
-        .map(|(t, g)| (*t - down, *g));
-    println!(
-        "network change ({name} down): {} messages of {MSG} B every {PACE:?}, zero lost/\
-         duplicated/reordered; automatic restart after {restart:?}, new generation promoted \
-         after {promotion:?}, data resumed after {:?} (longest inter-arrival gap {gap:?}, \
-         longest send {:?}); now {new_local} -> {new_remote}; A replayed {} DTLS records",
-        report.sent,
-        resumed - down,
-        report.longest_send,
-        after.dtls_datagrams_replayed,
-    );
-    // The outage's unacknowledged records went again on the new path (switch.rs), so SCTP
-    // did not have to wait for its retransmission timer.
+        .expect("arrivals after the fault");
+    Run {
+        name,
+        other,
+        report,
+        down,
+        healed,
+        resumed,
+        gap,
+        after,
+    }
+}
+
+impl Run {
+    fn restart(&self) -> Option<(Duration, RestartReason)> {
+        self.report
+            .restarts
+            .iter()
+            .find(|(t, _)| *t > self.down)
+            .map(|(t, r)| (*t - self.down, *r))
+    }
+
+    fn promotion(&self) -> Option<(Duration, u32)> {
+        self.report
+            .promotions
+            .iter()
+            .find(|(t, _)| *t > self.down)
+            .map(|(t, g)| (*t - self.down, *g))
+    }
+
+    /// The promoted generation's path, which must be on the other link.
+    fn moved_to_the_other_link(&self) -> (SocketAddr, SocketAddr) {
+        let promoted = self
+            .after
+            .generations
+            .iter()
+            .find(|g| g.promoted)
+            .expect("a promoted generation");
+        assert!(
+            promoted.generation.0 >= 1,
+            "no restart happened: {:?}",
+            self.after
+        );
+        let local = promoted.local.expect("selected pair");
+        let remote = promoted.remote.expect("selected pair");
+        assert_eq!(subnet_of(local), self.other, "local end: {:?}", self.after);
+        assert_eq!(
+            subnet_of(remote),
+            self.other,
+            "remote end: {:?}",
+            self.after
+        );
+        (local, remote)
+    }
+
+    fn print(&self, what: &str) {
+        println!(
+            "{what} ({}): {} messages of {MSG} B every {PACE:?}, zero lost/duplicated/\
+             reordered; automatic restart after {:?}, new generation promoted after {:?}, data \
+             resumed after {:?}{} (longest inter-arrival gap {:?}, longest send {:?}); A \
+             replayed {} DTLS records",
+            self.name,
+            self.report.sent,
+            self.restart(),
+            self.promotion(),
+            self.resumed - self.down,
+            self.healed
+                .map(|h| format!(
+                    ", {:?} after the restore",
+                    self.resumed.saturating_duration_since(h)
+                ))
+                .unwrap_or_default(),
+            self.gap,
+            self.report.longest_send,
+            self.after.dtls_datagrams_replayed,
+        );
+    }
+}
+
+#[test]
+fn link_down_moves_the_session_to_the_other_link() {
+    let r = run(Fault::LinkDown);
+    r.moved_to_the_other_link();
+    r.print("network change (link down)");
+    // Without the replay / retransmit-on-promotion, the lost chunks waited for SCTP's T3 timer:
+    // data resumed 1-3 s after the link went down; with it, within a millisecond of the
+    // promotion (~0.2-0.3 s, the watcher polls every 250 ms).
     assert!(
-        after.dtls_datagrams_replayed > 0,
-        "no DTLS record was replayed on the new path: {after:?}"
-    );
-    // Without the replay, the lost chunks waited for SCTP's T3 timer: data resumed 1-3 s
-    // after the link went down (RTO min 1 s, doubled once spent on the dead path); with it,
-    // within a millisecond of the promotion (~0.2-0.3 s, the watcher polls every 250 ms).
-    assert!(
-        resumed - down < Duration::from_millis(800),
-        "data resumed only {:?} after the link went down (promotion after {promotion:?})",
-        resumed - down
+        r.resumed - r.down < Duration::from_millis(800),
+        "data resumed only {:?} after the link went down (promotion after {:?})",
+        r.resumed - r.down,
+        r.promotion()
     );
     assert!(
-        matches!(restart, Some((_, RestartReason::NetworkChanged))),
-        "the watcher did not trigger the restart: {report:?}"
+        matches!(r.restart(), Some((_, RestartReason::NetworkChanged))),
+        "the watcher did not trigger the restart: {:?}",
+        r.report
     );
-    drop(lab);
+}
+
+#[test]
+fn silent_blackhole_of_the_active_link_moves_the_session_to_the_other_link() {
+    let r = run(Fault::Blackhole);
+    r.moved_to_the_other_link();
+    r.print("silent blackhole");
+    assert!(
+        matches!(
+            r.restart(),
+            Some((_, RestartReason::Disconnected | RestartReason::Failed))
+        ),
+        "no restart for the dead path: {:?}",
+        r.report
+    );
+}
+
+#[test]
+fn a_three_second_total_outage_is_survived() {
+    let r = run(Fault::Outage(Duration::from_secs(3)));
+    r.print("total outage of 3 s, then restored");
 }

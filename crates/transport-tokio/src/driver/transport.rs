@@ -251,6 +251,7 @@ impl<S: Signaling> Driver<S> {
                     ice_servers,
                     policy,
                     &self.gather,
+                    self.ice_timeouts,
                     self.ice_roles.flip_after,
                     self.ice_tx.clone(),
                 )

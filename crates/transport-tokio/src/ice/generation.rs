@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use webrtc_ice::agent::Agent;
 use webrtc_ice::candidate::CandidatePairState;
 
-use super::{GatherOptions, GenKey, IceReport, ReportTx};
+use super::{GatherOptions, GenKey, IceReport, IceTimeouts, ReportTx};
 use crate::error::TransportError;
 
 /// How long the impolite peer lets a generation check before it suspects a role conflict. A
@@ -70,6 +70,7 @@ struct AgentSetup {
     ice_servers: Vec<IceServer>,
     policy: IceTransportPolicy,
     gather: GatherOptions,
+    timeouts: IceTimeouts,
 }
 
 /// One generation's `webrtc-ice` agent, replaced once by one of the other role when the
@@ -105,13 +106,22 @@ impl GenAgent {
         ice_servers: Vec<IceServer>,
         policy: IceTransportPolicy,
         gather: &GatherOptions,
+        timeouts: IceTimeouts,
         flip_after: Duration,
         tx: ReportTx,
     ) -> Result<Self, TransportError> {
         let live = Arc::new(AtomicBool::new(true));
-        let agent =
-            super::start_agent(key, &local, &ice_servers, policy, gather, &live, tx.clone())
-                .await?;
+        let agent = super::start_agent(
+            key,
+            &local,
+            &ice_servers,
+            policy,
+            gather,
+            &timeouts,
+            &live,
+            tx.clone(),
+        )
+        .await?;
         Ok(Self {
             key,
             agent,
@@ -123,6 +133,7 @@ impl GenAgent {
                 ice_servers,
                 policy,
                 gather: gather.clone(),
+                timeouts,
             },
             remote: None,
             remote_candidates: Vec::new(),
@@ -229,6 +240,7 @@ impl GenAgent {
             &self.setup.ice_servers,
             self.setup.policy,
             &self.setup.gather,
+            &self.setup.timeouts,
             &live,
             self.tx.clone(),
         )
