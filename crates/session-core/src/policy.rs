@@ -122,11 +122,22 @@ pub enum RestartReason {
     Configuration,
 }
 
+impl RestartReason {
+    /// Did the restart policy start it (not the application, the peer or a configuration
+    /// change)?
+    pub fn is_automatic(self) -> bool {
+        matches!(
+            self,
+            RestartReason::Failed | RestartReason::Disconnected | RestartReason::NetworkChanged
+        )
+    }
+}
+
 /// Decides when the policy's automatic restarts are due.
 ///
 /// Inputs: [`on_ice_state`](Self::on_ice_state) (the aggregate ICE connection state, whenever
 /// it changes), [`on_network_change`](Self::on_network_change) and
-/// [`on_restart_started`](Self::on_restart_started) (every restart, whatever its reason).
+/// [`on_restart_started`](Self::on_restart_started) (every restart, with its reason).
 /// Output: [`poll_timeout`](Self::poll_timeout) and [`handle_timeout`](Self::handle_timeout),
 /// which returns the reason of a due restart once. Time that goes backwards is clamped.
 #[derive(Debug, Clone)]
@@ -270,17 +281,23 @@ impl RestartScheduler {
         }
     }
 
-    /// A restart began, whatever its reason: pending triggers are satisfied, the attempt is
-    /// counted and the backoff armed.
-    pub(crate) fn on_restart_started(&mut self, now: Instant) {
+    /// A restart began, for `reason`: pending triggers are satisfied by it. Only an automatic
+    /// one (the policy's: failed, disconnected, network change, or a retry of a restart that
+    /// failed) is counted against `max_attempts` and arms the backoff: restarts by the
+    /// application, the remote peer or a configuration change never use up the recovery of a
+    /// path that fails later (issue 17: ten `restart_ice` calls left none for the link
+    /// failure that followed).
+    pub(crate) fn on_restart_started(&mut self, reason: RestartReason, now: Instant) {
         let now = self.clamp(now);
         self.reset_if_stable(now);
-        self.attempts = self.attempts.saturating_add(1);
-        self.last_start = Some(now);
-        self.backoff_until = Some(add_saturating(
-            now,
-            self.policy.backoff.delay(self.attempts),
-        ));
+        if reason.is_automatic() {
+            self.attempts = self.attempts.saturating_add(1);
+            self.last_start = Some(now);
+            self.backoff_until = Some(add_saturating(
+                now,
+                self.policy.backoff.delay(self.attempts),
+            ));
+        }
         self.ice_trigger = None;
         self.network_trigger = None;
         self.retry_trigger = None;

@@ -33,7 +33,7 @@ impl Harness {
     fn fire(&mut self) {
         if let Some(reason) = self.s.handle_timeout(self.now) {
             self.restarts.push((self.now - self.start, reason));
-            self.s.on_restart_started(self.now);
+            self.s.on_restart_started(reason, self.now);
         }
     }
 
@@ -271,15 +271,41 @@ fn manual_never_fires() {
 }
 
 #[test]
-fn manual_restart_counts_and_arms_backoff() {
+fn restarts_by_the_application_or_the_peer_neither_count_nor_arm_backoff() {
+    // Issue 17: ten `restart_ice` calls, then the link failed: the budget was used up and the
+    // session never recovered.
+    let policy = RestartPolicy {
+        max_attempts: Some(3),
+        ..RestartPolicy::automatic()
+    };
+    let mut h = Harness::new(policy);
+    h.state(0.0, S::Connected);
+    for i in 0..10 {
+        h.advance_to(1.0 + f64::from(i));
+        let reason = if i % 2 == 0 {
+            RestartReason::Application
+        } else {
+            RestartReason::Remote
+        };
+        h.s.on_restart_started(reason, h.now);
+    }
+    h.s.on_restart_started(RestartReason::Configuration, h.now);
+    assert_eq!(h.s.attempts(), 0);
+    // The link fails right after the last one: recovery starts at once.
+    h.network_change(10.1);
+    assert_eq!(h.times(), vec![10.1]);
+    assert_eq!(h.s.attempts(), 1);
+}
+
+#[test]
+fn automatic_restarts_count_and_arm_backoff() {
     let mut h = Harness::new(RestartPolicy::automatic());
     h.state(0.0, S::Connected);
-    h.advance_to(5.0);
-    h.s.on_restart_started(h.now);
+    h.network_change(5.0);
     assert_eq!(h.s.attempts(), 1);
     h.network_change(5.2);
     h.advance_to(10.0);
-    assert_eq!(h.times(), vec![6.0]);
+    assert_eq!(h.times(), vec![5.0, 6.0]);
 }
 
 #[test]
@@ -289,7 +315,7 @@ fn restart_clears_pending_triggers() {
     h.state(1.0, S::Disconnected);
     h.advance_to(2.0);
     // A remote restart begins before the disconnected timer fires.
-    h.s.on_restart_started(h.now);
+    h.s.on_restart_started(RestartReason::Remote, h.now);
     assert_eq!(h.s.poll_timeout(), None);
     h.advance_to(100.0);
     assert!(h.restarts.is_empty());
@@ -342,7 +368,7 @@ fn time_going_backwards_is_clamped() {
     s.on_network_change(start);
     assert_eq!(s.poll_timeout(), Some(start + secs(12.0)));
     assert_eq!(s.handle_timeout(start), Some(RestartReason::NetworkChanged));
-    s.on_restart_started(start);
+    s.on_restart_started(RestartReason::NetworkChanged, start);
     assert_eq!(s.attempts(), 1);
     s.on_ice_state(S::Failed, start);
     assert_eq!(s.poll_timeout(), Some(start + secs(13.0)));
@@ -371,8 +397,8 @@ fn huge_durations_do_not_panic() {
     s.on_ice_state(S::Connected, start);
     s.on_ice_state(S::Disconnected, start);
     assert!(s.poll_timeout().is_some_and(|t| t > start));
-    s.on_restart_started(start);
-    s.on_restart_started(start);
+    s.on_restart_started(RestartReason::Failed, start);
+    s.on_restart_started(RestartReason::Application, start);
     s.on_ice_state(S::Failed, start);
     assert!(s.poll_timeout().is_some_and(|t| t > start));
     assert_eq!(s.handle_timeout(start + secs(1e6)), None);
@@ -447,10 +473,8 @@ proptest! {
             match op {
                 Op::State(state) => s.on_ice_state(state, now),
                 Op::NetworkChange => s.on_network_change(now),
-                Op::RestartStarted => {
-                    s.on_restart_started(now);
-                    last_start = Some(clock);
-                }
+                // A restart by the application or the peer: neither counted nor backed off.
+                Op::RestartStarted => s.on_restart_started(RestartReason::Application, now),
                 Op::Advance(ms) => now += Duration::from_millis(ms),
                 Op::Back(ms) => now = now.checked_sub(Duration::from_millis(ms)).unwrap_or(now).max(start),
                 Op::Fire => {}
@@ -471,7 +495,7 @@ proptest! {
                 if let Some(prev) = last_auto {
                     prop_assert!(clock >= prev + policy.backoff.initial);
                 }
-                s.on_restart_started(now);
+                s.on_restart_started(reason, now);
                 last_start = Some(clock);
                 last_auto = Some(clock);
                 // Nothing is due right after a restart.

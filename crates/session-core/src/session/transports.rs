@@ -288,8 +288,8 @@ impl Session {
             retire_at: None,
         });
         tracing::debug!(transport = %t, %generation, ufrag = %local.ufrag, ?reason, "ICE generation started");
-        if restart {
-            self.scheduler.on_restart_started(now);
+        if let Some(reason) = reason {
+            self.scheduler.on_restart_started(reason, now);
         }
         self.transport_out
             .push_back(TransportCommand::StartGeneration {
