@@ -216,6 +216,8 @@ enum Control {
     Stats(std_mpsc::Sender<Stats>),
     /// Stop sending; report the count.
     Stop,
+    /// `restart_ice()` (an application restart).
+    RestartIce,
 }
 
 /// What A saw.
@@ -282,6 +284,7 @@ async fn sender(
                 let _ = reply.send(pc.stats().await.unwrap());
             }
             Ok(Control::Stop) => break,
+            Ok(Control::RestartIce) => pc.restart_ice().await.unwrap(),
             Err(_) => {}
         }
         // A send waits while SCTP holds more than the high-water mark, as it would in a
@@ -375,6 +378,8 @@ enum Fault {
     LinkDown,
     Blackhole,
     Outage(Duration),
+    /// This many `restart_ice()` calls (300 ms apart), then the link goes down.
+    RestartsThenLinkDown(u32),
 }
 
 /// What a run saw.
@@ -407,7 +412,14 @@ fn run(fault: Fault) -> Run {
 
     let mut received = 0;
     wait_progress(&progress_rx, &mut received, 200, Duration::from_secs(30));
-    // One generation, nothing pending.
+    if let Fault::RestartsThenLinkDown(n) = fault {
+        for _ in 0..n {
+            control_tx.send(Control::RestartIce).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        wait_progress(&progress_rx, &mut received, 100, Duration::from_secs(30));
+    }
+    // One generation, nothing pending (superseded ones are retired 2 s after a switch).
     let deadline = Instant::now() + Duration::from_secs(10);
     let before = loop {
         let s = stats(&control_tx);
@@ -430,10 +442,16 @@ fn run(fault: Fault) -> Run {
         g.remote
     );
 
+    // Progress reported while we waited is old news: the wait below counts from now.
+    while let Ok(n) = progress_rx.try_recv() {
+        received = n;
+    }
     let down = Instant::now();
     let mut healed = None;
     match fault {
-        Fault::LinkDown => ip(&["-n", &lab.ns[0], "link", "set", dev, "down"]),
+        Fault::LinkDown | Fault::RestartsThenLinkDown(_) => {
+            ip(&["-n", &lab.ns[0], "link", "set", dev, "down"])
+        }
         Fault::Blackhole => blackhole(&lab.ns[0], &[dev]),
         Fault::Outage(t) => {
             blackhole(&lab.ns[0], &[&lab.wifi[0], &lab.cell[0]]);
@@ -486,7 +504,8 @@ impl Run {
             .map(|(t, g)| (*t - self.down, *g))
     }
 
-    /// The promoted generation's path, which must be on the other link.
+    /// The promoted generation's path, which must be on the other link (and come from a
+    /// restart after the fault).
     fn moved_to_the_other_link(&self) -> (SocketAddr, SocketAddr) {
         let promoted = self
             .after
@@ -567,6 +586,20 @@ fn silent_blackhole_of_the_active_link_moves_the_session_to_the_other_link() {
             Some((_, RestartReason::Disconnected | RestartReason::Failed))
         ),
         "no restart for the dead path: {:?}",
+        r.report
+    );
+}
+
+#[test]
+fn ten_application_restarts_leave_the_recovery_of_a_later_link_failure_intact() {
+    // Issue 17: the application's restarts used up the automatic budget (10), and the link
+    // failure after them was never recovered.
+    let r = run(Fault::RestartsThenLinkDown(10));
+    r.moved_to_the_other_link();
+    r.print("ten restart_ice, then link down");
+    assert!(
+        matches!(r.restart(), Some((_, RestartReason::NetworkChanged))),
+        "no automatic restart after the link went down: {:?}",
         r.report
     );
 }
