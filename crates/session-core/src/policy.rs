@@ -66,6 +66,10 @@ pub struct RestartPolicy {
     /// After this many consecutive attempts without a stable connection, stop restarting
     /// automatically. `None`: no limit.
     pub max_attempts: Option<u32>,
+    /// Once connected, a session without a working path (ICE neither connected nor completed)
+    /// for this long closes itself: `Event::Closed(ClosedBy::Unreachable)`, a `bye` to the
+    /// peer, everything freed. `None`: never (the application decides).
+    pub give_up_after: Option<Duration>,
 }
 
 impl RestartPolicy {
@@ -80,6 +84,7 @@ impl RestartPolicy {
             backoff: Backoff::default(),
             stable_after: Duration::from_secs(10),
             max_attempts: None,
+            give_up_after: None,
         }
     }
 
@@ -93,6 +98,7 @@ impl RestartPolicy {
             backoff: Backoff::default(),
             stable_after: Duration::from_secs(10),
             max_attempts: Some(10),
+            give_up_after: None,
         }
     }
 }
@@ -164,6 +170,10 @@ pub(crate) struct RestartScheduler {
     network_trigger: Option<Instant>,
     /// A restart whose negotiated generation failed must be tried again (from when).
     retry_trigger: Option<Instant>,
+    /// Since when the connection, once connected, has had no working path.
+    down_since: Option<Instant>,
+    /// Ever connected (before, there is no path to lose).
+    ever_connected: bool,
 }
 
 impl RestartScheduler {
@@ -181,6 +191,8 @@ impl RestartScheduler {
             ice_trigger: None,
             network_trigger: None,
             retry_trigger: None,
+            down_since: None,
+            ever_connected: false,
         }
     }
 
@@ -220,6 +232,12 @@ impl RestartScheduler {
             // Leaving a connected state: credit the stability it earned before forgetting it.
             self.reset_if_stable(now);
         }
+        if state.is_connected() {
+            self.ever_connected = true;
+            self.down_since = None;
+        } else if self.ever_connected {
+            self.down_since.get_or_insert(now);
+        }
         match state {
             IceConnectionState::Connected | IceConnectionState::Completed => {
                 self.ice_trigger = None;
@@ -249,6 +267,7 @@ impl RestartScheduler {
                 self.ice_trigger = None;
                 self.network_trigger = None;
                 self.retry_trigger = None;
+                self.down_since = None;
             }
             // New, Checking (and anything added later): nothing to restart for.
             _ => {
@@ -301,6 +320,16 @@ impl RestartScheduler {
         self.ice_trigger = None;
         self.network_trigger = None;
         self.retry_trigger = None;
+    }
+
+    /// When the session gives up on a connection without a working path
+    /// ([`RestartPolicy::give_up_after`]); `None` while it has one (or never gives up).
+    pub(crate) fn give_up_at(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        let since = self.down_since?;
+        Some(add_saturating(since, self.policy.give_up_after?))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) may return a reason; `None` if no

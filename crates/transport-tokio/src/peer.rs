@@ -33,10 +33,13 @@ pub struct PeerConfig {
     pub gather: GatherOptions,
     /// STUN/TURN servers (none by default).
     pub ice_servers: Vec<IceServer>,
-    /// Automatic ICE restarts. Default: the core's automatic policy, but restarting 0.5 s
-    /// (not 2 s) after ICE reports `disconnected`: with [`IceTimeouts`]' 2 s of silence that
-    /// leaves a silently dead path after about 2.5 s, and a restart the path did not need is
-    /// make-before-break (a few STUN checks).
+    /// Automatic ICE restarts. Default: the core's automatic policy, except that it restarts
+    /// 0.5 s (not 2 s) after ICE reports `disconnected` (with [`IceTimeouts`]' 2 s of silence
+    /// that leaves a silently dead path after about 2.5 s, and a restart the path did not need
+    /// is make-before-break: a few STUN checks), never stops retrying while there is no path
+    /// (`max_attempts: None`, attempts at most 30 s apart, so an outage of minutes is recovered
+    /// within 30 s of its end), and closes the connection after 5 minutes without a working
+    /// path (`give_up_after`: `ClosedBy::Unreachable`, the peer is told, everything freed).
     pub restart_policy: RestartPolicy,
     /// Seed of the session's CSPRNG; `None`: from the OS. Pin it in tests.
     pub seed: Option<[u8; 32]>,
@@ -68,8 +71,8 @@ pub struct PeerConfig {
 
 impl PeerConfig {
     /// Defaults: no ICE servers, host candidates on non-loopback interfaces, the core's
-    /// automatic restart policy with a 0.5 s disconnected wait, [`IceTimeouts::default`], a
-    /// fresh certificate and seed.
+    /// automatic restart policy with the changes [`restart_policy`](Self::restart_policy)
+    /// lists, [`IceTimeouts::default`], a fresh certificate and seed.
     pub fn new(polite: bool) -> Self {
         Self {
             polite,
@@ -77,6 +80,8 @@ impl PeerConfig {
             ice_servers: Vec::new(),
             restart_policy: RestartPolicy {
                 on_disconnected_after: Some(Duration::from_millis(500)),
+                max_attempts: None,
+                give_up_after: Some(Duration::from_secs(300)),
                 ..RestartPolicy::default()
             },
             seed: None,

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use session_core::channel::DataChannelInit;
 use session_core::policy::RestartReason;
-use session_core::session::Event;
+use session_core::session::{ClosedBy, Event};
 use transport_tokio::{
     memory_pair, GatherOptions, MemorySignaling, Message, NetworkWatch, PeerConfig, PeerConnection,
     PeerEvent, PeerEvents, Stats,
@@ -608,4 +608,81 @@ fn ten_application_restarts_leave_the_recovery_of_a_later_link_failure_intact() 
 fn a_three_second_total_outage_is_survived() {
     let r = run(Fault::Outage(Duration::from_secs(3)));
     r.print("total outage of 3 s, then restored");
+}
+
+/// Waits (bounded) for the connection's `Closed` event and returns who closed it.
+async fn closed_by(events: &mut PeerEvents, within: Duration) -> ClosedBy {
+    wait_event(events, within, |ev| match ev {
+        PeerEvent::Session(Event::Closed(by)) => Some(by),
+        _ => None,
+    })
+    .await
+}
+
+#[test]
+fn a_session_without_a_path_past_the_limit_closes_as_unreachable() {
+    // Issue 17: after a long outage the session must not hang with a channel that looks open;
+    // past `give_up_after` it closes with a typed reason and frees everything.
+    let lab = Lab::new();
+    let (sa, sb) = memory_pair(Duration::ZERO);
+    let config = |polite, seed| {
+        let mut c = peer_config(polite, seed);
+        c.restart_policy.give_up_after = Some(Duration::from_secs(3));
+        c
+    };
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let a = lab.spawn(0, async move {
+        let (pc, mut events) = PeerConnection::new(config(false, 51), sa).unwrap();
+        let dc = pc
+            .create_data_channel("data", DataChannelInit::default())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), dc.wait_open())
+            .await
+            .expect("channel did not open")
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let by = closed_by(&mut events, Duration::from_secs(30)).await;
+        let at = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), pc.wait_closed())
+            .await
+            .expect("wait_closed hangs");
+        let sent = dc.send(payload(0, 8)).await;
+        (by, at, sent.is_err())
+    });
+    let b = lab.spawn(1, async move {
+        let (pc, mut events) = PeerConnection::new(config(true, 52), sb).unwrap();
+        let by = closed_by(&mut events, Duration::from_secs(60)).await;
+        tokio::time::timeout(Duration::from_secs(10), pc.wait_closed())
+            .await
+            .expect("wait_closed hangs");
+        (by, Instant::now())
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("not connected");
+    let down = Instant::now();
+    blackhole(&lab.ns[0], &[&lab.wifi[0], &lab.cell[0]]);
+    let (a_by, a_at, send_failed) = a.join().expect("A panicked");
+    let (b_by, b_at) = b.join().expect("B panicked");
+    println!(
+        "no path: A closed {:?} after {:?}, B {:?} after {:?} (give_up_after 3 s, after ICE's \
+         2 s of silence)",
+        a_by,
+        a_at - down,
+        b_by,
+        b_at - down
+    );
+    // Whichever side gives up first tells the other with `bye` (signaling still works).
+    assert!(
+        matches!(
+            (a_by, b_by),
+            (
+                ClosedBy::Unreachable,
+                ClosedBy::Unreachable | ClosedBy::Remote
+            ) | (ClosedBy::Remote, ClosedBy::Unreachable)
+        ),
+        "A {a_by:?}, B {b_by:?}"
+    );
+    assert!(send_failed, "a send after the close succeeded");
 }

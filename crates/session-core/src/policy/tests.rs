@@ -455,6 +455,7 @@ fn policy() -> impl Strategy<Value = RestartPolicy> {
                 },
                 stable_after: Duration::from_millis(stable),
                 max_attempts: max,
+                give_up_after: None,
             },
         )
 }
@@ -505,4 +506,37 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn gives_up_after_the_limit_without_a_working_path_once_connected() {
+    let policy = RestartPolicy {
+        give_up_after: Some(secs(60.0)),
+        ..RestartPolicy::automatic()
+    };
+    let start = t0();
+    let mut s = RestartScheduler::new(policy);
+    // Never connected: nothing to give up on (the peer may not have shown up yet).
+    s.on_ice_state(S::Checking, start);
+    assert_eq!(s.give_up_at(), None);
+    s.on_ice_state(S::Connected, start + secs(1.0));
+    assert_eq!(s.give_up_at(), None);
+    s.on_ice_state(S::Disconnected, start + secs(10.0));
+    assert_eq!(s.give_up_at(), Some(start + secs(70.0)));
+    // Restarts and states on the way do not move the deadline; a working path clears it.
+    s.on_restart_started(RestartReason::Disconnected, start + secs(12.0));
+    s.on_ice_state(S::Checking, start + secs(12.0));
+    s.on_ice_state(S::Failed, start + secs(20.0));
+    assert_eq!(s.give_up_at(), Some(start + secs(70.0)));
+    s.on_ice_state(S::Connected, start + secs(30.0));
+    assert_eq!(s.give_up_at(), None);
+    s.on_ice_state(S::Failed, start + secs(40.0));
+    assert_eq!(s.give_up_at(), Some(start + secs(100.0)));
+    s.on_ice_state(S::Closed, start + secs(41.0));
+    assert_eq!(s.give_up_at(), None);
+    // Without a limit, never.
+    let mut s = RestartScheduler::new(RestartPolicy::automatic());
+    s.on_ice_state(S::Connected, start);
+    s.on_ice_state(S::Failed, start + secs(1.0));
+    assert_eq!(s.give_up_at(), None);
 }

@@ -19,6 +19,8 @@ pub enum ClosedBy {
     Local,
     /// The peer sent `bye`.
     Remote,
+    /// No working path for `RestartPolicy::give_up_after` (the peer is told with `bye`).
+    Unreachable,
 }
 
 /// Why a remote candidate was not applied.

@@ -545,6 +545,13 @@ impl Session {
         if self.closed {
             return;
         }
+        if self.scheduler.give_up_at().is_some_and(|at| now >= at) {
+            tracing::warn!("no working path for too long: closing (RestartPolicy::give_up_after)");
+            self.signal_out
+                .push_back(SignalMessage::Bye { reason: None });
+            self.shutdown(ClosedBy::Unreachable);
+            return;
+        }
         if let Some(reason) = self.scheduler.handle_timeout(now) {
             tracing::debug!(?reason, "automatic ICE restart");
             self.events_out.push_back(Event::AutomaticRestart(reason));
@@ -591,6 +598,7 @@ impl Session {
             offer,
             self.retransmit.map(|(at, _)| at),
             self.scheduler.poll_timeout(),
+            self.scheduler.give_up_at(),
             self.next_retirement(),
             self.hold_deadline(),
         ]
