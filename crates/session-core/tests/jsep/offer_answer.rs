@@ -810,7 +810,9 @@ fn copies_of_a_held_offer_resend_our_offer_once() {
             "ten copies of held offer {version} made {} descriptions",
             sent.len()
         );
-        assert!(sent.iter().all(|d| d.kind == SdpType::Offer && d.sdp == ours[0].sdp));
+        assert!(sent
+            .iter()
+            .all(|d| d.kind == SdpType::Offer && d.sdp == ours[0].sdp));
         assert_eq!(p.b.s.signaling_state(), SignalingState::HaveLocalOffer);
     }
 }
