@@ -109,6 +109,7 @@ async fn run(args: Args) -> Result<(), String> {
         },
         ..ServerConfig::default()
     };
+    let grace = config.grace;
     let server = Server::bind(([127, 0, 0, 1], 0).into(), config)
         .await
         .map_err(|e| format!("starting the signaling server: {e}"))?;
@@ -120,7 +121,7 @@ async fn run(args: Args) -> Result<(), String> {
         resources::RSS_TOLERANCE_MIB
     );
     let result = match args.sessions {
-        Some(s) => sessions::run(&server, &url, &args, s).await,
+        Some(s) => sessions::run(&server, &url, &args, s, grace).await,
         None => cycles(&server, &url, &args).await,
     };
     let stopped = server.shutdown(Duration::from_secs(5)).await;

@@ -118,7 +118,12 @@ fn rss_mib() -> f64 {
 /// Waits until fds, tasks and server connections are back within the tolerances over `base`,
 /// or [`SETTLE`] passed; returns the last reading.
 pub(crate) async fn settle(server: &ServerHandle, base: &Sample) -> Sample {
-    let deadline = Instant::now() + SETTLE;
+    settle_within(server, base, SETTLE).await
+}
+
+/// [`settle`] with another time limit.
+pub(crate) async fn settle_within(server: &ServerHandle, base: &Sample, limit: Duration) -> Sample {
+    let deadline = Instant::now() + limit;
     loop {
         let now = Sample::now(server);
         let back = now.fds <= base.fds + FD_TOLERANCE

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::pair::Pair;
-use crate::resources::{settle, Sample, FD_TOLERANCE, SAMPLE_HEADS, TASK_TOLERANCE};
+use crate::resources::{settle_within, Sample, FD_TOLERANCE, SAMPLE_HEADS, SETTLE, TASK_TOLERANCE};
 use crate::{baseline, Args};
 
 /// Time between two message exchanges of a session.
@@ -49,6 +49,7 @@ pub(crate) async fn run(
     url: &str,
     args: &Args,
     sessions: usize,
+    grace: Duration,
 ) -> Result<(), String> {
     let base = baseline(server, url, args).await?;
     println!(
@@ -120,7 +121,23 @@ pub(crate) async fn run(
             }
         }
     }
-    let last = settle(server, &base).await;
+    // The server keeps one task per signaling reconnect for its whole resume grace window
+    // (30 s), also after the peer resumed (the memory backend's grace timer sleeps to the end
+    // and then finds the suspension over): the last ones end up to that long after the close.
+    let closing = Instant::now();
+    let last = settle_within(server, &base, grace + SETTLE).await;
+    println!(
+        "counts {} {:.1} s after the last session closed",
+        if last
+            .leaks_over(&base, FD_TOLERANCE, TASK_TOLERANCE)
+            .is_empty()
+        {
+            "back at the baseline"
+        } else {
+            "still over the baseline"
+        },
+        closing.elapsed().as_secs_f64()
+    );
     let leaks = last.leaks_over(&base, FD_TOLERANCE, TASK_TOLERANCE);
     print_row(
         started,
