@@ -62,6 +62,10 @@ pub(crate) struct Args {
     /// (staggered), alternating sides.
     #[arg(long, default_value_t = 45.0)]
     reconnect_every_secs: f64,
+    /// Session mode: only report counts over the in-run tolerances instead of failing (to
+    /// watch a trend); the check after the close still fails.
+    #[arg(long)]
+    report_only_in_run: bool,
     /// Session mode: print and check the counts this often.
     #[arg(long, default_value_t = 60.0)]
     check_every_secs: f64,

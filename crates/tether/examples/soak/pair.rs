@@ -254,6 +254,22 @@ impl Pair {
         }
     }
 
+    /// The live ICE generations of A and B (`Stats::generations`): 1 each, 2 while a
+    /// restart's old generation waits out its retire grace.
+    pub(crate) async fn generations(&self) -> Result<(usize, usize), String> {
+        let a = self
+            .a
+            .stats()
+            .await
+            .map_err(|e| format!("A's stats: {e}"))?;
+        let b = self
+            .b
+            .stats()
+            .await
+            .map_err(|e| format!("B's stats: {e}"))?;
+        Ok((a.generations.len(), b.generations.len()))
+    }
+
     /// `restart_ice()` on A (`from_a`) or B, waiting until that side promoted a newer ICE
     /// generation; returns the time it took.
     pub(crate) async fn restart(&mut self, from_a: bool) -> Result<Duration, String> {

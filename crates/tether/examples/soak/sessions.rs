@@ -34,6 +34,9 @@ struct Totals {
     restarts: AtomicU64,
     reconnects: AtomicU64,
     media_checks: AtomicU64,
+    /// The most live ICE generations one peer connection had at a media check since the last
+    /// row (reset by each row).
+    max_generations: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,7 +86,9 @@ pub(crate) async fn run(
         plan.restart_every,
         plan.reconnect_every
     );
-    println!("\n minutes {SAMPLE_HEADS}  exchanges restarts reconnects rtp-checks  verdict");
+    println!(
+        "\n minutes {SAMPLE_HEADS}  exchanges restarts reconnects rtp-checks max-gens  verdict"
+    );
     let opened_at = Instant::now();
     let totals = Arc::new(Totals::default());
     let mut set = JoinSet::new();
@@ -119,7 +124,7 @@ pub(crate) async fn run(
                 let reference = *first.get_or_insert(now);
                 let leaks = now.leaks_over(&reference, fd_tol, task_tol);
                 print_row(started, &now, &totals, if leaks.is_empty() { "ok" } else { "LEAK" });
-                if !leaks.is_empty() {
+                if !leaks.is_empty() && !args.report_only_in_run {
                     return Err(format!(
                         "while {sessions} sessions ran, over the first reading (tolerances fds \
                          +{fd_tol}, tasks +{task_tol}): {}",
@@ -194,12 +199,13 @@ pub(crate) async fn run(
 fn print_row(started: Instant, s: &Sample, totals: &Totals, verdict: &str) {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     println!(
-        "{:>8.1} {s} {:>10} {:>8} {:>10} {:>10}  {verdict}",
+        "{:>8.1} {s} {:>10} {:>8} {:>10} {:>10} {:>8}  {verdict}",
         started.elapsed().as_secs_f64() / 60.0,
         load(&totals.exchanges),
         load(&totals.restarts),
         load(&totals.reconnects),
         load(&totals.media_checks),
+        totals.max_generations.swap(0, Ordering::Relaxed),
     );
 }
 
@@ -244,6 +250,10 @@ async fn session(mut pair: Pair, i: usize, plan: Plan, totals: Arc<Totals>) -> R
             next_media += MEDIA_EVERY;
             pair.media_flows().await.map_err(|e| ctx("media", e))?;
             totals.media_checks.fetch_add(1, Ordering::Relaxed);
+            let (a, b) = pair.generations().await.map_err(|e| ctx("stats", e))?;
+            totals
+                .max_generations
+                .fetch_max(a.max(b) as u64, Ordering::Relaxed);
         }
     }
     // Signaling still works after every reconnect: one last restart needs it.
