@@ -24,9 +24,9 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests, and a
-                          fuzz smoke (every target 20 s, then the stable crash replay),
-                          and a 100-cycle soak (in the test profile)
+  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests, a
+                          100-cycle soak (in the test profile) and a fuzz smoke (every
+                          target 20 s, then the stable crash replay)
                           (stops at the first failing step; prints the time of each step)
   test [args]             the test suite: cargo test --workspace --locked [args]
   tidy                    source checks: the sans-IO rules for session-core, [lints] in every
