@@ -10,6 +10,7 @@ mod fuzz;
 mod load;
 mod openload;
 mod run;
+mod soak;
 mod source;
 mod tidy;
 
@@ -23,8 +24,9 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests, and a
-                          fuzz smoke (every target 20 s, then the stable crash replay)
+  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests, a
+                          100-cycle soak (in the test profile) and a fuzz smoke (every
+                          target 20 s, then the stable crash replay)
                           (stops at the first failing step; prints the time of each step)
   test [args]             the test suite: cargo test --workspace --locked [args]
   tidy                    source checks: the sans-IO rules for session-core, [lints] in every
@@ -58,6 +60,13 @@ Commands:
                           on core 0, generator on core 1); prints the section that
                           `cargo xtask bench --only openload` writes to docs/benchmarks.md
                           (--nice N: run every process under `nice -n N`)
+  soak [--cycles N] [--parallel K] [--sessions S --minutes M] [args]
+                          the soak (crates/tether/examples/soak, release): N open -> connect
+                          -> data + media -> ICE restart -> close cycles of two peer
+                          connections through the real signaling server (default 1,000),
+                          fds, tokio tasks and RSS back at the baseline every 100; or S
+                          sessions kept open M minutes with periodic ICE restarts and
+                          signaling reconnects. `soak -- --help` lists every option
   help                    this text
 ";
 
@@ -77,6 +86,10 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(&root, &rest),
         "load" if rest.iter().any(|a| a == "--open") => openload::run(&root, &rest),
         "load" => load::run(&root, &rest),
+        "soak" => soak::run(
+            &root,
+            rest.strip_prefix(&["--".to_owned()]).unwrap_or(&rest),
+        ),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -138,7 +151,7 @@ fn ci(root: &Path, rest: &[String]) -> Result<(), String> {
 }
 
 /// The steps of `cargo xtask ci`, in order.
-const CI_STEPS: [&str; 5] = ["fmt", "clippy", "tidy", "test", "fuzz"];
+const CI_STEPS: [&str; 6] = ["fmt", "clippy", "tidy", "test", "soak", "fuzz"];
 
 fn ci_step(root: &Path, name: &str) -> Result<(), String> {
     let fuzz_manifest = root.join("fuzz/Cargo.toml");
@@ -187,6 +200,7 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
         }
         "tidy" => tidy::run(root),
         "test" => test_step(&[]).run_tests(root),
+        "soak" => soak::ci_step().run(root),
         "fuzz" => fuzz::smoke(root),
         other => Err(format!("no ci step `{other}`")),
     }

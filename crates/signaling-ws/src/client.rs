@@ -238,6 +238,16 @@ impl SignalingClient {
             .map_err(|_| ClientError::Closed)
     }
 
+    /// A handle that makes this client [`reconnect`](Self::reconnect) from elsewhere, e.g.
+    /// while the client itself is owned by a peer connection's signaling adapter. It does not
+    /// keep the client alive: once the client is gone, its calls fail with
+    /// [`ClientError::Closed`].
+    pub fn reconnector(&self) -> Reconnector {
+        Reconnector {
+            cmd: self.cmd.downgrade(),
+        }
+    }
+
     /// Says `bye` (the peer leaves the room for good) after everything sent before it, and
     /// waits until the server has closed the connection in answer (2 s at most). The client
     /// stops; [`close`](Self::close) also waits for its task to end.
@@ -252,6 +262,25 @@ impl SignalingClient {
     pub async fn close(self) {
         self.leave().await;
         let _ = self.task.await;
+    }
+}
+
+/// Makes a [`SignalingClient`] drop its connection and resume, without owning the client
+/// (see [`SignalingClient::reconnector`]).
+#[derive(Debug, Clone)]
+pub struct Reconnector {
+    cmd: mpsc::WeakSender<Cmd>,
+}
+
+impl Reconnector {
+    /// What [`SignalingClient::reconnect`] does: drops the current connection without `bye`
+    /// and reconnects, resuming the same peer. Fails with [`ClientError::Closed`] once the
+    /// client is gone or stopped.
+    pub async fn reconnect(&self) -> Result<(), ClientError> {
+        let cmd = self.cmd.upgrade().ok_or(ClientError::Closed)?;
+        cmd.send(Cmd::Reconnect)
+            .await
+            .map_err(|_| ClientError::Closed)
     }
 }
 

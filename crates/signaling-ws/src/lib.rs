@@ -61,7 +61,9 @@ mod tls;
 mod token;
 
 pub use backend::BackendError;
-pub use client::{ClientConfig, ClientError, ClientEvent, SignalingClient, TokenSource};
+pub use client::{
+    ClientConfig, ClientError, ClientEvent, Reconnector, SignalingClient, TokenSource,
+};
 pub use config::{EmbeddedFile, Limits, ServerConfig};
 pub use protocol::{
     ClientMessage, CloseCode, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage,

@@ -29,7 +29,9 @@ use std::collections::VecDeque;
 
 use async_trait::async_trait;
 use session_core::signal::SignalMessage;
-use signaling_ws::{ClientConfig, ClientError, ClientEvent, PeerId, RawValue, SignalingClient};
+use signaling_ws::{
+    ClientConfig, ClientError, ClientEvent, PeerId, RawValue, Reconnector, SignalingClient,
+};
 use transport_tokio::{Signaling, SignalingError};
 
 /// A [`Signaling`] channel to the other peer of a room, through a [`SignalingClient`].
@@ -82,6 +84,13 @@ impl WsSignaling {
     /// The other peer, once known.
     pub fn remote(&self) -> Option<&PeerId> {
         self.remote.as_ref()
+    }
+
+    /// A handle that makes the signaling client drop its connection and resume (as after a
+    /// network drop), usable after this adapter was handed to a peer connection; it does not
+    /// keep the client alive.
+    pub fn reconnector(&self) -> Reconnector {
+        self.client.reconnector()
     }
 
     /// How many other peers the room had, as the client knows it.

@@ -302,6 +302,43 @@ async fn client_rejoins_when_resume_is_impossible() {
     server.shutdown(WAIT).await.unwrap();
 }
 
+#[tokio::test]
+async fn a_reconnector_resumes_the_client_and_does_not_keep_it_alive() {
+    let server = start(config(&ServerConfig::default(), Duration::from_secs(30))).await;
+    let url = server.ws_url();
+    let alice = SignalingClient::connect(ClientConfig::new(&url, "rc"))
+        .await
+        .unwrap();
+    let mut bob = SignalingClient::connect(ClientConfig::new(&url, "rc"))
+        .await
+        .unwrap();
+    let bob_id = bob.peer_id();
+    // The handle can be used without the client (as when an adapter owns the client).
+    let reconnector = bob.reconnector();
+    reconnector.reconnect().await.unwrap();
+    alice.send_json(&bob_id, &1).await.unwrap();
+    let (mut resumed, mut got) = (false, None);
+    while got.is_none() || !resumed {
+        match next(&mut bob).await {
+            ClientEvent::Resumed { .. } => resumed = true,
+            ClientEvent::Signal { data, .. } => got = Some(data.get().to_owned()),
+            ClientEvent::Reconnecting => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(resumed, "bob resumed");
+    assert_eq!(got.as_deref(), Some("1"));
+    assert_eq!(bob.peer_id(), bob_id, "the same peer after the resume");
+    // Once the client is gone, the handle says so (it did not keep the driver alive).
+    bob.close().await;
+    assert!(matches!(
+        reconnector.reconnect().await,
+        Err(signaling_ws::ClientError::Closed)
+    ));
+    drop(alice);
+    server.shutdown(WAIT).await.unwrap();
+}
+
 crate::both_backends!(
     resume_replays_missed_messages_in_order_exactly_once,
     resume_on_a_new_connection_closes_the_old_one,
