@@ -180,6 +180,12 @@ impl SctpSession {
         self.connected && !self.lost
     }
 
+    /// How many streams the session keeps state for (the `sctp_plane` fuzz target bounds it).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
     /// The largest message a channel may send.
     pub(crate) fn send_limit(&self) -> usize {
         self.send_limit
@@ -508,8 +514,9 @@ impl SctpSession {
             .map_err(|e| failed(e.to_string()))
     }
 
-    /// Writes `data` as a DCEP message on stream `id` (tests of the peer's handling of bad DCEP).
-    #[cfg(test)]
+    /// Writes `data` as a DCEP message on stream `id` (tests of the peer's handling of bad
+    /// DCEP, and the `sctp_plane` fuzz target).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn send_raw_for_tests(&mut self, now: Instant, id: u16, data: Bytes) {
         if let Some((_, a)) = &mut self.assoc {
             if let Ok(mut s) = a.stream(id) {
