@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use session_core::transport::{DtlsRole, TransportId};
 use tokio::sync::mpsc;
-use webrtc_util::marshal::{MarshalSize, Unmarshal};
+use webrtc_util::marshal::MarshalSize;
 
 use super::{t0, Input};
 use crate::demux::PacketKind;
@@ -227,8 +227,11 @@ impl Path {
             None
         } else if is_rtcp {
             peer.local.encrypt_rtcp(plain).ok()
-        } else {
+        } else if ::media::parse_rtp_header(plain).is_ok() {
+            // (`encrypt_rtp` parses the header with the `rtp` crate too.)
             peer.local.encrypt_rtp(plain).ok()
+        } else {
+            None
         };
         let datagram: &[u8] = sealed.as_deref().unwrap_or(plain);
         // Sealing keeps the first two bytes: the datagram is still RTP/RTCP of the same kind.
@@ -248,7 +251,7 @@ impl Path {
                     "sealed SRTCP refused"
                 );
                 assert_eq!(after.replayed, before.replayed, "sealed SRTCP as a replay");
-            } else if let Ok(header) = rtp::header::Header::unmarshal(&mut &plain[..]) {
+            } else if let Ok(header) = ::media::parse_rtp_header(plain) {
                 if self.sealed_ssrcs.insert(header.ssrc) {
                     assert_eq!(
                         after.auth_failed, before.auth_failed,

@@ -217,7 +217,13 @@ mod tests {
     fn reserved_message_types_are_errors_not_panics() {
         // 0x00 with fewer than 5 bytes after it made rtc-datachannel 0.21.1 panic (the `dcep`
         // fuzz target's saved crash); 0x01 parsed as its internal close message.
-        for bad in [&[0x00][..], &[0x00, 1, 2, 3], &[0x00, 0, 0, 0, 0, 1], &[0x01], &[0x04]] {
+        for bad in [
+            &[0x00][..],
+            &[0x00, 1, 2, 3],
+            &[0x00, 0, 0, 0, 0, 1],
+            &[0x01],
+            &[0x04],
+        ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains("unknown DCEP message type"), "{bad:?}: {e}");
         }

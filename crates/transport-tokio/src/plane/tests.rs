@@ -450,7 +450,11 @@ fn a_one_byte_reserved_dcep_message_is_refused_not_a_panic() {
     p.connect();
     let now = p.now;
     let params = ChannelParams::new("x", &DataChannelInit::default());
-    p.a.plane.sctp().unwrap().open(now, 3, &params, true).unwrap();
+    p.a.plane
+        .sctp()
+        .unwrap()
+        .open(now, 3, &params, true)
+        .unwrap();
     p.a.plane
         .sctp()
         .unwrap()

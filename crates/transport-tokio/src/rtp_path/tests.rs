@@ -364,3 +364,19 @@ fn padding_is_stripped_and_checked() {
     *raw.last_mut().unwrap() = 7;
     assert!(payload_of(&Bytes::from(raw), &header).is_none());
 }
+
+#[test]
+fn an_rtp_header_extension_that_overruns_the_packet_is_malformed_not_a_panic() {
+    // The `demux` fuzz target's saved crash: a two-byte header extension element announcing
+    // 249 bytes in a one-word block at the end of the datagram made `rtp` 0.17 panic before
+    // SRTP authentication (any datagram on the path could end the generation's reader).
+    let (_, rx) = contexts();
+    let media = Arc::new(MediaShared::default());
+    let path = inbound(rx, &media);
+    let datagram = [
+        0xb0, 0x00, 0x02, 0x10, 0, 0, 0, 0, 0, 0, 0xb0, 0x00, 0x10, 0x00, 0x00, 0x01, 0xf8, 0xf9,
+        0xb4, 0x06,
+    ];
+    path.on_datagram(&datagram);
+    assert_eq!(count(&media.counters.malformed), 1);
+}
