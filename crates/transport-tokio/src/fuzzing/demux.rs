@@ -99,6 +99,8 @@ struct Path {
     senders: Vec<(u32, mpsc::Receiver<RtcpPackets>)>,
     /// SSRCs of sealed RTP datagrams seen so far.
     sealed_ssrcs: HashSet<u32>,
+    /// SSRCs of RTCP datagrams that were not sealed (unauthentic) seen so far.
+    unsealed_rtcp_ssrcs: HashSet<u32>,
 }
 
 impl Path {
@@ -146,6 +148,7 @@ impl Path {
             receivers,
             senders,
             sealed_ssrcs: HashSet::new(),
+            unsealed_rtcp_ssrcs: HashSet::new(),
         }
     }
 
@@ -234,6 +237,9 @@ impl Path {
             None
         };
         let datagram: &[u8] = sealed.as_deref().unwrap_or(plain);
+        if is_rtcp && sealed.is_none() {
+            self.unsealed_rtcp_ssrcs.insert(rtcp_ssrc(plain));
+        }
         // Sealing keeps the first two bytes: the datagram is still RTP/RTCP of the same kind.
         assert_eq!(route::is_rtcp(datagram), is_rtcp);
         let c = &self.media.counters;
@@ -250,7 +256,12 @@ impl Path {
                     after.auth_failed, before.auth_failed,
                     "sealed SRTCP refused"
                 );
-                assert_eq!(after.replayed, before.replayed, "sealed SRTCP as a replay");
+                // Not checked after an unauthentic packet of the same SSRC: webrtc-util 0.17's
+                // replay window starts at the first index it checks, authentic or not (a known
+                // defect, see docs/fuzzing.md: the saved input is in fuzz/open/demux/).
+                if !self.unsealed_rtcp_ssrcs.contains(&rtcp_ssrc(plain)) {
+                    assert_eq!(after.replayed, before.replayed, "sealed SRTCP as a replay");
+                }
             } else if let Ok(header) = ::media::parse_rtp_header(plain) {
                 if self.sealed_ssrcs.insert(header.ssrc) {
                     assert_eq!(
@@ -308,6 +319,13 @@ impl Path {
     }
 }
 
+/// The sender SSRC of an RTCP datagram (bytes 4..8, in the clear in SRTCP too); 0 if shorter.
+fn rtcp_ssrc(packet: &[u8]) -> u32 {
+    packet
+        .get(4..8)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 /// The media counters a received datagram moves.
 #[derive(Debug, Clone, Copy)]
 struct Counts {
@@ -339,5 +357,29 @@ impl Counts {
             + self.replayed
             + self.malformed
             + self.unroutable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_datagrams_reach_their_queues() {
+        for options in [0, OPT_CM_PROFILE] {
+            let mut path = Path::new(options);
+            let mut audio = vec![0x80, 111, 0, 1, 0, 0, 0, 1];
+            audio.extend_from_slice(&AUDIO_SSRC.to_be_bytes());
+            audio.extend_from_slice(&[0xfc; 20]);
+            path.datagram(true, &audio);
+            let c = Counts::of(&path.media.counters);
+            assert_eq!((c.rtp_in, c.total()), (1, 1), "options {options}");
+            // An empty RR from the video SSRC: authenticated, names nobody.
+            let mut rr = vec![0x80, 201, 0, 1];
+            rr.extend_from_slice(&VIDEO_SSRC.to_be_bytes());
+            path.datagram(true, &rr);
+            let c = Counts::of(&path.media.counters);
+            assert_eq!((c.rtcp_in, c.auth_failed), (1, 0), "options {options}");
+        }
     }
 }
