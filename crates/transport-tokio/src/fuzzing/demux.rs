@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use session_core::transport::{DtlsRole, TransportId};
 use tokio::sync::mpsc;
-use webrtc_util::marshal::MarshalSize;
+use webrtc_util::marshal::{Marshal, MarshalSize};
 
 use super::{t0, Input};
 use crate::demux::PacketKind;
@@ -263,7 +263,12 @@ impl Path {
                     assert_eq!(after.replayed, before.replayed, "sealed SRTCP as a replay");
                 }
             } else if let Ok(header) = ::media::parse_rtp_header(plain) {
-                if self.sealed_ssrcs.insert(header.ssrc) {
+                // Only for a header that writes back as it was read: `webrtc-srtp` seals from
+                // the parsed header's size, and a header the parser reads shorter (elements
+                // after a reserved id, say) gets part of its extension block encrypted, which
+                // the receiver then reads differently. Our sender never writes such headers.
+                let canonical = header.marshal().is_ok_and(|h| plain.starts_with(&h));
+                if canonical && self.sealed_ssrcs.insert(header.ssrc) {
                     assert_eq!(
                         after.auth_failed, before.auth_failed,
                         "the first sealed SRTP packet of an SSRC refused"
