@@ -105,6 +105,8 @@ pub(crate) struct SctpSession {
     events: VecDeque<SctpEvent>,
     /// Inbound messages dropped for being larger than [`MAX_INCOMING_MESSAGE`].
     pub(crate) oversized_dropped: u64,
+    /// Inbound packets dropped before `rtc-sctp` saw them ([`chunks_fit`]).
+    pub(crate) malformed_dropped: u64,
 }
 
 impl std::fmt::Debug for SctpSession {
@@ -173,6 +175,7 @@ impl SctpSession {
             close_reason: None,
             events: VecDeque::new(),
             oversized_dropped: 0,
+            malformed_dropped: 0,
         })
     }
 
@@ -194,6 +197,12 @@ impl SctpSession {
     /// One SCTP packet from the peer (a DTLS application record).
     pub(crate) fn handle_packet(&mut self, now: Instant, packet: Bytes) {
         if self.lost {
+            return;
+        }
+        if !chunks_fit(&packet) {
+            // rtc-sctp 0.21.1 would panic on it (see `chunks_fit`).
+            self.malformed_dropped += 1;
+            tracing::debug!(len = packet.len(), "malformed SCTP packet dropped");
             return;
         }
         if let Some((h, event)) = self.endpoint.handle(now, PEER, None, packet) {
@@ -550,5 +559,78 @@ impl SctpSession {
         }
         self.lost = true;
         self.streams.clear();
+    }
+}
+
+/// ABORT and ERROR chunk types (RFC 9260 sec. 3.3.7, 3.3.10): their values are error causes.
+const CT_ABORT: u8 = 6;
+const CT_ERROR: u8 = 9;
+
+/// Does every chunk of an SCTP packet fit in it, and every error cause of an ABORT or ERROR
+/// chunk in its chunk? `rtc-sctp` 0.21.1 slices an error cause by its length field without
+/// checking it against the chunk (found by the `sctp_plane` fuzz target: an ABORT from the
+/// peer whose cause claimed 4,112 bytes ended the driver task), so such packets never reach
+/// it. The walk over the causes is `rtc-sctp`'s: unpadded cause lengths, up to the chunk's
+/// padded end.
+pub(crate) fn chunks_fit(packet: &[u8]) -> bool {
+    let u16_at = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
+    let mut at = 12;
+    while at + 4 <= packet.len() {
+        let kind = packet[at];
+        let len = usize::from(u16_at(at + 2));
+        let value_end = at + len;
+        if len < 4 || value_end > packet.len() {
+            return false;
+        }
+        let raw_end = (at + len.next_multiple_of(4)).min(packet.len());
+        if kind == CT_ABORT || kind == CT_ERROR {
+            let mut off = at + 4;
+            while off + 4 <= raw_end {
+                if off + 4 > value_end {
+                    break; // what is left is padding: rtc-sctp refuses it without panicking
+                }
+                let cause = usize::from(u16_at(off + 2));
+                if cause < 4 || off + cause > value_end {
+                    return false;
+                }
+                off += cause;
+            }
+        }
+        at = at + len.next_multiple_of(4);
+    }
+    true
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::chunks_fit;
+
+    fn packet(chunks: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x13, 0x88, 0x13, 0x88, 1, 2, 3, 4, 0, 0, 0, 0];
+        p.extend_from_slice(chunks);
+        p
+    }
+
+    #[test]
+    fn an_error_cause_longer_than_its_chunk_does_not_fit() {
+        // The `sctp_plane` fuzz target's saved crash: ABORT, 16 bytes, cause 3 of 4,112 bytes.
+        let crash = packet(&[6, 0, 0, 16, 3, 0, 0x10, 0x10, 0, 0, 0, 0, 0, 0x10, 0, 3]);
+        assert!(!chunks_fit(&crash));
+        // ERROR with a cause length under its header, a chunk longer than the packet.
+        assert!(!chunks_fit(&packet(&[9, 0, 0, 8, 0, 1, 0, 2])));
+        assert!(!chunks_fit(&packet(&[0, 3, 0, 40, 0, 0, 0, 1])));
+        assert!(!chunks_fit(&packet(&[0, 3, 0, 2])));
+    }
+
+    #[test]
+    fn real_chunks_fit() {
+        // ABORT with "user initiated abort" (cause 12, 4 bytes), as a browser's close sends.
+        assert!(chunks_fit(&packet(&[6, 0, 0, 8, 0, 12, 0, 4])));
+        // An ERROR with an odd-length cause and its padding, then a DATA chunk.
+        assert!(chunks_fit(&packet(&[
+            9, 0, 0, 9, 0, 1, 0, 5, 7, 0, 0, 0, 0, 3, 0, 17, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 51,
+            b'h', 0, 0, 0,
+        ])));
+        assert!(chunks_fit(&packet(&[])));
     }
 }
