@@ -596,7 +596,7 @@ pub(crate) fn chunks_fit(packet: &[u8]) -> bool {
                 off += cause;
             }
         }
-        at = at + len.next_multiple_of(4);
+        at += len.next_multiple_of(4);
     }
     true
 }
