@@ -15,8 +15,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use rtc_sctp::{
     Association, AssociationError, AssociationHandle, ClientConfig, DatagramEvent, Endpoint,
-    EndpointConfig, Event, Payload, PayloadProtocolIdentifier as Ppi, ServerConfig, StreamEvent,
-    TimerConfig, TransportConfig,
+    EndpointConfig, Event, Payload, PayloadProtocolIdentifier as Ppi, ReliabilityType,
+    ServerConfig, StreamEvent, TimerConfig, TransportConfig,
 };
 use rtc_shared::TransportProtocol;
 
@@ -89,6 +89,10 @@ struct StreamInfo {
     unclassified: bool,
     /// DCEP bytes sent on the stream not released yet (they are not the application's).
     dcep_outstanding: usize,
+    /// A channel we opened with DCEP: its settings, applied when the peer's ACK arrives. Until
+    /// then its messages go reliable and ordered (RFC 8832 sec. 6), so that none overtakes
+    /// the OPEN and reaches the peer as a stream without DCEP.
+    until_ack: Option<ChannelParams>,
 }
 
 /// The association and its streams.
@@ -281,6 +285,7 @@ impl SctpSession {
                         self.streams.entry(id).or_insert(StreamInfo {
                             unclassified: true,
                             dcep_outstanding: 0,
+                            until_ack: None,
                         });
                     }
                 }
@@ -429,12 +434,30 @@ impl SctpSession {
         loop {
             match self.read_raw(id) {
                 Ok(Some((data, Ppi::Dcep))) => {
-                    if !matches!(dcep::parse(&data), Ok(Received::Ack)) {
+                    if matches!(dcep::parse(&data), Ok(Received::Ack)) {
+                        self.acknowledged(id);
+                    } else {
                         tracing::debug!(stream_id = id, "unexpected DCEP message ignored");
                     }
                 }
                 Ok(Some((data, ppi))) => return Some(dcep::message_of(data, ppi)),
                 Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// The peer acknowledged our DCEP OPEN on stream `id`: the channel's settings apply now.
+    fn acknowledged(&mut self, id: u16) {
+        let Some(params) = self.streams.get_mut(&id).and_then(|s| s.until_ack.take()) else {
+            return;
+        };
+        let Some((_, a)) = &mut self.assoc else {
+            return;
+        };
+        let (unordered, kind, value) = params.reliability();
+        if let Ok(mut s) = a.stream(id) {
+            if let Err(e) = s.set_reliability_params(unordered, kind, value) {
+                tracing::debug!(stream_id = id, error = %e, "channel settings not applied");
             }
         }
     }
@@ -464,7 +487,12 @@ impl SctpSession {
                 Err(failed("stream id in use".to_owned()))
             };
         }
-        let (unordered, kind, value) = params.reliability();
+        // A DCEP channel's own settings wait for the ACK (see `StreamInfo::until_ack`).
+        let (unordered, kind, value) = if negotiated {
+            params.reliability()
+        } else {
+            (false, ReliabilityType::Reliable, 0)
+        };
         let mut s = a
             .open_stream(id, Ppi::Binary)
             .map_err(|e| failed(e.to_string()))?;
@@ -482,6 +510,7 @@ impl SctpSession {
             StreamInfo {
                 unclassified: false,
                 dcep_outstanding,
+                until_ack: (!negotiated).then(|| params.clone()),
             },
         );
         Ok(Opened::Open)
