@@ -97,7 +97,7 @@ struct Path {
         mpsc::Receiver<RtcpPackets>,
     )>,
     senders: Vec<(u32, mpsc::Receiver<RtcpPackets>)>,
-    /// SSRCs of sealed RTP datagrams seen so far.
+    /// SSRCs the peer's keys sealed RTP for so far.
     sealed_ssrcs: HashSet<u32>,
     /// SSRCs of RTCP datagrams that were not sealed (unauthentic) seen so far.
     unsealed_rtcp_ssrcs: HashSet<u32>,
@@ -268,7 +268,10 @@ impl Path {
                 // after a reserved id, say) gets part of its extension block encrypted, which
                 // the receiver then reads differently. Our sender never writes such headers.
                 let canonical = header.marshal().is_ok_and(|h| plain.starts_with(&h));
-                if canonical && self.sealed_ssrcs.insert(header.ssrc) {
+                // The first packet the peer's keys sealed for this SSRC (whether or not we
+                // decrypted one before: the sender's rollover state starts with it).
+                let first = self.sealed_ssrcs.insert(header.ssrc);
+                if canonical && first {
                     assert_eq!(
                         after.auth_failed, before.auth_failed,
                         "the first sealed SRTP packet of an SSRC refused"
