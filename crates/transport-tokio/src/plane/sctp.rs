@@ -109,8 +109,12 @@ pub(crate) struct SctpSession {
     events: VecDeque<SctpEvent>,
     /// Inbound messages dropped for being larger than [`MAX_INCOMING_MESSAGE`].
     pub(crate) oversized_dropped: u64,
-    /// Inbound packets dropped before `rtc-sctp` saw them ([`chunks_fit`]).
+    /// Inbound packets dropped before `rtc-sctp` saw them ([`chunks_fit`],
+    /// [`SctpSession::forward_tsn_in_reach`]).
     pub(crate) malformed_dropped: u64,
+    /// The highest TSN the peer is known to have assigned (its INIT's initial TSN - 1, then
+    /// DATA and FORWARD TSN chunks), serial arithmetic.
+    peer_tsn: Option<u32>,
 }
 
 impl std::fmt::Debug for SctpSession {
@@ -180,6 +184,7 @@ impl SctpSession {
             events: VecDeque::new(),
             oversized_dropped: 0,
             malformed_dropped: 0,
+            peer_tsn: None,
         })
     }
 
@@ -203,8 +208,8 @@ impl SctpSession {
         if self.lost {
             return;
         }
-        if !chunks_fit(&packet) {
-            // rtc-sctp 0.21.1 would panic on it (see `chunks_fit`).
+        if !chunks_fit(&packet) || !self.forward_tsn_in_reach(&packet) {
+            // rtc-sctp 0.21.1 would panic or loop on it (see both checks).
             self.malformed_dropped += 1;
             tracing::debug!(len = packet.len(), "malformed SCTP packet dropped");
             return;
@@ -446,6 +451,50 @@ impl SctpSession {
         }
     }
 
+    /// Is every FORWARD TSN of `packet` within [`MAX_FORWARD_AHEAD`] of the highest TSN the peer
+    /// assigned so far? `rtc-sctp` 0.21.1 advances its cumulative TSN to a FORWARD TSN's one
+    /// step at a time: one chunk naming a TSN 2^31 ahead kept the driver busy for minutes (found
+    /// by the `sctp_plane` fuzz target as a timeout). Also learns the peer's TSNs.
+    fn forward_tsn_in_reach(&mut self, packet: &[u8]) -> bool {
+        let u32_at = |i: usize| {
+            packet
+                .get(i..i + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let ahead = |tsn: u32, of: u32| tsn.wrapping_sub(of) as i32 > 0;
+        let within = |tsn: u32, of: u32| tsn.wrapping_sub(of) as i32 <= MAX_FORWARD_AHEAD;
+        let mut at = 12;
+        while at + 4 <= packet.len() {
+            let len = usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
+            match (packet[at], u32_at(at + 4), u32_at(at + 16)) {
+                // INIT / INIT ACK: the initial TSN (a restart starts over).
+                (1 | 2, _, Some(initial)) => self.peer_tsn = Some(initial.wrapping_sub(1)),
+                // A DATA chunk moves it only within reach: one far ahead is outside any receive
+                // window (rtc-sctp drops it), and must not open the way for a FORWARD TSN.
+                (0, Some(tsn), _)
+                    if self
+                        .peer_tsn
+                        .is_none_or(|p| ahead(tsn, p) && within(tsn, p)) =>
+                {
+                    self.peer_tsn = Some(tsn);
+                }
+                (CT_FORWARD_TSN, Some(tsn), _) => {
+                    if let Some(p) = self.peer_tsn {
+                        if !within(tsn, p) {
+                            return false;
+                        }
+                        if ahead(tsn, p) {
+                            self.peer_tsn = Some(tsn);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            at += len.max(4).next_multiple_of(4);
+        }
+        true
+    }
+
     /// The peer acknowledged our DCEP OPEN on stream `id`: the channel's settings apply now.
     fn acknowledged(&mut self, id: u16) {
         let Some(params) = self.streams.get_mut(&id).and_then(|s| s.until_ack.take()) else {
@@ -591,6 +640,12 @@ impl SctpSession {
     }
 }
 
+/// FORWARD TSN chunk type (RFC 3758).
+const CT_FORWARD_TSN: u8 = 192;
+/// How far past the highest TSN the peer assigned a FORWARD TSN may reach: more DATA chunks
+/// than our receive window holds (1 MiB of chunks of at least 20 bytes) cannot be outstanding.
+const MAX_FORWARD_AHEAD: i32 = 1 << 16;
+
 /// ABORT and ERROR chunk types (RFC 9260 sec. 3.3.7, 3.3.10): their values are error causes.
 const CT_ABORT: u8 = 6;
 const CT_ERROR: u8 = 9;
@@ -661,5 +716,49 @@ mod chunk_tests {
             b'h', 0, 0, 0,
         ])));
         assert!(chunks_fit(&packet(&[])));
+    }
+}
+
+#[cfg(test)]
+mod forward_tsn_tests {
+    use super::*;
+
+    fn packet(chunk: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x13, 0x88, 0x13, 0x88, 1, 2, 3, 4, 0, 0, 0, 0];
+        p.extend_from_slice(chunk);
+        p
+    }
+
+    fn forward_tsn(tsn: u32) -> Vec<u8> {
+        let mut c = vec![CT_FORWARD_TSN, 0, 0, 8];
+        c.extend_from_slice(&tsn.to_be_bytes());
+        packet(&c)
+    }
+
+    #[test]
+    fn a_forward_tsn_far_past_what_the_peer_sent_is_refused() {
+        // The `sctp_plane` fuzz target's timeout: rtc-sctp walked up to 2^31 TSNs one by one.
+        let mut s = SctpSession::new(false, 5000, 0, Instant::now()).unwrap();
+        // INIT with initial TSN 0xffff_fff0 (at offset 16 of the chunk).
+        let mut init = vec![1, 0, 0, 20, 0, 0, 0, 9, 0, 1, 0, 0, 0, 1, 0, 1];
+        init.extend_from_slice(&0xffff_fff0_u32.to_be_bytes());
+        assert!(s.forward_tsn_in_reach(&packet(&init)));
+        // Across the wrap, within reach; then 2^31 - 1 ahead of it: refused.
+        assert!(s.forward_tsn_in_reach(&forward_tsn(0x0000_0010)));
+        assert!(!s.forward_tsn_in_reach(&forward_tsn(0x8000_0000)));
+        // A DATA chunk far ahead does not move the reach.
+        let mut data = vec![0, 3, 0, 17];
+        data.extend_from_slice(&0x4000_0000_u32.to_be_bytes());
+        data.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 51, b'x', 0, 0, 0]);
+        assert!(s.forward_tsn_in_reach(&packet(&data)));
+        assert!(!s.forward_tsn_in_reach(&forward_tsn(0x4000_0000)));
+        // Behind the highest TSN (a stale FORWARD TSN): rtc-sctp handles it.
+        assert!(s.forward_tsn_in_reach(&forward_tsn(0xffff_fff0)));
+        let mut s = SctpSession::new(false, 5000, 0, Instant::now()).unwrap();
+        s.handle_packet(Instant::now(), Bytes::from(forward_tsn(5)));
+        assert_eq!(
+            s.malformed_dropped, 0,
+            "nothing known yet: rtc-sctp decides"
+        );
     }
 }
