@@ -467,8 +467,11 @@ impl SctpSession {
         while at + 4 <= packet.len() {
             let len = usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
             match (packet[at], u32_at(at + 4), u32_at(at + 16)) {
-                // INIT / INIT ACK: the initial TSN (a restart starts over).
-                (1 | 2, _, Some(initial)) => self.peer_tsn = Some(initial.wrapping_sub(1)),
+                // INIT / INIT ACK: the initial TSN, during the handshake only (once the
+                // association is up, an INIT in a packet would move the reach anywhere).
+                (1 | 2, _, Some(initial)) if !self.connected => {
+                    self.peer_tsn = Some(initial.wrapping_sub(1));
+                }
                 // A DATA chunk moves it only within reach: one far ahead is outside any receive
                 // window (rtc-sctp drops it), and must not open the way for a FORWARD TSN.
                 (0, Some(tsn), _)
