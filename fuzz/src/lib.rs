@@ -5,9 +5,6 @@
 //! give back what was parsed, legal states. They are called by the libFuzzer shims in
 //! `fuzz_targets/` (nightly, `cargo xtask fuzz`) and, on stable, by `tests/replay.rs`, which
 //! replays every seed and every saved crash (`regressions/<target>/`) through the same function.
-//!
-//! Transport-tokio's inputs (the RFC 7983 demultiplexer, DCEP) have no target yet: that crate is
-//! being rewritten.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -15,6 +12,7 @@ pub mod media;
 mod parsers;
 mod session;
 mod signaling;
+mod transport;
 
 /// The fuzz targets, one function per untrusted input (the names of `fuzz_targets/*.rs`).
 pub mod targets {
@@ -22,6 +20,7 @@ pub mod targets {
     pub use crate::parsers::{candidate, sdp, signal};
     pub use crate::session::{describe_session_case, session};
     pub use crate::signaling::{ws_client_frame, ws_server_frame};
+    pub use crate::transport::{dcep, demux, sctp_plane};
 }
 
 /// A target's name and entry point.
@@ -41,4 +40,7 @@ pub const TARGETS: &[Target] = &[
     ("ivf", targets::ivf),
     ("ogg", targets::ogg),
     ("annexb", targets::annexb),
+    ("demux", targets::demux),
+    ("dcep", targets::dcep),
+    ("sctp_plane", targets::sctp_plane),
 ];

@@ -1,5 +1,7 @@
 //! Writes the seed corpora that come from real media (`seeds/{depacketize,rtcp,ivf,ogg,annexb}`):
-//! the sample files in `crates/media/samples/`, cut to a few frames, and their RTP packets.
+//! the sample files in `crates/media/samples/`, cut to a few frames, and their RTP packets; and
+//! transport-tokio's (`seeds/{demux,dcep,sctp_plane}`), built with its own encoders
+//! (`transport_tokio::fuzzing::*_seeds`).
 //! Ignored: run it once after changing the samples or the framing, and commit the output:
 //! `cargo test --manifest-path fuzz/Cargo.toml --test seeds -- --ignored`.
 
@@ -149,4 +151,19 @@ fn write_rtcp_seeds() {
     write("rtcp", "sr.bin", &one(&sr));
     let compound = [one(&rr), one(&nack), one(&pli)].concat();
     write("rtcp", "rr-nack-pli.bin", &compound);
+}
+
+#[test]
+#[ignore = "writes seeds/; run by hand"]
+fn write_transport_seeds() {
+    use transport_tokio::fuzzing::{dcep_seeds, demux_seeds, sctp_plane_seeds};
+    for (target, seeds) in [
+        ("dcep", dcep_seeds()),
+        ("demux", demux_seeds()),
+        ("sctp_plane", sctp_plane_seeds()),
+    ] {
+        for (name, data) in seeds {
+            write(target, &name, &data);
+        }
+    }
 }

@@ -30,9 +30,12 @@ pub(crate) const TARGETS: &[&str] = &[
     "ivf",
     "ogg",
     "annexb",
+    "demux",
+    "dcep",
+    "sctp_plane",
 ];
 const DEFAULT_SECONDS: u64 = 30;
-/// Seconds per target of the CI smoke run (12 targets: about 4 minutes).
+/// Seconds per target of the CI smoke run (15 targets: about 5 minutes).
 pub(crate) const SMOKE_SECONDS: u64 = 20;
 
 /// Every cargo-fuzz build and run uses these: no sanitizer (our crates forbid `unsafe`, and

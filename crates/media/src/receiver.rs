@@ -14,7 +14,6 @@ use rtcp::transport_feedbacks::transport_layer_nack::{
     nack_pairs_from_sequence_numbers, TransportLayerNack,
 };
 use rtp::packet::Packet;
-use webrtc_util::marshal::Unmarshal;
 
 use crate::codec::{opus_packet_samples, CodecKind};
 use crate::depacketizer::depacketize;
@@ -142,8 +141,9 @@ impl RtpReceiveStream {
     }
 
     /// Parses and handles one RTP packet from the wire; malformed ones are counted.
-    pub fn handle_rtp_bytes(&mut self, mut data: &[u8], now: Instant) -> Result<(), RtpDropReason> {
-        match Packet::unmarshal(&mut data) {
+    pub fn handle_rtp_bytes(&mut self, data: &[u8], now: Instant) -> Result<(), RtpDropReason> {
+        // Checked before `rtp` parses it: header extension elements that overrun made it panic.
+        match crate::rtp_parse::parse_rtp(data) {
             Ok(p) => self.handle_rtp(p, now),
             Err(_) => {
                 self.stats.malformed_rtp += 1;

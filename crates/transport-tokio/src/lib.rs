@@ -81,6 +81,9 @@ mod driver;
 mod dtls;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ice;
 
 mod manual;

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use webrtc_srtp::context::Context;
 use webrtc_srtp::protection_profile::ProtectionProfile;
-use webrtc_util::marshal::{Marshal, MarshalSize, Unmarshal};
+use webrtc_util::marshal::{Marshal, MarshalSize};
 use webrtc_util::Conn;
 
 use crate::error::TrackError;
@@ -192,8 +192,9 @@ impl SrtpIn {
 
     fn on_rtp(&self, packet: &[u8]) {
         let c = &self.media.counters;
-        let mut buf = packet;
-        let Ok(header) = rtp::header::Header::unmarshal(&mut buf) else {
+        // Checked before `rtp` parses it: header extension elements that overrun the packet
+        // made it panic (found by the `demux` fuzz target).
+        let Ok(header) = ::media::parse_rtp_header(packet) else {
             return bump(&c.malformed);
         };
         if header.version != 2 {

@@ -110,8 +110,23 @@ pub(crate) enum Received {
     Ack,
 }
 
+/// `DATA_CHANNEL_ACK`'s message type (RFC 8832 sec. 8.2.1).
+const MESSAGE_TYPE_ACK: u8 = 0x02;
+/// `DATA_CHANNEL_OPEN`'s message type.
+const MESSAGE_TYPE_OPEN: u8 = 0x03;
+
 /// Parses a DCEP message (`PPI 50`).
 pub(crate) fn parse(data: &[u8]) -> Result<Received, String> {
+    // RFC 8832 defines two message types; 0x00 and 0x01 are reserved. `rtc-datachannel` 0.21.1
+    // also reads its internal "threshold" (0x00) and "close" (0x01) messages from the wire, and
+    // its threshold parser panics on fewer than 5 bytes after the type (found by the `dcep`
+    // fuzz target: one byte 0x00 from the peer ended the driver task). Only ACK and OPEN reach
+    // its parser.
+    match data.first() {
+        Some(&(MESSAGE_TYPE_ACK | MESSAGE_TYPE_OPEN)) => {}
+        Some(t) => return Err(format!("unknown DCEP message type {t:#04x}")),
+        None => return Err("empty DCEP message".to_owned()),
+    }
     let mut buf = data;
     match Dcep::unmarshal(&mut buf).map_err(|e| e.to_string())? {
         Dcep::DataChannelOpen(open) => {
@@ -196,6 +211,23 @@ mod tests {
         let n = open.len();
         open[n - 2] = 0xff;
         assert!(parse(&open).is_err());
+    }
+
+    #[test]
+    fn reserved_message_types_are_errors_not_panics() {
+        // 0x00 with fewer than 5 bytes after it made rtc-datachannel 0.21.1 panic (the `dcep`
+        // fuzz target's saved crash); 0x01 parsed as its internal close message.
+        for bad in [
+            &[0x00][..],
+            &[0x00, 1, 2, 3],
+            &[0x00, 0, 0, 0, 0, 1],
+            &[0x01],
+            &[0x04],
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains("unknown DCEP message type"), "{bad:?}: {e}");
+        }
+        assert_eq!(parse(&[0x02]).unwrap(), Received::Ack);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use rtc_sctp::{
     Association, AssociationError, AssociationHandle, ClientConfig, DatagramEvent, Endpoint,
-    EndpointConfig, Event, Payload, PayloadProtocolIdentifier as Ppi, ServerConfig, StreamEvent,
-    TimerConfig, TransportConfig,
+    EndpointConfig, Event, Payload, PayloadProtocolIdentifier as Ppi, ReliabilityType,
+    ServerConfig, StreamEvent, TimerConfig, TransportConfig,
 };
 use rtc_shared::TransportProtocol;
 
@@ -100,6 +100,10 @@ struct StreamInfo {
     unclassified: bool,
     /// DCEP bytes sent on the stream not released yet (they are not the application's).
     dcep_outstanding: usize,
+    /// A channel we opened with DCEP: its settings, applied when the peer's ACK arrives. Until
+    /// then its messages go reliable and ordered (RFC 8832 sec. 6), so that none overtakes
+    /// the OPEN and reaches the peer as a stream without DCEP.
+    until_ack: Option<ChannelParams>,
 }
 
 /// The association and its streams.
@@ -116,6 +120,12 @@ pub(crate) struct SctpSession {
     events: VecDeque<SctpEvent>,
     /// Inbound messages dropped for being larger than [`MAX_INCOMING_MESSAGE`].
     pub(crate) oversized_dropped: u64,
+    /// Inbound packets dropped before `rtc-sctp` saw them ([`chunks_fit`],
+    /// [`SctpSession::forward_tsn_in_reach`]).
+    pub(crate) malformed_dropped: u64,
+    /// The highest TSN the peer is known to have assigned (its INIT's initial TSN - 1, then
+    /// DATA and FORWARD TSN chunks), serial arithmetic.
+    peer_tsn: Option<u32>,
 }
 
 impl std::fmt::Debug for SctpSession {
@@ -187,11 +197,19 @@ impl SctpSession {
             close_reason: None,
             events: VecDeque::new(),
             oversized_dropped: 0,
+            malformed_dropped: 0,
+            peer_tsn: None,
         })
     }
 
     pub(crate) fn is_connected(&self) -> bool {
         self.connected && !self.lost
+    }
+
+    /// How many streams the session keeps state for (the `sctp_plane` fuzz target bounds it).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn stream_count(&self) -> usize {
+        self.streams.len()
     }
 
     /// The largest message a channel may send.
@@ -202,6 +220,12 @@ impl SctpSession {
     /// One SCTP packet from the peer (a DTLS application record).
     pub(crate) fn handle_packet(&mut self, now: Instant, packet: Bytes) {
         if self.lost {
+            return;
+        }
+        if !chunks_fit(&packet) || !self.forward_tsn_in_reach(&packet) {
+            // rtc-sctp 0.21.1 would panic or loop on it (see both checks).
+            self.malformed_dropped += 1;
+            tracing::debug!(len = packet.len(), "malformed SCTP packet dropped");
             return;
         }
         if let Some((h, event)) = self.endpoint.handle(now, PEER, None, packet) {
@@ -289,6 +313,7 @@ impl SctpSession {
                         self.streams.entry(id).or_insert(StreamInfo {
                             unclassified: true,
                             dcep_outstanding: 0,
+                            until_ack: None,
                         });
                     }
                 }
@@ -437,12 +462,77 @@ impl SctpSession {
         loop {
             match self.read_raw(id) {
                 Ok(Some((data, Ppi::Dcep))) => {
-                    if !matches!(dcep::parse(&data), Ok(Received::Ack)) {
+                    if matches!(dcep::parse(&data), Ok(Received::Ack)) {
+                        self.acknowledged(id);
+                    } else {
                         tracing::debug!(stream_id = id, "unexpected DCEP message ignored");
                     }
                 }
                 Ok(Some((data, ppi))) => return Some(dcep::message_of(data, ppi)),
                 Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Is every FORWARD TSN of `packet` within [`MAX_FORWARD_AHEAD`] of the highest TSN the peer
+    /// assigned so far? `rtc-sctp` 0.21.1 advances its cumulative TSN to a FORWARD TSN's one
+    /// step at a time: one chunk naming a TSN 2^31 ahead kept the driver busy for minutes (found
+    /// by the `sctp_plane` fuzz target as a timeout). Also learns the peer's TSNs.
+    fn forward_tsn_in_reach(&mut self, packet: &[u8]) -> bool {
+        let u32_at = |i: usize| {
+            packet
+                .get(i..i + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let ahead = |tsn: u32, of: u32| tsn.wrapping_sub(of) as i32 > 0;
+        let within = |tsn: u32, of: u32| tsn.wrapping_sub(of) as i32 <= MAX_FORWARD_AHEAD;
+        let mut at = 12;
+        while at + 4 <= packet.len() {
+            let len = usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
+            match (packet[at], u32_at(at + 4), u32_at(at + 16)) {
+                // INIT / INIT ACK: the initial TSN, during the handshake only (once the
+                // association is up, an INIT in a packet would move the reach anywhere).
+                (1 | 2, _, Some(initial)) if !self.connected => {
+                    self.peer_tsn = Some(initial.wrapping_sub(1));
+                }
+                // A DATA chunk moves it only within reach: one far ahead is outside any receive
+                // window (rtc-sctp drops it), and must not open the way for a FORWARD TSN.
+                (0, Some(tsn), _)
+                    if self
+                        .peer_tsn
+                        .is_none_or(|p| ahead(tsn, p) && within(tsn, p)) =>
+                {
+                    self.peer_tsn = Some(tsn);
+                }
+                (CT_FORWARD_TSN, Some(tsn), _) => {
+                    if let Some(p) = self.peer_tsn {
+                        if !within(tsn, p) {
+                            return false;
+                        }
+                        if ahead(tsn, p) {
+                            self.peer_tsn = Some(tsn);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            at += len.max(4).next_multiple_of(4);
+        }
+        true
+    }
+
+    /// The peer acknowledged our DCEP OPEN on stream `id`: the channel's settings apply now.
+    fn acknowledged(&mut self, id: u16) {
+        let Some(params) = self.streams.get_mut(&id).and_then(|s| s.until_ack.take()) else {
+            return;
+        };
+        let Some((_, a)) = &mut self.assoc else {
+            return;
+        };
+        let (unordered, kind, value) = params.reliability();
+        if let Ok(mut s) = a.stream(id) {
+            if let Err(e) = s.set_reliability_params(unordered, kind, value) {
+                tracing::debug!(stream_id = id, error = %e, "channel settings not applied");
             }
         }
     }
@@ -472,7 +562,12 @@ impl SctpSession {
                 Err(failed("stream id in use".to_owned()))
             };
         }
-        let (unordered, kind, value) = params.reliability();
+        // A DCEP channel's own settings wait for the ACK (see `StreamInfo::until_ack`).
+        let (unordered, kind, value) = if negotiated {
+            params.reliability()
+        } else {
+            (false, ReliabilityType::Reliable, 0)
+        };
         let mut s = a
             .open_stream(id, Ppi::Binary)
             .map_err(|e| failed(e.to_string()))?;
@@ -490,6 +585,7 @@ impl SctpSession {
             StreamInfo {
                 unclassified: false,
                 dcep_outstanding,
+                until_ack: (!negotiated).then(|| params.clone()),
             },
         );
         Ok(Opened::Open)
@@ -531,8 +627,9 @@ impl SctpSession {
             .map_err(|e| failed(e.to_string()))
     }
 
-    /// Writes `data` as a DCEP message on stream `id` (tests of the peer's handling of bad DCEP).
-    #[cfg(test)]
+    /// Writes `data` as a DCEP message on stream `id` (tests of the peer's handling of bad
+    /// DCEP, and the `sctp_plane` fuzz target).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn send_raw_for_tests(&mut self, now: Instant, id: u16, data: Bytes) {
         if let Some((_, a)) = &mut self.assoc {
             if let Ok(mut s) = a.stream(id) {
@@ -566,5 +663,128 @@ impl SctpSession {
         }
         self.lost = true;
         self.streams.clear();
+    }
+}
+
+/// FORWARD TSN chunk type (RFC 3758).
+const CT_FORWARD_TSN: u8 = 192;
+/// How far past the highest TSN the peer assigned a FORWARD TSN may reach: more DATA chunks
+/// than our receive window holds (1 MiB of chunks of at least 20 bytes) cannot be outstanding.
+const MAX_FORWARD_AHEAD: i32 = 1 << 16;
+
+/// ABORT and ERROR chunk types (RFC 9260 sec. 3.3.7, 3.3.10): their values are error causes.
+const CT_ABORT: u8 = 6;
+const CT_ERROR: u8 = 9;
+
+/// Does every chunk of an SCTP packet fit in it, and every error cause of an ABORT or ERROR
+/// chunk in its chunk? `rtc-sctp` 0.21.1 slices an error cause by its length field without
+/// checking it against the chunk (found by the `sctp_plane` fuzz target: an ABORT from the
+/// peer whose cause claimed 4,112 bytes ended the driver task), so such packets never reach
+/// it. The walk over the causes is `rtc-sctp`'s: unpadded cause lengths, up to the chunk's
+/// padded end.
+pub(crate) fn chunks_fit(packet: &[u8]) -> bool {
+    let u16_at = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
+    let mut at = 12;
+    while at + 4 <= packet.len() {
+        let kind = packet[at];
+        let len = usize::from(u16_at(at + 2));
+        let value_end = at + len;
+        if len < 4 || value_end > packet.len() {
+            return false;
+        }
+        let raw_end = (at + len.next_multiple_of(4)).min(packet.len());
+        if kind == CT_ABORT || kind == CT_ERROR {
+            let mut off = at + 4;
+            while off + 4 <= raw_end {
+                if off + 4 > value_end {
+                    break; // what is left is padding: rtc-sctp refuses it without panicking
+                }
+                let cause = usize::from(u16_at(off + 2));
+                if cause < 4 || off + cause > value_end {
+                    return false;
+                }
+                off += cause;
+            }
+        }
+        at += len.next_multiple_of(4);
+    }
+    true
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::chunks_fit;
+
+    fn packet(chunks: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x13, 0x88, 0x13, 0x88, 1, 2, 3, 4, 0, 0, 0, 0];
+        p.extend_from_slice(chunks);
+        p
+    }
+
+    #[test]
+    fn an_error_cause_longer_than_its_chunk_does_not_fit() {
+        // The `sctp_plane` fuzz target's saved crash: ABORT, 16 bytes, cause 3 of 4,112 bytes.
+        let crash = packet(&[6, 0, 0, 16, 3, 0, 0x10, 0x10, 0, 0, 0, 0, 0, 0x10, 0, 3]);
+        assert!(!chunks_fit(&crash));
+        // ERROR with a cause length under its header, a chunk longer than the packet.
+        assert!(!chunks_fit(&packet(&[9, 0, 0, 8, 0, 1, 0, 2])));
+        assert!(!chunks_fit(&packet(&[0, 3, 0, 40, 0, 0, 0, 1])));
+        assert!(!chunks_fit(&packet(&[0, 3, 0, 2])));
+    }
+
+    #[test]
+    fn real_chunks_fit() {
+        // ABORT with "user initiated abort" (cause 12, 4 bytes), as a browser's close sends.
+        assert!(chunks_fit(&packet(&[6, 0, 0, 8, 0, 12, 0, 4])));
+        // An ERROR with an odd-length cause and its padding, then a DATA chunk.
+        assert!(chunks_fit(&packet(&[
+            9, 0, 0, 9, 0, 1, 0, 5, 7, 0, 0, 0, 0, 3, 0, 17, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 51,
+            b'h', 0, 0, 0,
+        ])));
+        assert!(chunks_fit(&packet(&[])));
+    }
+}
+
+#[cfg(test)]
+mod forward_tsn_tests {
+    use super::*;
+
+    fn packet(chunk: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x13, 0x88, 0x13, 0x88, 1, 2, 3, 4, 0, 0, 0, 0];
+        p.extend_from_slice(chunk);
+        p
+    }
+
+    fn forward_tsn(tsn: u32) -> Vec<u8> {
+        let mut c = vec![CT_FORWARD_TSN, 0, 0, 8];
+        c.extend_from_slice(&tsn.to_be_bytes());
+        packet(&c)
+    }
+
+    #[test]
+    fn a_forward_tsn_far_past_what_the_peer_sent_is_refused() {
+        // The `sctp_plane` fuzz target's timeout: rtc-sctp walked up to 2^31 TSNs one by one.
+        let mut s = SctpSession::new(false, 5000, 0, Instant::now()).unwrap();
+        // INIT with initial TSN 0xffff_fff0 (at offset 16 of the chunk).
+        let mut init = vec![1, 0, 0, 20, 0, 0, 0, 9, 0, 1, 0, 0, 0, 1, 0, 1];
+        init.extend_from_slice(&0xffff_fff0_u32.to_be_bytes());
+        assert!(s.forward_tsn_in_reach(&packet(&init)));
+        // Across the wrap, within reach; then 2^31 - 1 ahead of it: refused.
+        assert!(s.forward_tsn_in_reach(&forward_tsn(0x0000_0010)));
+        assert!(!s.forward_tsn_in_reach(&forward_tsn(0x8000_0000)));
+        // A DATA chunk far ahead does not move the reach.
+        let mut data = vec![0, 3, 0, 17];
+        data.extend_from_slice(&0x4000_0000_u32.to_be_bytes());
+        data.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 51, b'x', 0, 0, 0]);
+        assert!(s.forward_tsn_in_reach(&packet(&data)));
+        assert!(!s.forward_tsn_in_reach(&forward_tsn(0x4000_0000)));
+        // Behind the highest TSN (a stale FORWARD TSN): rtc-sctp handles it.
+        assert!(s.forward_tsn_in_reach(&forward_tsn(0xffff_fff0)));
+        let mut s = SctpSession::new(false, 5000, 0, Instant::now()).unwrap();
+        s.handle_packet(Instant::now(), Bytes::from(forward_tsn(5)));
+        assert_eq!(
+            s.malformed_dropped, 0,
+            "nothing known yet: rtc-sctp decides"
+        );
     }
 }

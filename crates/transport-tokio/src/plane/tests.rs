@@ -446,6 +446,34 @@ fn bad_dcep_from_the_peer_is_refused_not_fatal() {
 }
 
 #[test]
+fn a_one_byte_reserved_dcep_message_is_refused_not_a_panic() {
+    // The `dcep` / `sctp_plane` fuzz targets' saved crash: a DCEP message of one byte 0x00 (a
+    // type RFC 8832 reserves) on a stream the peer starts made rtc-datachannel panic in
+    // `classify`, which ended the driver task.
+    let mut p = Pair::new(false);
+    p.connect();
+    let now = p.now;
+    let params = ChannelParams::new("x", &DataChannelInit::default());
+    p.a.plane
+        .sctp()
+        .unwrap()
+        .open(now, 3, &params, true)
+        .unwrap();
+    p.a.plane
+        .sctp()
+        .unwrap()
+        .send_raw_for_tests(now, 3, Bytes::from_static(&[0x00]));
+    p.run_until(Duration::from_secs(5), |_| false);
+    assert!(p
+        .b
+        .events
+        .iter()
+        .any(|e| matches!(e, PlaneEvent::Sctp(SctpEvent::Refused { stream_id: 3, .. }))));
+    p.a_opens(5, &params, 5);
+    assert!(remote_opened(&p.b, 5));
+}
+
+#[test]
 fn garbage_datagrams_are_counted_not_fatal() {
     let mut p = Pair::new(false);
     p.connect();

@@ -1,0 +1,5 @@
+//! libFuzzer shim for [`tether_fuzz::targets::dcep`] (see that function for the input and the
+//! invariants). Run: `cargo xtask fuzz dcep`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tether_fuzz::targets::dcep(data));
