@@ -67,6 +67,7 @@ async fn cycle(i: usize, a_closes: bool) -> (Duration, Duration) {
     } else {
         (&b, &mut b_events, &mut a_events)
     };
+    tracing::info!(i, a_closes, "closing");
     closer.close().await;
     expect_closed(closer_events, ClosedBy::Local).await;
     expect_closed(other_events, ClosedBy::Remote).await;
@@ -116,6 +117,11 @@ async fn quiesce() -> (usize, usize) {
 }
 
 async fn open_close_cycles(cycles: usize) {
+    if std::env::var_os("TETHER_TRACE").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+    }
     // Warm-up: lazily created runtime resources (blocking pool threads, ...) exist from now on.
     cycle(0, true).await;
     let (fd_base, task_base) = quiesce().await;
