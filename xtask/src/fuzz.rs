@@ -158,10 +158,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
 }
 
 /// Targets left out of the CI smoke while a finding of theirs is open (they still run with
-/// `cargo xtask fuzz <target>`, and their seeds and saved crashes still replay). `sctp_plane`:
-/// the open "RemoteOpen after Data" finding in `fuzz/open/sctp_plane/` (docs/fuzzing.md), which
-/// the smoke's fixed seed reaches in about 11 s.
-const SMOKE_SKIP: &[&str] = &["sctp_plane"];
+/// `cargo xtask fuzz <target>`, and their seeds and saved crashes still replay). None today.
+const SMOKE_SKIP: &[&str] = &[];
 
 /// libFuzzer's seed in the CI smoke.
 const SMOKE_SEED: &str = "-seed=1";

@@ -453,7 +453,11 @@ impl Harness {
                     panic!("stream {stream_id} opened with DCEP ({p:?}) read as negotiated data");
                 }
             }
-            SctpEvent::Refused { stream_id, .. } => self.reported(stream_id),
+            SctpEvent::Refused { stream_id, .. } => {
+                // We reset the stream: what the peer writes on it next is a new story.
+                self.reported(stream_id);
+                self.peer_streams.entry(stream_id).or_default().reset = true;
+            }
             SctpEvent::Readable { stream_id } => {
                 if !self.ours.contains_key(&stream_id) {
                     self.reported(stream_id);

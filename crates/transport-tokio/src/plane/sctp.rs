@@ -370,7 +370,10 @@ impl SctpSession {
     /// Reads the first message of a stream the peer started: a DCEP OPEN (acknowledged here)
     /// or data.
     fn classify(&mut self, now: Instant, id: u16) {
-        let first = match self.read_raw(id) {
+        // A first message above our limit is refused with the stream, not skipped: the
+        // next message would be taken for the stream's first (a DCEP OPEN after the peer
+        // already wrote data on it would open a channel the peer never asked for).
+        let first = match self.read_raw(id, false) {
             Ok(Some(m)) => m,
             Ok(None) => return, // not a whole message yet
             Err(reason) => return self.refuse(now, id, reason),
@@ -431,8 +434,10 @@ impl SctpSession {
         });
     }
 
-    /// The next whole message of a stream, DCEP included; `Ok(None)`: none yet.
-    fn read_raw(&mut self, id: u16) -> Result<Option<(Bytes, Ppi)>, String> {
+    /// The next whole message of a stream, DCEP included; `Ok(None)`: none yet. A message
+    /// larger than [`MAX_INCOMING_MESSAGE`] is dropped and counted (`skip_oversized`, the
+    /// stream goes on) or an error.
+    fn read_raw(&mut self, id: u16, skip_oversized: bool) -> Result<Option<(Bytes, Ppi)>, String> {
         let Some((_, a)) = &mut self.assoc else {
             return Err("no association".to_owned());
         };
@@ -444,8 +449,14 @@ impl SctpSession {
             match chunks.to_payload(MAX_INCOMING_MESSAGE) {
                 Ok(data) => return Ok(Some((data.freeze(), chunks.ppi))),
                 Err(_) => {
-                    // Larger than we said we take: dropped and counted, the stream goes on.
+                    // Larger than we said we take: dropped and counted.
                     self.oversized_dropped += 1;
+                    if !skip_oversized {
+                        return Err(format!(
+                            "a message of {} bytes, above our max-message-size",
+                            chunks.len()
+                        ));
+                    }
                     tracing::warn!(
                         stream_id = id,
                         size = chunks.len(),
@@ -460,7 +471,7 @@ impl SctpSession {
     /// here); `None` when nothing whole is queued.
     pub(crate) fn read(&mut self, id: u16) -> Option<Message> {
         loop {
-            match self.read_raw(id) {
+            match self.read_raw(id, true) {
                 Ok(Some((data, Ppi::Dcep))) => {
                     if matches!(dcep::parse(&data), Ok(Received::Ack)) {
                         self.acknowledged(id);

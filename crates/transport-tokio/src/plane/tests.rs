@@ -41,6 +41,11 @@ fn params() -> SctpParams {
 impl Pair {
     /// A (DTLS client) and B (server); `wrong` gives A a fingerprint that is not B's.
     fn new(wrong: bool) -> Self {
+        Self::with_a_params(wrong, params())
+    }
+
+    /// As [`new`](Self::new), with A's SCTP parameters (e.g. A ignoring B's message size).
+    fn with_a_params(wrong: bool, a_params: SctpParams) -> Self {
         let now = Instant::now();
         let (ia, ib) = (
             DtlsIdentity::generate().unwrap(),
@@ -54,7 +59,7 @@ impl Pair {
         let mut a = Plane::default();
         a.start_dtls(&ia, DtlsRole::Client, vec![b_fp], now)
             .unwrap();
-        a.start_sctp(params(), now);
+        a.start_sctp(a_params, now);
         let mut b = Plane::default();
         b.start_dtls(&ib, DtlsRole::Server, vec![ia.fingerprint()], now)
             .unwrap();
@@ -446,6 +451,37 @@ fn bad_dcep_from_the_peer_is_refused_not_fatal() {
     // The association lives on.
     p.a_opens(11, &params, 5);
     assert!(remote_opened(&p.b, 11));
+}
+
+#[test]
+fn a_stream_whose_first_message_is_oversized_is_refused_not_opened_by_the_next() {
+    // The `sctp_plane` fuzz target's finding: the peer's first message on a new stream was
+    // above our max-message-size and dropped, and its next one, a DCEP OPEN, then opened a
+    // channel on a stream the peer had already written on. A takes any size (0) and so
+    // writes one above B's limit.
+    let mut p = Pair::with_a_params(
+        false,
+        SctpParams {
+            max_message_size: 0,
+            ..params()
+        },
+    );
+    p.connect();
+    let now = p.now;
+    let params = ChannelParams::new("x", &DataChannelInit::default());
+    let sctp = p.a.plane.sctp().unwrap();
+    sctp.open(now, 3, &params, true).unwrap();
+    let huge = Bytes::from(vec![0x61; super::sctp::MAX_INCOMING_MESSAGE + 1]);
+    sctp.send_raw_for_tests(now, 3, huge);
+    let open = params.open_message().unwrap().freeze();
+    sctp.send_raw_for_tests(now, 3, open);
+    p.run_until(Duration::from_secs(30), |_| false);
+    assert!(refused(&p.b, 3));
+    assert!(!remote_opened(&p.b, 3), "{:?}", p.b.events);
+    assert_eq!(p.b.plane.sctp().unwrap().oversized_dropped, 1);
+    // The association lives on.
+    p.a_opens(5, &params, 5);
+    assert!(remote_opened(&p.b, 5));
 }
 
 #[test]
