@@ -455,9 +455,14 @@ impl Session {
         let negotiating = tr
             .gen(g)
             .is_some_and(|x| x.status == GenerationStatus::Negotiating);
+        // Only a generation that connected proves the peer uses those credentials. One that
+        // never did may be ours alone: the peer may never have seen our answer that made it
+        // (lost), rolled back the offer it answered and answered our restart with that offer's
+        // credentials (`Transport::rolled_back`), on a new generation of its own: then the
+        // answer's credentials are the restart's and the new generation must run.
         let Some(kept) = tr
             .negotiated_generation()
-            .filter(|x| x.generation < g && x.remote.as_ref() == Some(remote))
+            .filter(|x| x.generation < g && x.ever_connected && x.remote.as_ref() == Some(remote))
             .map(|x| x.generation)
         else {
             return false;

@@ -704,3 +704,24 @@ proptest! {
         );
     }
 }
+
+/// Cases the property test found, kept as they were printed (each failed before its fix).
+#[test]
+fn found_lossy_signaling_transceiver_after_warmup() {
+    let case = SimCase {
+        seed: 11361964086939800958,
+        net: NetProfile::Lossy {
+            loss: 0.36866598378791304,
+        },
+        warmup: true,
+        ops: vec![SimOp::AddTransceiver {
+            side: PeerId::A,
+            video: false,
+            dir: Direction::SendRecv,
+        }],
+        close: None,
+    };
+    if let Err(e) = run_sim_case(&case) {
+        panic!("{e}");
+    }
+}
