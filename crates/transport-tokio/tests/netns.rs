@@ -46,8 +46,11 @@ use transport_tokio::{
 /// Message size and pacing of the transfer (one message per `PACE`).
 const MSG: usize = 1024;
 const PACE: Duration = Duration::from_millis(5);
-/// How often the peers' network watchers poll the interface list.
-const WATCH: Duration = Duration::from_millis(250);
+/// The peers' network watchers: netlink events (the default), with a slow fallback poll so
+/// that a link change can only be seen through an event.
+const WATCH: NetworkWatch = NetworkWatch::Events {
+    fallback: Duration::from_secs(5),
+};
 
 /// Runs `ip ARGS`, panicking with its stderr on failure.
 fn ip(args: &[&str]) {
@@ -206,7 +209,7 @@ fn peer_config(polite: bool, seed: u8) -> PeerConfig {
     // Host candidates on every non-loopback IPv4 address of the namespace: both links.
     c.gather = GatherOptions::default();
     c.seed = Some([seed; 32]);
-    c.network_watch = NetworkWatch::Poll { interval: WATCH };
+    c.network_watch = WATCH;
     c
 }
 
