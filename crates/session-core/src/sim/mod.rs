@@ -86,7 +86,9 @@ pub struct SimConfig {
     pub dtls_delay: Duration,
     /// A connected generation whose path is down becomes disconnected after this long.
     pub consent_timeout: Duration,
-    /// ... and failed after this long (also: a generation that never connects).
+    /// ... and failed after this long (also: a generation that never connects). 25 s, as
+    /// transport-tokio's `IceTimeouts::default().failed`, so that simulated recovery takes
+    /// the time the real one does.
     pub failed_timeout: Duration,
     /// Give peer B a certificate that does not match the fingerprint it announces.
     pub wrong_fingerprint_b: bool,
@@ -106,7 +108,7 @@ impl Default for SimConfig {
             check_delay: Duration::from_millis(40),
             dtls_delay: Duration::from_millis(30),
             consent_timeout: Duration::from_secs(2),
-            failed_timeout: Duration::from_secs(8),
+            failed_timeout: Duration::from_secs(25),
             wrong_fingerprint_b: false,
             trace_signals: false,
         }
