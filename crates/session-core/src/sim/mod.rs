@@ -42,7 +42,7 @@ pub use net::PathStats;
 use net::SimNet;
 
 /// Which simulated peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PeerId {
     /// The polite peer.
