@@ -9,16 +9,17 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use session_core::sim::{Sim, SimConfig};
+//! use session_core::state::PeerConnectionState;
 //!
-//! // `start` is any instant: virtual time is offset from it (tests pass a real one).
-//! fn connect(start: Instant) {
-//!     let mut sim = Sim::new(SimConfig::default(), start);
-//!     sim.a_mut().create_data_channel("chat", Default::default()).unwrap();
-//!     assert!(sim.run_until_settled(Duration::from_secs(10)));
-//!     assert!(sim.violations().is_empty());
-//!     // Ten virtual seconds at most, however long the machine takes.
-//!     assert!(sim.elapsed() < Duration::from_secs(10));
-//! }
+//! // Virtual time is offset from any instant (tests pass a real one).
+//! let mut sim = Sim::new(SimConfig::default(), Instant::now());
+//! sim.a_mut().create_data_channel("chat", Default::default()).unwrap();
+//! assert!(sim.run_until_settled(Duration::from_secs(10)));
+//! assert!(sim.violations().is_empty());
+//! assert_eq!(sim.a().connection_state(), PeerConnectionState::Connected);
+//! assert_eq!(sim.b().connection_state(), PeerConnectionState::Connected);
+//! // Ten virtual seconds at most, however long the machine takes.
+//! assert!(sim.elapsed() < Duration::from_secs(10));
 //! ```
 
 mod net;
