@@ -24,7 +24,7 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests, a
+  ci                      what CI runs: fmt check, clippy -D warnings, tidy, docs, tests, a
                           100-cycle soak (in the test profile) and a fuzz smoke (every
                           target 20 s, then the stable crash replay)
                           (stops at the first failing step; prints the time of each step)
@@ -151,7 +151,11 @@ fn ci(root: &Path, rest: &[String]) -> Result<(), String> {
 }
 
 /// The steps of `cargo xtask ci`, in order.
-const CI_STEPS: [&str; 6] = ["fmt", "clippy", "tidy", "test", "soak", "fuzz"];
+///
+/// `benches/compare` (the other WebRTC stacks, its own workspace) is not built here: it
+/// compiles aws-lc and two more WebRTC stacks from source for minutes, and `cargo xtask bench`
+/// builds it whenever the comparison runs.
+const CI_STEPS: [&str; 7] = ["fmt", "clippy", "tidy", "doc", "test", "soak", "fuzz"];
 
 fn ci_step(root: &Path, name: &str) -> Result<(), String> {
     let fuzz_manifest = root.join("fuzz/Cargo.toml");
@@ -180,6 +184,28 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
                 ],
             )
             .run(root)?;
+            // What the workspace build never compiles: the crates' `fuzzing` features (the
+            // entry points of the fuzz targets) with their tests.
+            cargo(
+                "clippy fuzzing features",
+                &[
+                    "clippy",
+                    "-p",
+                    "tether-session-core",
+                    "-p",
+                    "tether-signaling-ws",
+                    "-p",
+                    "tether-transport-tokio",
+                    "--features",
+                    "fuzzing",
+                    "--all-targets",
+                    "--locked",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )
+            .run(root)?;
             // The fuzz crate, its libFuzzer shims included (libfuzzer-sys builds on stable).
             cargo(
                 "clippy fuzz",
@@ -199,6 +225,19 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
             .run(root)
         }
         "tidy" => tidy::run(root),
+        // Every crate's API docs build without a warning (broken intra-doc links above all).
+        "doc" => cargo(
+            "doc",
+            &[
+                "doc",
+                "--workspace",
+                "--no-deps",
+                "--locked",
+                "--keep-going",
+            ],
+        )
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .run(root),
         "test" => test_step(&[]).run_tests(root),
         "soak" => soak::ci_step().run(root),
         "fuzz" => fuzz::smoke(root),

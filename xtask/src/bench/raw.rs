@@ -197,7 +197,7 @@ fn stack_entry<'a>(
     }
 }
 
-/// Rebuilds the results from [`write`]'s text.
+/// Rebuilds the results from [`write()`]'s text.
 pub(crate) fn read(text: &str) -> Result<Results, String> {
     let first = text.lines().next().unwrap_or("");
     let o = parse_fields(
