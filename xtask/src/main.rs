@@ -37,7 +37,8 @@ Commands:
                           ours vs webrtc-rs vs str0m vs rtc, scale, signaling load); writes
                           docs/benchmarks.md and docs/benchmarks.svg (--quick: a short smoke
                           run written to target/benchmarks-quick.*). PARTS: comma-separated
-                          session,srtp,media,dc,restart,scale,load,openload. Every run's record
+                          session,srtp,media,dc,restart,scale,load,openload,faults (faults:
+                          network faults in namespaces, root only). Every run's record
                           goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
                           chart from it without measuring
   fuzz [TARGET...] [--seconds N] [--smoke] [-- libFuzzer args]
