@@ -172,25 +172,12 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
             .run(root)
         }
         "clippy" => {
-            cargo(
-                "clippy",
-                &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--locked",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-            )
-            .run(root)?;
+            clippy("clippy", &["--workspace"]).run(root)?;
             // What the workspace build never compiles: the crates' `fuzzing` features (the
             // entry points of the fuzz targets) with their tests.
-            cargo(
+            clippy(
                 "clippy fuzzing features",
                 &[
-                    "clippy",
                     "-p",
                     "tether-session-core",
                     "-p",
@@ -199,29 +186,13 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
                     "tether-transport-tokio",
                     "--features",
                     "fuzzing",
-                    "--all-targets",
-                    "--locked",
-                    "--",
-                    "-D",
-                    "warnings",
                 ],
             )
             .run(root)?;
             // The fuzz crate, its libFuzzer shims included (libfuzzer-sys builds on stable).
-            cargo(
+            clippy(
                 "clippy fuzz",
-                &[
-                    "clippy",
-                    "--manifest-path",
-                    &fuzz_manifest,
-                    "--all-targets",
-                    "--features",
-                    "libfuzzer",
-                    "--locked",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
+                &["--manifest-path", &fuzz_manifest, "--features", "libfuzzer"],
             )
             .run(root)
         }
@@ -244,6 +215,14 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
         "fuzz" => fuzz::smoke(root),
         other => Err(format!("no ci step `{other}`")),
     }
+}
+
+/// `cargo clippy SELECTION --all-targets --locked -- -D warnings`.
+fn clippy(label: &str, selection: &[&str]) -> Step {
+    let mut args = vec!["clippy"];
+    args.extend_from_slice(selection);
+    args.extend_from_slice(&["--all-targets", "--locked", "--", "-D", "warnings"]);
+    cargo(label, &args)
 }
 
 fn print_timings(timings: &[(&str, f64)]) {

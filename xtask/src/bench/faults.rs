@@ -146,12 +146,7 @@ mod tests {
     use super::super::Options;
     use super::*;
 
-    fn rec(pairs: &[(&str, &str)]) -> Record {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use super::super::record as rec;
 
     #[test]
     fn medians_and_ranges_per_case_and_measure() {

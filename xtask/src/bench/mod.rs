@@ -264,6 +264,15 @@ pub(crate) fn summary(values: &[f64]) -> Option<Summary> {
     })
 }
 
+/// A record of these pairs (tests).
+#[cfg(test)]
+pub(crate) fn record(pairs: &[(&str, &str)]) -> Record {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// The numeric field `key` of every record that has it.
 pub(crate) fn field(records: &[Record], key: &str) -> Vec<f64> {
     records

@@ -337,12 +337,11 @@ mod tests {
         r.openload.push(rec);
         r.openload_errors.push("redis sweep 1: boom".into());
         r.faults_status = Status::Done;
-        r.faults.push(
-            [("fault", "link_down"), ("run", "1"), ("resumed_ms", "60")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        );
+        r.faults.push(super::super::record(&[
+            ("fault", "link_down"),
+            ("run", "1"),
+            ("resumed_ms", "60"),
+        ]));
         r.faults_errors.push("run 2: boom".into());
         r.carried.insert("load".into(), "2026-11-30T09:00Z".into());
         let text = write(&r);
