@@ -278,6 +278,11 @@ impl SrtpIn {
         if !self.budget.admit(ssrc) {
             return bump(&c.unroutable);
         }
+        if !srtp::srtcp_encrypted(self.profile, packet) {
+            // Never authentic here (see `srtcp_encrypted`): refused before the context,
+            // which would take it without checking its tag.
+            return bump(&c.auth_failed);
+        }
         let index = srtp::srtcp_index(self.profile, packet);
         let plain = {
             let mut remote = lock(&self.remote);

@@ -88,18 +88,31 @@ pub(crate) fn min_srtcp_len(profile: ProtectionProfile) -> usize {
 /// 7714 sec. 9.1)). In the clear: it is checked against the replay window before decryption and
 /// recorded only after authentication.
 pub(crate) fn srtcp_index(profile: ProtectionProfile, packet: &[u8]) -> u32 {
+    srtcp_trailer(profile, packet) & 0x7fff_ffff
+}
+
+/// The E flag of an SRTCP packet at least [`min_srtcp_len`] long: its payload is encrypted.
+/// DTLS-SRTP always encrypts SRTCP, and `webrtc-srtp` 0.17's AES-CM cipher returns a packet
+/// whose E flag is clear *without checking its authentication tag* (`ctrcipher.rs`
+/// `decrypt_rtcp`): anyone on the path could inject RTCP (PLI, BYE, reports) that way, so a
+/// packet without it is refused before it reaches the context.
+pub(crate) fn srtcp_encrypted(profile: ProtectionProfile, packet: &[u8]) -> bool {
+    srtcp_trailer(profile, packet) & 0x8000_0000 != 0
+}
+
+/// The 32-bit word with the E flag and the SRTCP index.
+fn srtcp_trailer(profile: ProtectionProfile, packet: &[u8]) -> u32 {
     let tag = match profile {
         ProtectionProfile::AeadAes128Gcm | ProtectionProfile::AeadAes256Gcm => 0,
         _ => profile.rtcp_auth_tag_len(),
     };
     let end = packet.len() - tag;
-    let word = u32::from_be_bytes([
+    u32::from_be_bytes([
         packet[end - 4],
         packet[end - 3],
         packet[end - 2],
         packet[end - 1],
-    ]);
-    word & 0x7fff_ffff
+    ])
 }
 
 /// How many bytes of the DTLS exporter the profile's keys take (RFC 5764 sec. 4.2: two master

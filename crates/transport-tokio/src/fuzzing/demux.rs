@@ -70,7 +70,8 @@ fn material(profile: SrtpProtectionProfile, is_client: bool) -> SrtpMaterial {
 /// accounted for by a counter; an RTP packet reaches only the receiver its SSRC, MID or payload
 /// type names, with version 2 and no more payload than the datagram carried; an RTCP packet
 /// reaches only a sender or receiver it names; what the peer's keys sealed is never refused as
-/// unauthentic (RTCP: at all; RTP: the first packet of an SSRC) nor as a replay (RTCP).
+/// unauthentic (RTCP: at all; RTP: the first packet of an SSRC) nor as a replay (RTCP), and
+/// what they did not seal is never accepted.
 pub fn demux(data: &[u8]) {
     let mut input = Input::new(data);
     let options = input.u8();
@@ -244,6 +245,15 @@ impl Path {
             after.total() > before.total(),
             "a datagram no counter accounts for: {before:?} -> {after:?}"
         );
+        if sealed.is_none() {
+            // Not sealed with the peer's keys: never taken for authentic (webrtc-srtp 0.17's
+            // AES-CM cipher took SRTCP with the E flag clear without checking its tag).
+            assert_eq!(
+                (after.rtp_in, after.rtcp_in),
+                (before.rtp_in, before.rtcp_in),
+                "an unsealed datagram was accepted"
+            );
+        }
         if sealed.is_some() {
             if is_rtcp {
                 assert_eq!(

@@ -385,3 +385,35 @@ fn a_forged_first_srtcp_packet_does_not_move_the_replay_window() {
     );
     assert!(fb_rx.try_recv().is_ok());
 }
+
+/// Found by the `demux` fuzz target: `webrtc-srtp` 0.17's AES-CM cipher returns an SRTCP packet
+/// whose E flag is clear without checking its authentication tag, so anyone on the path could
+/// inject RTCP (here a PLI for our sender) with a made-up tag. Refused before the context.
+#[test]
+fn an_unencrypted_srtcp_packet_with_a_made_up_tag_is_refused() {
+    use rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    let profile = ProtectionProfile::Aes128CmHmacSha1_80;
+    let salt = [3u8; 14];
+    let mut tx = Context::new(&KEY, &salt, profile, None, None).unwrap();
+    let rx = Context::new(&KEY, &salt, profile, None, None).unwrap();
+    let media = Arc::new(MediaShared::default());
+    let (fb_tx, mut fb_rx) = mpsc::channel(4);
+    media.routes_mut().senders.insert(1234, fb_tx);
+    let path = SrtpIn::new(profile, rx, Arc::clone(&media));
+    let pli: RtcpPackets = vec![Box::new(PictureLossIndication {
+        sender_ssrc: 1,
+        media_ssrc: 1234,
+    })];
+    let plain = rtcp::packet::marshal(&pli).unwrap();
+    // The plain packet, E flag clear with index 5, and ten bytes of "tag".
+    let mut forged = plain.to_vec();
+    forged.extend_from_slice(&5u32.to_be_bytes());
+    forged.extend_from_slice(&[0xab; 10]);
+    path.on_datagram(&forged);
+    assert!(fb_rx.try_recv().is_err(), "the forged PLI was delivered");
+    assert_eq!(count(&media.counters.auth_failed), 1);
+    // The real one still goes through (the forged one left no replay state either).
+    path.on_datagram(&tx.encrypt_rtcp(&plain).unwrap());
+    assert!(fb_rx.try_recv().is_ok());
+    assert_eq!(count(&media.counters.replayed), 0);
+}
