@@ -116,5 +116,5 @@ pub use netwatch::NetworkWatch;
 pub use peer::{PeerConfig, PeerConnection};
 pub use rtp_path::RtcpPackets;
 pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};
-pub use stats::{ChannelStats, GenerationStats, MediaStats, Stats};
+pub use stats::{ChannelStats, GenerationStats, MediaStats, Stats, TransportStats};
 pub use track::{RtpParameters, RtpReceiver, RtpSender, RTCP_QUEUE, RTP_QUEUE};
