@@ -690,27 +690,6 @@ impl Session {
         self.transports.iter().map(Transport::info).collect()
     }
 
-    /// The transport a negotiated m-section travels on: `None` for a mid that no applied
-    /// exchange negotiated (unknown, or only in an offer not yet answered) or whose transport
-    /// closed. Several mids share one transport when they are bundled; see
-    /// [`mids_of_transport`](Self::mids_of_transport).
-    pub fn transport_of_mid(&self, mid: &str) -> Option<TransportId> {
-        let &t = self.mid_transport.get(mid)?;
-        let tr = self.transports.get(t.0 as usize)?;
-        (tr.has_generation() && !tr.closed).then_some(t)
-    }
-
-    /// The mids of the m-sections that travel on `transport` (more than one when they are
-    /// bundled), sorted. A restart of the transport
-    /// ([`restart_ice_transport`](Self::restart_ice_transport)) touches every one of them.
-    pub fn mids_of_transport(&self, transport: TransportId) -> Vec<String> {
-        self.mid_transport
-            .iter()
-            .filter(|(_, t)| **t == transport)
-            .map(|(mid, _)| mid.clone())
-            .collect()
-    }
-
     /// The ICE credentials negotiated locally and remotely on a transport's promoted
     /// generation (for tests and diagnostics; the password is redacted in `Debug`).
     pub fn negotiated_credentials(

@@ -342,7 +342,7 @@ fn transport_of_mid_and_mids_of_transport_tell_bundled_from_unbundled() {
     // Bundled (the default policy): one transport carries the three mids.
     let mut p = Pair::new();
     p.a.s.add_transceiver(MediaKind::Audio, Direction::SendRecv);
-    p.a.s.add_transceiver(MediaKind::Video, Direction::SendRecv);
+    let video = p.a.s.add_transceiver(MediaKind::Video, Direction::SendRecv);
     p.a.s
         .create_data_channel("chat", DataChannelInit::default())
         .unwrap();
@@ -361,6 +361,18 @@ fn transport_of_mid_and_mids_of_transport_tell_bundled_from_unbundled() {
         assert_eq!(s.transport_of_mid("2"), Some(t));
         assert_eq!(s.mids_of_transport(t), ["0", "1", "2"]);
         assert_eq!(s.transport_of_mid("nope"), None);
+    }
+    // A stopped transceiver's mid leaves its transport (at once here, after the exchange that
+    // rejects its m-section at the peer).
+    p.a.s.stop_transceiver(video);
+    let t = p.a.s.transport_of_mid("0").unwrap();
+    assert_eq!(p.a.s.transport_of_mid("1"), None);
+    assert_eq!(p.a.s.mids_of_transport(t), ["0", "2"]);
+    p.exchange();
+    for s in [&p.a.s, &p.b.s] {
+        let t = s.transport_of_mid("0").unwrap();
+        assert_eq!(s.transport_of_mid("1"), None);
+        assert_eq!(s.mids_of_transport(t), ["0", "2"]);
     }
 
     // MaxCompat: one transport per mid.
