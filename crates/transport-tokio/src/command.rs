@@ -37,6 +37,11 @@ pub(crate) enum Command {
     /// The application read from a channel whose queue was full: read its stream again.
     ResumeRead(Arc<ChannelShared>),
     RestartIce,
+    /// A partial restart: the transport of one unbundled mid.
+    RestartIceTransport {
+        mid: String,
+        reply: oneshot::Sender<Result<(), PeerError>>,
+    },
     Stats(oneshot::Sender<Stats>),
     Close,
     AddTrack {

@@ -27,7 +27,7 @@ use crate::event::PeerEvent;
 use crate::ice::{self, GatherOptions, GenKey, IceReport, IceTimeouts};
 use crate::signaling::Signaling;
 use crate::signaling::SignalingError;
-use crate::stats::Stats;
+use crate::stats::{Stats, TransportStats};
 use crate::switch::Inbound;
 
 use transport::TransportIo;
@@ -414,6 +414,9 @@ impl<S: Signaling> Driver<S> {
             } => self.on_send(&channel, data, is_string),
             Command::ResumeRead(channel) => self.on_resume_read(&channel),
             Command::RestartIce => self.session.restart_ice(now),
+            Command::RestartIceTransport { mid, reply } => {
+                let _ = reply.send(self.restart_ice_transport(&mid, now));
+            }
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
@@ -589,6 +592,15 @@ impl<S: Signaling> Driver<S> {
         stats.media = self.media_stats();
         stats.media.dropped_before_srtp = before_srtp;
         stats.channels = self.channel_stats();
+        stats.transports = self
+            .session
+            .transports()
+            .iter()
+            .map(|t| TransportStats {
+                id: t.id,
+                mids: self.session.mids_of_transport(t.id),
+            })
+            .collect();
         stats
     }
 }

@@ -79,6 +79,35 @@ pub enum PeerError {
     /// [`check_ice_servers`](crate::check_ice_servers)); nothing changed.
     #[error(transparent)]
     IceServer(#[from] SetupError),
+    /// [`restart_ice_transport`](crate::PeerConnection::restart_ice_transport) named a mid
+    /// that no negotiated m-section has: unknown, only in an offer not answered yet, or of a
+    /// transport that closed. Nothing changed.
+    #[error("no negotiated m-section has mid {mid:?} (negotiated: {negotiated:?})")]
+    UnknownMid {
+        /// The mid asked for.
+        mid: String,
+        /// The mids that could be restarted (or refused as bundled), sorted.
+        negotiated: Vec<String>,
+    },
+    /// [`restart_ice_transport`](crate::PeerConnection::restart_ice_transport) named a mid
+    /// bundled with others on one transport: restarting it would restart every stream of that
+    /// transport. Nothing changed; use
+    /// [`restart_ice`](crate::PeerConnection::restart_ice) for that, or
+    /// `BundlePolicy::MaxCompat` ([`PeerConfig::bundle_policy`](crate::PeerConfig)) for a
+    /// transport per stream.
+    #[error(
+        "mid {mid:?} is bundled: its transport {transport} also carries mids {shared_with:?}, \
+         so restarting it would restart every stream on that transport (use restart_ice() for \
+         that, or BundlePolicy::MaxCompat for a transport per stream)"
+    )]
+    BundledMid {
+        /// The mid asked for.
+        mid: String,
+        /// The transport it shares.
+        transport: session_core::transport::TransportId,
+        /// The other mids on that transport, sorted.
+        shared_with: Vec<String>,
+    },
 }
 
 /// Why a data channel operation failed.

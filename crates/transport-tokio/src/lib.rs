@@ -28,6 +28,10 @@
 //!   [`Stats`] gives each generation's selected pair with its candidate types and the datagrams
 //!   and bytes it carried, and each data channel's messages, bytes and buffered amount
 //!   ([`ChannelStats`]).
+//! - **Partial ICE restart**: with [`PeerConfig::bundle_policy`] `BundlePolicy::MaxCompat`
+//!   each m-section has its own transport (ICE generations, path, DTLS);
+//!   [`PeerConnection::restart_ice_transport`] restarts one of them while the others carry on
+//!   untouched ([`Stats::transports`] says which mids each carries).
 //! - **Network changes**: a [`NetworkWatch`] task reads the interface list when the OS reports
 //!   a link or address change (Linux netlink; every second as a fallback) and reports changes
 //!   to the session, whose restart policy moves the connection to
@@ -116,5 +120,5 @@ pub use netwatch::NetworkWatch;
 pub use peer::{PeerConfig, PeerConnection};
 pub use rtp_path::RtcpPackets;
 pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};
-pub use stats::{ChannelStats, GenerationStats, MediaStats, Stats};
+pub use stats::{ChannelStats, GenerationStats, MediaStats, Stats, TransportStats};
 pub use track::{RtpParameters, RtpReceiver, RtpSender, RTCP_QUEUE, RTP_QUEUE};

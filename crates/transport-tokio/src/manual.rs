@@ -42,8 +42,13 @@ impl PeerConnection {
     /// application to send; the peer's go to [`add_ice_candidate`](Self::add_ice_candidate).
     /// `Event::NegotiationNeeded` (in [`PeerEvent::Session`](crate::PeerEvent::Session)) says when to create an offer
     /// (after the first data channel or track, [`restart_ice`](Self::restart_ice),
-    /// `set_configuration`). [`PeerConfig::polite`] is ignored (there is no glare resolution:
-    /// the application rolls back itself). Must be called within a tokio runtime.
+    /// [`restart_ice_transport`](Self::restart_ice_transport), `set_configuration`).
+    /// [`PeerConfig::polite`] is ignored (there is no glare resolution: the application rolls
+    /// back itself). Must be called within a tokio runtime.
+    ///
+    /// [`PeerEvent::LocalCandidate`]: crate::PeerEvent::LocalCandidate
+    /// [`PeerEvent::LocalEndOfCandidates`]: crate::PeerEvent::LocalEndOfCandidates
+    /// [`PeerEvent::Session`]: crate::PeerEvent::Session
     ///
     /// ```no_run
     /// use session_core::session::OfferOptions;

@@ -67,6 +67,12 @@ pub struct PeerConfig {
     /// role conflict, to test the recovery (the generation that stalls is re-checked with the
     /// other role, see docs/transport-tokio.md). `None` (the default): the negotiated role.
     pub ice_role_override: Option<session_core::transport::IceRole>,
+    /// W3C `bundlePolicy`: `MaxBundle` (the default) and `Balanced` offer one BUNDLE group,
+    /// so every stream shares one transport when the peer accepts it; `MaxCompat` offers none,
+    /// so each m-section gets its own transport (ICE generations, DTLS, path), which
+    /// [`PeerConnection::restart_ice_transport`] can restart alone. Fixed for the life of the
+    /// connection.
+    pub bundle_policy: BundlePolicy,
 }
 
 impl PeerConfig {
@@ -92,6 +98,7 @@ impl PeerConfig {
             network_watch: NetworkWatch::default(),
             ice_timeouts: IceTimeouts::default(),
             ice_role_override: None,
+            bundle_policy: BundlePolicy::default(),
         }
     }
 }
@@ -151,6 +158,7 @@ impl PeerConnection {
         core.restart_policy = config.restart_policy;
         core.retire_grace = config.retire_grace;
         core.ice_transport_policy = config.ice_transport_policy;
+        core.bundle_policy = config.bundle_policy;
         if manual {
             core.negotiation = Negotiation::Manual;
         }
@@ -222,6 +230,38 @@ impl PeerConnection {
     /// while the current path keeps carrying data, then traffic switches to it.
     pub async fn restart_ice(&self) -> Result<(), PeerError> {
         self.command(Command::RestartIce).await
+    }
+
+    /// Requests a partial ICE restart (JSEP's restart of one transport): only the transport
+    /// that carries `mid` gets a new ICE generation, negotiated like [`restart_ice`]'s (the
+    /// next offer gives that m-section fresh credentials, the others keep theirs), checked
+    /// while its current path keeps carrying its stream, then promoted. The other transports
+    /// keep their generation, selected pair and DTLS association; their media and data flow
+    /// on untouched.
+    ///
+    /// Meaningful when streams are not bundled: with [`PeerConfig::bundle_policy`]
+    /// `BundlePolicy::MaxCompat` each m-section has its own transport. With the peer started
+    /// by [`new_manual`](Self::new_manual) it raises `Event::NegotiationNeeded` like
+    /// [`restart_ice`]; the application then creates the offer.
+    ///
+    /// # Errors
+    /// Nothing changes when the call is refused:
+    /// - [`PeerError::UnknownMid`]: no negotiated m-section has `mid` (unknown, or only in an
+    ///   offer not answered yet);
+    /// - [`PeerError::BundledMid`]: `mid` shares its transport with other m-sections (BUNDLE),
+    ///   so the restart would touch every stream on it: the error names the transport and
+    ///   the other mids; use [`restart_ice`] instead;
+    /// - [`PeerError::Closed`]: the peer connection is closed.
+    ///
+    /// [`restart_ice`]: Self::restart_ice
+    pub async fn restart_ice_transport(&self, mid: &str) -> Result<(), PeerError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::RestartIceTransport {
+            mid: mid.to_owned(),
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| PeerError::Closed)?
     }
 
     /// A snapshot of the ICE generations and path counters.

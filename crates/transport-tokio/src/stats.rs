@@ -69,9 +69,23 @@ pub struct ChannelStats {
     pub buffered_amount: u64,
 }
 
+/// One transport (W3C `RTCTransportStats`, in part): a BUNDLE group, or one m-section when
+/// not bundled ([`PeerConfig::bundle_policy`](crate::PeerConfig)). Its ICE generations are the
+/// [`Stats::generations`] with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportStats {
+    /// The transport.
+    pub id: TransportId,
+    /// The mids of the m-sections it carries, sorted (one when not bundled).
+    pub mids: Vec<String>,
+}
+
 /// A snapshot of the transport (W3C `getStats`, in part).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Every transport the session negotiated, with its mids.
+    pub transports: Vec<TransportStats>,
     /// Every live ICE generation.
     pub generations: Vec<GenerationStats>,
     /// DTLS datagrams received, over every generation.

@@ -16,7 +16,7 @@ use session_core::signaling::{SdpType, SignalingState};
 use session_core::transport::Generation;
 use tokio::sync::mpsc;
 use transport_tokio::{
-    memory_pair, DataChannel, Message, PeerConnection, PeerError, PeerEvent, PeerEvents,
+    memory_pair, DataChannel, Message, PeerConfig, PeerConnection, PeerError, PeerEvent, PeerEvents,
 };
 
 /// Bound of every test.
@@ -43,8 +43,13 @@ struct Side {
 
 /// Two manual peers on loopback, wired so each one's candidates reach the other.
 fn manual_pair() -> (Side, Side) {
-    let (a, a_events) = PeerConnection::new_manual(config(false, Some(1))).expect("peer A");
-    let (b, b_events) = PeerConnection::new_manual(config(false, Some(2))).expect("peer B");
+    manual_pair_with(config(false, Some(1)), config(false, Some(2)))
+}
+
+/// [`manual_pair`] with these configurations.
+fn manual_pair_with(ca: PeerConfig, cb: PeerConfig) -> (Side, Side) {
+    let (a, a_events) = PeerConnection::new_manual(ca).expect("peer A");
+    let (b, b_events) = PeerConnection::new_manual(cb).expect("peer B");
     assert!(a.is_manual() && b.is_manual());
     let (a, b) = (Arc::new(a), Arc::new(b));
     let side_a = forward(a.clone(), a_events, b.clone());
@@ -280,6 +285,93 @@ async fn offer_answer_trickle_echo_then_manual_ice_restart() {
         b.pc.close().await;
         a.pc.wait_closed().await;
         b.pc.wait_closed().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Each m-section's `a=ice-ufrag`, by mid.
+fn ufrags_by_mid(d: &SessionDescription) -> std::collections::BTreeMap<String, String> {
+    let parsed = session_core::sdp::parse(&d.sdp).expect("valid SDP");
+    parsed
+        .media
+        .iter()
+        .filter_map(|m| Some((m.mid.clone(), m.ice.as_ref()?.ufrag.clone())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_partial_restart_offers_new_credentials_for_one_m_section() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let compat = |seed| {
+            let mut c = config(false, Some(seed));
+            c.bundle_policy = session_core::config::BundlePolicy::MaxCompat;
+            c
+        };
+        let (mut a, mut b) = manual_pair_with(compat(3), compat(4));
+        let audio =
+            a.pc.add_track(session_core::sdp::MediaKind::Audio, "s", "mic")
+                .await
+                .expect("track");
+        let (mut dc_a, mut dc_b) = connect(&mut a, &mut b).await;
+        let audio_mid = audio.parameters().await.expect("negotiated").mid;
+        let before = ufrags_by_mid(&a.pc.local_description().await.unwrap().unwrap());
+        assert_eq!(before.len(), 2, "{before:?}");
+        let data_mid = before.keys().find(|m| **m != audio_mid).unwrap().clone();
+        assert_ne!(before[&audio_mid], before[&data_mid], "not bundled");
+        let b_before = ufrags_by_mid(&b.pc.local_description().await.unwrap().unwrap());
+
+        // The partial restart raises negotiation-needed; the application offers.
+        a.pc.restart_ice_transport(&audio_mid)
+            .await
+            .expect("partial restart");
+        next_matching(&mut a.events, |ev| {
+            matches!(ev, PeerEvent::Session(Event::NegotiationNeeded)).then_some(())
+        })
+        .await;
+        let (offer, answer) = exchange(&a.pc, &b.pc, OfferOptions::default()).await;
+        let (offered, answered) = (ufrags_by_mid(&offer), ufrags_by_mid(&answer));
+        assert_ne!(offered[&audio_mid], before[&audio_mid], "audio restarted");
+        assert_eq!(offered[&data_mid], before[&data_mid], "data untouched");
+        // The answerer restarts that transport too, and only that one.
+        assert_ne!(answered[&audio_mid], b_before[&audio_mid]);
+        assert_eq!(answered[&data_mid], b_before[&data_mid]);
+        next_matching(&mut a.events, |ev| match ev {
+            PeerEvent::Session(Event::IceGenerationPromoted {
+                generation: Generation(1),
+                ..
+            }) => Some(()),
+            _ => None,
+        })
+        .await;
+        echo(&mut dc_a, &mut dc_b, "after the partial restart").await;
+        let stats = a.pc.stats().await.expect("stats");
+        let transport_of = |mid: &str| {
+            stats
+                .transports
+                .iter()
+                .find(|t| t.mids == [mid])
+                .expect("a transport of its own")
+                .id
+        };
+        let (ta, td) = (transport_of(&audio_mid), transport_of(&data_mid));
+        assert!(
+            stats
+                .generations
+                .iter()
+                .any(|g| g.transport == ta && g.generation == Generation(1) && g.promoted),
+            "{stats:?}"
+        );
+        assert!(
+            stats
+                .generations
+                .iter()
+                .filter(|g| g.transport == td)
+                .all(|g| g.generation == Generation(0) && g.promoted),
+            "{stats:?}"
+        );
+        a.pc.close().await;
+        b.pc.close().await;
     })
     .await
     .expect("test timed out");

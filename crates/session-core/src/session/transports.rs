@@ -230,6 +230,37 @@ impl Transport {
 }
 
 impl Session {
+    /// The transport a negotiated m-section travels on: `None` for a mid that no applied
+    /// exchange negotiated (unknown, or only in an offer not yet answered), of a stopped
+    /// transceiver, or whose transport closed. Several mids share one transport when they are
+    /// bundled; see [`mids_of_transport`](Self::mids_of_transport).
+    pub fn transport_of_mid(&self, mid: &str) -> Option<TransportId> {
+        if self.mid_stopped(mid) {
+            return None;
+        }
+        let &t = self.mid_transport.get(mid)?;
+        let tr = self.transports.get(t.0 as usize)?;
+        (tr.has_generation() && !tr.closed).then_some(t)
+    }
+
+    /// The mids of the m-sections that travel on `transport` (more than one when they are
+    /// bundled; stopped transceivers' left out), sorted. A restart of the transport
+    /// ([`restart_ice_transport`](Self::restart_ice_transport)) touches every one of them.
+    pub fn mids_of_transport(&self, transport: TransportId) -> Vec<String> {
+        self.mid_transport
+            .iter()
+            .filter(|(mid, t)| **t == transport && !self.mid_stopped(mid))
+            .map(|(mid, _)| mid.clone())
+            .collect()
+    }
+
+    /// Is `mid` a stopped transceiver's (its m-section rejected, or to be in the next offer)?
+    fn mid_stopped(&self, mid: &str) -> bool {
+        self.transceivers
+            .iter()
+            .any(|t| t.stopped && t.mid.as_deref() == Some(mid))
+    }
+
     /// The transport tagged by `tag`, created if needed.
     pub(super) fn transport_for(&mut self, tag: &str) -> TransportId {
         if let Some(&t) = self.tag_transport.get(tag) {

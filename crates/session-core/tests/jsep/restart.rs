@@ -338,6 +338,64 @@ fn partial_restart_with_max_compat_changes_one_transport_only() {
 }
 
 #[test]
+fn transport_of_mid_and_mids_of_transport_tell_bundled_from_unbundled() {
+    // Bundled (the default policy): one transport carries the three mids.
+    let mut p = Pair::new();
+    p.a.s.add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    let video = p.a.s.add_transceiver(MediaKind::Video, Direction::SendRecv);
+    p.a.s
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    // Offered but not answered yet: not negotiated.
+    let now = p.tick(Duration::from_millis(1));
+    let offer = p.a.s.create_offer(OfferOptions::default(), now).unwrap();
+    p.a.s.set_local_description(offer.clone(), now).unwrap();
+    assert_eq!(p.a.s.transport_of_mid("0"), None);
+    p.b.s.set_remote_description(offer, now).unwrap();
+    let answer = p.b.s.create_answer(now).unwrap();
+    p.b.s.set_local_description(answer.clone(), now).unwrap();
+    p.a.s.set_remote_description(answer, now).unwrap();
+    for s in [&p.a.s, &p.b.s] {
+        let t = s.transport_of_mid("0").expect("mid 0 negotiated");
+        assert_eq!(s.transport_of_mid("1"), Some(t));
+        assert_eq!(s.transport_of_mid("2"), Some(t));
+        assert_eq!(s.mids_of_transport(t), ["0", "1", "2"]);
+        assert_eq!(s.transport_of_mid("nope"), None);
+    }
+    // A stopped transceiver's mid leaves its transport (at once here, after the exchange that
+    // rejects its m-section at the peer).
+    p.a.s.stop_transceiver(video);
+    let t = p.a.s.transport_of_mid("0").unwrap();
+    assert_eq!(p.a.s.transport_of_mid("1"), None);
+    assert_eq!(p.a.s.mids_of_transport(t), ["0", "2"]);
+    p.exchange();
+    for s in [&p.a.s, &p.b.s] {
+        let t = s.transport_of_mid("0").unwrap();
+        assert_eq!(s.transport_of_mid("1"), None);
+        assert_eq!(s.mids_of_transport(t), ["0", "2"]);
+    }
+
+    // MaxCompat: one transport per mid.
+    let mut p = Pair::with(compat_cfg(0xA), compat_cfg(0xB));
+    p.a.s.add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    p.a.s.add_transceiver(MediaKind::Video, Direction::SendRecv);
+    p.a.s
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    p.exchange();
+    for s in [&p.a.s, &p.b.s] {
+        let ts: Vec<_> = ["0", "1", "2"]
+            .iter()
+            .map(|m| s.transport_of_mid(m).expect("negotiated"))
+            .collect();
+        assert!(ts[0] != ts[1] && ts[1] != ts[2] && ts[0] != ts[2], "{ts:?}");
+        for (mid, t) in ["0", "1", "2"].iter().zip(&ts) {
+            assert_eq!(s.mids_of_transport(*t), [*mid]);
+        }
+    }
+}
+
+#[test]
 fn restart_intent_survives_answering_and_remote_rollback() {
     let mut p = av_data_pair();
     let now = p.tick(Duration::from_millis(1));

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::{Driver, CLOSE_TIMEOUT};
 use crate::channel::Link;
-use crate::error::TransportError;
+use crate::error::{PeerError, TransportError};
 use crate::event::PeerEvent;
 use crate::ice;
 use crate::plane::dtls::DtlsEvent;
@@ -370,6 +370,48 @@ impl<S: Signaling> Driver<S> {
             TransportCommand::Close => self.close_all().await,
             other => tracing::warn!(?other, "transport command not supported"),
         }
+    }
+
+    /// `restart_ice_transport`: a partial restart of `mid`'s transport, refused (with a typed
+    /// error, nothing changed) when the mid is not negotiated or shares its transport.
+    pub(super) fn restart_ice_transport(
+        &mut self,
+        mid: &str,
+        now: Instant,
+    ) -> Result<(), PeerError> {
+        if self.session.is_closed() {
+            return Err(PeerError::Closed);
+        }
+        let Some(transport) = self.session.transport_of_mid(mid) else {
+            let mut negotiated: Vec<String> = self
+                .session
+                .transports()
+                .iter()
+                .flat_map(|t| self.session.mids_of_transport(t.id))
+                .filter(|m| self.session.transport_of_mid(m).is_some())
+                .collect();
+            negotiated.sort();
+            return Err(PeerError::UnknownMid {
+                mid: mid.to_owned(),
+                negotiated,
+            });
+        };
+        let shared_with: Vec<String> = self
+            .session
+            .mids_of_transport(transport)
+            .into_iter()
+            .filter(|m| m != mid)
+            .collect();
+        if !shared_with.is_empty() {
+            return Err(PeerError::BundledMid {
+                mid: mid.to_owned(),
+                transport,
+                shared_with,
+            });
+        }
+        tracing::info!(%transport, mid, "partial ICE restart requested");
+        self.session.restart_ice_transport(mid, now);
+        Ok(())
     }
 
     /// Starts DTLS once it was asked for and a path is promoted.
