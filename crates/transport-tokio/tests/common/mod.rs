@@ -2,6 +2,8 @@
 
 #[allow(dead_code)] // Not every test binary runs flows.
 pub(crate) mod flow;
+#[allow(dead_code)] // Only the network-namespace tests build a lab.
+pub(crate) mod lab;
 
 use std::time::Duration;
 
