@@ -4,6 +4,8 @@
 pub(crate) mod flow;
 #[allow(dead_code)] // Only the network-namespace tests build a lab.
 pub(crate) mod lab;
+#[allow(dead_code)] // Only the network-namespace tests impair links.
+pub(crate) mod netem;
 
 use std::time::Duration;
 
