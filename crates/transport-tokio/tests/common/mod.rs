@@ -6,6 +6,8 @@ pub(crate) mod flow;
 pub(crate) mod lab;
 #[allow(dead_code)] // Only the network-namespace tests impair links.
 pub(crate) mod netem;
+#[allow(dead_code)] // Only the network-namespace tests compare with TCP.
+pub(crate) mod tcp;
 
 use std::time::Duration;
 
