@@ -283,7 +283,9 @@ fn run(fault: Fault) -> Run {
 }
 
 /// Drops or delays the packets between `local` (in namespace `ns`) and `remote` ([`LOSSY`])
-/// for `period`; returns when it began and ended, and what it did.
+/// for `period`; returns when it began (the rules in place) and ended (their removal begins:
+/// removing them can take a second on a loaded machine, and the backlog drains meanwhile),
+/// and what it did.
 fn impair(
     ns: &str,
     (local, remote): (SocketAddr, SocketAddr),
@@ -296,8 +298,8 @@ fn impair(
     let netem = Netem::start(ns, v4(local), v4(remote), LOSSY);
     let start = Instant::now();
     std::thread::sleep(period);
-    let counts = netem.stop();
-    (start, Instant::now(), counts)
+    let end = Instant::now();
+    (start, end, netem.stop())
 }
 
 /// The transfer in `lab`, broken by `fault`.
