@@ -20,7 +20,7 @@
 //! ```
 //!
 //! How it works: [`NetNs`] owns a fresh network namespace (only `lo`, up); the page server
-//! ([`server`]) listens on 127.0.0.1:0 inside it and the browser is started inside it (Chromium
+//! (`server`) listens on 127.0.0.1:0 inside it and the browser is started inside it (Chromium
 //! with the flags of the interop recipe, `/work/shared/interop/README.md`; Firefox with a fresh
 //! profile whose `user.js` is [`FIREFOX_PREFS`]), so nothing it does can leave the namespace.
 //! [`Launch::firefox`] picks Firefox; everything else (pages, messages, verdicts) is the same. Pages include `/harness.js`, which gives them `tether.send`, `tether.recv`,

@@ -24,7 +24,7 @@ const HELP: &str = "\
 cargo xtask <command> [args]
 
 Commands:
-  ci                      what CI runs: fmt check, clippy -D warnings, tidy, tests, a
+  ci                      what CI runs: fmt check, clippy -D warnings, tidy, docs, tests, a
                           100-cycle soak (in the test profile) and a fuzz smoke (every
                           target 20 s, then the stable crash replay)
                           (stops at the first failing step; prints the time of each step)
@@ -37,7 +37,8 @@ Commands:
                           ours vs webrtc-rs vs str0m vs rtc, scale, signaling load); writes
                           docs/benchmarks.md and docs/benchmarks.svg (--quick: a short smoke
                           run written to target/benchmarks-quick.*). PARTS: comma-separated
-                          session,srtp,media,dc,restart,scale,load,openload. Every run's record
+                          session,srtp,media,dc,restart,scale,load,openload,faults (faults:
+                          network faults in namespaces, root only). Every run's record
                           goes to docs/benchmarks.raw.txt; --redraw rebuilds the page and
                           chart from it without measuring
   fuzz [TARGET...] [--seconds N] [--smoke] [-- libFuzzer args]
@@ -151,7 +152,11 @@ fn ci(root: &Path, rest: &[String]) -> Result<(), String> {
 }
 
 /// The steps of `cargo xtask ci`, in order.
-const CI_STEPS: [&str; 6] = ["fmt", "clippy", "tidy", "test", "soak", "fuzz"];
+///
+/// `benches/compare` (the other WebRTC stacks, its own workspace) is not built here: it
+/// compiles aws-lc and two more WebRTC stacks from source for minutes, and `cargo xtask bench`
+/// builds it whenever the comparison runs.
+const CI_STEPS: [&str; 7] = ["fmt", "clippy", "tidy", "doc", "test", "soak", "fuzz"];
 
 fn ci_step(root: &Path, name: &str) -> Result<(), String> {
     let fuzz_manifest = root.join("fuzz/Cargo.toml");
@@ -167,43 +172,57 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
             .run(root)
         }
         "clippy" => {
-            cargo(
-                "clippy",
+            clippy("clippy", &["--workspace"]).run(root)?;
+            // What the workspace build never compiles: the crates' `fuzzing` features (the
+            // entry points of the fuzz targets) with their tests.
+            clippy(
+                "clippy fuzzing features",
                 &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--locked",
-                    "--",
-                    "-D",
-                    "warnings",
+                    "-p",
+                    "tether-session-core",
+                    "-p",
+                    "tether-signaling-ws",
+                    "-p",
+                    "tether-transport-tokio",
+                    "--features",
+                    "fuzzing",
                 ],
             )
             .run(root)?;
             // The fuzz crate, its libFuzzer shims included (libfuzzer-sys builds on stable).
-            cargo(
+            clippy(
                 "clippy fuzz",
-                &[
-                    "clippy",
-                    "--manifest-path",
-                    &fuzz_manifest,
-                    "--all-targets",
-                    "--features",
-                    "libfuzzer",
-                    "--locked",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
+                &["--manifest-path", &fuzz_manifest, "--features", "libfuzzer"],
             )
             .run(root)
         }
         "tidy" => tidy::run(root),
+        // Every crate's API docs build without a warning (broken intra-doc links above all).
+        "doc" => cargo(
+            "doc",
+            &[
+                "doc",
+                "--workspace",
+                "--no-deps",
+                "--locked",
+                "--keep-going",
+            ],
+        )
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .run(root),
         "test" => test_step(&[]).run_tests(root),
         "soak" => soak::ci_step().run(root),
         "fuzz" => fuzz::smoke(root),
         other => Err(format!("no ci step `{other}`")),
     }
+}
+
+/// `cargo clippy SELECTION --all-targets --locked -- -D warnings`.
+fn clippy(label: &str, selection: &[&str]) -> Step {
+    let mut args = vec!["clippy"];
+    args.extend_from_slice(selection);
+    args.extend_from_slice(&["--all-targets", "--locked", "--", "-D", "warnings"]);
+    cargo(label, &args)
 }
 
 fn print_timings(timings: &[(&str, f64)]) {

@@ -69,8 +69,9 @@ pub enum Negotiation {
     Manual,
 }
 
-/// Configuration of a [`Session`](crate::session::Session).
-#[derive(Debug, Clone)]
+/// Configuration of a [`Session`](crate::session::Session). Its `Debug` output leaves the
+/// seed out (it regenerates every ICE password).
+#[derive(Clone)]
 pub struct Config {
     /// Seed of the session's CSPRNG (ICE credentials, SSRCs, SDP session id). Adapters fill it
     /// from the OS; tests pin it.
@@ -96,6 +97,35 @@ pub struct Config {
     /// this long before they are retired, so packets the peer still sends on the old path
     /// (it switches a little later) are not lost.
     pub retire_grace: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            seed: _,
+            ice_servers,
+            ice_transport_policy,
+            bundle_policy,
+            certificate_fingerprints,
+            negotiation,
+            restart_policy,
+            offer_retransmit,
+            max_message_size,
+            retire_grace,
+        } = self;
+        f.debug_struct("Config")
+            .field("seed", &"<redacted>")
+            .field("ice_servers", ice_servers)
+            .field("ice_transport_policy", ice_transport_policy)
+            .field("bundle_policy", bundle_policy)
+            .field("certificate_fingerprints", certificate_fingerprints)
+            .field("negotiation", negotiation)
+            .field("restart_policy", restart_policy)
+            .field("offer_retransmit", offer_retransmit)
+            .field("max_message_size", max_message_size)
+            .field("retire_grace", retire_grace)
+            .finish()
+    }
 }
 
 impl Config {

@@ -11,57 +11,90 @@
 //! # The run loop
 //!
 //! Feed inputs through `handle_*` (and application calls), then drain the three output
-//! queues, then sleep until [`poll_timeout`](session::Session::poll_timeout):
+//! queues, then sleep until [`poll_timeout`](session::Session::poll_timeout). Two sessions
+//! driven to connected, with a toy transport in place of sockets:
 //!
 //! ```
-//! use std::time::Instant;
+//! use std::collections::VecDeque;
+//! use std::time::{Duration, Instant};
 //! use session_core::config::Config;
+//! use session_core::sdp::Fingerprint;
 //! use session_core::session::{Event, Session};
-//! use session_core::signal::SignalMessage;
+//! use session_core::state::{DtlsTransportState, IceTransportState, PeerConnectionState};
 //! use session_core::transport::{TransportCommand, TransportEvent};
 //!
-//! /// What an adapter provides: sockets, ICE agents, DTLS, a signaling channel, a clock.
-//! trait Io {
-//!     fn execute(&mut self, cmd: TransportCommand);
-//!     fn send_to_peer(&mut self, msg: SignalMessage);
-//!     fn deliver(&mut self, event: Event);
-//! }
-//!
-//! /// One turn of the driver: call after every input and whenever `poll_timeout` is reached.
-//! fn drive(session: &mut Session, io: &mut impl Io, now: Instant) -> Option<Instant> {
-//!     if session.poll_timeout().is_some_and(|t| t <= now) {
-//!         session.handle_timeout(now);
+//! /// One turn of a driver: call after every input and whenever `poll_timeout` is reached.
+//! /// Commands go to the I/O layer (here a toy one, below), messages to the peer as JSON.
+//! fn drive(s: &mut Session, io: &mut ToyTransport, to_peer: &mut Vec<String>, now: Instant) {
+//!     if s.poll_timeout().is_some_and(|t| t <= now) {
+//!         s.handle_timeout(now);
 //!     }
-//!     while let Some(cmd) = session.poll_transport() {
-//!         io.execute(cmd); // start an ICE agent, add a candidate, start DTLS, ...
+//!     while let Some(ev) = io.events.pop_front() {
+//!         s.handle_transport_event(ev, now);
 //!     }
-//!     while let Some(msg) = session.poll_signal() {
-//!         io.send_to_peer(msg); // JSON via SignalMessage::to_json
+//!     while let Some(cmd) = s.poll_transport() {
+//!         io.execute(cmd); // a real adapter starts ICE agents, DTLS, SCTP, ...
 //!     }
-//!     while let Some(event) = session.poll_event() {
-//!         io.deliver(event); // state changes, data channels, tracks, ...
+//!     while let Some(msg) = s.poll_signal() {
+//!         to_peer.push(msg.to_json()); // offers, answers, candidates, bye
 //!     }
-//!     session.poll_timeout() // sleep until then, or until the next input
-//! }
-//!
-//! /// Inputs: a transport event, a message from the peer.
-//! fn on_inputs(session: &mut Session, ev: TransportEvent, json: &str, now: Instant) {
-//!     session.handle_transport_event(ev, now);
-//!     if let Err(e) = session.handle_signal_json(json, now) {
-//!         // Typed, with who is at fault; the session stays usable.
-//!         eprintln!("signal rejected ({:?}): {e}", e.fault());
+//!     while let Some(event) = s.poll_event() {
+//!         if let Event::ConnectionStateChange(state) = event {
+//!             println!("connection: {state:?}");
+//!         }
 //!     }
 //! }
 //!
-//! // With perfect negotiation (the default) the application only forwards messages:
-//! fn start(seed: [u8; 32], fingerprint: session_core::sdp::Fingerprint, polite: bool, now: Instant) -> Session {
-//!     let mut session = Session::new(Config::new(seed, vec![fingerprint], polite), now);
-//!     session.create_data_channel("chat", Default::default()).unwrap();
-//!     session // the offer goes out at the first handle_timeout
+//! /// Stands in for sockets: a generation "connects" once it has the peer's credentials,
+//! /// DTLS as soon as it starts.
+//! #[derive(Default)]
+//! struct ToyTransport {
+//!     events: VecDeque<TransportEvent>,
 //! }
-//! # let _ = (drive as fn(&mut Session, &mut NoIo, Instant) -> Option<Instant>, on_inputs, start);
-//! # struct NoIo;
-//! # impl Io for NoIo { fn execute(&mut self, _: TransportCommand) {} fn send_to_peer(&mut self, _: SignalMessage) {} fn deliver(&mut self, _: Event) {} }
+//!
+//! impl ToyTransport {
+//!     fn execute(&mut self, cmd: TransportCommand) {
+//!         self.events.extend(match cmd {
+//!             TransportCommand::StartGeneration { transport, generation, .. } => {
+//!                 Some(TransportEvent::GatheringComplete { transport, generation })
+//!             }
+//!             TransportCommand::SetRemoteCredentials { transport, generation, .. } => {
+//!                 let state = IceTransportState::Connected;
+//!                 Some(TransportEvent::IceStateChanged { transport, generation, state })
+//!             }
+//!             TransportCommand::StartDtls { transport, .. } => {
+//!                 let state = DtlsTransportState::Connected;
+//!                 Some(TransportEvent::DtlsStateChanged { transport, state })
+//!             }
+//!             _ => None,
+//!         });
+//!     }
+//! }
+//!
+//! // Two peers with perfect negotiation (the default): the application only creates a
+//! // channel and forwards messages; offer, answer and ICE credentials follow by themselves.
+//! let fp = |b| Fingerprint { algorithm: "sha-256".into(), value: vec![b; 32] };
+//! let start = Instant::now(); // any instant: the sessions only compare the ones they get
+//! let mut a = Session::new(Config::new([1; 32], vec![fp(0xaa)], false), start);
+//! let mut b = Session::new(Config::new([2; 32], vec![fp(0xbb)], true), start);
+//! a.create_data_channel("chat", Default::default()).unwrap();
+//! let (mut io_a, mut io_b) = (ToyTransport::default(), ToyTransport::default());
+//! let mut now = start;
+//! for _ in 0..100 {
+//!     let (mut a_to_b, mut b_to_a) = (Vec::new(), Vec::new());
+//!     drive(&mut a, &mut io_a, &mut a_to_b, now);
+//!     drive(&mut b, &mut io_b, &mut b_to_a, now);
+//!     for json in a_to_b {
+//!         // Typed errors say who is at fault; a refused message leaves the session usable.
+//!         b.handle_signal_json(&json, now).unwrap();
+//!     }
+//!     for json in b_to_a {
+//!         a.handle_signal_json(&json, now).unwrap();
+//!     }
+//!     now += Duration::from_millis(10);
+//! }
+//! assert_eq!(a.connection_state(), PeerConnectionState::Connected);
+//! assert_eq!(b.connection_state(), PeerConnectionState::Connected);
 //! ```
 //!
 //! # Modules

@@ -15,9 +15,16 @@ pub(crate) const UFRAG_LEN: usize = 8;
 /// Length of generated passwords (RFC 8839: at least 22 ice-chars, 128 bits of randomness).
 pub(crate) const PWD_LEN: usize = 24;
 
-/// Seeded CSPRNG.
-#[derive(Debug, Clone)]
+/// Seeded CSPRNG. Its `Debug` output shows nothing of its state (which predicts every ICE
+/// password it will make).
+#[derive(Clone)]
 pub(crate) struct SessionRng(ChaCha20Rng);
+
+impl std::fmt::Debug for SessionRng {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionRng(<redacted>)")
+    }
+}
 
 impl SessionRng {
     pub(crate) fn new(seed: [u8; 32]) -> Self {
@@ -51,6 +58,21 @@ impl SessionRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_debug_output_shows_neither_the_seed_nor_the_generator_state() {
+        let cfg = crate::config::Config::new([171; 32], Vec::new(), true);
+        let now = crate::test_clock::t0();
+        let mut session = crate::session::Session::new(cfg, now);
+        session.restart_ice(now);
+        let printed = format!("{session:?}");
+        assert!(!printed.contains("171, 171"), "the seed: {printed}");
+        assert!(
+            !printed.contains("ChaCha"),
+            "the generator's state: {printed}"
+        );
+        assert!(printed.contains("<redacted>"));
+    }
 
     #[test]
     fn credentials_are_valid_and_deterministic() {

@@ -170,6 +170,29 @@ fn close_from_either_side_reaches_closed() {
     }
 }
 
+/// The signaling channel is gone when A hangs up: its `bye` never arrives, but its DTLS
+/// close_notify does, and B ends as closed by the peer instead of restarting ICE towards it.
+#[test]
+fn a_hang_up_without_signaling_closes_the_peer_through_dtls() {
+    let mut sim = connected_sim(SimConfig::default());
+    sim.set_signal_loss(1.0);
+    let now = sim.now();
+    sim.a_mut().close(now);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.b().is_closed(), "{}", sim.report());
+    let closed: Vec<_> = sim
+        .peer(PeerId::B)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Closed(by) => Some(*by),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, vec![session_core::session::ClosedBy::Remote]);
+    assert!(sim.violations().is_empty(), "{}", sim.report());
+}
+
 #[test]
 fn wrong_fingerprint_fails_the_connection() {
     let mut sim = Sim::new(

@@ -444,6 +444,16 @@ mod tests {
     use super::*;
     use webrtc_ice::candidate::Candidate as _;
 
+    /// Issue 17: the core's simulator failed a dead path after 8 s, the real agent after 30 s,
+    /// so simulated recovery looked faster than the real one.
+    #[test]
+    fn the_core_simulator_times_out_paths_as_our_agents_do() {
+        let sim = session_core::sim::SimConfig::default();
+        let ours = IceTimeouts::default();
+        assert_eq!(sim.consent_timeout, ours.disconnected);
+        assert_eq!(sim.failed_timeout, ours.failed);
+    }
+
     #[test]
     fn candidate_round_trip_through_the_agent_grammar() {
         let line = "candidate:1234 1 udp 2130706431 127.0.0.1 50000 typ host ufrag abcd";

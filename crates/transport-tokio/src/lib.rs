@@ -28,8 +28,9 @@
 //!   [`Stats`] gives each generation's selected pair with its candidate types and the datagrams
 //!   and bytes it carried, and each data channel's messages, bytes and buffered amount
 //!   ([`ChannelStats`]).
-//! - **Network changes**: a [`NetworkWatch`] task polls the interface list (every second by
-//!   default) and reports changes to the session, whose restart policy moves the connection to
+//! - **Network changes**: a [`NetworkWatch`] task reads the interface list when the OS reports
+//!   a link or address change (Linux netlink; every second as a fallback) and reports changes
+//!   to the session, whose restart policy moves the connection to
 //!   the new network; [`PeerConnection::network_changed`] does the same by hand.
 //! - **Signaling** through any [`Signaling`] implementation; [`memory_pair`] is an in-memory
 //!   one. With perfect negotiation the application only creates channels.

@@ -38,9 +38,9 @@ impl PeerConnection {
     /// Creates a peer connection whose application negotiates by hand (W3C JSEP calls) over
     /// its own signaling: [`create_offer`](Self::create_offer),
     /// [`set_local_description`](Self::set_local_description), ... Local candidates arrive as
-    /// [`PeerEvent::LocalCandidate`] (then [`PeerEvent::LocalEndOfCandidates`]) for the
+    /// [`PeerEvent::LocalCandidate`](crate::PeerEvent::LocalCandidate) (then [`PeerEvent::LocalEndOfCandidates`](crate::PeerEvent::LocalEndOfCandidates)) for the
     /// application to send; the peer's go to [`add_ice_candidate`](Self::add_ice_candidate).
-    /// `Event::NegotiationNeeded` (in [`PeerEvent::Session`]) says when to create an offer
+    /// `Event::NegotiationNeeded` (in [`PeerEvent::Session`](crate::PeerEvent::Session)) says when to create an offer
     /// (after the first data channel or track, [`restart_ice`](Self::restart_ice),
     /// `set_configuration`). [`PeerConfig::polite`] is ignored (there is no glare resolution:
     /// the application rolls back itself). Must be called within a tokio runtime.

@@ -1,7 +1,8 @@
-//! Local network change detection: a task polls the interface list and reports a change
-//! (an address ICE could gather on appeared or disappeared, or its interface went down or up)
-//! as the session's `NetworkChanged` input, so the restart policy can move the connection to
-//! the new network.
+//! Local network change detection: a task reads the interface list when the OS says it
+//! changed (Linux: a netlink route socket subscribed to link and address events) and every
+//! `interval` as a fallback, and reports a change (an address ICE could gather on appeared or
+//! disappeared, or its interface went down or up) as the session's `NetworkChanged` input, so
+//! the restart policy can move the connection to the new network.
 //!
 //! What counts is the set of `(interface, address)` pairs of interfaces that are up and
 //! running, after the same filters as host-candidate gathering ([`GatherOptions`]): an
@@ -29,13 +30,21 @@ pub enum NetworkWatch {
         /// Time between two reads (at least 10 ms).
         interval: Duration,
     },
+    /// Read the interface list as soon as the OS reports a link or address change (Linux:
+    /// netlink route events; a link going down is seen within milliseconds), and every
+    /// `fallback` in case an event was missed. Where the OS has no such events (or the socket
+    /// cannot be opened) this is [`Poll`](Self::Poll) every `fallback`.
+    Events {
+        /// Time between two reads without an event (at least 10 ms).
+        fallback: Duration,
+    },
 }
 
 impl Default for NetworkWatch {
-    /// [`NetworkWatch::Poll`] every second.
+    /// [`NetworkWatch::Events`] with a read every second as the fallback.
     fn default() -> Self {
-        NetworkWatch::Poll {
-            interval: Duration::from_secs(1),
+        NetworkWatch::Events {
+            fallback: Duration::from_secs(1),
         }
     }
 }
@@ -125,15 +134,29 @@ pub(crate) fn spawn(
     commands: mpsc::WeakSender<Command>,
     closed: watch::Receiver<bool>,
 ) {
-    let NetworkWatch::Poll { interval } = watch else {
-        return;
+    let (interval, events) = match watch {
+        NetworkWatch::Off => return,
+        NetworkWatch::Poll { interval } => (interval, None),
+        NetworkWatch::Events { fallback } => {
+            // Opened here, on the caller's thread: the socket belongs to this thread's
+            // network namespace, as the interface list does.
+            let events = match events::RouteEvents::open() {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no network change events: polling only");
+                    None
+                }
+            };
+            (fallback, events)
+        }
     };
     let interval = interval.max(Duration::from_millis(10));
-    tokio::spawn(run(interval, gather, commands, closed));
+    tokio::spawn(run(interval, events, gather, commands, closed));
 }
 
 async fn run(
     interval: Duration,
+    mut events: Option<events::RouteEvents>,
     gather: GatherOptions,
     commands: mpsc::WeakSender<Command>,
     mut closed: watch::Receiver<bool>,
@@ -151,6 +174,12 @@ async fn run(
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
+            r = events::next(&mut events) => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "network change events failed: polling only");
+                    events = None;
+                }
+            }
             _ = closed.wait_for(|c| *c) => return,
         }
         let now = match list() {
@@ -173,6 +202,91 @@ async fn run(
             return;
         }
         last = now;
+    }
+}
+
+/// OS notifications of link and address changes.
+mod events {
+    #[cfg(target_os = "linux")]
+    pub(super) use linux::RouteEvents;
+
+    /// Waits for the next batch of events (`pending` for ever without a source).
+    #[cfg(target_os = "linux")]
+    pub(super) async fn next(events: &mut Option<RouteEvents>) -> std::io::Result<()> {
+        match events {
+            Some(e) => e.next().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) struct RouteEvents;
+
+    #[cfg(not(target_os = "linux"))]
+    impl RouteEvents {
+        pub(super) fn open() -> std::io::Result<Self> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "network change events are implemented on Linux only",
+            ))
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) async fn next(_: &mut Option<RouteEvents>) -> std::io::Result<()> {
+        std::future::pending().await
+    }
+
+    #[cfg(target_os = "linux")]
+    mod linux {
+        use std::io;
+        use std::os::fd::AsRawFd;
+
+        use nix::sys::socket::{
+            bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType,
+        };
+
+        /// `RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR` (linux/rtnetlink.h).
+        const GROUPS: u32 = 0x1 | 0x10 | 0x100;
+
+        /// A netlink route socket subscribed to link and address changes. Only the fact
+        /// that something changed is used: the interface list is read again after each batch.
+        ///
+        /// The socket is held as a tokio `UnixDatagram`, which registers it with the reactor
+        /// without `unsafe`; only `recv(2)` is used on it, which is the same call for every
+        /// datagram socket family.
+        pub(crate) struct RouteEvents(tokio::net::UnixDatagram);
+
+        impl RouteEvents {
+            pub(crate) fn open() -> io::Result<Self> {
+                let fd = socket(
+                    AddressFamily::Netlink,
+                    SockType::Raw,
+                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                    SockProtocol::NetlinkRoute,
+                )?;
+                bind(fd.as_raw_fd(), &NetlinkAddr::new(0, GROUPS))?;
+                let std = std::os::unix::net::UnixDatagram::from(fd);
+                Ok(Self(tokio::net::UnixDatagram::from_std(std)?))
+            }
+
+            /// Waits until at least one message arrived, then reads all that are queued.
+            pub(crate) async fn next(&mut self) -> io::Result<()> {
+                let mut buf = [0u8; 8192];
+                self.0.readable().await?;
+                loop {
+                    match self.0.try_recv(&mut buf) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // ENOBUFS: the kernel dropped messages (our queue overflowed):
+                        // something changed, and the list read after this tells what.
+                        Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -249,5 +363,71 @@ mod tests {
         let addrs = list().unwrap();
         // Every namespace has a loopback interface.
         assert!(addrs.iter().any(|a| a.interface == "lo"));
+    }
+}
+
+/// The event socket against the kernel: a namespace of our own (root only; skipped otherwise),
+/// with polling effectively off, so only an event can report the change.
+#[cfg(all(test, target_os = "linux"))]
+mod os_events {
+    use super::*;
+    use std::process::Command as Process;
+
+    fn ip(args: &[&str]) {
+        let out = Process::new("ip").args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    }
+
+    #[test]
+    fn a_new_link_and_address_are_reported_by_the_event_socket_not_the_poll() {
+        let ns = format!("tether-nw-{}", std::process::id());
+        let made = Process::new("ip").args(["netns", "add", &ns]).output();
+        if !made.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: cannot make a network namespace (needs root)");
+            return;
+        }
+        let ns2 = ns.clone();
+        let seen = std::thread::spawn(move || {
+            let fd = std::fs::File::open(format!("/run/netns/{ns2}")).expect("netns");
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let (tx, mut rx) = mpsc::channel(4);
+                let (_closed_tx, closed_rx) = watch::channel(false);
+                spawn(
+                    NetworkWatch::Events {
+                        fallback: Duration::from_secs(3600),
+                    },
+                    GatherOptions::default(),
+                    tx.downgrade(),
+                    closed_rx,
+                );
+                // The watcher takes its first snapshot.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                ip(&[
+                    "-n", &ns2, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
+                ]);
+                ip(&["-n", &ns2, "addr", "add", "10.199.0.1/24", "dev", "v0"]);
+                ip(&["-n", &ns2, "link", "set", "v1", "up"]);
+                ip(&["-n", &ns2, "link", "set", "v0", "up"]);
+                let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+                let up = matches!(first, Ok(Some(Command::NetworkChanged)));
+                // And the link going down.
+                while rx.try_recv().is_ok() {}
+                ip(&["-n", &ns2, "link", "set", "v0", "down"]);
+                let second = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+                let down = matches!(second, Ok(Some(Command::NetworkChanged)));
+                drop(tx);
+                (up, down)
+            })
+        })
+        .join();
+        ip(&["netns", "del", &ns]);
+        let (up, down) = seen.expect("watcher thread");
+        assert!(up, "the new address was not reported");
+        assert!(down, "the link going down was not reported");
     }
 }

@@ -3,7 +3,8 @@
 //! Inbound ([`SrtpIn`]): the reader task of every live ICE generation hands SRTP/SRTCP
 //! datagrams to [`SrtpIn::on_datagram`] in place (no extra task hop). It unprotects them with
 //! the transport's remote context (shared by the generations, so replay protection spans an
-//! ICE restart), parses them, and routes them through the peer's [`MediaShared`] table to the
+//! ICE restart; the replay windows are ours, see [`replay`], and move only for authentic
+//! packets), parses them, and routes them through the peer's [`MediaShared`] table to the
 //! receiver's or sender's bounded queue. Anything that fails is dropped and counted.
 //!
 //! Outbound ([`SrtpOut`]): [`RtpSender`](crate::RtpSender) and
@@ -85,8 +86,8 @@ impl MediaShared {
     }
 }
 
-fn lock(ctx: &Mutex<Context>) -> std::sync::MutexGuard<'_, Context> {
-    ctx.lock().unwrap_or_else(|p| p.into_inner())
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The counter an unprotect failure goes to: a replay, a packet too short or unparsable, or
@@ -108,9 +109,15 @@ fn failure_counter<'a>(c: &'a MediaCounters, e: &webrtc_srtp::Error) -> &'a Atom
 /// The inbound half of a transport's SRTP: unprotect and route.
 pub(crate) struct SrtpIn {
     profile: ProtectionProfile,
-    remote: Mutex<Context>,
+    remote: Mutex<Remote>,
     media: Arc<MediaShared>,
     budget: SsrcBudget,
+}
+
+/// The peer's context (without replay protection of its own) and our replay windows.
+struct Remote {
+    ctx: Context,
+    replay: Replay,
 }
 
 /// Most distinct SSRCs the remote context may create state for outside the SDP's (webrtc-srtp
@@ -165,12 +172,7 @@ pub(crate) fn split(
     switch: Arc<SwitchConn>,
     media: Arc<MediaShared>,
 ) -> (Arc<SrtpIn>, Arc<SrtpOut>) {
-    let inbound = SrtpIn {
-        profile: keys.profile,
-        remote: Mutex::new(keys.remote),
-        media: Arc::clone(&media),
-        budget: SsrcBudget::default(),
-    };
+    let inbound = SrtpIn::new(keys.profile, keys.remote, Arc::clone(&media));
     let outbound = SrtpOut {
         local: Mutex::new(keys.local),
         switch,
@@ -180,6 +182,20 @@ pub(crate) fn split(
 }
 
 impl SrtpIn {
+    /// The inbound path of the peer's context `remote` (which must have no replay protection
+    /// of its own: ours is kept here, after authentication).
+    fn new(profile: ProtectionProfile, remote: Context, media: Arc<MediaShared>) -> Self {
+        Self {
+            profile,
+            remote: Mutex::new(Remote {
+                ctx: remote,
+                replay: Replay::new(srtp::SRTP_REPLAY_WINDOW, srtp::SRTCP_REPLAY_WINDOW),
+            }),
+            media,
+            budget: SsrcBudget::default(),
+        }
+    }
+
     /// Unprotects and routes one SRTP or SRTCP datagram (RFC 7983 said RTP/RTCP). Never
     /// panics on peer input: failures are counted.
     pub(crate) fn on_datagram(&self, packet: &[u8]) {
@@ -222,9 +238,17 @@ impl SrtpIn {
         if learn && !self.budget.admit(header.ssrc) {
             return bump(&c.unroutable);
         }
-        let plain = match lock(&self.remote).decrypt_rtp_with_header(packet, &header) {
-            Ok(p) => p,
-            Err(e) => return bump(failure_counter(c, &e)),
+        let plain = {
+            let mut remote = lock(&self.remote);
+            let (index, new) = remote.replay.check_rtp(header.ssrc, header.sequence_number);
+            if !new {
+                return bump(&c.replayed);
+            }
+            match remote.ctx.decrypt_rtp_with_header(packet, &header) {
+                Ok(p) if remote.replay.accept_rtp(header.ssrc, index) => p,
+                Ok(_) => return bump(&c.replayed),
+                Err(e) => return bump(failure_counter(c, &e)),
+            }
         };
         let Some(payload) = payload_of(&plain, &header) else {
             return bump(&c.malformed);
@@ -254,9 +278,17 @@ impl SrtpIn {
         if !self.budget.admit(ssrc) {
             return bump(&c.unroutable);
         }
-        let plain = match lock(&self.remote).decrypt_rtcp(packet) {
-            Ok(p) => p,
-            Err(e) => return bump(failure_counter(c, &e)),
+        let index = srtp::srtcp_index(self.profile, packet);
+        let plain = {
+            let mut remote = lock(&self.remote);
+            if !remote.replay.check_rtcp(ssrc, index) {
+                return bump(&c.replayed);
+            }
+            match remote.ctx.decrypt_rtcp(packet) {
+                Ok(p) if remote.replay.accept_rtcp(ssrc, index) => p,
+                Ok(_) => return bump(&c.replayed),
+                Err(e) => return bump(failure_counter(c, &e)),
+            }
         };
         // Checked before `rtcp` parses it: a feedback packet too short for its SSRCs made
         // `rtcp` 0.17 panic (found by the `rtcp` fuzz target).
@@ -400,5 +432,8 @@ pub(crate) fn receiver_route(
     }
 }
 
+mod replay;
 #[cfg(test)]
 mod tests;
+
+use replay::Replay;

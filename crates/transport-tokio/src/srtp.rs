@@ -1,13 +1,13 @@
 //! SRTP keys from DTLS (RFC 5764): the negotiated protection profile and the two
-//! cryptographic contexts (ours for protecting, the peer's for unprotecting, with replay
-//! protection), derived from the DTLS exporter once the handshake is done.
+//! cryptographic contexts (ours for protecting, the peer's for unprotecting), derived from the
+//! DTLS exporter once the handshake is done. Replay protection is not the context's: the
+//! packet path keeps its own windows, moved only by authentic packets (`rtp_path::replay`).
 //!
 //! The contexts belong to the DTLS transport, not to an ICE generation: an ICE restart changes
 //! the path under DTLS, and the same contexts keep protecting and unprotecting.
 
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use webrtc_srtp::context::Context;
-use webrtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
 use webrtc_srtp::protection_profile::ProtectionProfile;
 
 use crate::error::TransportError;
@@ -42,7 +42,8 @@ pub(crate) struct SrtpKeys {
     pub(crate) profile: ProtectionProfile,
     /// Protects what we send.
     pub(crate) local: Context,
-    /// Unprotects what the peer sends (replay protection on).
+    /// Unprotects what the peer sends (no replay protection of its own: see
+    /// `rtp_path::replay`).
     pub(crate) remote: Context,
 }
 
@@ -82,6 +83,25 @@ pub(crate) fn min_srtcp_len(profile: ProtectionProfile) -> usize {
     8 + 4 + tag
 }
 
+/// The SRTCP index of a packet at least [`min_srtcp_len`] long (RFC 3711 sec. 3.4: the 31
+/// bits after the E flag, before the authentication tag for AES-CM, at the end for AEAD (RFC
+/// 7714 sec. 9.1)). In the clear: it is checked against the replay window before decryption and
+/// recorded only after authentication.
+pub(crate) fn srtcp_index(profile: ProtectionProfile, packet: &[u8]) -> u32 {
+    let tag = match profile {
+        ProtectionProfile::AeadAes128Gcm | ProtectionProfile::AeadAes256Gcm => 0,
+        _ => profile.rtcp_auth_tag_len(),
+    };
+    let end = packet.len() - tag;
+    let word = u32::from_be_bytes([
+        packet[end - 4],
+        packet[end - 3],
+        packet[end - 2],
+        packet[end - 1],
+    ]);
+    word & 0x7fff_ffff
+}
+
 /// How many bytes of the DTLS exporter the profile's keys take (RFC 5764 sec. 4.2: two master
 /// keys and two master salts); `None` when no SRTP profile was negotiated.
 pub(crate) fn material_len(p: SrtpProtectionProfile) -> Option<usize> {
@@ -114,14 +134,8 @@ pub(crate) fn derive(material: &SrtpMaterial) -> Result<Option<SrtpKeys>, Transp
     };
     let local = Context::new(local_key, local_salt, profile, None, None)
         .map_err(|e| TransportError::Srtp(e.to_string()))?;
-    let remote = Context::new(
-        remote_key,
-        remote_salt,
-        profile,
-        Some(srtp_replay_protection(SRTP_REPLAY_WINDOW)),
-        Some(srtcp_replay_protection(SRTCP_REPLAY_WINDOW)),
-    )
-    .map_err(|e| TransportError::Srtp(e.to_string()))?;
+    let remote = Context::new(remote_key, remote_salt, profile, None, None)
+        .map_err(|e| TransportError::Srtp(e.to_string()))?;
     Ok(Some(SrtpKeys {
         profile,
         local,

@@ -567,6 +567,62 @@ async fn wait_closed_returns_after_the_bye_was_handed_to_signaling() {
     );
 }
 
+/// A memory signaling end whose outgoing messages are dropped once `cut` is set (a signaling
+/// server that went away).
+struct Cuttable {
+    inner: transport_tokio::MemorySignaling,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl transport_tokio::Signaling for Cuttable {
+    async fn send(
+        &mut self,
+        msg: session_core::signal::SignalMessage,
+    ) -> Result<(), transport_tokio::SignalingError> {
+        if self.cut.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.send(msg).await
+    }
+
+    async fn recv(
+        &mut self,
+    ) -> Result<Option<session_core::signal::SignalMessage>, transport_tokio::SignalingError> {
+        self.inner.recv().await
+    }
+}
+
+/// The signaling server is gone when A hangs up: its `bye` is lost, its DTLS close_notify is
+/// not, and B ends as closed by the peer (before: B restarted ICE towards it for minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_without_signaling_reaches_the_peer_through_dtls() {
+    let (sa, sb) = transport_tokio::memory_pair(Duration::ZERO);
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sa = Cuttable {
+        inner: sa,
+        cut: cut.clone(),
+    };
+    let (a, _a_events) = PeerConnection::new(config(false, None), sa).unwrap();
+    let (_b, mut b_events) = PeerConnection::new(config(true, None), sb).unwrap();
+    let dc_a = a
+        .create_data_channel("x", DataChannelInit::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), dc_a.wait_open())
+        .await
+        .expect("channel did not open")
+        .unwrap();
+    cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    let start = Instant::now();
+    a.close().await;
+    expect_closed(&mut b_events, ClosedBy::Remote).await;
+    println!(
+        "B closed {:?} after A's close, without a bye",
+        start.elapsed()
+    );
+}
+
 /// ICE servers the agent cannot use are refused by `set_configuration` too (as by `new`),
 /// with a typed error, instead of being skipped silently by the agent later.
 #[tokio::test]

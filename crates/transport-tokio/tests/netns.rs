@@ -50,8 +50,11 @@ use transport_tokio::{
 /// Message size and pacing of the transfer (one message per `PACE`).
 const MSG: usize = 1024;
 const PACE: Duration = Duration::from_millis(5);
-/// How often the peers' network watchers poll the interface list.
-const WATCH: Duration = Duration::from_millis(250);
+/// The peers' network watchers: netlink events (the default), with a slow fallback poll so
+/// that a link change can only be seen through an event.
+const WATCH: NetworkWatch = NetworkWatch::Events {
+    fallback: Duration::from_secs(5),
+};
 /// [`Fault::LossAndDelay`]'s impairment (issue 17), on both directions of the selected path.
 const LOSSY: Impairment = Impairment {
     loss_per_mille: 50,
@@ -65,7 +68,7 @@ fn peer_config(polite: bool, seed: u8) -> PeerConfig {
     // Host candidates on every non-loopback IPv4 address of the namespace: both links.
     c.gather = GatherOptions::default();
     c.seed = Some([seed; 32]);
-    c.network_watch = NetworkWatch::Poll { interval: WATCH };
+    c.network_watch = WATCH;
     c
 }
 

@@ -11,10 +11,12 @@
 //! tether-media` when that crate exists), `dc` (data channel throughput and setup time of
 //! every stack), `restart` (ICE restart under load), `scale` (many sessions of ours in one
 //! process), `load` (the signaling load test, closed loop), `openload` (the signaling server
-//! under an open-loop load, one process and two on Redis). The other stacks live in `benches/compare/`, a
+//! under an open-loop load, one process and two on Redis), `faults` (recovery from network
+//! faults between network namespaces, root only). The other stacks live in `benches/compare/`, a
 //! separate cargo workspace that only this command builds.
 
 mod chart;
+mod faults;
 mod micro;
 mod openload;
 mod raw;
@@ -29,7 +31,7 @@ use std::path::Path;
 
 /// Every part, in the order they run.
 pub(crate) const PARTS: &[&str] = &[
-    "session", "srtp", "media", "dc", "restart", "scale", "load", "openload",
+    "session", "srtp", "media", "dc", "restart", "scale", "load", "openload", "faults",
 ];
 /// The stacks compared, ours first (ratios are to it).
 pub(crate) const STACKS: &[&str] = &["ours", "webrtc", "str0m", "str0m-default", "rtc"];
@@ -56,6 +58,8 @@ pub(crate) struct Options {
     pub(crate) openload: crate::openload::Plan,
     /// Seconds per `openssl speed` measurement.
     pub(crate) openssl_seconds: u64,
+    /// Runs of the network fault tests.
+    pub(crate) fault_runs: usize,
     /// Measure nothing: redraw the page and chart from the last run's `.raw.txt`.
     pub(crate) redraw: bool,
 }
@@ -74,6 +78,7 @@ impl Options {
             load_rounds: 20,
             openload: crate::openload::Plan::full(),
             openssl_seconds: 3,
+            fault_runs: 3,
             redraw: false,
         }
     }
@@ -90,6 +95,7 @@ impl Options {
             load_rounds: 5,
             openload: crate::openload::Plan::quick(),
             openssl_seconds: 1,
+            fault_runs: 1,
             ..Self::full()
         }
     }
@@ -187,6 +193,11 @@ pub(crate) struct Results {
     pub(crate) openload: Vec<Record>,
     pub(crate) openload_errors: Vec<String>,
     pub(crate) openload_status: Status,
+    /// The `RESULT` records of the network fault tests (one per case and run), and the
+    /// errors of failed runs.
+    pub(crate) faults: Vec<Record>,
+    pub(crate) faults_errors: Vec<String>,
+    pub(crate) faults_status: Status,
     /// Parts not measured in this invocation whose records come from an earlier one, with
     /// that one's time (`--only`, see [`carry_over`]).
     pub(crate) carried: BTreeMap<String, String>,
@@ -214,6 +225,9 @@ impl Results {
             openload: Vec::new(),
             openload_errors: Vec::new(),
             openload_status: Status::NotRun,
+            faults: Vec::new(),
+            faults_errors: Vec::new(),
+            faults_status: Status::NotRun,
             carried: BTreeMap::new(),
         }
     }
@@ -248,6 +262,15 @@ pub(crate) fn summary(values: &[f64]) -> Option<Summary> {
         max: v[n - 1],
         n,
     })
+}
+
+/// A record of these pairs (tests).
+#[cfg(test)]
+pub(crate) fn record(pairs: &[(&str, &str)]) -> Record {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// The numeric field `key` of every record that has it.
@@ -332,6 +355,7 @@ fn carry_over(results: &mut Results, previous: Results) {
         "scale" => !previous.scale.is_empty() || !previous.scale_errors.is_empty(),
         "load" => previous.load_status != Status::NotRun,
         "openload" => previous.openload_status != Status::NotRun,
+        "faults" => previous.faults_status != Status::NotRun,
         _ => false,
     };
     for part in PARTS.iter().copied().filter(|p| !o.wants(p) && has(p)) {
@@ -386,6 +410,12 @@ fn carry_over(results: &mut Results, previous: Results) {
         r.openload_status = p.openload_status;
         r.options.openload = p.options.openload;
     }
+    if !o.wants("faults") {
+        r.faults = p.faults;
+        r.faults_errors = p.faults_errors;
+        r.faults_status = p.faults_status;
+        r.options.fault_runs = p.options.fault_runs;
+    }
 }
 
 /// Runs the parts `options` asks for.
@@ -409,6 +439,9 @@ fn measure(root: &Path, options: Options) -> Results {
     }
     if options.wants("openload") {
         openload::measure(root, &mut results);
+    }
+    if options.wants("faults") {
+        faults::measure(root, &mut results);
     }
     results
 }

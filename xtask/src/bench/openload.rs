@@ -241,12 +241,7 @@ pub(crate) fn section(out: &mut String, plan: &Plan, records: &[Record], errors:
 mod tests {
     use super::*;
 
-    fn rec(pairs: &[(&str, &str)]) -> Record {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use super::super::record as rec;
 
     #[test]
     fn capacity_is_the_best_step_within_bounds() {

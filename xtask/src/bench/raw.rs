@@ -32,7 +32,7 @@ pub(crate) fn write(r: &Results) -> String {
         "options measured_at={} carried_from={} quick={} runs={} restart_runs={} mib={} scale_pairs={} scale_seconds={} \
          load_clients={} load_rounds={} openssl_seconds={} openload_clients={} openload_rates={} \
          openload_seconds={} openload_runs={} openload_backends={} openload_runtime={} openload_nice={} openload_target_rate={} \
-         parts={}\n",
+         fault_runs={} parts={}\n",
         r.measured_at,
         r.carried_from,
         o.quick,
@@ -66,6 +66,7 @@ pub(crate) fn write(r: &Results) -> String {
         o.openload.runtime,
         o.openload.nice,
         o.openload.target_rate,
+        o.fault_runs,
         o.parts.join(","),
     );
     for (part, status) in [
@@ -74,6 +75,7 @@ pub(crate) fn write(r: &Results) -> String {
         ("media", &r.media_status),
         ("load", &r.load_status),
         ("openload", &r.openload_status),
+        ("faults", &r.faults_status),
     ] {
         status_line(&mut out, part, status);
     }
@@ -117,6 +119,12 @@ pub(crate) fn write(r: &Results) -> String {
     }
     for rec in &r.openload {
         let _ = writeln!(out, "openload {}", kv(rec));
+    }
+    for rec in &r.faults {
+        let _ = writeln!(out, "faults {}", kv(rec));
+    }
+    for e in &r.faults_errors {
+        let _ = writeln!(out, "faults-error error={}", e.replace('\n', " "));
     }
     for e in &r.openload_errors {
         let _ = writeln!(out, "openload-error error={}", e.replace('\n', " "));
@@ -197,7 +205,7 @@ fn stack_entry<'a>(
     }
 }
 
-/// Rebuilds the results from [`write`]'s text.
+/// Rebuilds the results from [`write()`]'s text.
 pub(crate) fn read(text: &str) -> Result<Results, String> {
     let first = text.lines().next().unwrap_or("");
     let o = parse_fields(
@@ -226,6 +234,11 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
         load_rounds: num(&o, "load_rounds")?,
         openssl_seconds: num(&o, "openssl_seconds")?,
         openload: openload_plan(&o)?,
+        // A file from before the fault part: the default.
+        fault_runs: o
+            .get("fault_runs")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3),
         redraw: true,
     };
     let mut r = Results::new(options);
@@ -250,6 +263,7 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
                     "media" => r.media_status = status,
                     "load" => r.load_status = status,
                     "openload" => r.openload_status = status,
+                    "faults" => r.faults_status = status,
                     _ => {}
                 }
             }
@@ -285,6 +299,8 @@ pub(crate) fn read(text: &str) -> Result<Results, String> {
             "load" => r.load = Some(rec),
             "openload" => r.openload.push(rec),
             "openload-error" => r.openload_errors.push(get("error")),
+            "faults" => r.faults.push(rec),
+            "faults-error" => r.faults_errors.push(get("error")),
             _ => return Err(format!("raw file: unknown line `{line}`")),
         }
     }
@@ -320,6 +336,13 @@ mod tests {
         r.openload_status = Status::Done;
         r.openload.push(rec);
         r.openload_errors.push("redis sweep 1: boom".into());
+        r.faults_status = Status::Done;
+        r.faults.push(super::super::record(&[
+            ("fault", "link_down"),
+            ("run", "1"),
+            ("resumed_ms", "60"),
+        ]));
+        r.faults_errors.push("run 2: boom".into());
         r.carried.insert("load".into(), "2026-11-30T09:00Z".into());
         let text = write(&r);
         let back = read(&text).unwrap();
@@ -332,6 +355,9 @@ mod tests {
         assert_eq!(back.options.scale_pairs, vec![20]);
         assert_eq!(back.options.openload, Options::quick().openload);
         assert_eq!(back.openload_errors, vec!["redis sweep 1: boom".to_owned()]);
+        assert_eq!(back.faults.len(), 1);
+        assert_eq!(back.faults_errors, vec!["run 2: boom".to_owned()]);
+        assert_eq!(back.options.fault_runs, 1);
         // A file from before the open-loop part still reads.
         let old = text
             .lines()

@@ -40,7 +40,7 @@ fn machine() -> String {
     )
 }
 
-fn status_line(s: &Status) -> Option<String> {
+pub(crate) fn status_line(s: &Status) -> Option<String> {
     match s {
         Status::NotRun => Some("Not run in this invocation (`--only`).".to_owned()),
         Status::Skipped(why) => Some(format!("Skipped: {why}.")),
@@ -499,6 +499,8 @@ pub(crate) fn markdown(r: &Results, svg_name: &str, previous: &str) -> String {
             &r.openload_errors,
         );
     }
+    super::faults::section(&mut out, r);
+    carried(&mut out, r, "faults");
     match previous.find(KEPT_HEADING) {
         Some(i) => out.push_str(&previous[i..]),
         None => {

@@ -8,7 +8,7 @@
 //! in the group's tagged m-section. Rejected m-sections (port 0, not `a=bundle-only` in a live
 //! group) may lack them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr;
@@ -173,7 +173,7 @@ fn build(raw: &SessionDescription) -> Result<SessionDesc, SdpError> {
     // Kinds and mids first: everything else refers to m-sections by mid.
     let mut kinds = Vec::with_capacity(raw.media_descriptions.len());
     let mut mids: Vec<String> = Vec::with_capacity(raw.media_descriptions.len());
-    let mut mid_index: HashMap<String, usize> = HashMap::new();
+    let mut mid_index: BTreeMap<String, usize> = BTreeMap::new();
     for (index, md) in raw.media_descriptions.iter().enumerate() {
         let kind = media_kind(md)?;
         let attrs = Attrs(&md.attributes);

@@ -17,7 +17,8 @@ use crate::transport::{Generation, TransportId};
 pub enum ClosedBy {
     /// [`Session::close`](super::Session::close).
     Local,
-    /// The peer sent `bye`.
+    /// The peer hung up: it sent `bye`, or closed DTLS (close_notify) on every transport in
+    /// use (its `bye` may be lost with a broken signaling channel).
     Remote,
     /// No working path for `RestartPolicy::give_up_after` (the peer is told with `bye`).
     Unreachable,

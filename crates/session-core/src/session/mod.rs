@@ -81,7 +81,9 @@ const MAX_RETRANSMIT: Duration = Duration::from_secs(30);
 pub struct Session {
     cfg: Config,
     rng: SessionRng,
-    now: Option<Instant>,
+    /// The latest time any input carried (never goes backwards); calls without a `now` of
+    /// their own (adding a transceiver, creating a channel) act at this time.
+    now: Instant,
     signaling: SignalingState,
     closed: bool,
 
@@ -142,7 +144,7 @@ impl Session {
         Self {
             cfg,
             rng,
-            now: Some(now),
+            now,
             signaling: SignalingState::Stable,
             closed: false,
             current_local: None,
@@ -186,12 +188,8 @@ impl Session {
 
     /// Records `now`, clamped so time never goes backwards, and returns the clamped value.
     fn tick(&mut self, now: Instant) -> Instant {
-        let now = match self.now {
-            Some(prev) if prev > now => prev,
-            _ => now,
-        };
-        self.now = Some(now);
-        now
+        self.now = self.now.max(now);
+        self.now
     }
 
     fn ensure_open(&self) -> Result<(), SessionError> {
@@ -369,9 +367,7 @@ impl Session {
     /// Adds a transceiver (W3C `addTransceiver`); raises negotiation-needed.
     pub fn add_transceiver(&mut self, kind: MediaKind, direction: Direction) -> TransceiverId {
         let id = self.push_transceiver(kind, None, direction, false);
-        if let Some(now) = self.now {
-            self.after_input(now);
-        }
+        self.after_input(self.now);
         id
     }
 
@@ -417,9 +413,7 @@ impl Session {
             t.direction = crate::transceiver::from_flags(true, true);
             t.from_remote = false;
             let id = t.id;
-            if let Some(now) = self.now {
-                self.after_input(now);
-            }
+            self.after_input(self.now);
             return id;
         }
         self.add_transceiver(kind, Direction::SendRecv)
@@ -430,9 +424,7 @@ impl Session {
         if let Some(t) = self.transceivers.get_mut(id.0 as usize) {
             t.direction = direction;
         }
-        if let Some(now) = self.now {
-            self.after_input(now);
-        }
+        self.after_input(self.now);
     }
 
     /// Stops a transceiver: its m-section is rejected in the next negotiation.
@@ -440,9 +432,7 @@ impl Session {
         if let Some(t) = self.transceivers.get_mut(id.0 as usize) {
             t.stopped = true;
         }
-        if let Some(now) = self.now {
-            self.after_input(now);
-        }
+        self.after_input(self.now);
     }
 
     /// Creates a data channel (W3C `createDataChannel`). The first one raises
@@ -456,9 +446,7 @@ impl Session {
         self.ensure_open()?;
         let id = self.channels.create(label, init)?;
         self.open_pending_channels();
-        if let Some(now) = self.now {
-            self.after_input(now);
-        }
+        self.after_input(self.now);
         Ok(id)
     }
 
@@ -589,11 +577,8 @@ impl Session {
         if self.closed {
             return None;
         }
-        let offer = if self.offer_due && self.signaling == SignalingState::Stable {
-            self.now
-        } else {
-            None
-        };
+        let offer =
+            (self.offer_due && self.signaling == SignalingState::Stable).then_some(self.now);
         [
             offer,
             self.retransmit.map(|(at, _)| at),

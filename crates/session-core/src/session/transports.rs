@@ -382,6 +382,20 @@ impl Session {
         });
     }
 
+    /// Every transport in use has had DTLS up and the peer closed it on each (close_notify).
+    fn peer_closed_every_dtls(&self) -> bool {
+        let mut in_use = self
+            .transports
+            .iter()
+            .filter(|t| !t.closed && t.dtls_started);
+        let mut any = false;
+        let all = in_use.all(|t| {
+            any = true;
+            t.dtls == DtlsTransportState::Closed
+        });
+        any && all
+    }
+
     pub(super) fn on_transport_event(&mut self, event: TransportEvent, now: Instant) {
         match event {
             TransportEvent::LocalCandidate {
@@ -403,6 +417,12 @@ impl Session {
                     if !tr.closed {
                         tr.dtls = state;
                     }
+                }
+                if state == DtlsTransportState::Closed && self.peer_closed_every_dtls() {
+                    // Only a peer that closes its connection sends close_notify: with the
+                    // signaling channel gone, its `bye` may never come.
+                    tracing::info!("the peer closed DTLS on every transport: it hung up");
+                    self.shutdown(super::ClosedBy::Remote);
                 }
             }
             TransportEvent::FingerprintMismatch { transport } => {

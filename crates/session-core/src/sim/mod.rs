@@ -9,16 +9,17 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use session_core::sim::{Sim, SimConfig};
+//! use session_core::state::PeerConnectionState;
 //!
-//! // `start` is any instant: virtual time is offset from it (tests pass a real one).
-//! fn connect(start: Instant) {
-//!     let mut sim = Sim::new(SimConfig::default(), start);
-//!     sim.a_mut().create_data_channel("chat", Default::default()).unwrap();
-//!     assert!(sim.run_until_settled(Duration::from_secs(10)));
-//!     assert!(sim.violations().is_empty());
-//!     // Ten virtual seconds at most, however long the machine takes.
-//!     assert!(sim.elapsed() < Duration::from_secs(10));
-//! }
+//! // Virtual time is offset from any instant (tests pass a real one).
+//! let mut sim = Sim::new(SimConfig::default(), Instant::now());
+//! sim.a_mut().create_data_channel("chat", Default::default()).unwrap();
+//! assert!(sim.run_until_settled(Duration::from_secs(10)));
+//! assert!(sim.violations().is_empty());
+//! assert_eq!(sim.a().connection_state(), PeerConnectionState::Connected);
+//! assert_eq!(sim.b().connection_state(), PeerConnectionState::Connected);
+//! // Ten virtual seconds at most, however long the machine takes.
+//! assert!(sim.elapsed() < Duration::from_secs(10));
 //! ```
 
 mod net;
@@ -42,7 +43,7 @@ pub use net::PathStats;
 use net::SimNet;
 
 /// Which simulated peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PeerId {
     /// The polite peer.
@@ -86,7 +87,9 @@ pub struct SimConfig {
     pub dtls_delay: Duration,
     /// A connected generation whose path is down becomes disconnected after this long.
     pub consent_timeout: Duration,
-    /// ... and failed after this long (also: a generation that never connects).
+    /// ... and failed after this long (also: a generation that never connects). 25 s, as
+    /// transport-tokio's `IceTimeouts::default().failed`, so that simulated recovery takes
+    /// the time the real one does.
     pub failed_timeout: Duration,
     /// Give peer B a certificate that does not match the fingerprint it announces.
     pub wrong_fingerprint_b: bool,
@@ -106,7 +109,7 @@ impl Default for SimConfig {
             check_delay: Duration::from_millis(40),
             dtls_delay: Duration::from_millis(30),
             consent_timeout: Duration::from_secs(2),
-            failed_timeout: Duration::from_secs(8),
+            failed_timeout: Duration::from_secs(25),
             wrong_fingerprint_b: false,
             trace_signals: false,
         }

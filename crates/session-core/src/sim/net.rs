@@ -2,7 +2,7 @@
 //! credentials pair up, consent that fails when the link is down, DTLS over the promoted
 //! generations, SCTP and data channels. It checks what the sessions command as it goes.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{sim_fingerprint, PeerId, SimConfig};
@@ -72,13 +72,13 @@ pub(crate) struct SimNet {
     link_up: bool,
     gens: Vec<NGen>,
     dtls: Vec<NDtls>,
-    promoted: HashMap<(PeerId, TransportId), Generation>,
+    promoted: BTreeMap<(PeerId, TransportId), Generation>,
     sctp: Vec<(PeerId, TransportId)>,
     channels: Vec<NChan>,
     closed: [bool; 2],
     /// Transports whose carrying generation was retired with no newer one in progress.
     torn_down: Vec<(PeerId, TransportId)>,
-    origin: HashMap<String, (PeerId, String)>,
+    origin: BTreeMap<String, (PeerId, String)>,
     next_foundation: u32,
     outbox: Vec<(Instant, PeerId, TransportEvent)>,
     path_up: bool,
@@ -98,12 +98,12 @@ impl SimNet {
             link_up: true,
             gens: Vec::new(),
             dtls: Vec::new(),
-            promoted: HashMap::new(),
+            promoted: BTreeMap::new(),
             sctp: Vec::new(),
             channels: Vec::new(),
             closed: [false; 2],
             torn_down: Vec::new(),
-            origin: HashMap::new(),
+            origin: BTreeMap::new(),
             next_foundation: 1,
             outbox: Vec::new(),
             path_up: false,

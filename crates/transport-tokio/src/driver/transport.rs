@@ -470,6 +470,11 @@ impl<S: Signaling> Driver<S> {
             PlaneEvent::Dtls(DtlsEvent::Failed(e)) => self.dtls_failed(transport, e),
             PlaneEvent::Dtls(DtlsEvent::Closed) => {
                 tracing::debug!(%transport, "the peer closed DTLS (close_notify)");
+                // On every transport in use, the session takes it for the peer's hang-up.
+                self.feed(TransportEvent::DtlsStateChanged {
+                    transport,
+                    state: DtlsTransportState::Closed,
+                });
             }
             PlaneEvent::Sctp(ev) => self.on_sctp_event(transport, ev),
         }

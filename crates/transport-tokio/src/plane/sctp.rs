@@ -266,6 +266,14 @@ impl SctpSession {
         self.process(now);
     }
 
+    /// DATA chunks received, duplicates included (tests count retransmissions with it).
+    #[cfg(test)]
+    pub(crate) fn data_chunks_in(&self) -> u64 {
+        self.assoc
+            .as_ref()
+            .map_or(0, |(_, a)| a.stats().get_num_datas())
+    }
+
     /// The SCTP packets to send now (each goes into one DTLS record).
     pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut Vec<Bytes>) {
         let Some((_, a)) = &mut self.assoc else {

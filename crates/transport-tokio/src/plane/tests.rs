@@ -681,6 +681,31 @@ fn after_an_outage_retransmit_now_sends_outstanding_data_at_once() {
 }
 
 #[test]
+fn retransmit_now_leaves_data_that_is_still_in_flight() {
+    // Make-before-break on a working path: the new generation is promoted a millisecond after
+    // A sent a message; the message is in flight and must not be sent twice.
+    let mut p = pair_with_channel();
+    let before = p.b.plane.sctp().unwrap().data_chunks_in();
+    a_sends(&mut p, 1, b"in flight");
+    let mut in_flight = Vec::new();
+    p.a.plane.poll_transmit(p.now, &mut in_flight);
+    assert!(!in_flight.is_empty());
+    p.now += Duration::from_millis(1);
+    let now = p.now;
+    p.a.plane.sctp().unwrap().retransmit_now(now);
+    for d in in_flight {
+        p.b.plane.handle_datagram(now, &d);
+    }
+    p.run_until(Duration::from_secs(2), |_| false);
+    assert_eq!(drain(&mut p.b, 1).len(), 1);
+    assert_eq!(
+        p.b.plane.sctp().unwrap().data_chunks_in() - before,
+        1,
+        "the message in flight was sent again"
+    );
+}
+
+#[test]
 fn queued_unordered_messages_do_not_starve_an_ordered_one() {
     // rtc-sctp 0.21.1 sent every queued unordered message before any ordered one.
     let mut p = pair_with_channel();

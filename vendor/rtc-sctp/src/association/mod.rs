@@ -66,6 +66,11 @@ pub(crate) mod timer;
 #[cfg(test)]
 mod association_test;
 
+
+/// Tether patch: outstanding chunks younger than this (and than two smoothed RTTs) are left
+/// alone by [`Association::retransmit_now`]: on a path that works they are still in flight.
+pub const RETRANSMIT_NOW_MIN_AGE: Duration = Duration::from_millis(20);
+
 /// Reasons why an association might be lost
 #[derive(Debug, Error, Clone, PartialEq)]
 #[non_exhaustive]
@@ -591,7 +596,8 @@ impl Association {
     }
 
     /// The path to the peer changed, or came back after an outage: every outstanding DATA
-    /// chunk is retransmitted now (instead of when the backed-off T3 timer fires), the RTO
+    /// chunk sent longer than two smoothed RTTs ago (at least [`RETRANSMIT_NOW_MIN_AGE`]) is
+    /// retransmitted now (instead of when the backed-off T3 timer fires), the RTO
     /// loses its backoff, a pending FORWARD TSN and stream reset are sent again, and a SACK for
     /// what we received goes out at once (ours may have been lost on the dead path). Does
     /// nothing before the association is established.
@@ -607,13 +613,23 @@ impl Association {
         }
         self.rto_mgr.clear_backoff();
         self.timers.reset_retrans(Timer::T3RTX);
-        if self.inflight_queue.sorted.iter().any(|tsn| {
+        // Only chunks outstanding for longer than two smoothed RTTs (at least
+        // RETRANSMIT_NOW_MIN_AGE) are presumed lost: on a path that still works (make-before-break)
+        // the younger ones are in flight and will be acknowledged, and sending them again would
+        // only duplicate them. Chunks sent on a dead path are recovered by this, or, if younger,
+        // by fast retransmit once data sent after them is acknowledged, or by T3 (without backoff).
+        let age = Duration::from_millis(2 * self.rto_mgr.srtt).max(RETRANSMIT_NOW_MIN_AGE);
+        let cutoff = now.checked_sub(age).unwrap_or(now);
+        if self.inflight_queue.mark_to_retransmit_sent_before(cutoff) {
+            self.t3_retransmit_pending = true;
+            self.timers
+                .start(Timer::T3RTX, now, self.rto_mgr.get_rto());
+        } else if self.inflight_queue.sorted.iter().any(|tsn| {
             self.inflight_queue
                 .get(*tsn)
                 .is_some_and(ChunkPayloadData::is_outstanding)
         }) {
-            self.inflight_queue.mark_all_to_retrasmit();
-            self.t3_retransmit_pending = true;
+            // Younger chunks only: their timer restarts without backoff.
             self.timers
                 .start(Timer::T3RTX, now, self.rto_mgr.get_rto());
         }

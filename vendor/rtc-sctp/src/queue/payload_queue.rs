@@ -257,6 +257,19 @@ impl PayloadQueue {
         }
     }
 
+    /// Tether patch: marks the outstanding chunks first sent at or before `cutoff` (or never
+    /// timed) for retransmission; whether any was.
+    pub(crate) fn mark_to_retransmit_sent_before(&mut self, cutoff: std::time::Instant) -> bool {
+        let mut any = false;
+        for c in self.chunk_map.values_mut() {
+            if c.is_outstanding() && c.since.is_none_or(|s| s <= cutoff) {
+                c.retransmit = true;
+                any = true;
+            }
+        }
+        any
+    }
+
     pub(crate) fn get_num_bytes(&self) -> usize {
         self.n_bytes
     }
