@@ -2,6 +2,12 @@
 
 #[allow(dead_code)] // Not every test binary runs flows.
 pub(crate) mod flow;
+#[allow(dead_code)] // Only the network-namespace tests build a lab.
+pub(crate) mod lab;
+#[allow(dead_code)] // Only the network-namespace tests impair links.
+pub(crate) mod netem;
+#[allow(dead_code)] // Only the network-namespace tests compare with TCP.
+pub(crate) mod tcp;
 
 use std::time::Duration;
 
