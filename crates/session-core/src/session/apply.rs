@@ -308,8 +308,7 @@ impl Session {
             if restart {
                 tracing::debug!(transport = %t, "remote ICE restart detected");
             }
-            let tr = self.transport_mut(t);
-            tr.remote_restart = restart;
+            self.transport_mut(t).restart.remote_offer(restart);
             self.remote_ufrags_seen.insert(ice.ufrag);
         }
         // Associate m-sections with transceivers and the data channel section.
@@ -477,10 +476,7 @@ impl Session {
              ICE restart): staying on the working generation"
         );
         self.retire_generation(t, g);
-        self.restart_intent.remove(&t);
-        if self.restart_intent.is_empty() {
-            self.restart_reason = None;
-        }
+        self.transport_mut(t).restart.end();
         self.events_out
             .push_back(Event::IceRestartDeclined { transport: t, kept });
         true

@@ -48,47 +48,38 @@ impl Session {
     /// Credentials for transport `t` in an offer: the pending generation's during an exchange,
     /// fresh ones for a new or restarting transport, else the negotiated ones.
     fn offer_credentials(&mut self, t: TransportId) -> IceCredentials {
-        let restart = self.restart_intent.contains(&t);
+        let (negotiating, negotiated) = self.generation_credentials(t);
+        let rng = &mut self.rng;
+        let tr = &mut self.transports[t.0 as usize];
+        tr.restart
+            .offer_credentials(negotiating.as_ref(), negotiated.as_ref(), || {
+                rng.ice_credentials()
+            })
+    }
+
+    /// The local credentials of transport `t`'s generation being negotiated and of its
+    /// negotiated one.
+    fn generation_credentials(
+        &self,
+        t: TransportId,
+    ) -> (Option<IceCredentials>, Option<IceCredentials>) {
         let tr = self.transport(t);
-        if let Some(p) = &tr.proposed {
-            return p.clone();
-        }
-        if let Some(g) = tr.negotiating_generation() {
-            return g.local.clone();
-        }
-        match tr.negotiated_generation() {
-            Some(g) if !restart => g.local.clone(),
-            _ => {
-                let fresh = self.rng.ice_credentials();
-                self.transport_mut(t).proposed = Some(fresh.clone());
-                fresh
-            }
-        }
+        (
+            tr.negotiating_generation().map(|g| g.local.clone()),
+            tr.negotiated_generation().map(|g| g.local.clone()),
+        )
     }
 
     /// Credentials for transport `t` in an answer: new ones when the remote restarted it or
     /// it is new, else the negotiated ones.
     fn answer_credentials(&mut self, t: TransportId) -> IceCredentials {
-        let tr = self.transport(t);
-        if let Some(p) = &tr.proposed {
-            return p.clone();
-        }
-        if let Some(g) = tr.negotiating_generation() {
-            return g.local.clone();
-        }
-        match tr.negotiated_generation() {
-            Some(g) if !tr.remote_restart => g.local.clone(),
-            _ => {
-                // New credentials are needed: those of a rolled-back offer of ours if the peer
-                // may hold them already (see `Transport::rolled_back`), else fresh ones.
-                let creds = match tr.rolled_back.clone() {
-                    Some(c) => c,
-                    None => self.rng.ice_credentials(),
-                };
-                self.transport_mut(t).proposed = Some(creds.clone());
-                creds
-            }
-        }
+        let (negotiating, negotiated) = self.generation_credentials(t);
+        let rng = &mut self.rng;
+        let tr = &mut self.transports[t.0 as usize];
+        tr.restart
+            .answer_credentials(negotiating.as_ref(), negotiated.as_ref(), || {
+                rng.ice_credentials()
+            })
     }
 
     fn bundling(&self) -> bool {

@@ -22,7 +22,7 @@ impl Session {
         // assigns mids when a description is applied).
         self.forget_unnegotiated_mids();
         for t in &mut self.transports {
-            t.rolled_back = None;
+            t.restart.forget_rollback();
         }
         let (Some(local), Some(remote)) = (
             self.current_local.as_ref().map(|d| d.parsed.clone()),
@@ -49,31 +49,16 @@ impl Session {
                 .transport(t)
                 .gen(g)
                 .is_some_and(|x| x.status == GenerationStatus::Live);
-            if let Some(gen) = self.transport_mut(t).gen_mut(g) {
+            let tr = self.transport_mut(t);
+            if let Some(gen) = tr.gen_mut(g) {
                 gen.status = GenerationStatus::Live;
             }
-            if !was_live {
-                self.restart_intent.remove(&t);
-            }
-            self.transport_mut(t).remote_restart = false;
-            self.transport_mut(t).proposed = None;
-        }
-        if self.restart_intent.is_empty() {
-            self.restart_reason = None;
+            tr.restart.exchange_complete(!was_live);
         }
         // With the exchange complete nothing is still being negotiated: a generation started
         // for it that did not become live (its m-sections were rejected, or the answer tagged
         // another transport) is stale.
-        let stale: Vec<(TransportId, crate::transport::Generation)> = self
-            .transports
-            .iter()
-            .flat_map(|t| {
-                t.gens
-                    .iter()
-                    .filter(|g| g.status == GenerationStatus::Negotiating)
-                    .map(move |g| (t.id, g.generation))
-            })
-            .collect();
+        let stale = self.negotiating_generations();
         for (t, g) in stale {
             self.retire_generation(t, g);
         }
@@ -100,7 +85,7 @@ impl Session {
                     self.retire_generation(t, g);
                 }
                 self.transports[i].closed = true;
-                self.restart_intent.remove(&t);
+                self.transports[i].restart.end();
             }
         }
         // Transceivers: negotiated directions and codecs.
@@ -234,7 +219,7 @@ impl Session {
                 .as_deref()
                 .and_then(negotiated)
                 .is_none_or(|m| m.port == 0);
-        let needed = transceivers || data || !self.restart_intent.is_empty();
+        let needed = transceivers || data || self.restart_pending();
         if !needed {
             self.offer_due = false;
             return;

@@ -8,6 +8,7 @@ mod event;
 mod exchange;
 mod order;
 mod perfect;
+mod restart;
 mod rollback;
 mod transports;
 
@@ -118,8 +119,6 @@ pub struct Session {
     tag_transport: BTreeMap<String, TransportId>,
     mid_transport: BTreeMap<String, TransportId>,
     dtls_role: Option<DtlsRole>,
-    restart_intent: BTreeSet<TransportId>,
-    restart_reason: Option<RestartReason>,
     scheduler: RestartScheduler,
     queued_candidates: VecDeque<IceCandidateInit>,
     remote_ufrags_seen: bounded::BoundedSet,
@@ -171,8 +170,6 @@ impl Session {
             tag_transport: BTreeMap::new(),
             mid_transport: BTreeMap::new(),
             dtls_role: None,
-            restart_intent: BTreeSet::new(),
-            restart_reason: None,
             scheduler,
             queued_candidates: VecDeque::new(),
             remote_ufrags_seen: bounded::BoundedSet::new(MAX_REMEMBERED_UFRAGS),
@@ -314,9 +311,9 @@ impl Session {
             return;
         }
         if let Some(&t) = self.mid_transport.get(mid) {
-            self.restart_intent.insert(t);
-            self.restart_reason
-                .get_or_insert(RestartReason::Application);
+            self.transport_mut(t)
+                .restart
+                .request(RestartReason::Application);
         }
         self.after_input(now);
     }
@@ -667,7 +664,7 @@ impl Session {
 
     /// Is an ICE restart requested and not yet completed?
     pub fn restart_pending(&self) -> bool {
-        !self.restart_intent.is_empty()
+        self.transports.iter().any(|t| t.restart.is_requested())
     }
 
     /// A snapshot of every transport and its ICE generations.
@@ -716,13 +713,10 @@ impl Session {
     }
 
     fn request_restart_all(&mut self, reason: RestartReason) {
-        for t in &self.transports {
+        for t in &mut self.transports {
             if t.has_generation() && !t.closed {
-                self.restart_intent.insert(t.id);
+                t.restart.request(reason);
             }
-        }
-        if !self.restart_intent.is_empty() {
-            self.restart_reason.get_or_insert(reason);
         }
     }
 

@@ -6,7 +6,6 @@ use super::Session;
 use crate::error::SessionError;
 use crate::signaling::{transition, SdpType, Side, SignalingState};
 use crate::transceiver::Transceiver;
-use crate::transport::TransportId;
 
 impl Session {
     /// Cancels the offer in progress (W3C rollback). Generations started for it are retired,
@@ -15,19 +14,10 @@ impl Session {
         let next = transition(self.signaling, side, SdpType::Rollback)?;
         match self.signaling {
             SignalingState::HaveLocalOffer => {
-                let pending: Vec<(TransportId, crate::transport::Generation)> = self
-                    .transports
-                    .iter()
-                    .flat_map(|t| {
-                        t.gens
-                            .iter()
-                            .filter(|g| g.status == GenerationStatus::Negotiating)
-                            .map(move |g| (t.id, g.generation))
-                    })
-                    .collect();
+                let pending = self.negotiating_generations();
                 for (t, g) in pending {
                     let local = self.transport(t).gen(g).map(|x| x.local.clone());
-                    self.transport_mut(t).rolled_back = local;
+                    self.transport_mut(t).restart.rolled_back_local(local);
                     self.retire_generation(t, g);
                 }
                 self.pending_local = None;
@@ -49,14 +39,14 @@ impl Session {
                     }
                 }
                 for t in &mut self.transports {
-                    t.remote_restart = false;
+                    t.restart.rolled_back_remote();
                 }
                 self.drop_transceivers_of_rolled_back_offer();
             }
             _ => {}
         }
         for t in &mut self.transports {
-            t.proposed = None;
+            t.restart.discard_proposal();
         }
         self.last_offer = None;
         self.last_answer = None;
@@ -96,7 +86,7 @@ impl Session {
             return;
         }
         for t in &mut self.transports {
-            t.proposed = None;
+            t.restart.discard_proposal();
         }
         for i in 0..self.transceivers.len() {
             if let Some(mid) = self.transceivers[i].mid.clone() {

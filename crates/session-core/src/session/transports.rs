@@ -3,12 +3,12 @@
 
 use std::time::Instant;
 
+use super::restart::Restart;
 use super::{Event, Session};
 use crate::candidate::Candidate;
 use crate::channel::DataChannelState;
 use crate::error::PeerError;
 use crate::ice::IceCredentials;
-use crate::policy::RestartReason;
 use crate::sdp::Fingerprint;
 use crate::signal::SignalMessage;
 use crate::state::{
@@ -85,15 +85,8 @@ pub(super) struct Transport {
     pub(super) tag: String,
     pub(super) gens: Vec<Gen>,
     pub(super) active: Option<Generation>,
-    /// Credentials chosen by create_offer/create_answer and not yet applied.
-    pub(super) proposed: Option<IceCredentials>,
-    /// The applied remote offer changed this transport's credentials.
-    pub(super) remote_restart: bool,
-    /// Local credentials of an offer we applied and then rolled back. The peer may have
-    /// answered that offer (the answer lost on the way), so it may hold them as ours: an answer
-    /// that needs new credentials reuses them, which keeps both sides agreeing on the
-    /// generation whichever happened. Forgotten when an exchange completes.
-    pub(super) rolled_back: Option<IceCredentials>,
+    /// Its ICE restart, from request to completion (`restart.rs`).
+    pub(super) restart: Restart,
     pub(super) dtls_started: bool,
     pub(super) dtls: DtlsTransportState,
     pub(super) remote_fingerprints: Vec<Fingerprint>,
@@ -108,9 +101,7 @@ impl Transport {
             tag,
             gens: Vec::new(),
             active: None,
-            proposed: None,
-            remote_restart: false,
-            rolled_back: None,
+            restart: Restart::default(),
             dtls_started: false,
             dtls: DtlsTransportState::New,
             remote_fingerprints: Vec::new(),
@@ -282,6 +273,19 @@ impl Session {
         &mut self.transports[t.0 as usize]
     }
 
+    /// Every generation the exchange in progress started, as `(transport, generation)`.
+    pub(super) fn negotiating_generations(&self) -> Vec<(TransportId, Generation)> {
+        self.transports
+            .iter()
+            .flat_map(|t| {
+                t.gens
+                    .iter()
+                    .filter(|g| g.status == GenerationStatus::Negotiating)
+                    .map(move |g| (t.id, g.generation))
+            })
+            .collect()
+    }
+
     /// Starts a new generation with these local credentials (make-before-break: older
     /// generations keep running).
     pub(super) fn start_generation(
@@ -296,17 +300,11 @@ impl Session {
             .gens
             .iter()
             .any(|g| g.status == GenerationStatus::Live);
-        let reason = if !restart {
-            None
-        } else if self.transport(t).remote_restart {
-            Some(RestartReason::Remote)
-        } else {
-            Some(self.restart_reason.unwrap_or(RestartReason::Application))
-        };
+        let reason = restart.then(|| self.transport(t).restart.reason());
         let tr = self.transport_mut(t);
         let generation = Generation(tr.next_generation);
         tr.next_generation += 1;
-        tr.proposed = None;
+        tr.restart.generation_started();
         tr.gens.push(Gen {
             generation,
             local: local.clone(),
