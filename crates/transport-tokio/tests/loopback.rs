@@ -278,7 +278,16 @@ async fn restart_ice_mid_transfer_loses_nothing() {
     let elapsed = start.elapsed();
     assert_eq!(r.count, sent);
 
-    let after = p.a.stats().await.unwrap();
+    // B waited for its own retirement of generation 1; A promotes a little later and retires
+    // its own after the same grace: wait for it (bounded) instead of assuming it is done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let s = p.a.stats().await.unwrap();
+        if s.generations.len() == 1 || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(after.generations.len(), 1, "old generation not retired");
     let g = &after.generations[0];
     assert!(g.generation.0 == 2 && g.promoted);
