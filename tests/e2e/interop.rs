@@ -2,7 +2,7 @@
 //! the real signaling server; the browser side is the `tether-peer.js` that `tether signal`
 //! serves (perfect negotiation, the "chat" channel), driven by `tests/www/interop.html`.
 //!
-//! Scenarios of issue 6: (1) Chromium offers, Rust answers; (2) Rust offers, Chromium answers;
+//! Browser interop scenarios: (1) Chromium offers, Rust answers; (2) Rust offers, Chromium answers;
 //! (3) ICE restart by Chromium and by Rust with data flowing; (6) glare. (1) to (3) take the
 //! browser as a parameter: `interop_firefox.rs` runs them against Firefox ESR.
 

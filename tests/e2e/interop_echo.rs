@@ -1,4 +1,4 @@
-//! Issue 6, the echo peer against Chromium: Chromium's fake camera (and microphone) goes to a
+//! The echo peer against Chromium: Chromium's fake camera (and microphone) goes to a
 //! Rust peer running `tether::run_peer_with_media` with echo on (what `tether peer --echo`
 //! runs), through the real signaling server, both in one loopback-only namespace; the peer
 //! sends every track back on a new track of the same kind, and Chromium decodes the echoed

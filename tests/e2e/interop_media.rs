@@ -2,7 +2,7 @@
 //! both in one loopback-only namespace, through the real signaling server; the browser side is
 //! the served `tether-peer.js` driven by `tests/www/interop.html`.
 //!
-//! Scenarios of issue 6: (4) Chromium's fake camera and microphone, recorded by the Rust peer
+//! Browser interop scenarios: (4) Chromium's fake camera and microphone, recorded by the Rust peer
 //! to IVF and Ogg that `ffprobe` decodes; (5) the Rust peer sends the VP8 and Opus samples and
 //! Chromium decodes them (`getStats()`). Both take the browser as a parameter:
 //! `interop_firefox.rs` runs them against Firefox ESR.

@@ -1,4 +1,4 @@
-//! `cargo xtask load --open`: the open-loop load of the signaling server (issue 14), also the
+//! `cargo xtask load --open`: the open-loop load of the signaling server, also the
 //! `openload` part of `cargo xtask bench`.
 //!
 //! Builds the `openload` example of `tether-signaling-ws` (a server process and a load
@@ -23,7 +23,7 @@ use crate::run::{cargo, command, succeeds};
 
 /// A step whose p99 latency is above this, or that loses a message, is over capacity.
 pub(crate) const CAPACITY_P99_MS: f64 = 50.0;
-/// The target of issue 14 at 10,000 clients and 1 msg/s each.
+/// The target at 10,000 clients and 1 msg/s each.
 pub(crate) const TARGET_P99_MS: f64 = 20.0;
 /// Time for a server or redis-server to start answering.
 const START_WAIT: Duration = Duration::from_secs(15);
@@ -62,7 +62,7 @@ pub(crate) struct Plan {
     pub(crate) clients: usize,
     /// Per-client rates of the steps of one sweep, rising.
     pub(crate) rates: Vec<f64>,
-    /// The per-client rate of the target (issue 14: 1 msg/s); a sweep does not stop before
+    /// The per-client rate of the target (1 msg/s); a sweep does not stop before
     /// it, so every sweep measures it when it is one of the steps.
     pub(crate) target_rate: f64,
     pub(crate) seconds: f64,

@@ -1,4 +1,4 @@
-//! `cargo xtask soak`: the soak of issue 18, the `soak` example of the `tether` crate
+//! `cargo xtask soak`: the soak, the `soak` example of the `tether` crate
 //! (`crates/tether/examples/soak/`), in release mode; `--cycles 100` is also a step of
 //! `cargo xtask ci`.
 

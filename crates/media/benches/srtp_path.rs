@@ -1,4 +1,4 @@
-//! The whole packet path with SRTP, as issue 5 asks for its numbers: packetize + protect and
+//! The whole packet path with SRTP, with its numbers: packetize + protect and
 //! unprotect + depacketize of ~1200-byte RTP packets (VP8: 10 packets per frame; Opus: one),
 //! with both SRTP profiles WebRTC negotiates (AES-128-CM + HMAC-SHA1-80, AEAD-AES-128-GCM).
 //!

@@ -304,7 +304,7 @@ impl RestartScheduler {
     /// one (the policy's: failed, disconnected, network change, or a retry of a restart that
     /// failed) is counted against `max_attempts` and arms the backoff: restarts by the
     /// application, the remote peer or a configuration change never use up the recovery of a
-    /// path that fails later (issue 17: ten `restart_ice` calls left none for the link
+    /// path that fails later (before: ten `restart_ice` calls left none for the link
     /// failure that followed).
     pub(crate) fn on_restart_started(&mut self, reason: RestartReason, now: Instant) {
         let now = self.clamp(now);

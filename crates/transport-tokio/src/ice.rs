@@ -206,7 +206,7 @@ fn urls(servers: &[IceServer]) -> Vec<Url> {
 ///
 /// A path that goes silent (Wi-Fi gone bad, a NAT rebinding: the interface stays up, no OS event
 /// says so) is noticed only by these timers; the restart policy then acts after its
-/// `on_disconnected_after`. The defaults leave a silently dead path in about 2.5 s (issue 17's
+/// `on_disconnected_after`. The defaults leave a silently dead path in about 2.5 s (the
 /// goal is 3 s; libwebrtc calls a connection not receiving after 2.5 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -444,7 +444,7 @@ mod tests {
     use super::*;
     use webrtc_ice::candidate::Candidate as _;
 
-    /// Issue 17: the core's simulator failed a dead path after 8 s, the real agent after 30 s,
+    /// The core's simulator failed a dead path after 8 s, the real agent after 30 s,
     /// so simulated recovery looked faster than the real one.
     #[test]
     fn the_core_simulator_times_out_paths_as_our_agents_do() {

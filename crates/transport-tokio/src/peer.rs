@@ -51,7 +51,9 @@ pub struct PeerConfig {
     /// **Testing only**: advertise this `a=fingerprint` in our SDP instead of the real one of
     /// our certificate. A wrong value makes the peer reject our DTLS certificate (its
     /// connection fails with a fingerprint mismatch); use it to test how interop failures
-    /// surface. `None` (the default): the certificate's own fingerprint.
+    /// surface. `None` (the default): the certificate's own fingerprint. Hidden from the
+    /// API docs: a test hook, not a setting.
+    #[doc(hidden)]
     pub advertise_fingerprint_override: Option<session_core::sdp::Fingerprint>,
     /// Which local candidates ICE gathers (W3C `iceTransportPolicy`): all, or relayed (TURN)
     /// only. Changed later with [`PeerConnection::set_configuration`].
@@ -66,6 +68,8 @@ pub struct PeerConfig {
     /// negotiation gives (controlling for the offerer). Setting it on one peer forces an ICE
     /// role conflict, to test the recovery (the generation that stalls is re-checked with the
     /// other role, see docs/transport-tokio.md). `None` (the default): the negotiated role.
+    /// Hidden from the API docs: a test hook, not a setting.
+    #[doc(hidden)]
     pub ice_role_override: Option<session_core::transport::IceRole>,
     /// W3C `bundlePolicy`: `MaxBundle` (the default) and `Balanced` offer one BUNDLE group,
     /// so every stream shares one transport when the peer accepts it; `MaxCompat` offers none,

@@ -266,7 +266,7 @@ async fn drain(
 /// doubled on each expiry without a new RTT sample), and while unordered messages are queued the
 /// association sends them before any ordered one. So the reliable ordered channel can go quiet
 /// for several seconds (4 to 14.4 s seen on a loaded machine) and then catches up: nothing is
-/// lost, duplicated or reordered. Issue 17 owns the time (no stall over 0.5 s under loss); this
+/// lost, duplicated or reordered. The network fault tests own the time (no stall over 0.5 s under loss); this
 /// test owns correctness, and prints the longest silence of the reliable ordered channel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partially_reliable_and_unordered_channels_through_loss() {

@@ -14,10 +14,10 @@
 //!   retransmit-on-promotion mean no SCTP timer is waited for).
 //! - **silent blackhole** (nftables drops everything on that link, the interface stays up: Wi-Fi
 //!   gone bad, a NAT rebinding): only ICE's own checks can tell; the session must move to the
-//!   other link by itself. The time is printed (issue 17's goal: 3 s), not asserted.
+//!   other link by itself. The time is printed (the goal: 3 s), not asserted.
 //! - **total outage** (both links dropped for 3 s, then restored): the session must carry on
 //!   over the path that comes back; the time from the restore to the first message is printed
-//!   (issue 17's goal: 1 s).
+//!   (the goal: 1 s).
 //! - **loss and delay** (5 % of the packets dropped and the rest delayed 50 ms ± 10 ms, each way,
 //!   on the selected path for 30 s; user-space netem over NFQUEUE, `common/netem.rs`): nothing
 //!   may be lost and the session must stay up; the delivery rate, the longest stall and the
@@ -55,7 +55,7 @@ const PACE: Duration = Duration::from_millis(5);
 const WATCH: NetworkWatch = NetworkWatch::Events {
     fallback: Duration::from_secs(5),
 };
-/// [`Fault::LossAndDelay`]'s impairment (issue 17), on both directions of the selected path.
+/// [`Fault::LossAndDelay`]'s impairment, on both directions of the selected path.
 const LOSSY: Impairment = Impairment {
     loss_per_mille: 50,
     delay: Duration::from_millis(50),
@@ -560,7 +560,7 @@ fn silent_blackhole_of_the_active_link_moves_the_session_to_the_other_link() {
 
 #[test]
 fn ten_application_restarts_leave_the_recovery_of_a_later_link_failure_intact() {
-    // Issue 17: the application's restarts used up the automatic budget (10), and the link
+    // Before: the application's restarts used up the automatic budget (10), and the link
     // failure after them was never recovered.
     let r = run(Fault::RestartsThenLinkDown(10));
     r.moved_to_the_other_link();
@@ -595,7 +595,7 @@ fn an_address_removed_moves_the_session_to_the_other_link() {
     );
 }
 
-/// Long outages (issue 17's 20 s and 60 s rows): not in the default run (they take 90 s);
+/// Long outages (20 s and 60 s): not in the default run (they take 90 s);
 /// `cargo test -p tether-transport-tokio --test netns long_outages -- --ignored --nocapture`,
 /// or `cargo xtask bench --only faults`, which runs them too.
 #[test]
@@ -704,7 +704,7 @@ const IMPAIRED: Duration = Duration::from_secs(30);
 
 #[test]
 fn five_percent_loss_and_jitter_on_the_selected_path_lose_nothing() {
-    // Issue 17: a bad but working path (5 % loss, 50 ms ± 10 ms each way) must not lose,
+    // A bad but working path (5 % loss, 50 ms ± 10 ms each way) must not lose,
     // duplicate or reorder anything (the receiver checks), nor end the session. How fast it
     // delivers is printed next to TCP's, not asserted (the machine is noisy).
     let lab = Lab::new();
@@ -784,7 +784,7 @@ async fn closed_by(events: &mut PeerEvents, within: Duration) -> ClosedBy {
 
 #[test]
 fn a_session_without_a_path_past_the_limit_closes_as_unreachable() {
-    // Issue 17: after a long outage the session must not hang with a channel that looks open;
+    // After a long outage the session must not hang with a channel that looks open;
     // past `give_up_after` it closes with a typed reason and frees everything.
     let lab = Lab::new();
     let (sa, sb) = memory_pair(Duration::ZERO);

@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--quick] [--only PARTS] [--runs N] [--redraw]`: every benchmark of
-//! issue 7 in one run, written to `docs/benchmarks.md`, `docs/benchmarks.svg` and the records
+//! the project in one run, written to `docs/benchmarks.md`, `docs/benchmarks.svg` and the records
 //! of every run to `docs/benchmarks.raw.txt` (`--quick`: a short smoke run written to
 //! `target/benchmarks-quick.*` instead, so real numbers are not overwritten; `--redraw`: no
 //! measurement, the page and chart are rebuilt from the `.raw.txt` file). With `--only`, the

@@ -272,7 +272,7 @@ fn manual_never_fires() {
 
 #[test]
 fn restarts_by_the_application_or_the_peer_neither_count_nor_arm_backoff() {
-    // Issue 17: ten `restart_ice` calls, then the link failed: the budget was used up and the
+    // Ten `restart_ice` calls, then the link failed: the budget was used up and the
     // session never recovered.
     let policy = RestartPolicy {
         max_attempts: Some(3),

@@ -1,4 +1,4 @@
-//! Open-loop load of the signaling server (issue 14), driven by `cargo xtask load --open` and
+//! Open-loop load of the signaling server, driven by `cargo xtask load --open` and
 //! the `openload` part of `cargo xtask bench`.
 //!
 //! - `openload serve [--addr A] [--redis URL] [--runtime multi|current]`: one server process

@@ -1,4 +1,4 @@
-//! The soak (issue 18): peer connections through the real signaling server, many times over or
+//! The soak: peer connections through the real signaling server, many times over or
 //! for a long time, with file descriptors, tokio tasks and RSS checked against a baseline.
 //!
 //! - Cycle mode (`--cycles N`, default 1,000): each cycle joins a fresh room with two

@@ -126,7 +126,7 @@ impl TransportIo {
 
     /// Traffic now takes another path, or the promoted one works again after an outage:
     /// SCTP retransmits what is outstanding at once instead of waiting out its backed-off
-    /// retransmission timer (issue 17).
+    /// retransmission timer.
     pub(super) fn path_changed(&mut self) {
         if let Some(sctp) = self.plane.sctp() {
             tracing::debug!("path changed: SCTP retransmits outstanding data now");
