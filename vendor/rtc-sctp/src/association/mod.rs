@@ -2047,7 +2047,8 @@ impl Association {
                             //     last sent, according to the formula described in Section 7.2.3.
                             self.in_fast_recovery = true;
                             self.fast_recover_exit_point = htna;
-                            self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
+                            // Tether patch (PATCHES.md item 5): CUBIC's 0.7, not RFC 9260's half.
+                            self.ssthresh = std::cmp::max(self.cwnd / 10 * 7, 4 * self.mtu);
                             self.cwnd = self.ssthresh;
                             self.partial_bytes_acked = 0;
                             self.will_retransmit_fast = true;
