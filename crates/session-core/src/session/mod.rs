@@ -540,7 +540,7 @@ impl Session {
         if let Some(reason) = self.scheduler.handle_timeout(now) {
             tracing::debug!(?reason, "automatic ICE restart");
             self.events_out.push_back(Event::AutomaticRestart(reason));
-            self.request_restart_all(reason);
+            self.request_automatic_restart(reason);
         }
         self.retire_due(now);
         self.on_negotiation_timeout(now);
@@ -710,6 +710,29 @@ impl Session {
             self.events_out
                 .push_back(Event::SignalingStateChange(state));
         }
+    }
+
+    /// The policy's restart: a local network change restarts every transport; a dead or
+    /// silent path (failed, disconnected, a failed restart tried again) restarts only the
+    /// transports that need it ([`Transport::needs_restart`]), and the others keep their
+    /// generation untouched (a partial restart when streams are not bundled). If none can be
+    /// told apart, every transport restarts.
+    fn request_automatic_restart(&mut self, reason: RestartReason) {
+        if reason != RestartReason::NetworkChanged {
+            let unhealthy: Vec<TransportId> = self
+                .transports
+                .iter()
+                .filter(|t| t.has_generation() && !t.closed && t.needs_restart())
+                .map(|t| t.id)
+                .collect();
+            if !unhealthy.is_empty() {
+                for t in unhealthy {
+                    self.transport_mut(t).restart.request(reason);
+                }
+                return;
+            }
+        }
+        self.request_restart_all(reason);
     }
 
     fn request_restart_all(&mut self, reason: RestartReason) {

@@ -182,6 +182,22 @@ impl Transport {
         }
     }
 
+    /// The policy's automatic restart is for this transport: it has no working path (its
+    /// ICE state, as [`ice_state`](Self::ice_state) reads it, is not connected), or a restart
+    /// of it failed (a negotiated generation newer than the active one failed) and must be
+    /// tried again.
+    pub(super) fn needs_restart(&self) -> bool {
+        let working = self
+            .ice_state()
+            .is_some_and(IceTransportState::is_connected);
+        let restart_failed = self.gens.iter().any(|g| {
+            g.status == GenerationStatus::Live
+                && self.active.is_some_and(|a| g.generation > a)
+                && g.state == IceTransportState::Failed
+        });
+        !working || restart_failed
+    }
+
     /// The transport's ICE state as W3C `RTCIceTransport.state`: the active generation's,
     /// except that a restart in progress after a failure reads as `checking`.
     fn ice_state(&self) -> Option<IceTransportState> {

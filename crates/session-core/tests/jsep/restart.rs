@@ -539,3 +539,56 @@ fn a_restart_answered_with_the_old_credentials_is_declined_not_retried() {
         p.a.s.transports()[0].generations[0].local_ufrag
     );
 }
+
+/// Unbundled (MaxCompat) audio and data: when only the audio transport's path fails, the
+/// policy restarts that transport alone; data keeps its credentials and generation.
+#[test]
+fn the_policy_restarts_only_the_transport_whose_path_failed() {
+    let mut a = compat_cfg(0xA);
+    a.restart_policy = session_core::policy::RestartPolicy::default();
+    let mut p = Pair::with(a, compat_cfg(0xB));
+    p.a.s.add_transceiver(MediaKind::Audio, Direction::SendRecv);
+    p.a.s
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    let (first, _) = p.exchange();
+    p.connect_all();
+    p.a.drain();
+    let audio = p.a.s.transport_of_mid("0").expect("audio transport");
+    let data = p.a.s.transport_of_mid("1").expect("data transport");
+    assert_ne!(audio, data);
+    let now = p.tick(Duration::from_millis(1));
+    p.a.s.handle_transport_event(
+        TransportEvent::IceStateChanged {
+            transport: audio,
+            generation: Generation(0),
+            state: IceTransportState::Failed,
+        },
+        now,
+    );
+    // The policy's restart is due at once or after its delay.
+    for _ in 0..100 {
+        if p.a.s.restart_pending() {
+            break;
+        }
+        let later = p.tick(Duration::from_millis(100));
+        p.a.s.handle_timeout(later);
+    }
+    assert!(p.a.s.restart_pending(), "no automatic restart");
+    let (offer, _) = p.exchange();
+    let before: std::collections::BTreeMap<_, _> = ice_of(&first).into_iter().collect();
+    let after: std::collections::BTreeMap<_, _> = ice_of(&offer).into_iter().collect();
+    assert_ne!(before["0"], after["0"], "audio did not restart");
+    assert_eq!(before["1"], after["1"], "data restarted too");
+    let gens = |t| {
+        p.a.s
+            .transports()
+            .into_iter()
+            .find(|x| x.id == t)
+            .unwrap()
+            .generations
+            .len()
+    };
+    assert_eq!(gens(data), 1, "a new generation for data");
+    assert_eq!(gens(audio), 2);
+}
