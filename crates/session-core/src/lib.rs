@@ -74,7 +74,9 @@
 //! // Two peers with perfect negotiation (the default): the application only creates a
 //! // channel and forwards messages; offer, answer and ICE credentials follow by themselves.
 //! let fp = |b| Fingerprint { algorithm: "sha-256".into(), value: vec![b; 32] };
-//! let start = Instant::now(); // any instant: the sessions only compare the ones they get
+//! // The adapter reads the clock, never the core: this example is the adapter here. Any
+//! // instant does; the sessions only compare the ones they are given.
+//! let start = <Instant>::now();
 //! let mut a = Session::new(Config::new([1; 32], vec![fp(0xaa)], false), start);
 //! let mut b = Session::new(Config::new([2; 32], vec![fp(0xbb)], true), start);
 //! a.create_data_channel("chat", Default::default()).unwrap();

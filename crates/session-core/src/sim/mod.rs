@@ -11,8 +11,8 @@
 //! use session_core::sim::{Sim, SimConfig};
 //! use session_core::state::PeerConnectionState;
 //!
-//! // Virtual time is offset from any instant (tests pass a real one).
-//! let mut sim = Sim::new(SimConfig::default(), Instant::now());
+//! // Virtual time is offset from any instant (the test, not the core, reads the clock).
+//! let mut sim = Sim::new(SimConfig::default(), <Instant>::now());
 //! sim.a_mut().create_data_channel("chat", Default::default()).unwrap();
 //! assert!(sim.run_until_settled(Duration::from_secs(10)));
 //! assert!(sim.violations().is_empty());
