@@ -473,6 +473,15 @@ impl Run {
         (local, remote)
     }
 
+    /// A's watcher saw the fault (an OS event) and the policy restarted for it.
+    fn assert_network_change_restarted(&self) {
+        assert!(
+            matches!(self.restart(), Some((_, RestartReason::NetworkChanged))),
+            "no automatic restart for the network change: {:?}",
+            self.report
+        );
+    }
+
     /// The times of this run as a `RESULT` line (ms) for `cargo xtask bench --only faults`.
     fn result(&self, case: &str) {
         let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
@@ -534,11 +543,7 @@ fn link_down_moves_the_session_to_the_other_link() {
         r.resumed - r.down,
         r.promotion()
     );
-    assert!(
-        matches!(r.restart(), Some((_, RestartReason::NetworkChanged))),
-        "the watcher did not trigger the restart: {:?}",
-        r.report
-    );
+    r.assert_network_change_restarted();
 }
 
 #[test]
@@ -566,11 +571,7 @@ fn ten_application_restarts_leave_the_recovery_of_a_later_link_failure_intact() 
     r.moved_to_the_other_link();
     r.print("ten restart_ice, then link down");
     r.result("ten_restarts_then_link_down");
-    assert!(
-        matches!(r.restart(), Some((_, RestartReason::NetworkChanged))),
-        "no automatic restart after the link went down: {:?}",
-        r.report
-    );
+    r.assert_network_change_restarted();
 }
 
 #[test]
@@ -588,11 +589,7 @@ fn an_address_removed_moves_the_session_to_the_other_link() {
     r.moved_to_the_other_link();
     r.print("address removed, then added back");
     r.result("address_removed");
-    assert!(
-        matches!(r.restart(), Some((_, RestartReason::NetworkChanged))),
-        "the watcher did not trigger the restart: {:?}",
-        r.report
-    );
+    r.assert_network_change_restarted();
 }
 
 /// Long outages (20 s and 60 s): not in the default run (they take 90 s);

@@ -64,8 +64,8 @@ impl Restart {
         negotiated: Option<&IceCredentials>,
         fresh: impl FnOnce() -> IceCredentials,
     ) -> IceCredentials {
-        if let Some(p) = self.proposed.as_ref().or(negotiating) {
-            return p.clone();
+        if let Some(c) = self.in_progress(negotiating) {
+            return c;
         }
         match negotiated {
             Some(c) if self.requested.is_none() => c.clone(),
@@ -82,8 +82,8 @@ impl Restart {
         negotiated: Option<&IceCredentials>,
         fresh: impl FnOnce() -> IceCredentials,
     ) -> IceCredentials {
-        if let Some(p) = self.proposed.as_ref().or(negotiating) {
-            return p.clone();
+        if let Some(c) = self.in_progress(negotiating) {
+            return c;
         }
         match negotiated {
             Some(c) if !self.remote => c.clone(),
@@ -92,6 +92,12 @@ impl Restart {
                 self.propose(creds)
             }
         }
+    }
+
+    /// The credentials the exchange in progress already uses: those proposed, else those of
+    /// the generation being negotiated.
+    fn in_progress(&self, negotiating: Option<&IceCredentials>) -> Option<IceCredentials> {
+        self.proposed.as_ref().or(negotiating).cloned()
     }
 
     fn propose(&mut self, creds: IceCredentials) -> IceCredentials {
