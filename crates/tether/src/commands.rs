@@ -9,7 +9,7 @@ use session_core::channel::DataChannelInit;
 use session_core::config::{IceServer, IceTransportPolicy};
 use session_core::session::Event;
 use session_core::state::PeerConnectionState;
-use session_core::transport::Generation;
+use session_core::transport::{Generation, TransportId};
 use signaling_ws::{
     client_tls_with_roots, ClientConfig, RoomTokenKey, Server, ServerConfig, ServerError,
     ServerTls, SignalingClient,
@@ -25,7 +25,7 @@ use crate::page::PAGE;
 use crate::peer_media::{
     describe_recording, echo_track, record, FileSource, PeerMediaOptions, Recording,
 };
-use crate::timeline::{describe, describe_pair};
+use crate::timeline::{describe, describe_pair_on};
 use crate::transfer::{self, TransferReport};
 
 /// Options of `tether signal`.
@@ -140,6 +140,11 @@ pub struct PeerOptions {
     pub restart_every: Option<Duration>,
     /// A line `restart` on standard input restarts ICE (the binary sets it).
     pub restart_on_stdin: bool,
+    /// Restarts (timer, standard input) restart only this m-section's transport
+    /// (`--restart-mid`; a partial restart, for unbundled sessions).
+    pub restart_mid: Option<String>,
+    /// A transport per m-section (`BundlePolicy::MaxCompat`, `--unbundled`).
+    pub unbundled: bool,
     /// Send this file over a data channel, then hang up (`--send-data`).
     pub send_data: Option<PathBuf>,
     /// Write a file the other peer sends into this directory (`--receive-data`).
@@ -171,6 +176,9 @@ impl PeerOptions {
         }
         if self.relay_only {
             config.ice_transport_policy = IceTransportPolicy::Relay;
+        }
+        if self.unbundled {
+            config.bundle_policy = session_core::config::BundlePolicy::MaxCompat;
         }
         config
     }
@@ -226,6 +234,8 @@ struct Restarts {
     active: Generation,
     /// A restart asked for and not switched yet: when, and the pair it started from.
     pending: Option<(std::time::Instant, Option<String>)>,
+    /// Restart only this m-section's transport (`--restart-mid`).
+    mid: Option<String>,
 }
 
 impl Restarts {
@@ -253,6 +263,7 @@ impl Restarts {
             stdin,
             active: Generation(0),
             pending: None,
+            mid: opts.restart_mid.clone(),
         }
     }
 
@@ -280,19 +291,43 @@ impl Restarts {
             return;
         }
         let old = self.pair(pc, self.active).await;
+        let what = match &self.mid {
+            Some(mid) => format!("the transport of mid {mid}"),
+            None => "ICE".to_owned(),
+        };
         eprintln!(
-            "restarting ICE (from {})",
+            "restarting {what} (from {})",
             old.as_deref().unwrap_or("no selected pair")
         );
         self.pending = Some((std::time::Instant::now(), old));
-        if let Err(e) = pc.restart_ice().await {
-            eprintln!("cannot restart ICE: {e}");
+        let started = match &self.mid {
+            Some(mid) => pc.restart_ice_transport(mid).await,
+            None => pc.restart_ice().await,
+        };
+        if let Err(e) = started {
+            eprintln!("cannot restart {what}: {e}");
             self.pending = None;
         }
     }
 
     /// A generation carries the traffic now; reports the restart it completes, if any.
-    async fn promoted(&mut self, pc: &PeerConnection, generation: Generation) {
+    async fn promoted(
+        &mut self,
+        pc: &PeerConnection,
+        transport: TransportId,
+        generation: Generation,
+    ) {
+        // With --restart-mid, only that mid's transport is followed.
+        if let Some(mid) = &self.mid {
+            let ours = pc.stats().await.ok().is_some_and(|s| {
+                s.transports
+                    .iter()
+                    .any(|t| t.id == transport && t.mids.contains(mid))
+            });
+            if !ours {
+                return;
+            }
+        }
         self.active = generation;
         let Some((asked, old)) = self.pending.take() else {
             return;
@@ -308,7 +343,15 @@ impl Restarts {
 
     async fn pair(&self, pc: &PeerConnection, generation: Generation) -> Option<String> {
         let stats = pc.stats().await.ok()?;
-        describe_pair(&stats, generation)
+        // With --restart-mid, the pair of that mid's transport.
+        let transport = self.mid.as_ref().and_then(|mid| {
+            stats
+                .transports
+                .iter()
+                .find(|t| t.mids.contains(mid))
+                .map(|t| t.id)
+        });
+        describe_pair_on(&stats, transport, generation)
     }
 }
 
@@ -457,8 +500,8 @@ pub async fn run_peer_with_media(
                         None => eprintln!("ignoring a file transfer (no --receive-data DIR)"),
                     }
                 }
-                Some(PeerEvent::Session(Event::IceGenerationPromoted { generation, .. })) => {
-                    restarts.promoted(&pc, generation).await;
+                Some(PeerEvent::Session(Event::IceGenerationPromoted { transport, generation })) => {
+                    restarts.promoted(&pc, transport, generation).await;
                 }
                 Some(PeerEvent::DataChannel(d)) => eprintln!("ignoring data channel {:?}", d.label()),
                 Some(PeerEvent::Session(Event::Closed(by))) => {

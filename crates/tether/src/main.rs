@@ -120,6 +120,7 @@ Examples:
   tether peer --server ws://127.0.0.1:8080/ws --room \"$ROOM\" --receive-data downloads/
   tether peer ... --ice-server turn:turn.example.org:3478 --ice-username u \\
                   --ice-credential p --relay-only --restart-every 10
+  tether peer ... --unbundled --send vp8.ivf --restart-mid 0 --restart-every 5
 
 While it runs, a line `restart` on standard input restarts ICE; every restart prints the old
 and the new selected pair and how long the switch took.
@@ -182,6 +183,14 @@ Roles: with --role auto (the default) the peer whose id sorts first is polite, a
         /// restarts it too).
         #[arg(long, value_name = "SECS")]
         restart_every: Option<f64>,
+        /// Restarts (--restart-every, a `restart` line) restart only this m-section's
+        /// transport: a partial ICE restart, for unbundled sessions (--unbundled, or a peer
+        /// that does not bundle). A bundled mid is refused with the mids it shares.
+        #[arg(long, value_name = "MID")]
+        restart_mid: Option<String>,
+        /// A transport per m-section (no BUNDLE: `BundlePolicy::MaxCompat`).
+        #[arg(long)]
+        unbundled: bool,
         /// Send FILE over a data channel (SHA-256 checked by the receiver), then hang up.
         #[arg(long, value_name = "FILE")]
         send_data: Option<PathBuf>,
@@ -306,6 +315,8 @@ async fn run(command: Command) -> Result<(), CliError> {
             ice_credential,
             relay_only,
             restart_every,
+            restart_mid,
+            unbundled,
             send_data,
             receive_data,
         } => {
@@ -332,6 +343,8 @@ async fn run(command: Command) -> Result<(), CliError> {
                 relay_only,
                 restart_every,
                 restart_on_stdin: true,
+                restart_mid,
+                unbundled,
                 send_data,
                 receive_data,
             };

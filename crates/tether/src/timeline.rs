@@ -107,10 +107,19 @@ pub(crate) fn describe(ev: &Event) -> Option<String> {
 
 /// The selected pair of `generation` as [`Stats`] give it; `None` until it is known.
 pub(crate) fn describe_pair(stats: &Stats, generation: Generation) -> Option<String> {
+    describe_pair_on(stats, None, generation)
+}
+
+/// [`describe_pair`] of `transport`'s generation (the first transport's when `None`).
+pub(crate) fn describe_pair_on(
+    stats: &Stats,
+    transport: Option<session_core::transport::TransportId>,
+    generation: Generation,
+) -> Option<String> {
     let g = stats
         .generations
         .iter()
-        .find(|g| g.generation == generation)?;
+        .find(|g| g.generation == generation && transport.is_none_or(|t| g.transport == t))?;
     let (local, remote) = (g.local?, g.remote?);
     let typ = |t: &Option<session_core::candidate::CandidateType>| {
         t.map(|t| format!(" {}", t.as_str())).unwrap_or_default()

@@ -239,6 +239,51 @@ fn restarts_from_the_timer_and_from_standard_input_report_both_pairs() {
     assert_eq!(b.exit_code().unwrap(), Some(0));
 }
 
+/// `--unbundled --restart-mid MID`: the timer restarts only that m-section's transport (a
+/// partial restart) and reports its old and new pair; an unknown mid is refused with a message
+/// and the peer carries on.
+#[test]
+fn restart_mid_restarts_one_unbundled_transport_and_refuses_an_unknown_mid() {
+    let server = SignalProcess::start(&[]);
+    let room = format!("restart-mid-{}", std::process::id());
+    let mut a = PeerProcess::start(
+        &server.ws_url,
+        &room,
+        &[
+            "--unbundled",
+            "--restart-mid",
+            "0",
+            "--restart-every",
+            "0.7",
+        ],
+    );
+    a.expect_line(false, "joined as peer").unwrap();
+    let mut b = PeerProcess::start(
+        &server.ws_url,
+        &room,
+        &["--unbundled", "--restart-mid", "9"],
+    );
+    b.expect_line(false, "chat channel open").unwrap();
+    a.expect_line(false, "ICE restart: from ICE generation 0 selected pair")
+        .unwrap();
+    println!("{}", a.log.last().unwrap());
+    assert!(a
+        .log
+        .last()
+        .unwrap()
+        .contains("; to ICE generation 1 selected pair"));
+    b.type_line("restart");
+    b.expect_line(false, "cannot restart the transport of mid 9")
+        .unwrap();
+    println!("{}", b.log.last().unwrap());
+    // B carries on: A's next partial restart completes on both sides.
+    a.expect_line(false, "ICE restart: from ICE generation 1 selected pair")
+        .unwrap();
+    a.terminate();
+    assert_eq!(a.exit_code().unwrap(), Some(0));
+    assert_eq!(b.exit_code().unwrap(), Some(0));
+}
+
 /// A coturn TURN server on 127.0.0.1 with one long-term-credential user, killed (by PID)
 /// when dropped.
 struct Coturn {
