@@ -40,6 +40,9 @@ pub struct DemoOptions {
     pub transfer_bytes: usize,
     /// Print nothing while running (the report still has the timeline).
     pub quiet: bool,
+    /// A transport per m-section (no BUNDLE), and the restart step restarts only the video
+    /// transport (a partial restart) while audio and data keep theirs.
+    pub unbundled: bool,
 }
 
 impl Default for DemoOptions {
@@ -47,6 +50,7 @@ impl Default for DemoOptions {
         Self {
             transfer_bytes: 4 * 1024 * 1024,
             quiet: false,
+            unbundled: false,
         }
     }
 }
@@ -60,8 +64,12 @@ pub struct DemoReport {
     pub bulk_bytes: u64,
     /// Bulk transfer throughput, MiB/s.
     pub throughput_mib_s: f64,
-    /// `restart_ice()` to the new ICE generation carrying the caller's traffic.
+    /// `restart_ice()` to the new ICE generation carrying the caller's traffic (unbundled:
+    /// `restart_ice_transport` of the video mid to its new generation).
     pub restart_switch: Duration,
+    /// Unbundled: the generation each transport (by its mids) carries traffic on at the end;
+    /// only the video transport's moved. Empty when bundled.
+    pub transports_after: Vec<(Vec<String>, u32)>,
     /// The longest gap between two messages arriving while the restart was in flight (they
     /// are sent every 5 ms).
     pub restart_gap: Duration,
@@ -104,6 +112,11 @@ impl DemoReport {
             "throughput_mib_s": self.throughput_mib_s,
             "restart_switch_ms": ms(self.restart_switch),
             "restart_gap_ms": ms(self.restart_gap),
+            "transports_after": self
+                .transports_after
+                .iter()
+                .map(|(mids, g)| serde_json::json!({ "mids": mids, "generation": g }))
+                .collect::<Vec<_>>(),
             "path_before": self.path_before.map(|a| a.to_string()),
             "path_after": self.path_after.map(|a| a.to_string()),
             "messages": self.messages,
@@ -308,8 +321,11 @@ async fn receive(mut dc: DataChannel, timeline: Arc<Timeline>) -> Result<Receive
     }
 }
 
-fn loopback_config(polite: bool) -> PeerConfig {
+fn loopback_config(polite: bool, unbundled: bool) -> PeerConfig {
     let mut c = PeerConfig::new(polite);
+    if unbundled {
+        c.bundle_policy = session_core::config::BundlePolicy::MaxCompat;
+    }
     c.gather = GatherOptions::loopback_only();
     c.ice_servers = Vec::new();
     c.retire_grace = Duration::from_millis(500);
@@ -370,10 +386,12 @@ async fn session(
     // The taps note the candidates (and descriptions) each peer connection signals.
     let caller_sig = SignalTap::new(caller_sig, "caller", tl.clone());
     let callee_sig = SignalTap::new(callee_sig, "callee", tl.clone());
-    let (caller, caller_events) = PeerConnection::new(loopback_config(false), caller_sig)
-        .map_err(|e| fail(step)(e.to_string()))?;
-    let (callee, callee_events) = PeerConnection::new(loopback_config(true), callee_sig)
-        .map_err(|e| fail(step)(e.to_string()))?;
+    let (caller, caller_events) =
+        PeerConnection::new(loopback_config(false, opts.unbundled), caller_sig)
+            .map_err(|e| fail(step)(e.to_string()))?;
+    let (callee, callee_events) =
+        PeerConnection::new(loopback_config(true, opts.unbundled), callee_sig)
+            .map_err(|e| fail(step)(e.to_string()))?;
     let (caller, callee) = (Arc::new(caller), Arc::new(callee));
     let mut caller_notes = pump(
         "caller",
@@ -472,6 +490,24 @@ async fn session(
         .await
         .ok()
         .and_then(|s| s.generations.first().and_then(|g| g.local));
+    // Unbundled: the video m-section's mid, whose transport alone restarts.
+    let video_mid = if opts.unbundled {
+        let local = caller
+            .local_description()
+            .await
+            .map_err(|e| fail(step)(e.to_string()))?
+            .ok_or_else(|| fail(step)("no local description".into()))?;
+        let parsed = session_core::sdp::parse(&local.sdp).map_err(|e| fail(step)(e.to_string()))?;
+        let mid = parsed
+            .media
+            .iter()
+            .find(|m| m.kind == session_core::sdp::MediaKind::Video)
+            .map(|m| m.mid.clone())
+            .ok_or_else(|| fail(step)("no video m-section".into()))?;
+        Some(mid)
+    } else {
+        None
+    };
     let mut restart_at: Option<Instant> = None;
     let mut switched: Option<(Instant, u64)> = None;
     let deadline = Instant::now() + STEP;
@@ -483,11 +519,28 @@ async fn session(
             )));
         }
         if seq == restart_first + PACED_LEAD {
-            tl.note("caller", "restart_ice() (as if the network changed)");
-            caller
-                .restart_ice()
-                .await
-                .map_err(|e| fail(step)(e.to_string()))?;
+            match &video_mid {
+                Some(mid) => {
+                    tl.note(
+                        "caller",
+                        format!(
+                            "restart_ice_transport({mid:?}): a partial restart, video's \
+                             transport alone (audio and data keep theirs)"
+                        ),
+                    );
+                    caller
+                        .restart_ice_transport(mid)
+                        .await
+                        .map_err(|e| fail(step)(e.to_string()))?;
+                }
+                None => {
+                    tl.note("caller", "restart_ice() (as if the network changed)");
+                    caller
+                        .restart_ice()
+                        .await
+                        .map_err(|e| fail(step)(e.to_string()))?;
+                }
+            }
             restart_at = Some(Instant::now());
         }
         dc.send(payload(seq, CHUNK))
@@ -620,6 +673,34 @@ async fn session(
             after.generations.len()
         ),
     );
+    let transports_after: Vec<(Vec<String>, u32)> = if opts.unbundled {
+        after
+            .transports
+            .iter()
+            .filter_map(|t| {
+                let g = after
+                    .generations
+                    .iter()
+                    .find(|g| g.transport == t.id && g.promoted)?;
+                Some((t.mids.clone(), g.generation.0))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !transports_after.is_empty() {
+        tl.note(
+            "caller",
+            format!(
+                "transports after the partial restart (mids: generation): {}",
+                transports_after
+                    .iter()
+                    .map(|(mids, g)| format!("{}: {g}", mids.join(",")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+    }
 
     // Close from the caller: both sides close, the callee's channel ends.
     let step = "closing";
@@ -669,6 +750,7 @@ async fn session(
         bulk_bytes,
         throughput_mib_s,
         restart_switch,
+        transports_after,
         restart_gap,
         path_before,
         path_after,

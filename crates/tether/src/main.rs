@@ -67,6 +67,10 @@ intact; 1 otherwise (the summary counts them: \"lost\", \"data_loss\").")]
         /// Print only a machine-readable JSON summary on stdout.
         #[arg(long)]
         json: bool,
+        /// A transport per m-section (no BUNDLE); the ICE restart step is then a partial
+        /// restart of the video transport alone.
+        #[arg(long)]
+        unbundled: bool,
     },
     /// Run the WebSocket signaling server, with the browser page at /, until Ctrl-C or SIGTERM.
     #[command(after_help = "\
@@ -245,10 +249,15 @@ async fn shutdown_signal() {
 
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Demo { mib, json } => {
+        Command::Demo {
+            mib,
+            json,
+            unbundled,
+        } => {
             let opts = DemoOptions {
                 transfer_bytes: mib.max(1) * 1024 * 1024,
                 quiet: json,
+                unbundled,
             };
             match run_demo(opts).await {
                 Ok(report) => {

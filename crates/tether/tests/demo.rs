@@ -9,6 +9,7 @@ async fn demo_runs_the_whole_session() {
     let opts = DemoOptions {
         transfer_bytes: 1024 * 1024,
         quiet: true,
+        unbundled: false,
     };
     let report = tokio::time::timeout(Duration::from_secs(30), run_demo(opts))
         .await
@@ -71,4 +72,43 @@ async fn demo_runs_the_whole_session() {
     ] {
         assert!(text.contains(step), "no {step:?} in the timeline:\n{text}");
     }
+}
+
+/// `tether demo --unbundled`: a transport per m-section, and the restart step restarts the
+/// video transport alone: it ends on generation 1, audio's and data's on generation 0, and
+/// nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbundled_demo_restarts_the_video_transport_alone() {
+    let opts = DemoOptions {
+        transfer_bytes: 1024 * 1024,
+        quiet: true,
+        unbundled: true,
+    };
+    let report = tokio::time::timeout(Duration::from_secs(30), run_demo(opts))
+        .await
+        .expect("the demo took longer than 30 s")
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}\n{report}", report.timeline.join("\n"));
+    assert!(report.ok(), "{:?}", report.data_loss);
+    assert!(report
+        .timeline
+        .iter()
+        .any(|l| l.contains("restart_ice_transport(")));
+    let t = &report.transports_after;
+    assert_eq!(
+        t.len(),
+        3,
+        "audio, video, data on their own transports: {t:?}"
+    );
+    assert_eq!(
+        t.iter().filter(|(_, g)| *g == 1).count(),
+        1,
+        "exactly one transport (video's) restarted: {t:?}"
+    );
+    assert_eq!(t.iter().filter(|(_, g)| *g == 0).count(), 2, "{t:?}");
+    let m = &report.media;
+    assert!(
+        m.video_frames_received > 0 && m.audio_frames_received > 0,
+        "{m:?}"
+    );
 }
