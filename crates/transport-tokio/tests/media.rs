@@ -326,7 +326,19 @@ async fn ice_restart_from_each_side_mid_stream_loses_no_frame() {
     let r = run("restart", sa, sb, |a, mut ae, b, _be| async move {
         tokio::time::sleep(Duration::from_millis(800)).await;
         a.restart_ice().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // B restarts once A's restart completed (its generation carries the traffic): a
+        // restart asked while A's exchange is still under way would merge into it, and no
+        // third generation would ever come (a fixed sleep left that to the machine's speed).
+        wait_event(&mut ae, WAIT, |ev| match ev {
+            PeerEvent::Session(Event::IceGenerationPromoted { generation, .. })
+                if generation.0 >= 1 =>
+            {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         b.restart_ice().await.unwrap();
         // Both restarts completed: the third generation carries the traffic.
         let generation = wait_event(&mut ae, WAIT, |ev| match ev {
