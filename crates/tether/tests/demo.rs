@@ -4,18 +4,24 @@ use std::time::Duration;
 
 use tether::{run_demo, DataLoss, DemoOptions};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_runs_the_whole_session() {
+/// Runs the demo (1 MiB, quiet) within 30 s and prints its timeline and summary.
+async fn demo(unbundled: bool) -> tether::DemoReport {
     let opts = DemoOptions {
         transfer_bytes: 1024 * 1024,
         quiet: true,
-        unbundled: false,
+        unbundled,
     };
     let report = tokio::time::timeout(Duration::from_secs(30), run_demo(opts))
         .await
         .expect("the demo took longer than 30 s")
         .unwrap_or_else(|e| panic!("{e}"));
     println!("{}\n{report}", report.timeline.join("\n"));
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_the_whole_session() {
+    let report = demo(false).await;
     assert!(report.ok(), "{:?}", report.data_loss);
     assert_eq!(report.lost, 0);
     assert_eq!(report.data_loss, DataLoss::default());
@@ -79,16 +85,7 @@ async fn demo_runs_the_whole_session() {
 /// nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbundled_demo_restarts_the_video_transport_alone() {
-    let opts = DemoOptions {
-        transfer_bytes: 1024 * 1024,
-        quiet: true,
-        unbundled: true,
-    };
-    let report = tokio::time::timeout(Duration::from_secs(30), run_demo(opts))
-        .await
-        .expect("the demo took longer than 30 s")
-        .unwrap_or_else(|e| panic!("{e}"));
-    println!("{}\n{report}", report.timeline.join("\n"));
+    let report = demo(true).await;
     assert!(report.ok(), "{:?}", report.data_loss);
     assert!(report
         .timeline

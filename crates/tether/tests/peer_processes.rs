@@ -222,14 +222,7 @@ fn restarts_from_the_timer_and_from_standard_input_report_both_pairs() {
     a.expect_line(false, "joined as peer").unwrap();
     let mut b = PeerProcess::start(&server.ws_url, &room, &[]);
     b.expect_line(false, "chat channel open").unwrap();
-    a.expect_line(false, "ICE restart: from ICE generation 0 selected pair")
-        .unwrap();
-    println!("{}", a.log.last().unwrap());
-    assert!(a
-        .log
-        .last()
-        .unwrap()
-        .contains("; to ICE generation 1 selected pair"));
+    expect_restart_report(&mut a, 0);
     b.type_line("restart");
     b.expect_line(false, "ICE restart: from ICE generation")
         .unwrap();
@@ -264,14 +257,7 @@ fn restart_mid_restarts_one_unbundled_transport_and_refuses_an_unknown_mid() {
         &["--unbundled", "--restart-mid", "9"],
     );
     b.expect_line(false, "chat channel open").unwrap();
-    a.expect_line(false, "ICE restart: from ICE generation 0 selected pair")
-        .unwrap();
-    println!("{}", a.log.last().unwrap());
-    assert!(a
-        .log
-        .last()
-        .unwrap()
-        .contains("; to ICE generation 1 selected pair"));
+    expect_restart_report(&mut a, 0);
     b.type_line("restart");
     b.expect_line(false, "cannot restart the transport of mid 9")
         .unwrap();
@@ -282,6 +268,21 @@ fn restart_mid_restarts_one_unbundled_transport_and_refuses_an_unknown_mid() {
     a.terminate();
     assert_eq!(a.exit_code().unwrap(), Some(0));
     assert_eq!(b.exit_code().unwrap(), Some(0));
+}
+
+/// Waits for `p`'s report of a restart from ICE generation `from` to the next, with both pairs.
+fn expect_restart_report(p: &mut PeerProcess, from: u32) {
+    p.expect_line(
+        false,
+        &format!("ICE restart: from ICE generation {from} selected pair"),
+    )
+    .unwrap();
+    let line = p.log.last().unwrap();
+    println!("{line}");
+    assert!(
+        line.contains(&format!("; to ICE generation {} selected pair", from + 1)),
+        "{line}"
+    );
 }
 
 /// A coturn TURN server on 127.0.0.1 with one long-term-credential user, killed (by PID)
