@@ -548,6 +548,23 @@ pub async fn run_peer_with_media(
                 }
                 None => {
                     eprintln!("the chat channel closed");
+                    // The channel ends with the session too: the session's own `Closed`
+                    // (who closed it) follows at once then. Say it, whichever of the two the
+                    // select saw first.
+                    let closed = tokio::time::timeout(Duration::from_millis(200), async {
+                        loop {
+                            match events.recv().await {
+                                Some(PeerEvent::Session(Event::Closed(by))) => return Some(by),
+                                Some(_) => {}
+                                None => return None,
+                            }
+                        }
+                    })
+                    .await;
+                    if let Ok(Some(by)) = closed {
+                        eprintln!("closed ({by:?})");
+                        remote_closed = true;
+                    }
                     break;
                 }
             },
