@@ -62,7 +62,9 @@ impl Session {
         for (t, g) in stale {
             self.retire_generation(t, g);
         }
-        // Transports no m-section uses any more are closed.
+        // Transports no m-section uses any more are closed, and a restart asked of one ends:
+        // no exchange can carry it (e.g. the m-section of a rolled-back offer: its restart
+        // would otherwise keep asking for a negotiation that never includes it).
         let used: Vec<TransportId> = tags(&local)
             .iter()
             .filter(|(mid, _)| accepted(mid))
@@ -70,6 +72,9 @@ impl Session {
             .collect();
         for i in 0..self.transports.len() {
             let t = TransportId(i as u32);
+            if !used.contains(&t) {
+                self.transports[i].restart.end();
+            }
             if !used.contains(&t)
                 && !self.transports[i].closed
                 && self.transports[i].has_generation()

@@ -167,6 +167,13 @@ pub fn sim_fingerprint(peer: PeerId) -> Fingerprint {
 impl Sim {
     /// Two sessions with default configurations (A polite, B impolite, perfect negotiation).
     pub fn new(cfg: SimConfig, start: Instant) -> Self {
+        let (a, b) = Self::default_configs(&cfg);
+        Self::with_configs(cfg, a, b, start)
+    }
+
+    /// The configurations [`Sim::new`] gives A and B (seeded from `cfg.seed`), to change a
+    /// field and pass to [`Sim::with_configs`].
+    pub fn default_configs(cfg: &SimConfig) -> (Config, Config) {
         let a = Config::new(
             seed_bytes(cfg.seed, 0xA),
             vec![sim_fingerprint(PeerId::A)],
@@ -177,7 +184,7 @@ impl Sim {
             vec![sim_fingerprint(PeerId::B)],
             false,
         );
-        Self::with_configs(cfg, a, b, start)
+        (a, b)
     }
 
     /// Two sessions with the given configurations.

@@ -35,7 +35,7 @@ use session_core::signaling::{SdpType, SignalingState};
 use session_core::sim::{sim_fingerprint, PeerId, Sim, SimConfig};
 use session_core::state::{IceConnectionState, PeerConnectionState};
 use session_core::transceiver::answer_direction;
-use session_core::transport::TransportCommand;
+use session_core::transport::{TransportCommand, TransportId};
 
 /// Cases of the simulator property per default run.
 const SIM_CASES: u32 = 7_000;

@@ -143,6 +143,12 @@ enum ManualOp {
     RestartIce {
         side: usize,
     },
+    /// `restart_ice_transport` for the first mid of the side's transport number `idx`
+    /// (modulo their count).
+    RestartIceTransport {
+        side: usize,
+        idx: usize,
+    },
     Forward {
         side: usize,
     },
@@ -187,6 +193,8 @@ fn manual_op() -> impl Strategy<Value = ManualOp> {
         2 => (side.clone(), cand_src).prop_map(|(side, src)| ManualOp::AddCandidate { side, src }),
         2 => (side.clone(), 0..4u8).prop_map(|(side, what)| ManualOp::AddMedia { side, what }),
         1 => side.clone().prop_map(|side| ManualOp::RestartIce { side }),
+        1 => (side.clone(), 0..4usize)
+            .prop_map(|(side, idx)| ManualOp::RestartIceTransport { side, idx }),
         1 => side.clone().prop_map(|side| ManualOp::Forward { side }),
         // Rare: most sequences should exercise an open session.
         1 => prop::bool::weighted(0.3).prop_flat_map(move |rare| {
@@ -298,13 +306,16 @@ enum Expect {
     OkOrContentError(St),
 }
 
-fn manual_session(seed: u8, polite: bool) -> Session {
+fn manual_session(seed: u8, polite: bool, unbundled: bool) -> Session {
     let mut cfg = Config::new(
         [seed; 32],
         vec![sim_fingerprint(if polite { PeerId::A } else { PeerId::B })],
         polite,
     );
     cfg.negotiation = Negotiation::Manual;
+    if unbundled {
+        cfg.bundle_policy = BundlePolicy::MaxCompat;
+    }
     Session::new(cfg, t0())
 }
 
@@ -677,6 +688,18 @@ impl Manual {
                 }
             }
             ManualOp::RestartIce { side } => self.sessions[side].restart_ice(now),
+            ManualOp::RestartIceTransport { side, idx } => {
+                let s = &mut self.sessions[side];
+                let mids: Vec<String> = s
+                    .transports()
+                    .iter()
+                    .filter_map(|t| s.mids_of_transport(t.id).into_iter().next())
+                    .collect();
+                if !mids.is_empty() {
+                    let mid = mids[idx % mids.len()].clone();
+                    s.restart_ice_transport(&mid, now);
+                }
+            }
             ManualOp::Forward { side } => {
                 let o = 1 - side;
                 let msgs = std::mem::take(&mut self.model[side].outbox);
@@ -708,11 +731,11 @@ impl Manual {
     }
 }
 
-fn run_manual_case(seed: u8, ops: &[ManualOp]) -> Result<(), String> {
+fn run_manual_case(seed: u8, unbundled: bool, ops: &[ManualOp]) -> Result<(), String> {
     let mut m = Manual {
         sessions: [
-            manual_session(seed, true),
-            manual_session(seed ^ 0x5a, false),
+            manual_session(seed, true, unbundled),
+            manual_session(seed ^ 0x5a, false, unbundled),
         ],
         model: [Side::new(), Side::new()],
         log: Vec::new(),
@@ -734,10 +757,11 @@ proptest! {
     #[test]
     fn manual_jsep_matches_model(
         seed in any::<u8>(),
+        unbundled in prop::bool::weighted(0.3),
         ops in prop::collection::vec(manual_op(), 1..40),
     ) {
-        let result = run_manual_case(seed, &ops);
-        prop_assert!(result.is_ok(), "session seed byte {seed}: {}", result.unwrap_err());
+        let result = run_manual_case(seed, unbundled, &ops);
+        prop_assert!(result.is_ok(), "session seed byte {seed} (unbundled: {unbundled}): {}", result.unwrap_err());
     }
 }
 

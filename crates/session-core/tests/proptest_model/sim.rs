@@ -50,6 +50,12 @@ enum SimOp {
     RestartIce {
         side: PeerId,
     },
+    /// A partial restart: `restart_ice_transport` for the first mid of the side's transport
+    /// number `idx` (modulo their count; one transport per m-section when unbundled).
+    RestartIceTransport {
+        side: PeerId,
+        idx: usize,
+    },
     /// `set_configuration` with ice servers variant `servers` (3: an invalid URL).
     SetConfiguration {
         side: PeerId,
@@ -78,6 +84,9 @@ struct SimCase {
     net: NetProfile,
     /// Connect (and settle) before the operations.
     warmup: bool,
+    /// Both peers use `BundlePolicy::MaxCompat` (a transport per m-section) instead of
+    /// max-bundle.
+    unbundled: bool,
     ops: Vec<SimOp>,
     /// Close `side` before operation `at` (rare).
     close: Option<(usize, PeerId)>,
@@ -108,6 +117,7 @@ fn sim_op() -> impl Strategy<Value = SimOp> {
             .prop_map(|(side, idx, dir)| SimOp::SetDirection { side, idx, dir }),
         1 => (peer(), 0..8usize).prop_map(|(side, idx)| SimOp::StopTransceiver { side, idx }),
         2 => peer().prop_map(|side| SimOp::RestartIce { side }),
+        2 => (peer(), 0..4usize).prop_map(|(side, idx)| SimOp::RestartIceTransport { side, idx }),
         1 => (peer(), 0..4u8, any::<bool>())
             .prop_map(|(side, servers, relay)| SimOp::SetConfiguration { side, servers, relay }),
         1 => (peer(), any::<bool>())
@@ -131,13 +141,15 @@ fn sim_case() -> impl Strategy<Value = SimCase> {
         any::<u64>(),
         net_profile(),
         prop::bool::weighted(0.8),
+        prop::bool::weighted(0.3),
         prop::collection::vec(sim_op(), 0..14),
         prop::option::weighted(0.08, (0..14usize, peer())),
     )
-        .prop_map(|(seed, net, warmup, ops, close)| SimCase {
+        .prop_map(|(seed, net, warmup, unbundled, ops, close)| SimCase {
             seed,
             net,
             warmup,
+            unbundled,
             ops,
             close,
         })
@@ -199,8 +211,14 @@ struct SimModel {
     seen_closed: [bool; 2],
     /// Configuration of each side as the model knows it: (ice servers variant, relay).
     config: [(u8, bool); 2],
-    /// An ICE restart was requested (by either side) after the baseline.
+    /// A full ICE restart (every transport) was requested by either side after the baseline:
+    /// `restart_ice`, a configuration change, a network change.
     restart_requested: bool,
+    /// Mids whose transport alone was restarted (`restart_ice_transport`, either side) after
+    /// the baseline: that transport's credentials must change, and no other's because of it.
+    partial_restarts: Vec<String>,
+    /// The bundle policy of both peers.
+    bundle_policy: BundlePolicy,
     /// In-band channels created per side: (channel index, label).
     inband: [Vec<(u32, String)>; 2],
     /// Negotiated channels created on both sides: (A's index, B's index).
@@ -227,17 +245,16 @@ fn dump(sim: &Sim) -> String {
     s
 }
 
-/// Negotiated credentials of A (local and remote, every transport), sorted.
-fn credentials(sim: &Sim) -> Vec<String> {
+/// Negotiated credentials of A (local and remote) per transport.
+fn credentials(sim: &Sim) -> BTreeMap<TransportId, String> {
     let a = sim.a();
-    let mut v: Vec<String> = a
-        .transports()
+    a.transports()
         .iter()
-        .filter_map(|t| a.negotiated_credentials(t.id))
-        .map(|(l, r)| format!("{}:{}/{}:{}", l.ufrag, l.pwd, r.ufrag, r.pwd))
-        .collect();
-    v.sort();
-    v
+        .filter_map(|t| {
+            let (l, r) = a.negotiated_credentials(t.id)?;
+            Some((t.id, format!("{}:{}/{}:{}", l.ufrag, l.pwd, r.ufrag, r.pwd)))
+        })
+        .collect()
 }
 
 fn automatic_restarts(sim: &Sim, from: [usize; 2]) -> usize {
@@ -402,6 +419,19 @@ fn apply_sim_op(sim: &mut Sim, model: &mut SimModel, op: &SimOp) -> Result<(), S
             model.restart_requested = true;
             sim.peer_mut(side).session.restart_ice(now);
         }
+        SimOp::RestartIceTransport { side, idx: i } => {
+            let s = &sim.peer(side).session;
+            let mids: Vec<String> = s
+                .transports()
+                .iter()
+                .filter_map(|t| s.mids_of_transport(t.id).into_iter().next())
+                .collect();
+            if !mids.is_empty() {
+                let mid = mids[i % mids.len()].clone();
+                sim.peer_mut(side).session.restart_ice_transport(&mid, now);
+                model.partial_restarts.push(mid);
+            }
+        }
         SimOp::SetConfiguration {
             side,
             servers,
@@ -414,7 +444,7 @@ fn apply_sim_op(sim: &mut Sim, model: &mut SimModel, op: &SimOp) -> Result<(), S
                 } else {
                     IceTransportPolicy::All
                 },
-                bundle_policy: BundlePolicy::MaxBundle,
+                bundle_policy: model.bundle_policy,
                 certificate_fingerprints: vec![sim_fingerprint(side)],
             };
             let closed = sim.peer(side).session.is_closed();
@@ -440,10 +470,10 @@ fn apply_sim_op(sim: &mut Sim, model: &mut SimModel, op: &SimOp) -> Result<(), S
                 } else {
                     IceTransportPolicy::All
                 },
-                bundle_policy: if certificate {
-                    BundlePolicy::MaxBundle
-                } else {
-                    BundlePolicy::MaxCompat
+                bundle_policy: match (certificate, model.bundle_policy) {
+                    (true, p) => p,
+                    (false, BundlePolicy::MaxCompat) => BundlePolicy::MaxBundle,
+                    (false, _) => BundlePolicy::MaxCompat,
                 },
                 certificate_fingerprints: if certificate {
                     vec![sim_fingerprint(side.other_peer())]
@@ -501,7 +531,7 @@ fn count_events(sim: &Sim, p: PeerId, f: impl Fn(&Event) -> bool) -> usize {
 fn check_settled(
     sim: &Sim,
     model: &SimModel,
-    baseline: Option<&Vec<String>>,
+    baseline: Option<&BTreeMap<TransportId, String>>,
     from: [usize; 2],
 ) -> Result<(), String> {
     // Data channels.
@@ -582,16 +612,45 @@ fn check_settled(
             }
         }
     }
-    // Credentials changed iff a restart was requested.
+    // Credentials of a transport (of those negotiated at the baseline and still in use)
+    // changed iff a restart of it was requested: a full one, or a partial one of one of its
+    // m-sections. A partial restart's intent survives rollbacks and glare (the exchange must
+    // complete) and does not leak to the other transports. Automatic restarts (a full or a
+    // partial one, the event does not say which transports) excuse any change, but something
+    // must have changed.
     if let Some(before) = baseline {
         let after = credentials(sim);
-        let requested = model.restart_requested || automatic_restarts(sim, from) > 0;
-        let changed = &after != before;
-        if changed != requested {
+        let automatic = automatic_restarts(sim, from);
+        let partial: Vec<TransportId> = model
+            .partial_restarts
+            .iter()
+            .filter_map(|mid| sim.a().transport_of_mid(mid))
+            .collect();
+        let detail = || {
+            format!(
+                "full restart requested: {}, partial restarts (mids): {:?} -> A's transports {partial:?}, automatic restarts: {automatic}\nbefore {before:?}\nafter  {after:?}",
+                model.restart_requested, model.partial_restarts
+            )
+        };
+        let mut any_changed = false;
+        for (t, old) in before {
+            let Some(new) = after.get(t) else { continue };
+            let changed = new != old;
+            any_changed |= changed;
+            let requested = model.restart_requested || partial.contains(t);
+            if automatic == 0 && changed != requested {
+                return Err(format!(
+                    "transport {t:?}: credentials changed: {changed}, restart requested: {requested}\n{}",
+                    detail()
+                ));
+            }
+        }
+        // (A transport created after the baseline may be the one that restarted.)
+        let new_transport = after.keys().any(|t| !before.contains_key(t));
+        if automatic > 0 && !any_changed && !new_transport {
             return Err(format!(
-                "credentials changed: {changed}, restart requested: {requested} (explicit: {}, automatic: {})\nbefore {before:?}\nafter  {after:?}",
-                model.restart_requested,
-                automatic_restarts(sim, from)
+                "automatic restart(s) but no credentials changed\n{}",
+                detail()
             ));
         }
     }
@@ -599,8 +658,20 @@ fn check_settled(
 }
 
 fn run_sim_case(case: &SimCase) -> Result<(), String> {
-    let mut sim = Sim::new(sim_config(case), t0());
-    let mut model = SimModel::default();
+    let cfg = sim_config(case);
+    let (mut a, mut b) = Sim::default_configs(&cfg);
+    let bundle_policy = if case.unbundled {
+        BundlePolicy::MaxCompat
+    } else {
+        BundlePolicy::MaxBundle
+    };
+    a.bundle_policy = bundle_policy;
+    b.bundle_policy = bundle_policy;
+    let mut sim = Sim::with_configs(cfg, a, b, t0());
+    let mut model = SimModel {
+        bundle_policy,
+        ..SimModel::default()
+    };
     let lossy = matches!(case.net, NetProfile::Lossy { .. });
     let mut baseline = None;
     let mut from = [0, 0];
@@ -714,11 +785,39 @@ fn found_lossy_signaling_transceiver_after_warmup() {
             loss: 0.36866598378791304,
         },
         warmup: true,
+        unbundled: false,
         ops: vec![SimOp::AddTransceiver {
             side: PeerId::A,
             video: false,
             dir: Direction::SendRecv,
         }],
+        close: None,
+    };
+    if let Err(e) = run_sim_case(&case) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn found_partial_restart_of_a_transport_replaced_in_glare() {
+    let case = SimCase {
+        seed: 0,
+        net: NetProfile::Clean,
+        warmup: false,
+        unbundled: true,
+        ops: vec![
+            SimOp::AddTransceiver {
+                side: PeerId::A,
+                video: false,
+                dir: Direction::SendRecv,
+            },
+            SimOp::NegotiatedPair { id: 1000, label: 0 },
+            SimOp::Advance { ms: 0 },
+            SimOp::RestartIceTransport {
+                side: PeerId::A,
+                idx: 1,
+            },
+        ],
         close: None,
     };
     if let Err(e) = run_sim_case(&case) {
