@@ -189,6 +189,22 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
                 ],
             )
             .run(root)?;
+            // The core as a user gets it: without the `sim` feature (the workspace build
+            // enables it for tests and benches).
+            cargo(
+                "clippy session-core without sim",
+                &[
+                    "clippy",
+                    "-p",
+                    "tether-session-core",
+                    "--lib",
+                    "--locked",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )
+            .run(root)?;
             // The fuzz crate, its libFuzzer shims included (libfuzzer-sys builds on stable).
             clippy(
                 "clippy fuzz",
@@ -209,7 +225,16 @@ fn ci_step(root: &Path, name: &str) -> Result<(), String> {
             ],
         )
         .env("RUSTDOCFLAGS", "-D warnings")
-        .run(root),
+        .run(root)
+        .and_then(|()| {
+            // session-core alone, without the `sim` feature the workspace turns on.
+            cargo(
+                "doc session-core without sim",
+                &["doc", "-p", "tether-session-core", "--no-deps", "--locked"],
+            )
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .run(root)
+        }),
         "test" => test_step(&[]).run_tests(root),
         "soak" => soak::ci_step().run(root),
         "fuzz" => fuzz::smoke(root),

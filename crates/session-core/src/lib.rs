@@ -1,10 +1,10 @@
 //! Tether session core: the WebRTC session lifecycle as a sans-IO state machine.
 //!
-//! A [`Session`](session::Session) is one peer connection's brain: JSEP signaling (offers,
+//! A [`Session`] is one peer connection's brain: JSEP signaling (offers,
 //! answers, provisional answers, rollback), trickle ICE, ICE generations and make-before-break
 //! restarts, perfect negotiation, data channels and transceivers, and the W3C state
 //! aggregation. It does no I/O: it never reads a clock (time comes in as `now`), never asks the
-//! OS for randomness (a seed comes with the [`Config`](config::Config)) and never touches a
+//! OS for randomness (a seed comes with the [`Config`]) and never touches a
 //! socket. An adapter (Tether's `transport-tokio`, or your own) owns the sockets and runs the
 //! loop below.
 //!
@@ -100,14 +100,15 @@
 //! ```
 //!
 //! # Modules
-//! - [`session`]: the [`Session`](session::Session), its events and outcomes.
+//! - [`session`]: the [`Session`], its events and outcomes.
 //! - [`transport`]: the boundary with the I/O layer (commands and events, per ICE generation).
-//! - [`signal`]: [`SignalMessage`](signal::SignalMessage), the JSON peers exchange.
+//! - [`signal`]: [`SignalMessage`], the JSON peers exchange.
 //! - [`sdp`], [`candidate`]: parsers and writers for untrusted input (fuzzable with the
 //!   `fuzzing` feature).
 //! - [`signaling`], [`state`]: the W3C state machines and aggregation rules.
 //! - [`policy`]: automatic ICE restarts with backoff.
-//! - [`sim`]: a deterministic two-peer simulator for tests.
+//! - `sim` (with the `sim` feature): a deterministic two-peer simulator for tests, benches and
+//!   fuzzing.
 //!
 //! The design, the states and the restart flow are described in `docs/session-core.md`.
 #![forbid(unsafe_code)]
@@ -124,10 +125,24 @@ pub mod sdp;
 pub mod session;
 pub mod signal;
 pub mod signaling;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
 pub mod transceiver;
 pub mod transport;
+
+// What a user of the core needs, at the root (the modules keep the rest).
+pub use channel::{ChannelId, DataChannelInit, DataChannelState};
+pub use config::{BundlePolicy, Config, ConfigUpdate, IceServer, IceTransportPolicy, Negotiation};
+pub use error::{ConfigError, PeerError, SessionError};
+pub use policy::{RestartPolicy, RestartReason};
+pub use sdp::{Direction, MediaKind};
+pub use session::{CandidateOutcome, ClosedBy, Event, OfferOptions, Session};
+pub use signal::{IceCandidateInit, SessionDescription, SignalMessage, SignalParseError};
+pub use signaling::{SdpType, SignalingState};
+pub use state::{IceConnectionState, IceGatheringState, PeerConnectionState};
+pub use transceiver::TransceiverId;
+pub use transport::{Generation, TransportCommand, TransportEvent, TransportId};
 
 /// Test support: the origin `Instant` unit tests offset virtual time from. It lives outside
 /// `src/` because the core never reads the clock.

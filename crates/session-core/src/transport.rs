@@ -54,8 +54,12 @@ pub enum DtlsRole {
 
 /// What the I/O layer must do. Drain with
 /// [`Session::poll_transport`](crate::session::Session::poll_transport) after every input.
+///
+/// Deliberately exhaustive (unlike the other public enums): this is the contract between the
+/// core and its adapters, and an adapter that ignores a command breaks the session. A new
+/// command is a breaking change that every adapter must handle (a compile error there, not a
+/// `warn!` arm).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum TransportCommand {
     /// Create an ICE agent for a new generation and start gathering with `local` credentials.
     /// Earlier generations of the transport keep running (make-before-break).
@@ -156,8 +160,10 @@ pub enum TransportCommand {
 
 /// What the I/O layer reports. Feed with
 /// [`Session::handle_transport_event`](crate::session::Session::handle_transport_event).
+///
+/// Exhaustive, like [`TransportCommand`]: adapters construct these, and fuzzers and tests
+/// generate every variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum TransportEvent {
     /// A generation's agent found a local candidate.
     LocalCandidate {

@@ -15,7 +15,7 @@ use session_core::signaling::SignalingState;
 use tokio::sync::oneshot;
 
 use crate::channel::link::{ChannelParts, ChannelShared};
-use crate::error::PeerError;
+use crate::error::PeerConnectionError;
 use crate::stats::Stats;
 use crate::track::RtpSender;
 
@@ -40,7 +40,7 @@ pub(crate) enum Command {
     /// A partial restart: the transport of one unbundled mid.
     RestartIceTransport {
         mid: String,
-        reply: oneshot::Sender<Result<(), PeerError>>,
+        reply: oneshot::Sender<Result<(), PeerConnectionError>>,
     },
     Stats(oneshot::Sender<Stats>),
     Close,
@@ -48,7 +48,7 @@ pub(crate) enum Command {
         kind: session_core::sdp::MediaKind,
         stream_id: String,
         track_id: String,
-        reply: oneshot::Sender<Result<RtpSender, PeerError>>,
+        reply: oneshot::Sender<Result<RtpSender, PeerConnectionError>>,
     },
     SetConfiguration {
         update: ConfigUpdate,

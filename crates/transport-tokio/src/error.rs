@@ -59,7 +59,7 @@ pub enum IdentityError {
 /// Why a call on a [`PeerConnection`](crate::PeerConnection) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PeerError {
+pub enum PeerConnectionError {
     /// The session refused the call (API misuse, closed, ...; see its `fault()`).
     #[error(transparent)]
     Session(#[from] SessionError),

@@ -108,7 +108,8 @@ pub use channel::{DataChannel, Message, HIGH_WATER, LOW_WATER};
 pub use demux::PacketKind;
 pub use dtls::DtlsIdentity;
 pub use error::{
-    ChannelError, IdentityError, PeerError, SetupError, TrackError, TransportError, UnclaimedReason,
+    ChannelError, IdentityError, PeerConnectionError, SetupError, TrackError, TransportError,
+    UnclaimedReason,
 };
 pub use event::{PeerEvent, PeerEvents};
 pub use ice::{
@@ -122,3 +123,17 @@ pub use rtp_path::RtcpPackets;
 pub use signaling::{memory_pair, MemorySignaling, Signaling, SignalingError};
 pub use stats::{ChannelStats, GenerationStats, MediaStats, Stats, TransportStats};
 pub use track::{RtpParameters, RtpReceiver, RtpSender, RTCP_QUEUE, RTP_QUEUE};
+
+/// The sans-IO core this crate drives, for everything beyond the types re-exported below.
+pub use session_core;
+// The core's types that this crate's API takes and returns, so that an application needs only
+// `transport_tokio::...` (the core's own `PeerError`, what a remote peer did wrong, stays at
+// `session_core::PeerError`: it reaches applications inside `SessionError`).
+pub use session_core::candidate::CandidateType;
+pub use session_core::sdp::{Codec, Fingerprint};
+pub use session_core::{
+    BundlePolicy, ChannelId, ClosedBy, DataChannelInit, DataChannelState, Direction, Event,
+    Generation, IceCandidateInit, IceConnectionState, IceGatheringState, IceServer,
+    IceTransportPolicy, MediaKind, PeerConnectionState, RestartPolicy, RestartReason, SdpType,
+    SessionDescription, SessionError, SignalMessage, SignalingState, TransceiverId, TransportId,
+};

@@ -14,7 +14,7 @@ use session_core::signaling::SignalingState;
 use tokio::sync::oneshot;
 
 use crate::command::{Command, Jsep};
-use crate::error::{PeerError, SetupError};
+use crate::error::{PeerConnectionError, SetupError};
 use crate::event::PeerEvents;
 use crate::peer::{PeerConfig, PeerConnection};
 use crate::signaling::{Signaling, SignalingError};
@@ -80,38 +80,41 @@ impl PeerConnection {
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Jsep,
         manual_only: bool,
-    ) -> Result<T, PeerError> {
+    ) -> Result<T, PeerConnectionError> {
         if manual_only && !self.manual {
-            return Err(PeerError::PerfectNegotiation);
+            return Err(PeerConnectionError::PerfectNegotiation);
         }
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Jsep(make(reply)))
             .await
-            .map_err(|_| PeerError::Closed)?;
-        rx.await.map_err(|_| PeerError::Closed)
+            .map_err(|_| PeerConnectionError::Closed)?;
+        rx.await.map_err(|_| PeerConnectionError::Closed)
     }
 
     /// Creates an offer (W3C `createOffer`); `ice_restart` gives every transport fresh ICE
     /// credentials (an ICE restart, make-before-break as with [`restart_ice`](Self::restart_ice)).
-    /// Manual mode only ([`PeerError::PerfectNegotiation`] otherwise).
+    /// Manual mode only ([`PeerConnectionError::PerfectNegotiation`] otherwise).
     pub async fn create_offer(
         &self,
         options: OfferOptions,
-    ) -> Result<SessionDescription, PeerError> {
+    ) -> Result<SessionDescription, PeerConnectionError> {
         Ok(self.jsep(|r| Jsep::CreateOffer(options, r), true).await??)
     }
 
     /// Creates an answer to the applied remote offer (W3C `createAnswer`); refused with the
     /// session's `InvalidState` in any other signaling state. Manual mode only.
-    pub async fn create_answer(&self) -> Result<SessionDescription, PeerError> {
+    pub async fn create_answer(&self) -> Result<SessionDescription, PeerConnectionError> {
         Ok(self.jsep(Jsep::CreateAnswer, true).await??)
     }
 
     /// Applies a local description (W3C `setLocalDescription`): one this peer connection
     /// created (no munging), an empty `sdp` for "the one just created", or a rollback
     /// (`SdpType::Rollback`). A refused call changes nothing. Manual mode only.
-    pub async fn set_local_description(&self, desc: SessionDescription) -> Result<(), PeerError> {
+    pub async fn set_local_description(
+        &self,
+        desc: SessionDescription,
+    ) -> Result<(), PeerConnectionError> {
         Ok(self.jsep(|r| Jsep::SetLocal(desc, r), true).await??)
     }
 
@@ -119,7 +122,10 @@ impl PeerConnection {
     /// answer or rollback. A call not allowed in the signaling state (an answer while
     /// `stable`, ...) is refused with the session's `InvalidState` and changes nothing.
     /// Manual mode only.
-    pub async fn set_remote_description(&self, desc: SessionDescription) -> Result<(), PeerError> {
+    pub async fn set_remote_description(
+        &self,
+        desc: SessionDescription,
+    ) -> Result<(), PeerConnectionError> {
         Ok(self.jsep(|r| Jsep::SetRemote(desc, r), true).await??)
     }
 
@@ -130,7 +136,7 @@ impl PeerConnection {
     pub async fn add_ice_candidate(
         &self,
         candidate: IceCandidateInit,
-    ) -> Result<CandidateOutcome, PeerError> {
+    ) -> Result<CandidateOutcome, PeerConnectionError> {
         Ok(self
             .jsep(|r| Jsep::AddCandidate(candidate, r), true)
             .await??)
@@ -138,18 +144,22 @@ impl PeerConnection {
 
     /// The pending local description if any, else the current one (W3C `localDescription`).
     /// Works in both modes.
-    pub async fn local_description(&self) -> Result<Option<SessionDescription>, PeerError> {
+    pub async fn local_description(
+        &self,
+    ) -> Result<Option<SessionDescription>, PeerConnectionError> {
         self.jsep(Jsep::LocalDescription, false).await
     }
 
     /// The pending remote description if any, else the current one (W3C
     /// `remoteDescription`). Works in both modes.
-    pub async fn remote_description(&self) -> Result<Option<SessionDescription>, PeerError> {
+    pub async fn remote_description(
+        &self,
+    ) -> Result<Option<SessionDescription>, PeerConnectionError> {
         self.jsep(Jsep::RemoteDescription, false).await
     }
 
     /// The signaling state (W3C `signalingState`). Works in both modes.
-    pub async fn signaling_state(&self) -> Result<SignalingState, PeerError> {
+    pub async fn signaling_state(&self) -> Result<SignalingState, PeerConnectionError> {
         self.jsep(Jsep::SignalingState, false).await
     }
 

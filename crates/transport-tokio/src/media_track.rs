@@ -17,7 +17,7 @@ use session_core::sdp::{Codec, MediaKind};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::{PeerError, TrackError};
+use crate::error::{PeerConnectionError, TrackError};
 use crate::peer::PeerConnection;
 use crate::track::{RtpParameters, RtpReceiver, RtpSender};
 
@@ -226,7 +226,7 @@ impl PeerConnection {
         source: S,
         stream_id: &str,
         track_id: &str,
-    ) -> Result<LocalTrack, PeerError>
+    ) -> Result<LocalTrack, PeerConnectionError>
     where
         S: MediaSource + 'static,
     {

@@ -13,7 +13,7 @@ use crate::channel::DataChannel;
 use crate::command::Command;
 use crate::driver::Driver;
 use crate::dtls::DtlsIdentity;
-use crate::error::{PeerError, SetupError};
+use crate::error::{PeerConnectionError, SetupError};
 use crate::event::{PeerEvents, EVENT_QUEUE};
 use crate::ice::{GatherOptions, IceTimeouts};
 use crate::netwatch::{self, NetworkWatch};
@@ -208,8 +208,11 @@ impl PeerConnection {
         &self.fingerprint
     }
 
-    async fn command(&self, cmd: Command) -> Result<(), PeerError> {
-        self.commands.send(cmd).await.map_err(|_| PeerError::Closed)
+    async fn command(&self, cmd: Command) -> Result<(), PeerConnectionError> {
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| PeerConnectionError::Closed)
     }
 
     /// Creates a data channel (W3C `createDataChannel`). The first one triggers negotiation;
@@ -218,7 +221,7 @@ impl PeerConnection {
         &self,
         label: &str,
         init: DataChannelInit,
-    ) -> Result<DataChannel, PeerError> {
+    ) -> Result<DataChannel, PeerConnectionError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::CreateDataChannel {
             label: label.to_owned(),
@@ -226,13 +229,13 @@ impl PeerConnection {
             reply,
         })
         .await?;
-        let parts = rx.await.map_err(|_| PeerError::Closed)??;
+        let parts = rx.await.map_err(|_| PeerConnectionError::Closed)??;
         Ok(DataChannel::new(parts, self.commands.clone()))
     }
 
     /// Requests an ICE restart (W3C `restartIce`): a new generation is negotiated and checked
     /// while the current path keeps carrying data, then traffic switches to it.
-    pub async fn restart_ice(&self) -> Result<(), PeerError> {
+    pub async fn restart_ice(&self) -> Result<(), PeerConnectionError> {
         self.command(Command::RestartIce).await
     }
 
@@ -250,29 +253,29 @@ impl PeerConnection {
     ///
     /// # Errors
     /// Nothing changes when the call is refused:
-    /// - [`PeerError::UnknownMid`]: no negotiated m-section has `mid` (unknown, or only in an
+    /// - [`PeerConnectionError::UnknownMid`]: no negotiated m-section has `mid` (unknown, or only in an
     ///   offer not answered yet);
-    /// - [`PeerError::BundledMid`]: `mid` shares its transport with other m-sections (BUNDLE),
+    /// - [`PeerConnectionError::BundledMid`]: `mid` shares its transport with other m-sections (BUNDLE),
     ///   so the restart would touch every stream on it: the error names the transport and
     ///   the other mids; use [`restart_ice`] instead;
-    /// - [`PeerError::Closed`]: the peer connection is closed.
+    /// - [`PeerConnectionError::Closed`]: the peer connection is closed.
     ///
     /// [`restart_ice`]: Self::restart_ice
-    pub async fn restart_ice_transport(&self, mid: &str) -> Result<(), PeerError> {
+    pub async fn restart_ice_transport(&self, mid: &str) -> Result<(), PeerConnectionError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::RestartIceTransport {
             mid: mid.to_owned(),
             reply,
         })
         .await?;
-        rx.await.map_err(|_| PeerError::Closed)?
+        rx.await.map_err(|_| PeerConnectionError::Closed)?
     }
 
     /// A snapshot of the ICE generations and path counters.
-    pub async fn stats(&self) -> Result<Stats, PeerError> {
+    pub async fn stats(&self) -> Result<Stats, PeerConnectionError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::Stats(reply)).await?;
-        rx.await.map_err(|_| PeerError::Closed)
+        rx.await.map_err(|_| PeerConnectionError::Closed)
     }
 
     /// Closes the peer connection (W3C `close`): `bye` goes to the peer, channels, SCTP, DTLS
@@ -297,7 +300,7 @@ impl PeerConnection {
         kind: session_core::sdp::MediaKind,
         stream_id: &str,
         track_id: &str,
-    ) -> Result<RtpSender, PeerError> {
+    ) -> Result<RtpSender, PeerConnectionError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::AddTrack {
             kind,
@@ -306,7 +309,7 @@ impl PeerConnection {
             reply,
         })
         .await?;
-        rx.await.map_err(|_| PeerError::Closed)?
+        rx.await.map_err(|_| PeerConnectionError::Closed)?
     }
 
     /// Replaces the ICE servers and the ICE transport policy (W3C `setConfiguration`, its
@@ -314,12 +317,12 @@ impl PeerConnection {
     /// requests an ICE restart when they changed, and the restart's new agent gathers with
     /// them (relay-only: relayed candidates only) while the current path keeps carrying data.
     /// ICE servers the agent cannot use (malformed, `turns:`/`stuns:`, `?transport=tcp`, TURN
-    /// without credentials) are refused with [`PeerError::IceServer`]; nothing changes then.
+    /// without credentials) are refused with [`PeerConnectionError::IceServer`]; nothing changes then.
     pub async fn set_configuration(
         &self,
         ice_servers: Vec<IceServer>,
         ice_transport_policy: IceTransportPolicy,
-    ) -> Result<(), PeerError> {
+    ) -> Result<(), PeerConnectionError> {
         crate::ice::check_ice_servers(&ice_servers)?;
         let update = ConfigUpdate {
             ice_servers,
@@ -331,13 +334,13 @@ impl PeerConnection {
         let (reply, rx) = oneshot::channel();
         self.command(Command::SetConfiguration { update, reply })
             .await?;
-        Ok(rx.await.map_err(|_| PeerError::Closed)??)
+        Ok(rx.await.map_err(|_| PeerConnectionError::Closed)??)
     }
 
     /// Tells the session that the local network changed (an interface or address appeared or
     /// disappeared), as the [`NetworkWatch`] does by itself: the restart policy decides
     /// whether to restart ICE (by default it does).
-    pub async fn network_changed(&self) -> Result<(), PeerError> {
+    pub async fn network_changed(&self) -> Result<(), PeerConnectionError> {
         self.command(Command::NetworkChanged).await
     }
 }

@@ -649,7 +649,7 @@ async fn set_configuration_refuses_ice_servers_the_agent_cannot_use() {
     assert!(
         matches!(
             refused,
-            Err(transport_tokio::PeerError::IceServer(
+            Err(transport_tokio::PeerConnectionError::IceServer(
                 transport_tokio::SetupError::UnsupportedIceServer { .. }
             ))
         ),

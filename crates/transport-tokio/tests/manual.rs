@@ -16,7 +16,8 @@ use session_core::signaling::{SdpType, SignalingState};
 use session_core::transport::Generation;
 use tokio::sync::mpsc;
 use transport_tokio::{
-    memory_pair, DataChannel, Message, PeerConfig, PeerConnection, PeerError, PeerEvent, PeerEvents,
+    memory_pair, DataChannel, Message, PeerConfig, PeerConnection, PeerConnectionError, PeerEvent,
+    PeerEvents,
 };
 
 /// Bound of every test.
@@ -86,7 +87,7 @@ fn forward(pc: Arc<PeerConnection>, mut events: PeerEvents, to: Arc<PeerConnecti
                 }
             };
             if let Err(e) = to.add_ice_candidate(candidate).await {
-                if !matches!(e, PeerError::Closed) {
+                if !matches!(e, PeerConnectionError::Closed) {
                     record.lock().unwrap().errors.push(e.to_string());
                 }
             }
@@ -391,12 +392,18 @@ async fn illegal_calls_are_refused_and_change_nothing() {
         };
         let r = b.pc.set_remote_description(answer).await;
         assert!(
-            matches!(r, Err(PeerError::Session(SessionError::InvalidState(_)))),
+            matches!(
+                r,
+                Err(PeerConnectionError::Session(SessionError::InvalidState(_)))
+            ),
             "{r:?}"
         );
         let r = b.pc.create_answer().await;
         assert!(
-            matches!(r, Err(PeerError::Session(SessionError::InvalidState(_)))),
+            matches!(
+                r,
+                Err(PeerConnectionError::Session(SessionError::InvalidState(_)))
+            ),
             "{r:?}"
         );
         // Nothing changed: same state, same descriptions, data still flows.
@@ -417,14 +424,20 @@ async fn perfect_negotiation_refuses_manual_calls() {
     let (pc, _events) = PeerConnection::new(config(false, Some(3)), sa).expect("peer");
     assert!(!pc.is_manual());
     let r = pc.create_offer(OfferOptions::default()).await;
-    assert!(matches!(r, Err(PeerError::PerfectNegotiation)), "{r:?}");
+    assert!(
+        matches!(r, Err(PeerConnectionError::PerfectNegotiation)),
+        "{r:?}"
+    );
     let r = pc
         .set_remote_description(SessionDescription {
             kind: SdpType::Rollback,
             sdp: String::new(),
         })
         .await;
-    assert!(matches!(r, Err(PeerError::PerfectNegotiation)), "{r:?}");
+    assert!(
+        matches!(r, Err(PeerConnectionError::PerfectNegotiation)),
+        "{r:?}"
+    );
     let r = pc
         .add_ice_candidate(IceCandidateInit {
             candidate: String::new(),
@@ -433,7 +446,10 @@ async fn perfect_negotiation_refuses_manual_calls() {
             username_fragment: None,
         })
         .await;
-    assert!(matches!(r, Err(PeerError::PerfectNegotiation)), "{r:?}");
+    assert!(
+        matches!(r, Err(PeerConnectionError::PerfectNegotiation)),
+        "{r:?}"
+    );
     // The getters work in both modes.
     assert_eq!(state(&pc).await, SignalingState::Stable);
     assert!(pc.local_description().await.unwrap().is_none());
@@ -461,7 +477,10 @@ async fn glare_by_hand_with_rollback() {
         // B (impolite) ignores A's offer: it is refused in have-local-offer.
         let r = b.pc.set_remote_description(offer_a).await;
         assert!(
-            matches!(r, Err(PeerError::Session(SessionError::InvalidState(_)))),
+            matches!(
+                r,
+                Err(PeerConnectionError::Session(SessionError::InvalidState(_)))
+            ),
             "{r:?}"
         );
         assert_eq!(state(&b.pc).await, SignalingState::HaveLocalOffer);

@@ -22,8 +22,8 @@ use session_core::transport::{Generation, TransportId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use transport_tokio::{
-    memory_pair, DataChannel, PeerConfig, PeerConnection, PeerError, PeerEvent, PeerEvents,
-    RtpReceiver, RtpSender, Stats,
+    memory_pair, DataChannel, PeerConfig, PeerConnection, PeerConnectionError, PeerEvent,
+    PeerEvents, RtpReceiver, RtpSender, Stats,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -477,7 +477,7 @@ async fn restart_ice_transport_refuses_bundled_unknown_and_closed() {
     let err = p.a.restart_ice_transport(&mid).await.unwrap_err();
     println!("{err}");
     match &err {
-        PeerError::BundledMid {
+        PeerConnectionError::BundledMid {
             mid: m,
             transport,
             shared_with,
@@ -495,13 +495,13 @@ async fn restart_ice_transport_refuses_bundled_unknown_and_closed() {
     );
     assert!(matches!(
         p.b.restart_ice_transport(&data_mid).await,
-        Err(PeerError::BundledMid { .. })
+        Err(PeerConnectionError::BundledMid { .. })
     ));
 
     let err = p.a.restart_ice_transport("nope").await.unwrap_err();
     println!("{err}");
     match &err {
-        PeerError::UnknownMid { mid: m, negotiated } => {
+        PeerConnectionError::UnknownMid { mid: m, negotiated } => {
             assert_eq!(m, "nope");
             let mut both = vec![mid.clone(), data_mid.clone()];
             both.sort();
@@ -526,6 +526,6 @@ async fn restart_ice_transport_refuses_bundled_unknown_and_closed() {
     p.a.wait_closed().await;
     let err = p.a.restart_ice_transport(&mid).await.unwrap_err();
     println!("{err}");
-    assert!(matches!(err, PeerError::Closed), "{err:?}");
+    assert!(matches!(err, PeerConnectionError::Closed), "{err:?}");
     p.b.close().await;
 }

@@ -116,7 +116,7 @@ async fn tracks_carry_every_packet_in_order_and_rtcp_both_ways() {
     assert!(video.rtx_ssrc().is_some());
     assert!(matches!(
         a.add_track(MediaKind::Audio, "bad id", "x").await,
-        Err(transport_tokio::PeerError::InvalidTrackId(_))
+        Err(transport_tokio::PeerConnectionError::InvalidTrackId(_))
     ));
 
     let mut rx1 = next_track(&mut be).await;

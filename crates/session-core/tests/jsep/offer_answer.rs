@@ -206,7 +206,6 @@ fn cmd_name(c: &TransportCommand) -> &'static str {
         TransportCommand::OpenDataChannel { .. } => "OpenDataChannel",
         TransportCommand::CloseDataChannel { .. } => "CloseDataChannel",
         TransportCommand::Close => "Close",
-        _ => "other",
     }
 }
 

@@ -12,7 +12,7 @@ use session_core::transport::TransportId;
 use tokio::sync::{mpsc, watch};
 
 use super::Driver;
-use crate::error::{PeerError, TransportError};
+use crate::error::{PeerConnectionError, TransportError};
 use crate::event::PeerEvent;
 use crate::rtp_path::{self, MediaShared, ReceiverSink, SrtpOut};
 use crate::signaling::Signaling;
@@ -118,19 +118,19 @@ impl<S: Signaling> Driver<S> {
         kind: MediaKind,
         stream_id: &str,
         track_id: &str,
-    ) -> Result<RtpSender, PeerError> {
+    ) -> Result<RtpSender, PeerConnectionError> {
         for id in [stream_id, track_id] {
             if !valid_msid_token(id) {
-                return Err(PeerError::InvalidTrackId(id.to_owned()));
+                return Err(PeerConnectionError::InvalidTrackId(id.to_owned()));
             }
         }
         if self.session.is_closed() {
-            return Err(PeerError::Closed);
+            return Err(PeerConnectionError::Closed);
         }
         let id = self.session.add_track(kind);
         self.session.set_msid(id, stream_id, track_id);
         let Some(t) = self.session.transceivers().get(id.index() as usize) else {
-            return Err(PeerError::Closed);
+            return Err(PeerConnectionError::Closed);
         };
         let (ssrc, rtx) = (t.ssrc, t.rtx_ssrc);
         let (fb_tx, fb_rx) = mpsc::channel(RTCP_QUEUE);

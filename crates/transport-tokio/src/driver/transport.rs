@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::{Driver, CLOSE_TIMEOUT};
 use crate::channel::Link;
-use crate::error::{PeerError, TransportError};
+use crate::error::{PeerConnectionError, TransportError};
 use crate::event::PeerEvent;
 use crate::ice;
 use crate::plane::dtls::DtlsEvent;
@@ -368,7 +368,6 @@ impl<S: Signaling> Driver<S> {
                 self.close_channel(channel, stream_id);
             }
             TransportCommand::Close => self.close_all().await,
-            other => tracing::warn!(?other, "transport command not supported"),
         }
     }
 
@@ -378,9 +377,9 @@ impl<S: Signaling> Driver<S> {
         &mut self,
         mid: &str,
         now: Instant,
-    ) -> Result<(), PeerError> {
+    ) -> Result<(), PeerConnectionError> {
         if self.session.is_closed() {
-            return Err(PeerError::Closed);
+            return Err(PeerConnectionError::Closed);
         }
         let Some(transport) = self.session.transport_of_mid(mid) else {
             let mut negotiated: Vec<String> = self
@@ -391,7 +390,7 @@ impl<S: Signaling> Driver<S> {
                 .filter(|m| self.session.transport_of_mid(m).is_some())
                 .collect();
             negotiated.sort();
-            return Err(PeerError::UnknownMid {
+            return Err(PeerConnectionError::UnknownMid {
                 mid: mid.to_owned(),
                 negotiated,
             });
@@ -403,7 +402,7 @@ impl<S: Signaling> Driver<S> {
             .filter(|m| m != mid)
             .collect();
         if !shared_with.is_empty() {
-            return Err(PeerError::BundledMid {
+            return Err(PeerConnectionError::BundledMid {
                 mid: mid.to_owned(),
                 transport,
                 shared_with,
