@@ -592,6 +592,8 @@ impl<S: Signaling> Driver<S> {
         stats.media = self.media_stats();
         stats.media.dropped_before_srtp = before_srtp;
         stats.channels = self.channel_stats();
+        stats.unclaimed_streams = self.unclaimed.keys().copied().collect();
+        stats.unclaimed_streams.sort_unstable();
         stats.transports = self
             .session
             .transports()

@@ -100,6 +100,10 @@ pub struct Stats {
     /// Every data channel the session knows that the application has a handle on (or will
     /// have: local ones from creation; the peer's once accepted), by channel id.
     pub channels: Vec<ChannelStats>,
+    /// SCTP streams the peer started with data that no channel claimed yet, sorted: held
+    /// (up to a limit, for a while) for a negotiated channel the application has not created
+    /// yet, then reset with [`TransportError::UnclaimedStream`](crate::TransportError).
+    pub unclaimed_streams: Vec<u16>,
 }
 
 /// Counters of the SRTP/RTP path of a peer connection (every transport and track).

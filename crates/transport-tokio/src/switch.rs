@@ -14,7 +14,10 @@ mod replay;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the real one outside tests): the unit tests run it paused.
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -479,7 +482,7 @@ mod tests {
         buf[..n].to_vec()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn after_an_outage_the_new_path_gets_the_unacknowledged_records_first() {
         let switch = SwitchConn::new();
         let (old_near, old_far) = pipe();
@@ -521,7 +524,7 @@ mod tests {
         assert_eq!(switch.counters.replays.load(Ordering::Relaxed), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn records_on_the_new_path_do_not_hide_the_outage_of_the_old() {
         let switch = SwitchConn::new();
         let (old_near, old_far) = pipe();
@@ -544,7 +547,7 @@ mod tests {
         assert_eq!(switch.counters.dtls_replayed.load(Ordering::Relaxed), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_switch_while_the_peer_is_heard_replays_nothing() {
         let switch = SwitchConn::new();
         let (old_near, old_far) = pipe();

@@ -565,9 +565,21 @@ async fn negotiated_channels_both_ways_and_data_before_the_other_side_created_it
             _ => unreachable!(),
         }
     }
-    // Everything reached B's SCTP (acknowledged), and B had time to look at the stream.
+    // Everything reached B's SCTP (acknowledged), and B holds the stream for a channel to
+    // claim it.
     wait_acked(&a9).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = p.b.stats().await.unwrap();
+        if s.unclaimed_streams == [9] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B does not hold stream 9: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Nothing surfaced on B meanwhile: no new channel, no transport error.
     while let Ok(ev) = tokio::time::timeout(Duration::from_millis(100), p.b_events.recv()).await {
         match ev.expect("B's events ended") {
@@ -582,6 +594,7 @@ async fn negotiated_channels_both_ways_and_data_before_the_other_side_created_it
         .expect("B's channel 9 not open in 10 s")
         .unwrap();
     recv_exact(&mut b9, &early).await;
+    assert_eq!(p.b.stats().await.unwrap().unclaimed_streams, [0u16; 0]);
     // And after: both ways on 9.
     a9.send_text("later").await.unwrap();
     b9.send(vec![9u8; 10]).await.unwrap();
