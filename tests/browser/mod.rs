@@ -133,14 +133,21 @@ pub const FIREFOX_PREFS: &[(&str, &str)] = &[
     ("network.prefetch-next", "false"),
 ];
 
-/// Whether browser tests are to be skipped: only when `TETHER_SKIP_BROWSER=1` is set.
-/// Prints a line naming `test` when it skips.
+/// Whether the browser (or namespace) test `test` is to be skipped: with
+/// `TETHER_SKIP_PRIVILEGED=1` (every test that needs root: see `test_support::privileged`,
+/// which fails a run without root that did not ask to skip) or `TETHER_SKIP_BROWSER=1` (the
+/// browser tests only). Prints a line naming `test` when it skips.
 pub fn skipped(test: &str) -> bool {
-    let skip = std::env::var_os("TETHER_SKIP_BROWSER").is_some_and(|v| v == "1");
-    if skip {
-        eprintln!("skipping browser test {test}: TETHER_SKIP_BROWSER=1");
+    if std::env::var_os("TETHER_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        // Straight to the terminal: libtest captures `eprintln!`, not the stderr handle.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: browser test (TETHER_SKIP_BROWSER=1)"
+        );
+        return true;
     }
-    skip
+    !test_support::privileged(test)
 }
 
 /// The folder the page server serves: `tests/www/`.

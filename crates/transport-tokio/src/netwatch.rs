@@ -380,12 +380,17 @@ mod os_events {
 
     #[test]
     fn a_new_link_and_address_are_reported_by_the_event_socket_not_the_poll() {
-        let ns = format!("tether-nw-{}", std::process::id());
-        let made = Process::new("ip").args(["netns", "add", &ns]).output();
-        if !made.is_ok_and(|o| o.status.success()) {
-            eprintln!("skipped: cannot make a network namespace (needs root)");
+        if !test_support::privileged(
+            "a_new_link_and_address_are_reported_by_the_event_socket_not_the_poll",
+        ) {
             return;
         }
+        let ns = format!("tether-nw-{}", std::process::id());
+        let made = Process::new("ip").args(["netns", "add", &ns]).output();
+        assert!(
+            made.as_ref().is_ok_and(|o| o.status.success()),
+            "ip netns add {ns}: {made:?}"
+        );
         let ns2 = ns.clone();
         let seen = std::thread::spawn(move || {
             let fd = std::fs::File::open(format!("/run/netns/{ns2}")).expect("netns");

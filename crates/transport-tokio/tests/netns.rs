@@ -545,6 +545,9 @@ impl Run {
 
 #[test]
 fn link_down_moves_the_session_to_the_other_link() {
+    if !test_support::privileged("link_down_moves_the_session_to_the_other_link") {
+        return;
+    }
     let r = run(Fault::LinkDown);
     r.moved_to_the_other_link();
     r.report_as("network change (link down)", "link_down");
@@ -562,6 +565,11 @@ fn link_down_moves_the_session_to_the_other_link() {
 
 #[test]
 fn silent_blackhole_of_the_active_link_moves_the_session_to_the_other_link() {
+    if !test_support::privileged(
+        "silent_blackhole_of_the_active_link_moves_the_session_to_the_other_link",
+    ) {
+        return;
+    }
     let r = run(Fault::Blackhole);
     r.moved_to_the_other_link();
     r.report_as("silent blackhole", "silent_blackhole");
@@ -578,6 +586,11 @@ fn silent_blackhole_of_the_active_link_moves_the_session_to_the_other_link() {
 
 #[test]
 fn ten_application_restarts_leave_the_recovery_of_a_later_link_failure_intact() {
+    if !test_support::privileged(
+        "ten_application_restarts_leave_the_recovery_of_a_later_link_failure_intact",
+    ) {
+        return;
+    }
     // Before: the application's restarts used up the automatic budget (10), and the link
     // failure after them was never recovered.
     let r = run(Fault::RestartsThenLinkDown(10));
@@ -591,12 +604,18 @@ fn ten_application_restarts_leave_the_recovery_of_a_later_link_failure_intact() 
 
 #[test]
 fn a_three_second_total_outage_is_survived() {
+    if !test_support::privileged("a_three_second_total_outage_is_survived") {
+        return;
+    }
     let r = run(Fault::Outage(Duration::from_secs(3)));
     r.report_as("total outage of 3 s, then restored", "outage_3s");
 }
 
 #[test]
 fn an_address_removed_moves_the_session_to_the_other_link() {
+    if !test_support::privileged("an_address_removed_moves_the_session_to_the_other_link") {
+        return;
+    }
     // The interface stays up; only the address the selected pair used goes (netlink reports
     // it), then comes back once the session moved.
     let r = run(Fault::AddressRemoved);
@@ -611,6 +630,9 @@ fn an_address_removed_moves_the_session_to_the_other_link() {
 #[test]
 #[ignore = "90 s; run by hand or by `cargo xtask bench --only faults`"]
 fn long_outages_of_20_and_60_s_are_survived() {
+    if !test_support::privileged("long_outages_of_20_and_60_s_are_survived") {
+        return;
+    }
     for secs in [20, 60] {
         let r = run(Fault::Outage(Duration::from_secs(secs)));
         r.report_as(
@@ -716,6 +738,9 @@ const IMPAIRED: Duration = Duration::from_secs(30);
 
 #[test]
 fn five_percent_loss_and_jitter_on_the_selected_path_lose_nothing() {
+    if !test_support::privileged("five_percent_loss_and_jitter_on_the_selected_path_lose_nothing") {
+        return;
+    }
     // A bad but working path (5 % loss, 50 ms ± 10 ms each way) must not lose,
     // duplicate or reorder anything (the receiver checks), nor end the session. How fast it
     // delivers is printed next to TCP's, not asserted (the machine is noisy).
@@ -796,6 +821,9 @@ async fn closed_by(events: &mut PeerEvents, within: Duration) -> ClosedBy {
 
 #[test]
 fn a_session_without_a_path_past_the_limit_closes_as_unreachable() {
+    if !test_support::privileged("a_session_without_a_path_past_the_limit_closes_as_unreachable") {
+        return;
+    }
     // After a long outage the session must not hang with a channel that looks open;
     // past `give_up_after` it closes with a typed reason and frees everything.
     let lab = Lab::new();

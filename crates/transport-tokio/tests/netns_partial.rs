@@ -40,6 +40,9 @@ fn transport_of(
 
 #[test]
 fn a_dead_path_of_one_transport_restarts_that_transport_alone() {
+    if !test_support::privileged("a_dead_path_of_one_transport_restarts_that_transport_alone") {
+        return;
+    }
     let lab = Lab::new();
     let ns = lab.ns[0].clone();
     // Everything in one runtime inside the namespace: the peers live as long as it does.
