@@ -1,10 +1,12 @@
-//! `cargo xtask tidy`: checks that keep the architecture honest.
+//! `cargo xtask tidy`: checks that keep the architecture honest, where clippy cannot see.
 //!
-//! - `crates/session-core/src` is sans-IO (STYLE.md practice 1): no tokio, no sockets, no clock,
-//!   no OS randomness, no sleeping. Matches in comments and string literals do not count. There
-//!   is no opt-out: test code under `src/` that needs a real `Instant` includes
-//!   `tests/support/clock.rs`, which lives outside `src/`.
-//! - `crates/session-core/Cargo.toml` has no tokio/getrandom (or other I/O runtime) dependency.
+//! - `crates/session-core` is sans-IO (STYLE.md practice 1). Clippy checks the code
+//!   (`crates/session-core/clippy.toml`: no clock, sockets, files, DNS, OS randomness, sleeping
+//!   or OS-seeded hash maps); tidy checks what clippy cannot: that the core's *normal
+//!   dependency tree* (`cargo tree -e normal`, transitively) has no async runtime or socket
+//!   crate, that no `allow`/`expect` of `clippy::disallowed_*` opts out in the core's sources
+//!   (matches in comments and string literals do not count), and the word `OsRng` (clippy sees
+//!   a type only where it is written as one, not a unit-struct value).
 //! - Every workspace member has `[lints] workspace = true` (practice 12).
 //! - No `.rs` file over 1,000 lines; a warning above 800 (practice 10).
 //! - `benches/compare/Cargo.lock` agrees with `Cargo.lock` on the workspace crates' dependencies
@@ -27,63 +29,34 @@ const VENDOR: &str = "vendor";
 const WARN_LINES: usize = 800;
 const MAX_LINES: usize = 1000;
 
-/// Words that must not appear in session-core code, and why.
+/// Words that must not appear in session-core code (outside comments and strings), and why.
 const FORBIDDEN: &[(&str, &str)] = &[
-    ("tokio", "session-core is sans-IO: no async runtime"),
-    ("UdpSocket", "session-core does no I/O: no sockets"),
-    ("TcpStream", "session-core does no I/O: no sockets"),
-    ("TcpListener", "session-core does no I/O: no sockets"),
-    ("ToSocketAddrs", "session-core does no I/O: no DNS"),
     (
-        "Instant::now",
-        "session-core has no clock: take `now: Instant` as an argument",
+        "clippy::disallowed_methods",
+        "no opt-out of clippy.toml's sans-IO rules in session-core",
     ),
     (
-        "SystemTime::now",
-        "session-core has no clock: take `now` as an argument",
-    ),
-    (
-        "thread_rng",
-        "session-core has no OS randomness: use the seeded CSPRNG",
-    ),
-    (
-        "rand::rng",
-        "session-core has no OS randomness: use the seeded CSPRNG",
+        "clippy::disallowed_types",
+        "no opt-out of clippy.toml's sans-IO rules in session-core",
     ),
     (
         "OsRng",
         "session-core has no OS randomness: use the seeded CSPRNG",
     ),
-    (
-        "getrandom",
-        "session-core has no OS randomness: use the seeded CSPRNG",
-    ),
-    (
-        "from_entropy",
-        "session-core has no OS randomness: seed from the configuration",
-    ),
-    (
-        "from_os_rng",
-        "session-core has no OS randomness: seed from the configuration",
-    ),
-    ("thread::sleep", "session-core never blocks"),
 ];
 
-/// `std::net` items that are plain values (addresses), not I/O; everything else is refused.
-const NET_VALUE_TYPES: &[&str] = &[
-    "IpAddr",
-    "Ipv4Addr",
-    "Ipv6Addr",
-    "SocketAddr",
-    "SocketAddrV4",
-    "SocketAddrV6",
-    "AddrParseError",
+/// Crates that must not be in session-core's normal dependency tree (prefix match on the name):
+/// async runtimes and socket layers. (`getrandom` is there, through the `sdp` crate's `rand`,
+/// which the core never asks for randomness: clippy.toml refuses every entry point.)
+const FORBIDDEN_DEPS: &[&str] = &[
+    "tokio",
+    "mio",
+    "socket2",
+    "async-std",
+    "async-io",
+    "smol",
+    "polling",
 ];
-
-/// Dependencies session-core must not have (prefix match on the crate name).
-const FORBIDDEN_DEPS: &[&str] = &["tokio", "getrandom", "mio", "socket2", "async-std"];
-/// Cargo features that turn on OS randomness in the rand family.
-const FORBIDDEN_FEATURES: &[&str] = &["getrandom", "os_rng"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Severity {
@@ -134,6 +107,11 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
 
 /// Every finding under the workspace at `root`, sorted by path and line.
 pub(crate) fn check(root: &Path) -> Result<Vec<Finding>, String> {
+    check_with_tree(root, &core_dependency_tree(root)?)
+}
+
+/// [`check`], with session-core's dependency tree given (`cargo tree --prefix none` output).
+fn check_with_tree(root: &Path, core_tree: &str) -> Result<Vec<Finding>, String> {
     let mut findings = Vec::new();
     let core_src = root.join(CORE_SRC);
     if !core_src.is_dir() {
@@ -144,10 +122,7 @@ pub(crate) fn check(root: &Path) -> Result<Vec<Finding>, String> {
         findings.extend(check_core_source(&relative(root, &file), &text));
     }
     let manifest = root.join(CORE_MANIFEST);
-    findings.extend(check_core_manifest(
-        &relative(root, &manifest),
-        &read(&manifest)?,
-    ));
+    findings.extend(check_core_tree(&relative(root, &manifest), core_tree));
     for member in workspace_members(root)? {
         let manifest = member.join("Cargo.toml");
         if !has_workspace_lints(&read(&manifest)?) {
@@ -233,27 +208,6 @@ pub(crate) fn check_core_source(path: &Path, text: &str) -> Vec<Finding> {
             }
         }
     }
-    for (index, names) in std_net_uses(&code) {
-        let bad: Vec<&str> = names
-            .iter()
-            .map(String::as_str)
-            .filter(|n| !NET_VALUE_TYPES.contains(n))
-            .collect();
-        if names.is_empty() || !bad.is_empty() {
-            let what = if bad.is_empty() {
-                "std::net".to_owned()
-            } else {
-                format!("std::net::{}", bad.join(", "))
-            };
-            report(
-                index,
-                format!(
-                    "`{what}`: session-core does no I/O (only the address types {} are allowed)",
-                    NET_VALUE_TYPES.join("/")
-                ),
-            );
-        }
-    }
     findings
 }
 
@@ -280,135 +234,52 @@ fn contains_word(line: &str, word: &str) -> bool {
     false
 }
 
-/// For each `std::net` path in the code: its line index and the item names it brings in (empty
-/// when the module itself is named, as in `use std::net;`). Handles `std::net::{A, B}` groups that
-/// span lines.
-fn std_net_uses(code: &[String]) -> Vec<(usize, Vec<String>)> {
-    let joined = code.join("\n");
-    let mut uses = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = joined[from..].find("std::net") {
-        let start = from + pos;
-        from = start + "std::net".len();
-        let before_ident = joined[..start]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_');
-        if before_ident
-            || joined[from..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_')
-        {
-            continue;
-        }
-        let line = joined[..start].matches('\n').count();
-        let rest = joined[from..].trim_start();
-        let names = match rest.strip_prefix("::").map(str::trim_start) {
-            Some(group) if group.starts_with('{') => {
-                let inner = &group[1..group.find('}').unwrap_or(group.len())];
-                inner
-                    .split(',')
-                    .filter_map(|item| item.split_whitespace().next())
-                    .map(|name| name.trim_matches(|c: char| !c.is_alphanumeric() && c != '_'))
-                    .map(str::to_owned)
-                    .collect()
-            }
-            Some(path) => {
-                let name: String = path
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                vec![name]
-            }
-            None => Vec::new(),
-        };
-        uses.push((line, names));
+/// `cargo tree -e normal` of session-core: one crate (`name vVERSION`) per line.
+fn core_dependency_tree(root: &Path) -> Result<String, String> {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "tree",
+            "--manifest-path",
+            CORE_MANIFEST,
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--locked",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo tree of session-core failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    uses
+    String::from_utf8(out.stdout).map_err(|e| format!("cargo tree output: {e}"))
 }
 
-/// The manifest rules for session-core: no I/O runtime or OS-randomness dependency.
-pub(crate) fn check_core_manifest(path: &Path, text: &str) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut section = String::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if line.starts_with('[') {
-            section = line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_owned();
-            // `[dependencies.tokio]` form.
-            if let Some((table, name)) = section.rsplit_once('.') {
-                if is_dependency_table(table) {
-                    check_dependency(path, index, name, "", &mut findings);
-                }
-            }
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        if is_dependency_table(&section) {
-            let name = key.trim().split('.').next().unwrap_or("").trim();
-            check_dependency(path, index, name, value, &mut findings);
-        } else if let Some((table, _)) = section.rsplit_once('.') {
-            if is_dependency_table(table) {
-                // Inside `[dependencies.name]`: the name was checked on the header line.
-                check_dependency(path, index, "", line, &mut findings);
-            }
-        }
-    }
-    findings
-}
-
-fn is_dependency_table(section: &str) -> bool {
-    let last = section.rsplit('.').next().unwrap_or(section);
-    matches!(
-        last,
-        "dependencies" | "dev-dependencies" | "build-dependencies"
-    ) && (section == last || section.starts_with("target."))
-}
-
-fn check_dependency(
-    path: &Path,
-    index: usize,
-    name: &str,
-    value: &str,
-    findings: &mut Vec<Finding>,
-) {
-    let name = name.trim().trim_matches('"');
-    let renamed = value
-        .split("package")
-        .nth(1)
-        .and_then(|rest| rest.split('"').nth(1));
-    for crate_name in std::iter::once(name)
-        .chain(renamed)
-        .filter(|n| !n.is_empty())
-    {
-        if FORBIDDEN_DEPS.iter().any(|bad| crate_name.starts_with(bad)) {
-            findings.push(Finding {
-                severity: Severity::Error,
-                path: path.to_path_buf(),
-                line: index + 1,
-                message: format!("dependency `{crate_name}`: session-core is sans-IO"),
-            });
-        }
-    }
-    for feature in FORBIDDEN_FEATURES {
-        if value.contains(&format!("\"{feature}\"")) {
-            findings.push(Finding {
-                severity: Severity::Error,
-                path: path.to_path_buf(),
-                line: index + 1,
-                message: format!(
-                    "feature `{feature}` on `{name}`: session-core takes its seed from the \
-                     configuration"
-                ),
-            });
-        }
-    }
+/// session-core's normal dependency tree (`cargo tree --prefix none` output) has no async
+/// runtime or socket crate, however deep.
+pub(crate) fn check_core_tree(manifest: &Path, tree: &str) -> Vec<Finding> {
+    let mut bad: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| FORBIDDEN_DEPS.iter().any(|f| name.starts_with(f)))
+        .collect();
+    bad.sort_unstable();
+    bad.dedup();
+    bad.into_iter()
+        .map(|name| Finding {
+            severity: Severity::Error,
+            path: manifest.to_path_buf(),
+            line: 1,
+            message: format!(
+                "`{name}` is in session-core's normal dependency tree (`cargo tree -p \
+                 tether-session-core -e normal -i {name}` shows through what): session-core is sans-IO"
+            ),
+        })
+        .collect()
 }
 
 /// Whether a manifest has `[lints]` with `workspace = true` (or `lints.workspace = true`).
@@ -574,50 +445,49 @@ mod tests {
     #[test]
     fn clean_workspace_passes() {
         let dir = workspace("clean");
-        let findings = check(&dir.0).unwrap();
+        let findings = check_with_tree(&dir.0, TREE).unwrap();
         assert!(findings.is_empty(), "{findings:#?}");
     }
+
+    /// A clean tree, as `cargo tree --prefix none` prints it.
+    const TREE: &str =
+        "tether-session-core v0.1.0 (/x)\nsdp v0.17.2\nrand v0.9.5\ngetrandom v0.3.4\n";
 
     #[test]
     fn forbidden_uses_are_reported_with_file_and_line() {
         let dir = workspace("forbidden");
         dir.write(
             "crates/session-core/src/bad.rs",
-            "use tokio::net::UdpSocket;\n\
-             fn a() { let _ = std::time::Instant::now(); } // fine comment: OsRng\n\
-             fn b() { let _ = std::time::SystemTime::now(); }\n\
-             fn c() { let _ = rand::thread_rng(); let _ = rand_core::OsRng; }\n\
-             fn d() { getrandom::fill(&mut [0u8; 4]).unwrap(); }\n\
-             fn e() { std::thread::sleep(std::time::Duration::ZERO); }\n\
-             use std::net::{\n    IpAddr,\n    TcpStream,\n};\n\
-             use std::net;\n\
-             fn f() -> std::net::TcpListener { todo!() }\n\
+            "fn a() { let _ = std::time::Instant::now(); } // fine comment: OsRng\n\
+             fn c() { let _ = rand_core::OsRng; }\n\
              #[allow(clippy::disallowed_methods)]\n\
-             fn g() { let t = std::time::Instant::now(); } // no opt-out\n",
+             fn g() { let t = std::time::Instant::now(); } // no opt-out\n\
+             #[expect(clippy::disallowed_types, reason = \"no\")]\n\
+             fn h() -> std::collections::HashMap<u8, u8> { todo!() }\n\
+             const S: &str = \"clippy::disallowed_methods\";\n",
         );
-        let findings = check(&dir.0).unwrap();
+        let findings = check_with_tree(&dir.0, TREE).unwrap();
         let bad = "crates/session-core/src/bad.rs";
-        let expected: Vec<String> = [1, 1, 2, 3, 4, 4, 5, 6, 7, 9, 11, 12, 12, 14]
-            .iter()
-            .map(|l| format!("{bad}:{l}"))
-            .collect();
+        let expected: Vec<String> = [2, 3, 5].iter().map(|l| format!("{bad}:{l}")).collect();
         assert_eq!(errors(&findings), expected, "{findings:#?}");
-        assert!(findings
-            .iter()
-            .any(|f| f.line == 9 && f.message.contains("TcpStream")));
     }
 
     #[test]
-    fn core_manifest_dependencies_are_checked() {
-        let manifest = "[package]\nname = \"x\"\n\
-                        [dependencies]\nsdp.workspace = true\ntokio = { workspace = true }\n\
-                        rand_core = { version = \"0.9\", features = [\"os_rng\"] }\n\
-                        [dev-dependencies.getrandom]\nversion = \"0.3\"\n\
-                        [target.'cfg(unix)'.dependencies]\nrt = { package = \"tokio\", version = \"1\" }\n\
-                        [features]\ntokio = []\n";
-        let findings = check_core_manifest(Path::new("Cargo.toml"), manifest);
-        let lines: Vec<usize> = findings.iter().map(|f| f.line).collect();
-        assert_eq!(lines, vec![5, 6, 7, 10], "{findings:#?}");
+    fn io_crates_anywhere_in_the_core_tree_are_reported() {
+        let tree = "tether-session-core v0.1.0 (/x)\nsdp v0.17.2\ntokio v1.54.0\n\
+                    tokio-util v0.7.0\nmio v1.0.0\ntokio v1.54.0 (*)\nsocket2 v0.6.0\n\
+                    tracing v0.1.44\n";
+        let findings = check_core_tree(Path::new("Cargo.toml"), tree);
+        let names: Vec<&str> = findings
+            .iter()
+            .map(|f| f.message.split('`').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["mio", "socket2", "tokio", "tokio-util"],
+            "{findings:#?}"
+        );
+        assert!(check_core_tree(Path::new("Cargo.toml"), TREE).is_empty());
     }
 
     #[test]
@@ -628,7 +498,7 @@ mod tests {
         dir.write("crates/other/src/big.rs", &"// x\n".repeat(1001));
         dir.write("target/debug/huge.rs", &"// x\n".repeat(5000));
         dir.write("vendor/dep/src/huge.rs", &"// x\n".repeat(5000));
-        let findings = check(&dir.0).unwrap();
+        let findings = check_with_tree(&dir.0, TREE).unwrap();
         assert_eq!(
             errors(&findings),
             vec!["crates/other/Cargo.toml:1", "crates/other/src/big.rs:1001"],
