@@ -2,10 +2,15 @@
 //!
 //! - [`privileged`]: the one switch for tests that need root (network namespaces, iptables,
 //!   browsers and TURN servers contained in a namespace).
+//! - [`payload`] / [`check_payload`]: messages whose bytes follow from their number.
+//! - [`ffprobe`]: what ffmpeg's prober decodes from a file we wrote.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ffprobe;
+mod payload;
 mod privileged;
 
+pub use payload::{check_payload, payload};
 pub use privileged::{is_root, privileged, SKIP_PRIVILEGED};

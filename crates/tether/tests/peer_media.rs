@@ -3,7 +3,6 @@
 //! recorded file decodes with `ffprobe` with the sample's frame count (± 1 %).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use signaling_ws::{random_room_name, Server, ServerConfig};
@@ -15,38 +14,9 @@ fn sample(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn ffprobe_frames(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe is required (apt-get install ffmpeg; .ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "ffprobe failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("unexpected ffprobe output {text:?}"))
-}
+use test_support::ffprobe::frames as ffprobe_frames;
 
-/// The stream duration `ffprobe` reads from a file's container (not decoded frames).
-fn ffprobe_duration(path: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "0"])
-        .args(["-show_entries", "stream=duration", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe is required (apt-get install ffmpeg; .ci/run installs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("unexpected ffprobe duration {text:?}"))
-}
+use test_support::ffprobe::duration as ffprobe_duration;
 
 fn peer(url: &str, room: &str, role: Role) -> PeerOptions {
     PeerOptions {

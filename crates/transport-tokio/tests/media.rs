@@ -13,7 +13,6 @@ mod rtp_support;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,27 +43,7 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Frames `ffprobe -count_frames` decodes from the first stream of `path`.
-fn ffprobe_frames(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ffprobe is required (apt-get install ffmpeg; .ci/run installs it): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "ffprobe failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("unexpected ffprobe output {text:?}"))
-}
+use test_support::ffprobe::frames as ffprobe_frames;
 
 /// Arrival times of the frames written to a sink.
 #[derive(Debug, Default)]

@@ -4,24 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use transport_tokio::{DataChannel, Message};
 
-/// Message `seq` of a transfer: its sequence number, then bytes derived from it.
-pub(crate) fn payload(seq: u64, len: usize) -> Bytes {
-    let mut v = Vec::with_capacity(len);
-    v.extend_from_slice(&seq.to_be_bytes());
-    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.push(x as u8);
-    }
-    Bytes::from(v)
-}
+pub(crate) use test_support::payload;
 
 /// What the receiving side of a flow saw.
 #[derive(Debug)]
