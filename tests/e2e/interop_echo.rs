@@ -10,7 +10,7 @@
 //! old recvonly parameters, `write_rtp` refused the first packet (`NotSending`) and the echo
 //! ended: Chromium got nothing back. Now the sender waits for the renegotiation that lets it
 //! send (transport-tokio `driver/media.rs`, `sync_media`; regression test
-//! `crates/transport-tokio/tests/rtp.rs`, `a_track_added_to_a_received_transceiver_...`).
+//! `crates/transport-tokio/tests/it/rtp.rs`, `a_track_added_to_a_received_transceiver_...`).
 
 use std::time::Duration;
 

@@ -5,8 +5,7 @@
 //! test of its binary. Numbers: `cargo test -p tether-transport-tokio --test leaks --
 //! --nocapture` (100 cycles take ~40 s on 2 cores).
 
-mod common;
-use common::{config, expect_closed, wait_event};
+use test_support::{config, expect_closed, wait_event};
 
 use std::time::{Duration, Instant};
 

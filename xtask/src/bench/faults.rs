@@ -23,6 +23,8 @@ const NETNS_TEST: &[&str] = &[
     "netns",
     "--locked",
     "--",
+    // The fault cases (not the partial-restart test of the same binary).
+    "faults::",
     "--nocapture",
     "--test-threads=1",
     // The long outages (20 s, 60 s) too.
@@ -92,7 +94,7 @@ pub(crate) fn section(out: &mut String, r: &Results) {
         "## 10. Network faults (`cargo xtask bench --only faults`)\n\n\
          Two peers in two network namespaces joined by two links (\"wifi\" and \"cellular\"), a \
          reliable ordered data channel carrying a numbered 1 KiB message every 5 ms, and a fault \
-         on A's side (`crates/transport-tokio/tests/netns.rs`, {} run(s) of every case; each \
+         on A's side (`crates/transport-tokio/tests/netns/faults.rs`, {} run(s) of every case; each \
          run asserts that nothing was lost, duplicated, reordered or corrupted). Times in ms, \
          median (min – max).\n",
         r.options.fault_runs

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 
-use super::flow::payload;
+use test_support::payload;
 
 /// Connects from `from` to `to` and writes a `len`-byte message every `pace` until told to stop (or
 /// `stop` is dropped); returns when each write returned. `TCP_NODELAY`, as a message-oriented

@@ -2,8 +2,7 @@
 //! each peer carries its supplied certificate's fingerprint, and DTLS (which checks each peer's
 //! certificate against those fingerprints) connects and carries data.
 
-mod common;
-use common::{config, connect_pair};
+use test_support::{config, connect_pair};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,12 +78,13 @@ async fn supplied_identities_are_the_ones_in_sdp_and_dtls_connects() {
         .create_data_channel("data", DataChannelInit::default())
         .await
         .unwrap();
-    let mut dc_b = common::wait_event(&mut b_events, Duration::from_secs(20), |ev| match ev {
-        transport_tokio::PeerEvent::DataChannel(dc) => Some(dc),
-        transport_tokio::PeerEvent::TransportError(e) => panic!("B: {e}"),
-        _ => None,
-    })
-    .await;
+    let mut dc_b =
+        test_support::wait_event(&mut b_events, Duration::from_secs(20), |ev| match ev {
+            transport_tokio::PeerEvent::DataChannel(dc) => Some(dc),
+            transport_tokio::PeerEvent::TransportError(e) => panic!("B: {e}"),
+            _ => None,
+        })
+        .await;
     tokio::time::timeout(Duration::from_secs(20), dc_a.wait_open())
         .await
         .expect("not open in 20 s")

@@ -3,8 +3,7 @@
 //! relay-only plus an ICE restart moving a live transfer onto a relayed path. Nothing is sent
 //! to any address but 127.0.0.1.
 
-mod common;
-use common::{config, connect_pair, flow};
+use test_support::{config, connect_pair, flow};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};

@@ -3,12 +3,10 @@
 //! agent with one of the other role. `PeerConfig::ice_role_override` (testing only) forces the
 //! conflict on the first generation.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{config, connect_pair, Pair};
 use session_core::transport::IceRole;
+use test_support::{config, connect_pair, Pair};
 use transport_tokio::{Message, Stats};
 
 /// The impolite peer's wait before it flips (`ice::generation::FLIP_AFTER_IMPOLITE`).

@@ -2,12 +2,8 @@
 //! every packet in order, RTCP both ways, an ICE restart mid-stream, and tampered or garbage
 //! packets on the path dropped and counted.
 
-#[allow(dead_code)] // shared by several test binaries
-mod common;
-mod rtp_support;
-
-use common::{config, wait_event};
-use rtp_support::{packet, payload, ProxiedSignaling, Proxy, Side, XorShift};
+use crate::rtp_support::{packet, payload, ProxiedSignaling, Proxy, Side, XorShift};
+use test_support::{config, wait_event};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,22 +1,12 @@
-//! Helpers shared by the integration test binaries.
-
-#[allow(dead_code)] // Not every test binary runs flows.
-pub(crate) mod flow;
-#[allow(dead_code)] // Only the network-namespace tests build a lab.
-pub(crate) mod lab;
-#[allow(dead_code)] // Only the network-namespace tests impair links.
-pub(crate) mod netem;
-#[allow(dead_code)] // Only the network-namespace tests compare with TCP.
-pub(crate) mod tcp;
+//! Two `transport-tokio` peer connections on loopback, connected by a memory signaling pair,
+//! and waiting for their events.
 
 use std::time::Duration;
 
-use session_core::session::{ClosedBy, Event};
-use transport_tokio::{GatherOptions, PeerConfig, PeerEvent, PeerEvents};
+use transport_tokio::{ClosedBy, Event, GatherOptions, PeerConfig, PeerEvent, PeerEvents};
 
 /// A peer configuration that gathers loopback host candidates only, with a pinned seed if given.
-#[allow(dead_code)] // Not every test binary uses it.
-pub(crate) fn config(polite: bool, seed: Option<u8>) -> PeerConfig {
+pub fn config(polite: bool, seed: Option<u8>) -> PeerConfig {
     let mut c = PeerConfig::new(polite);
     c.gather = GatherOptions::loopback_only();
     c.seed = seed.map(|s| [s; 32]);
@@ -24,7 +14,7 @@ pub(crate) fn config(polite: bool, seed: Option<u8>) -> PeerConfig {
 }
 
 /// Waits for an event matching `f`, failing after `within`.
-pub(crate) async fn wait_event<T>(
+pub async fn wait_event<T>(
     events: &mut PeerEvents,
     within: Duration,
     mut f: impl FnMut(PeerEvent) -> Option<T>,
@@ -42,8 +32,7 @@ pub(crate) async fn wait_event<T>(
 }
 
 /// Waits for the session's `Closed` event and checks who closed it.
-#[allow(dead_code)] // Not every test binary uses it.
-pub(crate) async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
+pub async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
     let got = wait_event(events, Duration::from_secs(10), |ev| match ev {
         PeerEvent::Session(Event::Closed(b)) => Some(b),
         _ => None,
@@ -53,25 +42,30 @@ pub(crate) async fn expect_closed(events: &mut PeerEvents, by: ClosedBy) {
 }
 
 /// Two connected peers with one open data channel ("data", created by A).
-#[allow(dead_code)] // Not every test binary uses it.
-pub(crate) struct Pair {
-    pub(crate) a: transport_tokio::PeerConnection,
-    pub(crate) b: transport_tokio::PeerConnection,
-    pub(crate) a_events: PeerEvents,
-    pub(crate) b_events: PeerEvents,
-    pub(crate) dc_a: transport_tokio::DataChannel,
-    pub(crate) dc_b: transport_tokio::DataChannel,
+#[derive(Debug)]
+pub struct Pair {
+    /// Peer A (impolite; created the channel).
+    pub a: transport_tokio::PeerConnection,
+    /// Peer B (polite).
+    pub b: transport_tokio::PeerConnection,
+    /// A's events (after the channel opened).
+    pub a_events: PeerEvents,
+    /// B's events (after the channel opened).
+    pub b_events: PeerEvents,
+    /// A's end of the channel.
+    pub dc_a: transport_tokio::DataChannel,
+    /// B's end of the channel.
+    pub dc_b: transport_tokio::DataChannel,
     /// `create_data_channel` to open on both sides.
-    pub(crate) setup: Duration,
+    pub setup: Duration,
 }
 
 /// Creates A (impolite) and B (polite) with these configurations over a memory signaling
 /// pair with `delay`, and opens a data channel from A.
-#[allow(dead_code)] // Not every test binary uses it.
-pub(crate) async fn connect_pair(
+pub async fn connect_pair(
     ca: transport_tokio::PeerConfig,
     cb: transport_tokio::PeerConfig,
-    init: session_core::channel::DataChannelInit,
+    init: transport_tokio::DataChannelInit,
     delay: Duration,
 ) -> Pair {
     let (sa, sb) = transport_tokio::memory_pair(delay);

@@ -5,20 +5,15 @@
 //! generation, credentials and selected pair, lose nothing and show no gap beyond their
 //! pacing. Also the typed errors of `restart_ice_transport`.
 
-#[allow(dead_code)] // shared by several test binaries
-mod common;
-#[allow(dead_code)] // shared with the RTP tests
-mod rtp_support;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{config, connect_pair, flow, wait_event};
-use rtp_support::{packet, payload};
+use crate::rtp_support::{packet, payload};
 use session_core::config::BundlePolicy;
 use session_core::sdp::MediaKind;
 use session_core::transport::{Generation, TransportId};
+use test_support::{config, connect_pair, flow, wait_event};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use transport_tokio::{

@@ -5,24 +5,19 @@
 //! per-track statistics read while the media flows, and the sender's
 //! round-trip time from receiver reports.
 
-#[allow(dead_code)] // shared by several test binaries
-mod common;
-#[allow(dead_code)] // shared with the RTP tests
-mod rtp_support;
-
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{config, wait_event};
+use crate::rtp_support::{ProxiedSignaling, Proxy, Side, XorShift};
 use media::{
     CodecKind, Frame, IvfSink, IvfSource, MediaSink, OggOpusSink, OggOpusSource, ReceiverStats,
     SenderStats, SinkError,
 };
-use rtp_support::{ProxiedSignaling, Proxy, Side, XorShift};
 use session_core::session::Event;
+use test_support::{config, wait_event};
 use transport_tokio::{memory_pair, PeerConnection, PeerEvent, PeerEvents, RtpReceiver, Signaling};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -362,7 +357,7 @@ fn cpu_time() -> Duration {
 /// the process's CPU time (getrusage: both peers, SRTP, ICE keep-alives, the runtime) is
 /// reported. A measurement, not a check: run it on a quiet machine.
 ///
-/// `cargo test -p tether-transport-tokio --test media -- --ignored --nocapture cpu_per_stream`
+/// `cargo test -p tether-transport-tokio --test it media:: -- --ignored --nocapture cpu_per_stream`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement (10 s by default); run explicitly"]
 async fn cpu_per_stream_pair() {

@@ -1,8 +1,7 @@
 //! Two real peer connections over loopback UDP (127.0.0.1 only, no STUN/TURN), negotiating
 //! through an in-memory signaling pair with perfect negotiation.
 
-mod common;
-use common::{config, expect_closed, wait_event};
+use test_support::{config, expect_closed, wait_event};
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! does the W3C dance itself (offer/answer, trickled candidates, end-of-candidates), a manual
 //! ICE restart, an illegal call, and glare resolved by hand with a rollback.
 
-mod common;
-use common::config;
+use test_support::config;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,9 +2,8 @@
 //! byte counters and each data channel's message, byte and buffered-amount numbers, checked
 //! against what the test sent and received.
 
-mod common;
-use common::flow::payload;
-use common::{config, connect_pair};
+use test_support::payload;
+use test_support::{config, connect_pair};
 
 use std::time::Duration;
 

@@ -8,28 +8,29 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use transport_tokio::{DataChannel, Message};
 
-pub(crate) use test_support::payload;
+use crate::payload;
 
 /// What the receiving side of a flow saw.
 #[derive(Debug)]
-pub(crate) struct Received {
+pub struct Received {
     /// Messages received (all checked).
-    pub(crate) count: u64,
+    pub count: u64,
     /// Payload bytes received.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// Longest time between two consecutive arrivals.
-    pub(crate) longest_gap: Duration,
+    pub longest_gap: Duration,
     /// When that gap ended.
-    pub(crate) longest_gap_end: Option<Instant>,
+    pub longest_gap_end: Option<Instant>,
 }
 
 /// A running flow: a sender task and a checking receiver task.
-pub(crate) struct Flow {
+#[derive(Debug)]
+pub struct Flow {
     stop: watch::Sender<bool>,
     sender: JoinHandle<(u64, DataChannel)>,
     receiver: JoinHandle<(Received, DataChannel)>,
     /// Messages received so far (for progress checks while the flow runs).
-    pub(crate) progress: watch::Receiver<u64>,
+    pub progress: watch::Receiver<u64>,
 }
 
 /// How long the receiver waits for the next message before it declares the flow stalled.
@@ -37,12 +38,7 @@ const STALL: Duration = Duration::from_secs(30);
 
 /// Starts sending `len`-byte messages on `tx` (one every `pace`, or as fast as the channel
 /// takes them) and checking them on `rx`.
-pub(crate) fn start(
-    tx: DataChannel,
-    mut rx: DataChannel,
-    len: usize,
-    pace: Option<Duration>,
-) -> Flow {
+pub fn start(tx: DataChannel, mut rx: DataChannel, len: usize, pace: Option<Duration>) -> Flow {
     let (stop, mut stop_rx) = watch::channel(false);
     let (count_tx, mut count_rx) = watch::channel(None::<u64>);
     let (progress_tx, progress) = watch::channel(0u64);
@@ -110,7 +106,7 @@ pub(crate) fn start(
 
 impl Flow {
     /// Waits until the receiver has checked `more` messages beyond what it had now.
-    pub(crate) async fn advance(&mut self, more: u64, within: Duration) {
+    pub async fn advance(&mut self, more: u64, within: Duration) {
         let target = *self.progress.borrow() + more;
         tokio::time::timeout(within, self.progress.wait_for(|n| *n >= target))
             .await
@@ -120,7 +116,7 @@ impl Flow {
 
     /// Stops sending and waits until every sent message was received and checked; returns the
     /// number sent, what was received and both channels.
-    pub(crate) async fn finish(self) -> (u64, Received, DataChannel, DataChannel) {
+    pub async fn finish(self) -> (u64, Received, DataChannel, DataChannel) {
         self.stop.send_replace(true);
         let (sent, tx) = self.sender.await.expect("sender panicked");
         let (r, rx) = self.receiver.await.expect("receiver panicked");

@@ -5,10 +5,9 @@
 //! Its ICE consent fails, the restart policy restarts that transport alone, and the data
 //! transport keeps its generation and pair while a paced transfer on it goes on, nothing lost.
 
-mod common;
-use common::flow::payload;
-use common::lab::{heal, nft, Lab};
-use common::{config, wait_event};
+use crate::lab::{heal, nft, Lab};
+use test_support::payload;
+use test_support::{config, wait_event};
 
 use std::time::{Duration, Instant};
 

@@ -6,9 +6,8 @@
 //! the relay's socket facing the other peer, so every packet crosses it; once armed it drops one
 //! in ten DTLS application-data records from A to B (handshakes, STUN and B's SACKs pass).
 
-mod common;
-use common::flow::payload;
-use common::{config, connect_pair};
+use test_support::payload;
+use test_support::{config, connect_pair};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -609,15 +608,16 @@ async fn negotiated_channels_both_ways_and_data_before_the_other_side_created_it
         p.a.create_data_channel("after", DataChannelInit::default())
             .await
             .unwrap();
-    let mut b_after = common::wait_event(&mut p.b_events, Duration::from_secs(10), |ev| match ev {
-        PeerEvent::DataChannel(dc) => {
-            assert_eq!(dc.label(), "after");
-            Some(dc)
-        }
-        PeerEvent::TransportError(e) => panic!("transport error on B: {e}"),
-        _ => None,
-    })
-    .await;
+    let mut b_after =
+        test_support::wait_event(&mut p.b_events, Duration::from_secs(10), |ev| match ev {
+            PeerEvent::DataChannel(dc) => {
+                assert_eq!(dc.label(), "after");
+                Some(dc)
+            }
+            PeerEvent::TransportError(e) => panic!("transport error on B: {e}"),
+            _ => None,
+        })
+        .await;
     after.send_text("dcep").await.unwrap();
     recv_exact(&mut b_after, &[Message::Text("dcep".into())]).await;
     p.a.close().await;
@@ -647,18 +647,19 @@ async fn unclaimed_streams_beyond_the_bound_are_reset_and_reported() {
         dc.send_text(format!("to {id}")).await.unwrap();
         ours.push(dc);
     }
-    let rejected = common::wait_event(&mut p.b_events, Duration::from_secs(10), |ev| match ev {
-        PeerEvent::TransportError(transport_tokio::TransportError::UnclaimedStream {
-            stream_id,
-            reason,
-        }) => {
-            assert_eq!(reason, transport_tokio::UnclaimedReason::TooMany);
-            Some(stream_id)
-        }
-        PeerEvent::DataChannel(dc) => panic!("early data taken for a new channel: {dc:?}"),
-        _ => None,
-    })
-    .await;
+    let rejected =
+        test_support::wait_event(&mut p.b_events, Duration::from_secs(10), |ev| match ev {
+            PeerEvent::TransportError(transport_tokio::TransportError::UnclaimedStream {
+                stream_id,
+                reason,
+            }) => {
+                assert_eq!(reason, transport_tokio::UnclaimedReason::TooMany);
+                Some(stream_id)
+            }
+            PeerEvent::DataChannel(dc) => panic!("early data taken for a new channel: {dc:?}"),
+            _ => None,
+        })
+        .await;
     assert!(ids.contains(&rejected), "reset stream {rejected}");
     // A's channel on the reset stream closes.
     let i = ids.iter().position(|&id| id == rejected).unwrap();

@@ -29,11 +29,11 @@
 //! tether-transport-tokio --test netns -- --nocapture` (`TETHER_TRACE=1` adds the driver's and
 //! session's logs).
 
-mod common;
-use common::flow::payload;
-use common::lab::{blackhole, heal, ip, Lab};
-use common::netem::{self, Impairment, Netem};
-use common::{tcp, wait_event};
+use crate::lab::{blackhole, heal, ip, Lab};
+use crate::netem::{self, Impairment, Netem};
+use crate::tcp;
+use test_support::payload;
+use test_support::wait_event;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc as std_mpsc;
