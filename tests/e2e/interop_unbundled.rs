@@ -190,6 +190,23 @@ fn longest_stall(samples: &[Snap], s: &Stream) -> (Duration, f64) {
     (longest, last.count(s) - first.count(s))
 }
 
+/// The samples as `ms:other/restarted` (ms from the restart call, both counters), for failure
+/// messages.
+fn timeline(samples: &[Snap], called: Instant, other: &Stream, restarted: &Stream) -> String {
+    let ms = |at: Instant| {
+        if at >= called {
+            (at - called).as_millis() as i64
+        } else {
+            -((called - at).as_millis() as i64)
+        }
+    };
+    samples
+        .iter()
+        .map(|s| format!("{}:{}/{}", ms(s.at), s.count(other), s.count(restarted)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What one partial restart measured.
 struct Measured {
     /// From the `restart_ice_transport` call to Chromium's new selected pair on that transport.
@@ -414,10 +431,16 @@ async fn partial_restart(
     let span = after.at - samples[0].at;
     assert!(
         other_stall <= MAX_STALL,
-        "{} ({}) stalled for {other_stall:?} during the restart of {}",
+        "{} ({}) stalled for {other_stall:?} during the restart of {}; ms from the call: {} {} \
+         / {} {}: {}",
         other.kind,
         other.counter,
-        restarted.kind
+        restarted.kind,
+        other.kind,
+        other.counter,
+        restarted.kind,
+        restarted.counter,
+        timeline(&samples, called, other, restarted)
     );
     // At least a third of the stream's rate (30 fps, 50 packets/s) over the samples.
     assert!(
@@ -466,21 +489,30 @@ fn chromium_partial_ice_restart_unbundled() -> TestResult {
             .await?;
         page.channel_open("chat").await?;
 
-        // Until Chromium plays both tracks, decodes both, and has a pair on every transport.
+        // Until Chromium plays both tracks, has a pair on every transport and decodes both
+        // steadily: both counters rose since the previous poll. Not just from the first frame
+        // on: in about half the runs Chromium decodes one frame, then none for about 0.9 s
+        // (the start of the stream, whatever the restart), which would count as a stall.
         let deadline = Instant::now() + T;
+        let mut previous: Option<(f64, f64)> = None;
         let started = loop {
             let playing = page.cmd("play-remote", json!({})).await?;
             let s = snap(&mut page).await?;
             let transports = s.v["transports"].as_array().cloned().unwrap_or_default();
-            let decoding = |kind: &str, key: &str| {
+            let counter = |kind: &str, key: &str| {
                 s.v["inbound"]
                     .as_array()
                     .and_then(|l| l.iter().find(|i| i["kind"] == kind))
-                    .is_some_and(|i| num(i, key) > 0.0)
+                    .map_or(0.0, |i| num(i, key))
             };
+            let now = (
+                counter("video", "framesDecoded"),
+                counter("audio", "packetsReceived"),
+            );
+            let steady = previous.is_some_and(|(v, a)| v > 0.0 && now.0 > v && now.1 > a);
+            previous = Some(now);
             if playing["tracks"].as_array().map_or(0, Vec::len) >= 2
-                && decoding("video", "framesDecoded")
-                && decoding("audio", "packetsReceived")
+                && steady
                 && transports.len() >= 3
                 && transports.iter().all(|t| t["selectedPairId"].is_string())
             {
