@@ -116,6 +116,16 @@ impl Page {
         self.b.netns()
     }
 
+    /// The lines of the browser's stderr that contain `needle`.
+    pub(crate) fn stderr_lines(&self, needle: &str) -> Vec<String> {
+        self.b
+            .stderr()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Joins `room` of `server` with the served `tether-peer.js`.
     pub(crate) async fn start(
         &mut self,

@@ -529,6 +529,18 @@ fn chromium_partial_ice_restart_unbundled() -> TestResult {
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
 
+        // Every transport's DTLS handshake completed before our first SRTP packet reached
+        // Chromium: libwebrtc drops what arrives earlier (the first video keyframe, then a PLI
+        // and a freeze until the file's next keyframe).
+        let early = page.stderr_lines("non-DTLS packet before DTLS complete");
+        assert!(
+            early.is_empty(),
+            "Chromium dropped {} packets of ours that arrived before its DTLS handshake \
+             completed:\n{}",
+            early.len(),
+            early.join("\n")
+        );
+
         // Our offer(s): no BUNDLE group; the mids of audio, video and data.
         let offers = sent.offers();
         let offer = offers.last().ok_or("no offer sent")?;
