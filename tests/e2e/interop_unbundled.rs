@@ -21,7 +21,7 @@ use tether_tests::browser;
 use tokio::time::Instant;
 use transport_tokio::Stats;
 
-use crate::interop_media::{num, sample};
+use crate::interop_media::{num, rtp_of, sample};
 use crate::interop_support::{
     loopback_config, recording, recv_text, room, run_in, runtime_in, signaling_server, BoxError,
     Page, RustPeer, SentDescriptions, TestResult, T,
@@ -491,8 +491,9 @@ fn chromium_partial_ice_restart_unbundled() -> TestResult {
 
         // Until Chromium plays both tracks, has a pair on every transport and decodes both
         // steadily: both counters rose since the previous poll. Not just from the first frame
-        // on: in about half the runs Chromium decodes one frame, then none for about 0.9 s
-        // (the start of the stream, whatever the restart), which would count as a stall.
+        // on: a lost first keyframe (it was, before SRTP waited for our last DTLS flight, see
+        // below) costs a PLI and a freeze of up to 1 s (the sample's next keyframe), which
+        // would count as a stall of the first restart.
         let deadline = Instant::now() + T;
         let mut previous: Option<(f64, f64)> = None;
         let started = loop {
@@ -644,9 +645,24 @@ fn chromium_partial_ice_restart_unbundled() -> TestResult {
         assert_eq!(recv_text(&mut dc).await?, "after two partial restarts");
         dc.send_text("Rust: after two partial restarts").await?;
         page.message("Rust: after two partial restarts").await?;
+        let media = page.cmd("media-stats", json!({})).await?;
+        let (v, a) = (
+            rtp_of(&media, "inbound", "video"),
+            rtp_of(&media, "inbound", "audio"),
+        );
         println!(
-            "scenario 8: {} and {} restarted alone; final Chromium transports {}",
-            audio_s.kind, video_s.kind, end.v["transports"]
+            "scenario 8: {} and {} restarted alone; Chromium's video: {} frames decoded, {} \
+             keyframes, pliCount {}, freezeCount {}, packetsLost {}; audio packetsLost {}; final \
+             transports {}",
+            audio_s.kind,
+            video_s.kind,
+            v["framesDecoded"],
+            v["keyFramesDecoded"],
+            v["pliCount"],
+            v["freezeCount"],
+            v["packetsLost"],
+            a["packetsLost"],
+            end.v["transports"]
         );
 
         drop(dc);
