@@ -399,6 +399,12 @@ impl Browser {
         self.server.port()
     }
 
+    /// Everything the browser wrote to stderr so far (Chromium logs its errors there, e.g.
+    /// libwebrtc's).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
     /// The page log and the tail of Chromium's stderr, as printed on failure.
     pub fn diagnostics(&self) -> String {
         let pid = self.pid();

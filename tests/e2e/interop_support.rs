@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use session_core::session::Event;
-use session_core::signal::SignalMessage;
+use session_core::signal::{SessionDescription, SignalMessage};
 use session_core::signaling::SdpType;
 use signaling_ws::{random_room_name, Server, ServerConfig, ServerHandle};
 use tether::WsSignaling;
@@ -114,6 +114,16 @@ impl Page {
 
     pub(crate) fn netns(&self) -> &NetNs {
         self.b.netns()
+    }
+
+    /// The lines of the browser's stderr that contain `needle`.
+    pub(crate) fn stderr_lines(&self, needle: &str) -> Vec<String> {
+        self.b
+            .stderr()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Joins `room` of `server` with the served `tether-peer.js`.
@@ -516,5 +526,62 @@ impl<S: Signaling> Signaling for GatedSignaling<S> {
             return Ok(None);
         }
         self.inner.recv().await
+    }
+}
+
+/// A [`Signaling`] wrapper that keeps a copy of every description its peer sends (offers and
+/// answers, in order), for tests that check the SDP that went out.
+pub(crate) struct RecordingSignaling<S> {
+    inner: S,
+    sent: Arc<Mutex<Vec<SessionDescription>>>,
+}
+
+/// The descriptions a [`RecordingSignaling`] sent so far.
+#[derive(Clone)]
+pub(crate) struct SentDescriptions(Arc<Mutex<Vec<SessionDescription>>>);
+
+impl SentDescriptions {
+    /// The offers sent so far, in order.
+    pub(crate) fn offers(&self) -> Vec<SessionDescription> {
+        self.0
+            .lock()
+            .map(|d| {
+                d.iter()
+                    .filter(|d| d.kind == SdpType::Offer)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn recording<S: Signaling>(inner: S) -> (RecordingSignaling<S>, SentDescriptions) {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    (
+        RecordingSignaling {
+            inner,
+            sent: Arc::clone(&sent),
+        },
+        SentDescriptions(sent),
+    )
+}
+
+#[async_trait]
+impl<S: Signaling> Signaling for RecordingSignaling<S> {
+    async fn send(&mut self, msg: SignalMessage) -> Result<(), SignalingError> {
+        if let SignalMessage::Description { description } = &msg {
+            if let Ok(mut sent) = self.sent.lock() {
+                sent.push(description.clone());
+            }
+        }
+        self.inner.send(msg).await
+    }
+
+    async fn recv(&mut self) -> Result<Option<SignalMessage>, SignalingError> {
+        self.inner.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), SignalingError> {
+        self.inner.close().await
     }
 }

@@ -8,6 +8,7 @@ mod interop_firefox;
 mod interop_mdns;
 mod interop_media;
 mod interop_support;
+mod interop_unbundled;
 mod media_bugs;
 mod signal_page;
 mod turn_coturn;

@@ -414,6 +414,8 @@ impl SrtpOut {
     }
 
     async fn send(&self, data: &[u8]) -> Result<(), TrackError> {
+        // Not before the DTLS records that complete the peer's handshake.
+        self.switch.media_writable().await;
         // The switchable connection drops (and counts) datagrams while no path is promoted;
         // it only fails once closed.
         self.switch

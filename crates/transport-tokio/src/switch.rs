@@ -105,6 +105,9 @@ pub(crate) struct SwitchConn {
     replay_pending: AtomicBool,
     /// Orders writes behind a replay: held while a replay is sent.
     replay_gate: Mutex<()>,
+    /// May SRTP/SRTCP be written? False from DTLS completion until the writer task has
+    /// written the DTLS records queued before it ([`hold_media`](Self::hold_media)).
+    media_writable: watch::Sender<bool>,
 }
 
 /// SRTP/SRTCP datagrams kept while the keys are being derived; beyond that they are dropped
@@ -160,6 +163,7 @@ impl SwitchConn {
             pending: std::sync::Mutex::new(None),
             replay_pending: AtomicBool::new(false),
             replay_gate: Mutex::new(()),
+            media_writable: watch::channel(true).0,
         })
     }
 
@@ -254,6 +258,33 @@ impl SwitchConn {
     pub(crate) fn shut(&self) {
         self.closed_tx.send_replace(true);
         self.writer_tx.send_replace(None);
+        self.open_media();
+    }
+
+    /// Holds SRTP/SRTCP writes ([`media_writable`](Self::media_writable)) until
+    /// [`open_media`](Self::open_media): DTLS completed, and the records that complete the
+    /// peer's handshake (our last flight when we are the DTLS server) are still queued for the
+    /// writer task. SRTP that overtook them would reach a peer whose handshake is not complete
+    /// yet, which drops it (libwebrtc: "Received non-DTLS packet before DTLS complete"): the
+    /// first video keyframe lost, a PLI, and a freeze until the next keyframe.
+    pub(crate) fn hold_media(&self) {
+        self.media_writable.send_replace(false);
+    }
+
+    /// Lets SRTP/SRTCP writes go (the queued DTLS records are written, or never will be).
+    pub(crate) fn open_media(&self) {
+        self.media_writable.send_replace(true);
+    }
+
+    /// Waits until SRTP/SRTCP may be written: at once, unless [`hold_media`](Self::hold_media)
+    /// holds it.
+    pub(crate) async fn media_writable(&self) {
+        if *self.media_writable.borrow() {
+            return;
+        }
+        let mut writable = self.media_writable.subscribe();
+        // The sender lives as long as `self`: this only ends once writable.
+        let _ = writable.wait_for(|w| *w).await;
     }
 
     fn is_closed(&self) -> bool {

@@ -63,19 +63,32 @@ pub(super) struct TransportIo {
     /// DTLS and SCTP (sans-IO, driven by the driver).
     pub(super) plane: Plane,
     /// The writer task's queue: datagrams to the promoted path.
-    writer: mpsc::Sender<Bytes>,
+    writer: mpsc::Sender<Write>,
     writer_task: Option<JoinHandle<()>>,
+}
+
+/// What a transport's writer task takes from its queue.
+enum Write {
+    Datagram(Bytes),
+    /// Everything queued before is written: SRTP may follow ([`SwitchConn::open_media`]).
+    OpenMedia,
 }
 
 /// Writes queued datagrams to the switchable connection (which picks the path and keeps the
 /// DTLS records for a replay), so the driver never waits on a socket.
-async fn write_loop(switch: Arc<SwitchConn>, mut rx: mpsc::Receiver<Bytes>) {
+async fn write_loop(switch: Arc<SwitchConn>, mut rx: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        for datagram in batch.drain(..) {
-            let _ = webrtc_util::Conn::send(&*switch, &datagram).await;
+        for write in batch.drain(..) {
+            match write {
+                Write::Datagram(datagram) => {
+                    let _ = webrtc_util::Conn::send(&*switch, &datagram).await;
+                }
+                Write::OpenMedia => switch.open_media(),
+            }
         }
     }
+    switch.open_media();
 }
 
 impl TransportIo {
@@ -98,12 +111,23 @@ impl TransportIo {
     pub(super) fn flush(&mut self, now: Instant, scratch: &mut Vec<Bytes>) {
         self.plane.poll_transmit(now, scratch);
         for datagram in scratch.drain(..) {
-            if self.writer.try_send(datagram).is_err() {
+            if self.writer.try_send(Write::Datagram(datagram)).is_err() {
                 self.switch
                     .counters
                     .send_dropped
                     .fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// DTLS connected: queues what the plane has to send (as DTLS server, our last flight,
+    /// which completes the peer's handshake) and holds SRTP writes until the writer task has
+    /// written it, so no SRTP overtakes it (see [`SwitchConn::hold_media`]).
+    pub(super) fn flush_before_media(&mut self, now: Instant, scratch: &mut Vec<Bytes>) {
+        self.switch.hold_media();
+        self.flush(now, scratch);
+        if self.writer.try_send(Write::OpenMedia).is_err() {
+            self.switch.open_media();
         }
     }
 
@@ -491,6 +515,12 @@ impl<S: Signaling> Driver<S> {
         match ev {
             PlaneEvent::Dtls(DtlsEvent::Connected) => {
                 tracing::info!(%transport, "DTLS connected, peer fingerprint verified");
+                // Our last flight goes out before the SRTP the keys below let the tracks write.
+                let mut scratch = std::mem::take(&mut self.scratch);
+                if let Some(t) = self.transports.get_mut(&transport) {
+                    t.flush_before_media(Instant::now(), &mut scratch);
+                }
+                self.scratch = scratch;
                 let keys = self
                     .transports
                     .get(&transport)
@@ -547,7 +577,7 @@ impl<S: Signaling> Driver<S> {
             let mut out = Vec::new();
             t.plane.close(now, &mut out);
             for datagram in out {
-                let _ = t.writer.try_send(datagram);
+                let _ = t.writer.try_send(Write::Datagram(datagram));
             }
             for (_, gen) in std::mem::take(&mut t.gens) {
                 if let Some(r) = gen.reader {
@@ -579,5 +609,74 @@ impl<S: Signaling> Driver<S> {
                 s.shut();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtp_path::{self, MediaShared};
+    use crate::srtp::SrtpKeys;
+    use webrtc_srtp::context::Context;
+    use webrtc_srtp::protection_profile::ProtectionProfile;
+    use webrtc_util::conn::conn_pipe::pipe;
+    use webrtc_util::Conn;
+
+    fn keys() -> SrtpKeys {
+        let p = ProtectionProfile::AeadAes128Gcm;
+        let ctx = || Context::new(&[7; 16], &[9; 12], p, None, None).expect("context");
+        SrtpKeys {
+            profile: p,
+            local: ctx(),
+            remote: ctx(),
+        }
+    }
+
+    /// When DTLS completes, the driver queues our last flight for the writer task, then the
+    /// keys let the tracks write, from their own tasks, at once: the flight must still reach
+    /// the wire first, or the peer (whose handshake it completes) drops the SRTP. Chromium
+    /// did, on every transport of an unbundled session (the e2e `interop_unbundled` test).
+    /// On a current-thread runtime the track's write runs before the writer task unless it
+    /// waits for it.
+    #[tokio::test]
+    async fn srtp_at_dtls_completion_follows_the_queued_flight() {
+        let (inbound, _inbound_rx) = mpsc::channel(8);
+        let mut t = TransportIo::new(TransportId(0), inbound);
+        let (near, far) = pipe();
+        t.switch.set_writer(Some(Arc::new(near)));
+        // The plane's last flight (a DTLS record), queued as `flush` queues it.
+        let flight = Bytes::from_static(&[22, 254, 253, 0, 1]);
+        assert!(t.writer.try_send(Write::Datagram(flight)).is_ok());
+        t.flush_before_media(Instant::now(), &mut Vec::new());
+
+        // SRTP ready: a track writes right away.
+        let (_, out) = rtp_path::split(
+            keys(),
+            Arc::clone(&t.switch),
+            Arc::new(MediaShared::default()),
+        );
+        let packet = rtp::packet::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                payload_type: 96,
+                ssrc: 1,
+                ..Default::default()
+            },
+            payload: Bytes::from_static(&[1, 2, 3]),
+        };
+        out.write_rtp(&packet).await.expect("write_rtp");
+
+        let mut buf = [0u8; 1500];
+        let mut first_bytes = Vec::new();
+        for _ in 0..2 {
+            let n = far.recv(&mut buf).await.expect("recv");
+            assert!(n > 0);
+            first_bytes.push(buf[0]);
+        }
+        assert_eq!(first_bytes[0], 22, "the DTLS flight first: {first_bytes:?}");
+        assert!(
+            (128..192).contains(&first_bytes[1]),
+            "then SRTP: {first_bytes:?}"
+        );
     }
 }
