@@ -1,16 +1,14 @@
 //! Sender and receiver runners over an in-memory lossy link (virtual time): the samples
 //! arrive complete thanks to NACK, and the written files decode with ffprobe.
 
-mod common;
-
 use std::fs::File;
 use std::io::BufWriter;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::link::{pair, Link};
-use common::{ffprobe_frames, sample, scratch};
+use crate::common::link::{pair, Link};
+use crate::common::{ffprobe_frames, sample, scratch};
 use media::runner::{receive_track, send_track, SendOptions};
 use media::{
     CodecKind, Frame, H264Sink, H264Source, IvfSink, IvfSource, MediaSink, MediaSource,

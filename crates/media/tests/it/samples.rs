@@ -1,11 +1,9 @@
 //! The shipped samples parse, and our sinks write files that ffprobe decodes.
 
-mod common;
-
 use std::fs::File;
 use std::io::BufWriter;
 
-use common::{ffprobe_frames, sample, scratch};
+use crate::common::{ffprobe_frames, sample, scratch};
 use media::{
     CodecKind, H264Sink, H264Source, IvfSink, IvfSource, MediaSink, MediaSource, OggOpusSink,
     OggOpusSource,

@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "../support/clock.rs"]
-mod clock;
-use clock::t0;
+use crate::clock::t0;
 
 use proptest::prelude::*;
 use session_core::candidate::Candidate;

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-#[path = "support/clock.rs"]
-mod clock;
-use clock::t0;
+use crate::clock::t0;
 
 use session_core::session::Event;
 use session_core::sim::{PeerId, Sim, SimConfig};

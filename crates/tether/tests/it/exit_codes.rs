@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-mod support;
-
-use support::SignalProcess;
+use crate::support::SignalProcess;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use signaling_ws::{

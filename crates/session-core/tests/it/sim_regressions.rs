@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-#[path = "support/clock.rs"]
-mod clock;
-use clock::t0;
+use crate::clock::t0;
 
 use session_core::sdp::{Direction, MediaKind};
 use session_core::session::{CandidateDropReason, Event};

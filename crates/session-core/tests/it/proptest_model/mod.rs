@@ -16,9 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-#[path = "../support/clock.rs"]
-mod clock;
-use clock::t0;
+use crate::clock::t0;
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -43,7 +41,7 @@ const SIM_CASES: u32 = 7_000;
 const MANUAL_CASES: u32 = 3_000;
 
 /// `cases`, or the value of the environment variable `var` (for long local stress runs, e.g.
-/// `SIM_CASES=60000 cargo test -p tether-session-core --test proptest_model`).
+/// `SIM_CASES=60000 cargo test -p tether-session-core --test it proptest_model`).
 fn config_from_env(var: &str, cases: u32) -> ProptestConfig {
     let cases = std::env::var(var)
         .ok()

@@ -8,15 +8,13 @@
 //!   ICE restarts from `--restart-every` and from a `restart` line on standard input, TURN
 //!   through a real coturn with `--relay-only`, and the usage errors (exit code 8).
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::SignalProcess;
+use crate::support::SignalProcess;
 
 const RUNS: usize = 20;
 const WAIT: Duration = Duration::from_secs(15);
