@@ -359,9 +359,7 @@ impl<S: Signaling> Driver<S> {
     fn signaling_failed(&mut self, e: SignalingError) {
         tracing::warn!(error = %e, "signaling failed");
         self.signaling_open = false;
-        self.emit(PeerEvent::TransportError(TransportError::Signaling(
-            e.to_string(),
-        )));
+        self.emit(PeerEvent::TransportError(TransportError::Signaling(e)));
     }
 
     fn on_signal(&mut self, msg: Result<Option<SignalMessage>, SignalingError>) {

@@ -33,10 +33,10 @@ impl DtlsIdentity {
     /// Generates a fresh self-signed certificate.
     pub fn generate() -> Result<Self, SetupError> {
         let provider =
-            rtc_crypto::default_provider().map_err(|e| SetupError::Certificate(e.to_string()))?;
+            rtc_crypto::default_provider().map_err(|e| SetupError::Certificate(Box::new(e)))?;
         let certificate =
             Certificate::generate_self_signed(vec!["tether".to_owned()], provider.crypto())
-                .map_err(|e| SetupError::Certificate(e.to_string()))?;
+                .map_err(|e| SetupError::Certificate(Box::new(e)))?;
         Ok(Self { certificate })
     }
 

@@ -6,12 +6,13 @@ use session_core::error::SessionError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
-    /// The self-signed DTLS certificate could not be generated (the crate's message).
+    /// The self-signed DTLS certificate could not be generated (the DTLS or crypto crate's
+    /// error is the source).
     #[error("cannot generate the DTLS certificate: {0}")]
-    Certificate(String),
+    Certificate(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The OS gave no randomness for the session seed.
     #[error("no OS randomness for the session seed: {0}")]
-    Randomness(String),
+    Randomness(#[source] getrandom::Error),
     /// An ICE server URL is malformed, or its TURN credentials are missing.
     #[error("bad ICE server {url:?}: {reason}")]
     BadIceServer {
@@ -171,7 +172,7 @@ pub enum TransportError {
     },
     /// The signaling channel failed or ended.
     #[error("signaling: {0}")]
-    Signaling(String),
+    Signaling(#[source] crate::SignalingError),
     /// An ICE generation finished gathering without a single local candidate, so it cannot
     /// connect. Relay-only: the TURN server refused the allocation (wrong user name or
     /// credential, quota) or did not answer; otherwise no usable interface or address passed

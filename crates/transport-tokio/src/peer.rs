@@ -150,7 +150,7 @@ impl PeerConnection {
             Some(s) => s,
             None => {
                 let mut s = [0u8; 32];
-                getrandom::fill(&mut s).map_err(|e| SetupError::Randomness(e.to_string()))?;
+                getrandom::fill(&mut s).map_err(SetupError::Randomness)?;
                 s
             }
         };
