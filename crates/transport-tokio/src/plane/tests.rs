@@ -783,3 +783,300 @@ fn reliable_ordered_next_to_unreliable_under_loss() {
     got.extend(drain(&mut p.b, 0));
     assert_eq!(got.len(), 250, "reliable ordered: {} of 250", got.len());
 }
+
+/// Message `seq`: its number, then zeros up to `size` bytes.
+fn numbered(seq: u64, size: usize) -> Bytes {
+    let mut v = vec![0u8; size.max(8)];
+    v[..8].copy_from_slice(&seq.to_be_bytes());
+    Bytes::from(v)
+}
+
+/// One direction's impairment on [`LossyPath`]: netem's `delay D J loss P%` (the netns tests'
+/// user-space netem, `tests/common/netem.rs`): each packet is dropped with chance `loss`,
+/// or held for a delay uniform in `delay ± jitter` (so jitter reorders packets).
+#[derive(Debug, Clone, Copy)]
+struct Impairment {
+    loss: f64,
+    delay: Duration,
+    jitter: Duration,
+}
+
+/// The netns loss test's path (`five_percent_loss_and_jitter_on_the_selected_path_lose_nothing`):
+/// 5 % loss, 50 ms ± 10 ms, each way.
+const LOSSY_PATH: Impairment = Impairment {
+    loss: 0.05,
+    delay: Duration::from_millis(50),
+    jitter: Duration::from_millis(10),
+};
+
+/// Two SCTP sessions (no DTLS) joined by an impaired path, on a simulated clock.
+struct LossyPath {
+    now: Instant,
+    /// A (the sender, SCTP client) and B.
+    ends: [SctpSession; 2],
+    /// Packets on the path: (arrival, order) -> (destination, packet).
+    wire: std::collections::BTreeMap<(Instant, u64), (usize, Bytes)>,
+    sent: u64,
+    rng: u64,
+    /// The impairment of both directions, when on.
+    impairment: Option<Impairment>,
+    /// Packets each end sent, and of those dropped.
+    packets: [u64; 2],
+    dropped: [u64; 2],
+}
+
+/// What a paced transfer over [`LossyPath`] saw while the path was impaired.
+#[derive(Debug)]
+struct Transfer {
+    /// Messages that arrived in the impaired period, per second.
+    rate: f64,
+    /// The longest time between two arrivals that overlaps it.
+    stall: Duration,
+    /// A's counters: fast retransmissions, fast recoveries, T3 timeouts; B's duplicate DATA.
+    fast_retransmits: u64,
+    fast_recoveries: u64,
+    t3_timeouts: u64,
+    duplicates: u64,
+    /// A's congestion window, sampled every 100 ms: mean (bytes).
+    mean_cwnd: u64,
+    packets: [u64; 2],
+    dropped: [u64; 2],
+}
+
+impl LossyPath {
+    fn new(seed: u64) -> Self {
+        let now = Instant::now();
+        let ends = [
+            SctpSession::new(true, 5000, 0, now).unwrap(),
+            SctpSession::new(false, 5000, 0, now).unwrap(),
+        ];
+        Self {
+            now,
+            ends,
+            wire: Default::default(),
+            sent: 0,
+            rng: seed | 1,
+            impairment: None,
+            packets: [0; 2],
+            dropped: [0; 2],
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sends what each end has to send onto the path.
+    fn transmit(&mut self) {
+        for from in 0..2 {
+            let mut out = Vec::new();
+            self.ends[from].poll_transmit(self.now, &mut out);
+            for packet in out {
+                self.packets[from] += 1;
+                let delay = match self.impairment {
+                    None => Duration::from_micros(100),
+                    Some(imp) => {
+                        if self.random() < imp.loss {
+                            self.dropped[from] += 1;
+                            continue;
+                        }
+                        let spread = 2.0 * imp.jitter.as_secs_f64() * self.random();
+                        (imp.delay + Duration::from_secs_f64(spread)).saturating_sub(imp.jitter)
+                    }
+                };
+                self.sent += 1;
+                self.wire
+                    .insert((self.now + delay, self.sent), (1 - from, packet));
+            }
+        }
+    }
+
+    /// Advances the clock to the next packet arrival or timer, at most to `until`; handles it.
+    fn step(&mut self, until: Instant) {
+        self.transmit();
+        let next = [
+            self.wire.keys().next().map(|k| k.0),
+            self.ends[0].poll_timeout(),
+            self.ends[1].poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(until, |t| t.min(until));
+        self.now = self.now.max(next);
+        while let Some(entry) = self.wire.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let (to, packet) = entry.remove();
+            self.ends[to].handle_packet(self.now, packet);
+        }
+        for end in &mut self.ends {
+            if end.poll_timeout().is_some_and(|t| t <= self.now) {
+                end.handle_timeout(self.now);
+            }
+        }
+        self.transmit();
+    }
+
+    /// Connects, opens a reliable ordered channel (stream 1) from A, then sends a `size`-byte
+    /// numbered message every `pace` from A (waiting while more than `HIGH_WATER` bytes are
+    /// unacknowledged, as `DataChannel::send` does) for `warm_up` on a clean path, then for
+    /// `impaired` with `imp` on both directions, then on a clean path until everything arrived.
+    fn paced_transfer(
+        &mut self,
+        size: usize,
+        pace: Duration,
+        warm_up: Duration,
+        impaired: Duration,
+        imp: Impairment,
+    ) -> Transfer {
+        let deadline = self.now + Duration::from_secs(10);
+        while !(self.ends[0].is_connected() && self.ends[1].is_connected()) {
+            assert!(self.now < deadline, "not connected");
+            let until = self.now + Duration::from_millis(10);
+            self.step(until);
+            for end in &mut self.ends {
+                while end.poll_event().is_some() {}
+            }
+        }
+        let params = ChannelParams::new("x", &DataChannelInit::default());
+        let now = self.now;
+        self.ends[0].open(now, 1, &params, false).unwrap();
+        let start = self.now;
+        let (from, to) = (start + warm_up, start + warm_up + impaired);
+        let mut next_send = start;
+        let mut buffered = 0usize;
+        let (mut sent, mut received) = (0u64, 0u64);
+        let mut arrivals = Vec::new();
+        let mut cwnd_samples = Vec::new();
+        let mut next_sample = from;
+        loop {
+            if self.now >= from && self.now < to && self.impairment.is_none() {
+                self.impairment = Some(imp);
+            } else if self.now >= to {
+                self.impairment = None;
+            }
+            let sending = self.now < to;
+            if sending && self.now >= next_send && buffered <= crate::channel::HIGH_WATER {
+                let now = self.now;
+                self.ends[0]
+                    .send(now, 1, numbered(sent, size), false)
+                    .unwrap();
+                buffered += size;
+                sent += 1;
+                next_send = if self.now < next_send + pace {
+                    next_send + pace
+                } else {
+                    self.now + pace
+                };
+            }
+            if !sending && received == sent {
+                break;
+            }
+            assert!(
+                self.now < to + Duration::from_secs(120),
+                "{received} of {sent} after 120 s"
+            );
+            if self.now >= next_sample && self.now < to {
+                let (cwnd, ..) = self.ends[0].association().unwrap().congestion_state();
+                cwnd_samples.push(u64::from(cwnd));
+                next_sample += Duration::from_millis(100);
+            }
+            let mut until = self.now + Duration::from_millis(100);
+            if sending && buffered <= crate::channel::HIGH_WATER {
+                until = until.min(next_send.max(self.now));
+            }
+            for t in [from, to] {
+                if t > self.now {
+                    until = until.min(t);
+                }
+            }
+            self.step(until);
+            while let Some(ev) = self.ends[0].poll_event() {
+                match ev {
+                    SctpEvent::Released { bytes, .. } => buffered -= bytes,
+                    SctpEvent::Readable { stream_id } => {
+                        while self.ends[0].read(stream_id).is_some() {}
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(ev) = self.ends[1].poll_event() {
+                if let SctpEvent::Readable { stream_id } = ev {
+                    while let Some(m) = self.ends[1].read(stream_id) {
+                        let Message::Binary(data) = m else {
+                            panic!("unexpected {m:?}")
+                        };
+                        let seq = u64::from_be_bytes(data[..8].try_into().unwrap());
+                        assert_eq!(seq, received, "lost, duplicated or reordered");
+                        received += 1;
+                        arrivals.push(self.now);
+                    }
+                }
+            }
+        }
+        let a = self.ends[0].association().unwrap();
+        let mut sa = a.stats();
+        let mut sb = self.ends[1].association().unwrap().stats();
+        Transfer {
+            rate: arrivals.iter().filter(|t| (from..to).contains(*t)).count() as f64
+                / impaired.as_secs_f64(),
+            stall: arrivals
+                .windows(2)
+                .filter(|w| w[1] > from && w[0] < to)
+                .map(|w| w[1] - w[0])
+                .max()
+                .unwrap_or(impaired),
+            fast_retransmits: sa.get_num_fast_retrans(),
+            fast_recoveries: sa.get_num_fast_recoveries(),
+            t3_timeouts: sa.get_num_t3timeouts(),
+            duplicates: sb.get_num_duplicate_datas(),
+            mean_cwnd: cwnd_samples.iter().sum::<u64>() / cwnd_samples.len().max(1) as u64,
+            packets: self.packets,
+            dropped: self.dropped,
+        }
+    }
+}
+
+/// Prints what paced transfers over [`LOSSY_PATH`] (and with its jitter or loss alone) do:
+/// rate, longest stall, A's fast retransmissions, fast recoveries and T3 timeouts, B's duplicate
+/// DATA, A's mean congestion window. A measurement, not a check: `cargo test -p
+/// tether-transport-tokio --lib lossy_path_diagnostics -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints measurements; run by hand"]
+fn lossy_path_diagnostics() {
+    let variants = [
+        ("netns", LOSSY_PATH),
+        (
+            "no jitter",
+            Impairment {
+                jitter: Duration::ZERO,
+                ..LOSSY_PATH
+            },
+        ),
+        (
+            "jitter, no loss",
+            Impairment {
+                loss: 0.0,
+                ..LOSSY_PATH
+            },
+        ),
+    ];
+    for (name, imp) in variants {
+        for seed in [1u64, 2, 3] {
+            let mut path = LossyPath::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let t = path.paced_transfer(
+                1024,
+                Duration::from_millis(5),
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+                imp,
+            );
+            println!("{name} seed {seed}: {t:?}");
+        }
+    }
+}

@@ -595,6 +595,21 @@ impl Association {
         self.stats
     }
 
+    /// Congestion control state, for tests and diagnostics (Tether patch): the congestion
+    /// window, slow-start threshold, bytes outstanding, the RTO and smoothed RTT (ms), and
+    /// whether the association is in fast recovery.
+    #[doc(hidden)]
+    pub fn congestion_state(&self) -> (u32, u32, usize, u64, u64, bool) {
+        (
+            self.cwnd,
+            self.ssthresh,
+            self.inflight_queue.get_num_bytes(),
+            self.rto_mgr.get_rto(),
+            self.rto_mgr.srtt,
+            self.in_fast_recovery,
+        )
+    }
+
     /// The path to the peer changed, or came back after an outage: every outstanding DATA
     /// chunk sent longer than two smoothed RTTs ago (at least [`RETRANSMIT_NOW_MIN_AGE`]) is
     /// retransmitted now (instead of when the backed-off T3 timer fires), the RTO
@@ -1396,6 +1411,7 @@ impl Association {
                 self.side, d.tsn
             );
             self.payload_queue.push(d.clone(), self.peer_last_tsn);
+            self.stats.inc_duplicate_datas();
             self.immediate_ack_triggered = true;
             return Ok(vec![]);
         }
@@ -2046,6 +2062,7 @@ impl Association {
                             //     destination address(es) to which the missing DATA chunks were
                             //     last sent, according to the formula described in Section 7.2.3.
                             self.in_fast_recovery = true;
+                            self.stats.inc_fast_recoveries();
                             self.fast_recover_exit_point = htna;
                             // Tether patch (PATCHES.md item 5): CUBIC's 0.7, not RFC 9260's half.
                             self.ssthresh = std::cmp::max(self.cwnd / 10 * 7, 4 * self.mtu);
