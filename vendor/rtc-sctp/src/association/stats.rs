@@ -8,6 +8,7 @@ pub struct AssociationStats {
     n_fast_retrans: u64,
     n_fast_recoveries: u64,
     n_duplicate_datas: u64,
+    n_recoveries_undone: u64,
 }
 
 impl AssociationStats {
@@ -83,6 +84,17 @@ impl AssociationStats {
         self.n_duplicate_datas
     }
 
+    /// Counts one fast recovery undone: the peer reported each of its retransmissions as a
+    /// duplicate. Tether patch.
+    pub fn inc_recoveries_undone(&mut self) {
+        self.n_recoveries_undone += 1;
+    }
+
+    /// The number of fast recoveries undone.
+    pub fn get_num_recoveries_undone(&mut self) -> u64 {
+        self.n_recoveries_undone
+    }
+
     /// Zeroes every counter.
     pub fn reset(&mut self) {
         self.n_datas = 0;
@@ -92,5 +104,6 @@ impl AssociationStats {
         self.n_fast_retrans = 0;
         self.n_fast_recoveries = 0;
         self.n_duplicate_datas = 0;
+        self.n_recoveries_undone = 0;
     }
 }
