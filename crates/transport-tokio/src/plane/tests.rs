@@ -1199,3 +1199,25 @@ fn a_fast_retransmission_the_peer_reports_as_a_duplicate_is_undone() {
         lowest_after(50)
     );
 }
+
+#[test]
+fn congestion_avoidance_counts_the_bytes_that_gap_ack_blocks_acknowledge() {
+    // A sends as fast as cwnd allows (1,000 msg/s offered) over 50 ms ± 10 ms each way;
+    // one early loss ends slow start. The jitter reorders most packets, so most SACKs
+    // acknowledge new DATA by Gap Ack Blocks without advancing the Cumulative TSN Ack.
+    // rtc-sctp grew cwnd only on the SACKs that advance it (RFC 4960's wording): 243 msg/s;
+    // counted on every SACK that acknowledges new DATA (item 8): 316.
+    let mut path = LossyPath::new(7);
+    path.drop.insert(300, 1);
+    let t = path.paced_transfer(
+        1024,
+        Duration::from_millis(1),
+        Duration::from_millis(200),
+        Duration::from_secs(6),
+        Impairment {
+            loss: 0.0,
+            ..LOSSY_PATH
+        },
+    );
+    assert!(t.rate > 290.0, "{:?}", Transfer { cwnd: vec![], ..t });
+}

@@ -287,7 +287,7 @@ struct Rack {
     undo: Option<Undo>,
 }
 
-/// Tether patch (PATCHES.md item 6): what a fast recovery changed, so that it can be undone
+/// Tether patch (PATCHES.md item 7): what a fast recovery changed, so that it can be undone
 /// when the peer reports every fast retransmission of it as a duplicate (RFC 9260 6.7's
 /// Duplicate TSNs: the originals had arrived; as TCP undoes with DSACK, RFC 3708 / RFC 4015).
 #[derive(Debug)]
@@ -1585,7 +1585,9 @@ impl Association {
             cum_tsn_ack_point_advanced = true;
             self.on_cumulative_tsn_ack_point_advanced(now);
         }
-        if cum_tsn_ack_point_advanced {
+        // Tether patch (PATCHES.md item 8): cwnd grows with every SACK that acknowledges new
+        // DATA, by Gap Ack Blocks too, not only with one that advances the Cumulative TSN Ack.
+        if total_bytes_acked > 0 {
             self.grow_cwnd(total_bytes_acked);
         }
 
