@@ -1221,3 +1221,17 @@ fn congestion_avoidance_counts_the_bytes_that_gap_ack_blocks_acknowledge() {
     );
     assert!(t.rate > 290.0, "{:?}", Transfer { cwnd: vec![], ..t });
 }
+
+#[test]
+fn the_timer_restarts_when_the_first_outstanding_chunk_is_fast_retransmitted() {
+    // A chunk lost four times: its original and three retransmissions, each found lost about
+    // an RTT after it was sent (item 6). RFC 9260 7.2.4 restarts T3 when the first
+    // outstanding chunk is fast retransmitted; rtc-sctp did not, so T3 (started when the chunk
+    // became the first outstanding one) expired while the fourth copy was on its way: cwnd
+    // down to one MTU and the timer backed off, for nothing (item 9).
+    let mut path = LossyPath::new(1);
+    path.drop.insert(400, 4);
+    let t = paced(&mut path, 5, STEADY_PATH);
+    assert_eq!(path.dropped[0], 4);
+    assert_eq!(t.t3_timeouts, 0, "{:?}", Transfer { cwnd: vec![], ..t });
+}

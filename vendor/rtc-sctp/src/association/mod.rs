@@ -2100,10 +2100,12 @@ impl Association {
         let Some(sent) = last_sent else { return };
         let rtt = now.saturating_duration_since(sent);
         // Step 2: acknowledged sooner after its retransmission than a round trip can take, it
-        // acknowledges an earlier transmission: the original was late, not lost.
+        // acknowledges an earlier transmission. After a single retransmission that is the
+        // original: it was late, not lost (after more, which one arrived is not known).
         let srtt = Duration::from_millis(self.rto_mgr.srtt);
-        let for_original =
+        let for_earlier =
             nsent > 1 && (self.rack.min_rtt.is_some_and(|m| rtt < m) || rtt < srtt / 2);
+        let for_original = for_earlier && nsent == 2;
         if nsent == 1 || for_original {
             if nsent == 1 {
                 self.rack.min_rtt = Some(self.rack.min_rtt.map_or(rtt, |m| m.min(rtt)));
@@ -2119,7 +2121,7 @@ impl Association {
         if self.rack.highest_acked.is_none_or(|h| sna32gt(tsn, h)) {
             self.rack.highest_acked = Some(tsn);
         }
-        if for_original {
+        if for_earlier {
             return;
         }
         if self
@@ -2732,6 +2734,18 @@ impl Association {
                 i += 1;
             }
 
+            // Tether patch (PATCHES.md item 9): RFC 9260 7.2.4 step 4, "restart the T3-rtx
+            // timer ... if the endpoint is retransmitting the first outstanding DATA chunk":
+            // otherwise T3 could expire while that retransmission is still in flight.
+            let earliest = self.inflight_queue.sorted.iter().copied().find(|tsn| {
+                self.inflight_queue
+                    .get(*tsn)
+                    .is_some_and(ChunkPayloadData::is_outstanding)
+            });
+            if earliest.is_some_and(|e| to_fast_retrans.iter().any(|c| c.tsn == e)) {
+                self.timers
+                    .start(Timer::T3RTX, now, self.rto_mgr.get_rto());
+            }
             for chunk in &mut to_fast_retrans {
                 if let Some(c) = self.inflight_queue.get_mut(chunk.tsn) {
                     c.nsent += 1;
