@@ -285,6 +285,21 @@ struct Rack {
     extent: Duration,
     /// The last recovery, until it is known whether its fast retransmissions were needed.
     undo: Option<Undo>,
+    /// Proportional Rate Reduction state of the current fast recovery (PATCHES.md item 10).
+    prr: Option<Prr>,
+}
+
+/// Tether patch (PATCHES.md item 10): Proportional Rate Reduction (RFC 6937) during fast
+/// recovery, in bytes.
+#[derive(Debug, Default)]
+struct Prr {
+    /// The flight when the recovery began (RecoverFS).
+    recover_fs: usize,
+    /// Bytes the peer acknowledged since (prr_delivered), and bytes sent since (prr_out).
+    delivered: usize,
+    out: usize,
+    /// What may still be sent on the last SACK's account (sndcnt).
+    budget: usize,
 }
 
 /// Tether patch (PATCHES.md item 7): what a fast recovery changed, so that it can be undone
@@ -1609,6 +1624,7 @@ impl Association {
         }
 
         self.process_fast_retransmission(d.cumulative_tsn_ack, htna, cum_tsn_ack_point_advanced)?;
+        self.prr_on_sack(total_bytes_acked.max(0) as usize);
         if !d.duplicate_tsn.is_empty() {
             self.rack_duplicates_reported(&d.duplicate_tsn);
         }
@@ -2160,6 +2176,41 @@ impl Association {
         }
     }
 
+    /// RFC 6937 3: what fast recovery may send for a SACK that acknowledged `delivered` new
+    /// bytes: in proportion to what the peer received while the flight is above ssthresh
+    /// (cwnd alone would send nothing until the flight fell below the reduced cwnd, and no
+    /// later DATA would come back to show that a retransmission was lost too), then up to
+    /// ssthresh (PRR-SSRB).
+    fn prr_on_sack(&mut self, delivered: usize) {
+        if !self.in_fast_recovery {
+            self.rack.prr = None;
+            return;
+        }
+        let pipe = self.inflight_queue.get_num_bytes();
+        let ssthresh = self.ssthresh as usize;
+        let mtu = self.mtu as usize;
+        let Some(prr) = &mut self.rack.prr else {
+            return;
+        };
+        prr.delivered += delivered;
+        prr.budget = if pipe > ssthresh {
+            (prr.delivered * ssthresh)
+                .div_ceil(prr.recover_fs.max(1))
+                .saturating_sub(prr.out)
+        } else {
+            let limit = prr.delivered.saturating_sub(prr.out).max(delivered) + mtu;
+            (ssthresh - pipe).min(limit)
+        };
+    }
+
+    /// Counts `bytes` sent in fast recovery against its PRR budget.
+    fn prr_sent(&mut self, bytes: usize) {
+        if let Some(prr) = &mut self.rack.prr {
+            prr.out += bytes;
+            prr.budget = prr.budget.saturating_sub(bytes);
+        }
+    }
+
     /// RACK.reo_wnd (RFC 8985 6.2 step 4, without DSACK): a quarter of the minimum RTT (at
     /// most the smoothed RTT); none before reordering was seen once three chunks above the
     /// loss are acknowledged or in recovery (the DupAck threshold's speed).
@@ -2254,6 +2305,10 @@ impl Association {
                     })
                 };
                 self.in_fast_recovery = true;
+                self.rack.prr = Some(Prr {
+                    recover_fs: self.inflight_queue.get_num_bytes(),
+                    ..Prr::default()
+                });
                 self.stats.inc_fast_recoveries();
                 self.fast_recover_exit_point = self.my_next_tsn.wrapping_sub(1);
                 // Tether patch (PATCHES.md item 5): CUBIC's 0.7, not RFC 9260's half.
@@ -2753,6 +2808,11 @@ impl Association {
                     c.last_sent = Some(now);
                     chunk.nsent = c.nsent;
                     self.stats.inc_fast_retrans();
+                    let len = c.user_data.len();
+                    if let Some(prr) = &mut self.rack.prr {
+                        prr.out += len;
+                        prr.budget = prr.budget.saturating_sub(len);
+                    }
                     if let Some(undo) = &mut self.rack.undo {
                         if c.nsent == 2 {
                             undo.retransmitted.push(c.tsn);
@@ -3246,7 +3306,11 @@ impl Association {
                     continue;
                 }
 
-                if self.inflight_queue.get_num_bytes() + data_len > self.cwnd as usize {
+                // Tether patch (PATCHES.md item 10): in fast recovery, PRR's budget too.
+                let prr_allows = self.in_fast_recovery
+                    && self.rack.prr.as_ref().is_some_and(|p| p.budget >= data_len);
+                if !prr_allows && self.inflight_queue.get_num_bytes() + data_len > self.cwnd as usize
+                {
                     break; // would exceeds cwnd
                 }
 
@@ -3260,6 +3324,9 @@ impl Association {
                     now,
                 ) {
                     self.rwnd -= data_len as u32;
+                    if self.in_fast_recovery {
+                        self.prr_sent(data_len);
+                    }
                     chunks.push(chunk);
                 } else {
                     self.fail_message_queue(Error::OtherSctpErr(
