@@ -274,6 +274,12 @@ impl SctpSession {
             .map_or(0, |(_, a)| a.stats().get_num_datas())
     }
 
+    /// The association (tests read its counters and congestion state).
+    #[cfg(test)]
+    pub(crate) fn association(&self) -> Option<&Association> {
+        self.assoc.as_ref().map(|(_, a)| a)
+    }
+
     /// The SCTP packets to send now (each goes into one DTLS record).
     pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut Vec<Bytes>) {
         let Some((_, a)) = &mut self.assoc else {

@@ -791,7 +791,13 @@ fn five_percent_loss_and_jitter_on_the_selected_path_lose_nothing() {
         r.report.longest_send,
     );
     let (tcp, tcp_counts) = tcp_baseline(&lab, r.path, IMPAIRED);
-    println!("TCP between the same addresses: netem {tcp_counts:?}");
+    // Which congestion control the TCP baseline used: `TETHER_TCP_CC`, or the host's default
+    // (new namespaces inherit it); BBR does not slow down for random loss, CUBIC does.
+    let tcp_cc = std::env::var("TETHER_TCP_CC").unwrap_or_else(|_| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+            .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
+    });
+    println!("TCP ({tcp_cc}) between the same addresses: netem {tcp_counts:?}");
     println!(
         "loss and delay ({} % loss, {:?} ± {:?} each way, {IMPAIRED:?}, both senders pace {:.0} \
          msg/s): ours {ours}; TCP {tcp}",
@@ -802,7 +808,7 @@ fn five_percent_loss_and_jitter_on_the_selected_path_lose_nothing() {
     );
     println!(
         "RESULT fault=loss_5pct_delay_50ms msg_s={:.1} stall_ms={:.0} tcp_msg_s={:.1} \
-         tcp_stall_ms={:.0}",
+         tcp_stall_ms={:.0} tcp_cc={tcp_cc}",
         ours.rate,
         ours.stall.as_secs_f64() * 1000.0,
         tcp.rate,

@@ -1,7 +1,8 @@
 //! The checked paced transfer of the data channel tests, over one TCP connection: the
 //! baseline they compare with (Linux TCP on the same path, under the same faults). The same
 //! numbered [`payload`]s, written one per tick; the receiver reads them back whole, checks
-//! every byte and the order, and records when each one arrived.
+//! every byte and the order, and records when each one arrived. The sender uses the host's
+//! TCP congestion control, or the one `TETHER_TCP_CC` names.
 
 use std::net::SocketAddr;
 use std::sync::mpsc as std_mpsc;
@@ -23,6 +24,12 @@ pub(crate) async fn send(
     stop: std_mpsc::Receiver<()>,
 ) -> Vec<Instant> {
     let socket = TcpSocket::new_v4().unwrap();
+    // The host's congestion control unless `TETHER_TCP_CC` names another (`cubic`, `reno`,
+    // `bbr`): BBR, the default of some hosts, does not slow down for random loss at all.
+    if let Some(cc) = std::env::var_os("TETHER_TCP_CC") {
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::TcpCongestion, &cc)
+            .unwrap_or_else(|e| panic!("TCP_CONGESTION {cc:?}: {e}"));
+    }
     socket.bind(from).unwrap();
     let mut stream = tokio::time::timeout(Duration::from_secs(10), socket.connect(to))
         .await

@@ -237,6 +237,8 @@ pub struct Association {
     partial_bytes_acked: u32,
     pub(crate) in_fast_recovery: bool,
     fast_recover_exit_point: u32,
+    /// Tether patch (PATCHES.md item 6): time-based loss detection.
+    rack: Rack,
 
     // Chunks stored for retransmission
     stored_init: Option<ChunkInit>,
@@ -260,6 +262,58 @@ pub struct Association {
 
     // for testing
     pub(crate) ack_mode: AckMode,
+}
+
+/// Tether patch (PATCHES.md item 6): loss detection in time, after RACK (RFC 8985), instead of
+/// counting three miss indications (RFC 9260 7.2.4's HTNA rule). An outstanding chunk is lost
+/// once a chunk (re)transmitted more than a reordering window after it has been acknowledged.
+#[derive(Debug, Default)]
+struct Rack {
+    /// The latest (re)transmission time among the chunks acknowledged so far, and that chunk's
+    /// TSN (RACK.xmit_ts; ties go to the higher TSN).
+    xmit: Option<(Instant, u32)>,
+    /// The highest TSN acknowledged so far: a chunk sent once and acknowledged below it arrived
+    /// out of order.
+    highest_acked: Option<u32>,
+    /// Reordering was seen on the path (RACK.reord).
+    reordering_seen: bool,
+    /// The smallest RTT measured from a chunk sent once (RACK.min_RTT); forgotten when the
+    /// path changes (`retransmit_now`).
+    min_rtt: Option<Duration>,
+    /// How far out of order chunks arrived, in time: the longest a chunk was sent before the
+    /// latest transmission delivered ahead of it. The reordering window covers it.
+    extent: Duration,
+    /// The last recovery, until it is known whether its fast retransmissions were needed.
+    undo: Option<Undo>,
+    /// Proportional Rate Reduction state of the current fast recovery (PATCHES.md item 10).
+    prr: Option<Prr>,
+}
+
+/// Tether patch (PATCHES.md item 10): Proportional Rate Reduction (RFC 6937) during fast
+/// recovery, in bytes.
+#[derive(Debug, Default)]
+struct Prr {
+    /// The flight when the recovery began (RecoverFS).
+    recover_fs: usize,
+    /// Bytes the peer acknowledged since (prr_delivered), and bytes sent since (prr_out).
+    delivered: usize,
+    out: usize,
+    /// What may still be sent on the last SACK's account (sndcnt).
+    budget: usize,
+}
+
+/// Tether patch (PATCHES.md item 7): what a fast recovery changed, so that it can be undone
+/// when the peer reports every fast retransmission of it as a duplicate (RFC 9260 6.7's
+/// Duplicate TSNs: the originals had arrived; as TCP undoes with DSACK, RFC 3708 / RFC 4015).
+#[derive(Debug)]
+struct Undo {
+    cwnd: u32,
+    ssthresh: u32,
+    /// TSNs fast retransmitted once in this recovery and not reported as duplicates yet.
+    retransmitted: Vec<u32>,
+    /// A chunk of it was retransmitted more than once, or a retransmission was lost: the
+    /// recovery was needed.
+    spoiled: bool,
 }
 
 impl Default for Association {
@@ -350,6 +404,7 @@ impl Default for Association {
 
             stats: AssociationStats::default(),
             ack_state: AckState::default(),
+            rack: Rack::default(),
 
             // for testing
             ack_mode: AckMode::default(),
@@ -595,6 +650,21 @@ impl Association {
         self.stats
     }
 
+    /// Congestion control state, for tests and diagnostics (Tether patch): the congestion
+    /// window, slow-start threshold, bytes outstanding, the RTO and smoothed RTT (ms), and
+    /// whether the association is in fast recovery.
+    #[doc(hidden)]
+    pub fn congestion_state(&self) -> (u32, u32, usize, u64, u64, bool) {
+        (
+            self.cwnd,
+            self.ssthresh,
+            self.inflight_queue.get_num_bytes(),
+            self.rto_mgr.get_rto(),
+            self.rto_mgr.srtt,
+            self.in_fast_recovery,
+        )
+    }
+
     /// The path to the peer changed, or came back after an outage: every outstanding DATA
     /// chunk sent longer than two smoothed RTTs ago (at least [`RETRANSMIT_NOW_MIN_AGE`]) is
     /// retransmitted now (instead of when the backed-off T3 timer fires), the RTO
@@ -613,6 +683,8 @@ impl Association {
         }
         self.rto_mgr.clear_backoff();
         self.timers.reset_retrans(Timer::T3RTX);
+        // A new path: its reordering and RTT are not the old one's.
+        self.rack = Rack::default();
         // Only chunks outstanding for longer than two smoothed RTTs (at least
         // RETRANSMIT_NOW_MIN_AGE) are presumed lost: on a path that still works (make-before-break)
         // the younger ones are in flight and will be acknowledged, and sending them again would
@@ -1396,6 +1468,7 @@ impl Association {
                 self.side, d.tsn
             );
             self.payload_queue.push(d.clone(), self.peer_last_tsn);
+            self.stats.inc_duplicate_datas();
             self.immediate_ack_triggered = true;
             return Ok(vec![]);
         }
@@ -1525,7 +1598,12 @@ impl Association {
 
             self.cumulative_tsn_ack_point = d.cumulative_tsn_ack;
             cum_tsn_ack_point_advanced = true;
-            self.on_cumulative_tsn_ack_point_advanced(total_bytes_acked, now);
+            self.on_cumulative_tsn_ack_point_advanced(now);
+        }
+        // Tether patch (PATCHES.md item 8): cwnd grows with every SACK that acknowledges new
+        // DATA, by Gap Ack Blocks too, not only with one that advances the Cumulative TSN Ack.
+        if total_bytes_acked > 0 {
+            self.grow_cwnd(total_bytes_acked);
         }
 
         self.release_stream_buffers(&bytes_acked_per_stream);
@@ -1546,6 +1624,10 @@ impl Association {
         }
 
         self.process_fast_retransmission(d.cumulative_tsn_ack, htna, cum_tsn_ack_point_advanced)?;
+        self.prr_on_sack(total_bytes_acked.max(0) as usize);
+        if !d.duplicate_tsn.is_empty() {
+            self.rack_duplicates_reported(&d.duplicate_tsn);
+        }
 
         if self.use_forward_tsn {
             // RFC 3758 Sec 3.5 C1
@@ -1819,6 +1901,7 @@ impl Association {
             if let Some(mut c) = self.inflight_queue.pop(i) {
                 if c.acknowledge() {
                     newly_acked_data |= c.nsent > 0;
+                    self.rack_delivered(c.tsn, c.nsent, c.since, c.last_sent, now);
 
                     let n_bytes_acked = c.user_data.len() as i64;
                     total_bytes_acked += n_bytes_acked;
@@ -1884,6 +1967,11 @@ impl Association {
 
                 if let Some(c) = self.inflight_queue.get(tsn) {
                     if newly_acknowledged {
+                        let (nsent, since, last_sent) = (c.nsent, c.since, c.last_sent);
+                        self.rack_delivered(tsn, nsent, since, last_sent, now);
+                        let Some(c) = self.inflight_queue.get(tsn) else {
+                            return Err(Error::ErrTsnRequestNotExist);
+                        };
                         newly_acked_data |= c.nsent > 0;
                         total_bytes_acked += n_bytes_acked;
                         if self.is_current_stream_data(c) {
@@ -1939,7 +2027,7 @@ impl Association {
         Ok((bytes_acked_per_stream, total_bytes_acked, htna))
     }
 
-    fn on_cumulative_tsn_ack_point_advanced(&mut self, total_bytes_acked: i64, now: Instant) {
+    fn on_cumulative_tsn_ack_point_advanced(&mut self, now: Instant) {
         // RFC 4096, sec 6.3.2.  Retransmission Timer Rules
         //   R2)  Whenever all outstanding data sent to an address have been
         //        acknowledged, turn off the T3-rtx timer of that address.
@@ -1955,7 +2043,10 @@ impl Association {
             self.timers
                 .start_if_idle(Timer::T3RTX, now, self.rto_mgr.get_rto());
         }
+    }
 
+    /// RFC 9260 7.2.1-7.2.2, for a SACK that acknowledged `total_bytes_acked` new bytes.
+    fn grow_cwnd(&mut self, total_bytes_acked: i64) {
         // Update congestion control parameters
         if self.cwnd <= self.ssthresh {
             // RFC 4096, sec 7.2.1.  Slow-Start
@@ -2012,62 +2103,227 @@ impl Association {
         }
     }
 
+    /// RACK (RFC 8985 6.2), for a chunk the SACK newly acknowledged: the latest transmission
+    /// time delivered, the minimum RTT, and whether (and how far) it arrived out of order.
+    fn rack_delivered(
+        &mut self,
+        tsn: u32,
+        nsent: u32,
+        since: Option<Instant>,
+        last_sent: Option<Instant>,
+        now: Instant,
+    ) {
+        let Some(sent) = last_sent else { return };
+        let rtt = now.saturating_duration_since(sent);
+        // Step 2: acknowledged sooner after its retransmission than a round trip can take, it
+        // acknowledges an earlier transmission. After a single retransmission that is the
+        // original: it was late, not lost (after more, which one arrived is not known).
+        let srtt = Duration::from_millis(self.rto_mgr.srtt);
+        let for_earlier =
+            nsent > 1 && (self.rack.min_rtt.is_some_and(|m| rtt < m) || rtt < srtt / 2);
+        let for_original = for_earlier && nsent == 2;
+        if nsent == 1 || for_original {
+            if nsent == 1 {
+                self.rack.min_rtt = Some(self.rack.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            }
+            if self.rack.highest_acked.is_some_and(|h| sna32lt(tsn, h)) {
+                self.rack.reordering_seen = true;
+                let first = since.unwrap_or(sent);
+                if let Some((x, _)) = self.rack.xmit {
+                    self.rack.extent = self.rack.extent.max(x.saturating_duration_since(first));
+                }
+            }
+        }
+        if self.rack.highest_acked.is_none_or(|h| sna32gt(tsn, h)) {
+            self.rack.highest_acked = Some(tsn);
+        }
+        if for_earlier {
+            return;
+        }
+        if self
+            .rack
+            .xmit
+            .is_none_or(|(t, x)| sent > t || (sent == t && sna32gt(tsn, x)))
+        {
+            self.rack.xmit = Some((sent, tsn));
+        }
+    }
+
+    /// The peer reported `tsns` as duplicates: those we fast retransmitted had arrived already
+    /// (reordering, not loss). Once every fast retransmission of the last recovery is so
+    /// reported, the recovery is undone: cwnd and ssthresh as before it (RFC 4015's response).
+    fn rack_duplicates_reported(&mut self, tsns: &[u32]) {
+        let Some(undo) = &mut self.rack.undo else {
+            return;
+        };
+        let before = undo.retransmitted.len();
+        undo.retransmitted.retain(|t| !tsns.contains(t));
+        if undo.retransmitted.len() == before {
+            return;
+        }
+        self.rack.reordering_seen = true;
+        if undo.retransmitted.is_empty() && !undo.spoiled {
+            let (cwnd, ssthresh) = (undo.cwnd, undo.ssthresh);
+            self.rack.undo = None;
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = self.ssthresh.max(ssthresh);
+            self.in_fast_recovery = false;
+            self.stats.inc_recoveries_undone();
+            trace!(
+                "[{}] spurious fast recovery undone: cwnd={} ssthresh={}",
+                self.side, self.cwnd, self.ssthresh
+            );
+        }
+    }
+
+    /// RFC 6937 3: what fast recovery may send for a SACK that acknowledged `delivered` new
+    /// bytes: in proportion to what the peer received while the flight is above ssthresh
+    /// (cwnd alone would send nothing until the flight fell below the reduced cwnd, and no
+    /// later DATA would come back to show that a retransmission was lost too), then up to
+    /// ssthresh (PRR-SSRB).
+    fn prr_on_sack(&mut self, delivered: usize) {
+        if !self.in_fast_recovery {
+            self.rack.prr = None;
+            return;
+        }
+        let pipe = self.inflight_queue.get_num_bytes();
+        let ssthresh = self.ssthresh as usize;
+        let mtu = self.mtu as usize;
+        let Some(prr) = &mut self.rack.prr else {
+            return;
+        };
+        prr.delivered += delivered;
+        prr.budget = if pipe > ssthresh {
+            (prr.delivered * ssthresh)
+                .div_ceil(prr.recover_fs.max(1))
+                .saturating_sub(prr.out)
+        } else {
+            let limit = prr.delivered.saturating_sub(prr.out).max(delivered) + mtu;
+            (ssthresh - pipe).min(limit)
+        };
+    }
+
+    /// Counts `bytes` sent in fast recovery against its PRR budget.
+    fn prr_sent(&mut self, bytes: usize) {
+        if let Some(prr) = &mut self.rack.prr {
+            prr.out += bytes;
+            prr.budget = prr.budget.saturating_sub(bytes);
+        }
+    }
+
+    /// RACK.reo_wnd (RFC 8985 6.2 step 4, without DSACK): a quarter of the minimum RTT (at
+    /// most the smoothed RTT); none before reordering was seen once three chunks above the
+    /// loss are acknowledged or in recovery (the DupAck threshold's speed).
+    fn rack_reo_wnd(&self, acked_above: usize) -> Duration {
+        let Some(min_rtt) = self.rack.min_rtt else {
+            return Duration::ZERO;
+        };
+        if !self.rack.reordering_seen && (self.in_fast_recovery || acked_above >= 3) {
+            return Duration::ZERO;
+        }
+        let extent = self.rack.extent + self.rack.extent / 4;
+        (min_rtt / 4)
+            .max(extent)
+            .min(Duration::from_millis(self.rto_mgr.srtt))
+    }
+
+    /// Marks lost every outstanding chunk transmitted more than the reordering window before
+    /// the latest transmission acknowledged (RFC 8985 6.2 step 5, at SACK arrival); returns
+    /// whether any was newly marked, and whether one of them was a retransmission.
+    fn rack_detect_losses(&mut self) -> (bool, bool) {
+        let Some((xmit, xmit_tsn)) = self.rack.xmit else {
+            return (false, false);
+        };
+        if self
+            .inflight_queue
+            .sorted
+            .iter()
+            .any(|tsn| self.inflight_queue.get(*tsn).is_some_and(|c| c.is_fast_retransmit_candidate()))
+        {
+            // Marked earlier, not sent yet (abandoned meanwhile or the association was busy).
+            self.will_retransmit_fast = true;
+        }
+        let acked_above = self
+            .inflight_queue
+            .sorted
+            .iter()
+            .filter(|tsn| self.inflight_queue.get(**tsn).is_some_and(|c| c.acknowledged))
+            .count();
+        let reo_wnd = self.rack_reo_wnd(acked_above);
+        let (mut lost, mut lost_retransmission) = (false, false);
+        for tsn in self.inflight_queue.sorted.clone() {
+            let Some(c) = self.inflight_queue.get_mut(tsn) else {
+                continue;
+            };
+            if !c.is_outstanding() || c.lost || c.retransmit {
+                continue;
+            }
+            let Some(sent) = c.last_sent else { continue };
+            let sent_before = sent < xmit || (sent == xmit && sna32lt(tsn, xmit_tsn));
+            if sent_before && sent + reo_wnd <= xmit {
+                c.lost = true;
+                lost = true;
+                lost_retransmission |= c.nsent > 1;
+                trace!(
+                    "[{}] RACK: tsn={} lost (sent {:?} before the latest delivered, reo_wnd {:?})",
+                    self.side,
+                    tsn,
+                    xmit - sent,
+                    reo_wnd
+                );
+            }
+        }
+        (lost, lost_retransmission)
+    }
+
     fn process_fast_retransmission(
         &mut self,
         cum_tsn_ack_point: u32,
         htna: u32,
         cum_tsn_ack_point_advanced: bool,
     ) -> Result<()> {
-        // HTNA algorithm - RFC 4960 Sec 7.2.4
-        // Increment missIndicator of each chunks that the SACK reported missing
-        // when either of the following is met:
-        // a)  Not in fast-recovery
-        //     miss indications are incremented only for missing TSNs prior to the
-        //     highest TSN newly acknowledged in the SACK.
-        // b)  In fast-recovery AND the Cumulative TSN Ack Point advanced
-        //     the miss indications are incremented for all TSNs reported missing
-        //     in the SACK.
-        if !self.in_fast_recovery || cum_tsn_ack_point_advanced {
-            let max_tsn = if !self.in_fast_recovery {
-                // a) increment only for missing TSNs prior to the HTNA
-                htna
-            } else {
-                // b) increment for all TSNs reported missing
-                cum_tsn_ack_point.wrapping_add(self.inflight_queue.len() as u32 + 1)
-            };
-
-            let mut tsn = cum_tsn_ack_point.wrapping_add(1);
-            while sna32lt(tsn, max_tsn) {
-                if let Some(c) = self.inflight_queue.get_mut(tsn) {
-                    if c.is_outstanding() && c.miss_indicator < 3 {
-                        c.miss_indicator += 1;
-                        if c.miss_indicator == 3 && !self.in_fast_recovery {
-                            // 2)  If not in Fast Recovery, adjust the ssthresh and cwnd of the
-                            //     destination address(es) to which the missing DATA chunks were
-                            //     last sent, according to the formula described in Section 7.2.3.
-                            self.in_fast_recovery = true;
-                            self.fast_recover_exit_point = htna;
-                            // Tether patch (PATCHES.md item 5): CUBIC's 0.7, not RFC 9260's half.
-                            self.ssthresh = std::cmp::max(self.cwnd / 10 * 7, 4 * self.mtu);
-                            self.cwnd = self.ssthresh;
-                            self.partial_bytes_acked = 0;
-                            self.will_retransmit_fast = true;
-
-                            trace!(
-                                "[{}] updated cwnd={} ssthresh={} inflight={} (FR)",
-                                self.side,
-                                self.cwnd,
-                                self.ssthresh,
-                                self.inflight_queue.get_num_bytes()
-                            );
-                        }
-                    }
+        // Tether patch (PATCHES.md item 6): losses are found in time (RACK, RFC 8985), not by
+        // RFC 9260 7.2.4's three miss indications. Counting misses took packets that jitter
+        // had merely reordered for lost (a spurious fast retransmit and a cwnd cut), and in
+        // Fast Recovery it counted only on SACKs that advance the Cumulative TSN Ack, so a
+        // second loss in the same window, or a lost retransmission, waited for T3.
+        let _ = (cum_tsn_ack_point, htna);
+        let (lost, lost_retransmission) = self.rack_detect_losses();
+        if lost {
+            // RFC 5681 3.2: the loss of a retransmission is a second congestion indication.
+            if !self.in_fast_recovery || lost_retransmission {
+                // 2)  adjust the ssthresh and cwnd (Section 7.2.3), and mark the highest
+                //     outstanding TSN as the Fast Recovery exit point.
+                self.rack.undo = if lost_retransmission {
+                    None
                 } else {
-                    return Err(Error::ErrTsnRequestNotExist);
-                }
-
-                tsn = tsn.wrapping_add(1);
+                    Some(Undo {
+                        cwnd: self.cwnd,
+                        ssthresh: self.ssthresh,
+                        retransmitted: Vec::new(),
+                        spoiled: false,
+                    })
+                };
+                self.in_fast_recovery = true;
+                self.rack.prr = Some(Prr {
+                    recover_fs: self.inflight_queue.get_num_bytes(),
+                    ..Prr::default()
+                });
+                self.stats.inc_fast_recoveries();
+                self.fast_recover_exit_point = self.my_next_tsn.wrapping_sub(1);
+                // Tether patch (PATCHES.md item 5): CUBIC's 0.7, not RFC 9260's half.
+                self.ssthresh = std::cmp::max(self.cwnd / 10 * 7, 4 * self.mtu);
+                self.cwnd = self.ssthresh;
+                self.partial_bytes_acked = 0;
+                trace!(
+                    "[{}] updated cwnd={} ssthresh={} inflight={} (FR)",
+                    self.side,
+                    self.cwnd,
+                    self.ssthresh,
+                    self.inflight_queue.get_num_bytes()
+                );
             }
+            self.will_retransmit_fast = true;
         }
 
         if self.in_fast_recovery && cum_tsn_ack_point_advanced {
@@ -2476,7 +2732,6 @@ impl Association {
             self.will_retransmit_fast = false;
 
             let mut to_fast_retrans: Vec<ChunkPayloadData> = vec![];
-            let mut fast_retrans_size = COMMON_HEADER_SIZE;
 
             let mut i = 0;
             loop {
@@ -2496,14 +2751,6 @@ impl Association {
                                     .get(chunk.tsn)
                                     .is_some_and(|c| !c.abandoned())
                             });
-                            fast_retrans_size = COMMON_HEADER_SIZE
-                                + to_fast_retrans
-                                    .iter()
-                                    .map(|c| {
-                                        (DATA_CHUNK_HEADER_SIZE + c.user_data.len() as u32)
-                                            .next_multiple_of(4)
-                                    })
-                                    .sum::<u32>();
                             i += 1;
                             continue;
                         }
@@ -2513,9 +2760,9 @@ impl Association {
                             return vec![];
                         }
                     }
-                    let Some(c) = self.inflight_queue.get(tsn) else {
+                    if self.inflight_queue.get(tsn).is_none() {
                         break;
-                    };
+                    }
 
                     // RFC 4960 Sec 7.2.4 Fast Retransmit on Gap Reports
                     //  3)  Determine how many of the earliest (i.e., lowest TSN) DATA chunks
@@ -2526,17 +2773,12 @@ impl Association {
                     //      Retransmit is being performed, the sender SHOULD ignore the value
                     //      of cwnd and SHOULD NOT delay retransmission for this single
                     //		packet.
-
-                    // Padded wire size, the same accounting
-                    // bundle_data_chunks_into_packets uses for bundle
-                    // decisions.
-                    let data_chunk_size =
-                        (DATA_CHUNK_HEADER_SIZE + c.user_data.len() as u32).next_multiple_of(4);
-                    if self.mtu < fast_retrans_size + data_chunk_size {
-                        break;
-                    }
-
-                    fast_retrans_size += data_chunk_size;
+                    //
+                    // Tether patch (PATCHES.md item 6): every chunk deemed lost goes now, in as
+                    // many packets as it takes (bundle_data_chunks_into_packets splits them),
+                    // not one packet per SACK: a lost chunk is still counted in the flight, so
+                    // its retransmission replaces it there. One packet at a time left a second
+                    // loss of the window waiting for T3 once recovery ended.
                 } else {
                     break; // end of pending data
                 }
@@ -2547,11 +2789,37 @@ impl Association {
                 i += 1;
             }
 
+            // Tether patch (PATCHES.md item 9): RFC 9260 7.2.4 step 4, "restart the T3-rtx
+            // timer ... if the endpoint is retransmitting the first outstanding DATA chunk":
+            // otherwise T3 could expire while that retransmission is still in flight.
+            let earliest = self.inflight_queue.sorted.iter().copied().find(|tsn| {
+                self.inflight_queue
+                    .get(*tsn)
+                    .is_some_and(ChunkPayloadData::is_outstanding)
+            });
+            if earliest.is_some_and(|e| to_fast_retrans.iter().any(|c| c.tsn == e)) {
+                self.timers
+                    .start(Timer::T3RTX, now, self.rto_mgr.get_rto());
+            }
             for chunk in &mut to_fast_retrans {
                 if let Some(c) = self.inflight_queue.get_mut(chunk.tsn) {
                     c.nsent += 1;
+                    c.lost = false;
+                    c.last_sent = Some(now);
                     chunk.nsent = c.nsent;
                     self.stats.inc_fast_retrans();
+                    let len = c.user_data.len();
+                    if let Some(prr) = &mut self.rack.prr {
+                        prr.out += len;
+                        prr.budget = prr.budget.saturating_sub(len);
+                    }
+                    if let Some(undo) = &mut self.rack.undo {
+                        if c.nsent == 2 {
+                            undo.retransmitted.push(c.tsn);
+                        } else {
+                            undo.spoiled = true;
+                        }
+                    }
                     trace!(
                         "[{}] fast-retransmit: tsn={} sent={} htna={}",
                         self.side, c.tsn, c.nsent, self.fast_recover_exit_point
@@ -2727,6 +2995,8 @@ impl Association {
         for chunk in &mut chunks {
             if let Some(c) = self.inflight_queue.get_mut(chunk.tsn) {
                 c.retransmit = false;
+                c.lost = false;
+                c.last_sent = Some(now);
                 c.nsent += 1;
                 chunk.nsent = c.nsent;
                 trace!(
@@ -3036,7 +3306,11 @@ impl Association {
                     continue;
                 }
 
-                if self.inflight_queue.get_num_bytes() + data_len > self.cwnd as usize {
+                // Tether patch (PATCHES.md item 10): in fast recovery, PRR's budget too.
+                let prr_allows = self.in_fast_recovery
+                    && self.rack.prr.as_ref().is_some_and(|p| p.budget >= data_len);
+                if !prr_allows && self.inflight_queue.get_num_bytes() + data_len > self.cwnd as usize
+                {
                     break; // would exceeds cwnd
                 }
 
@@ -3050,6 +3324,9 @@ impl Association {
                     now,
                 ) {
                     self.rwnd -= data_len as u32;
+                    if self.in_fast_recovery {
+                        self.prr_sent(data_len);
+                    }
                     chunks.push(chunk);
                 } else {
                     self.fail_message_queue(Error::OtherSctpErr(
@@ -3267,6 +3544,7 @@ impl Association {
 
             // RTT baseline only; maxPacketLifeTime measures from `created_at`.
             c.since = Some(now);
+            c.last_sent = Some(now);
             c.nsent = 1; // being sent for the first time
 
             trace!(
@@ -3405,6 +3683,7 @@ impl Association {
             Timer::T3RTX => {
                 self.stats.inc_t3timeouts();
                 self.rto_mgr.backoff();
+                self.rack.undo = None;
                 // Refresh before C2 or mark_all_to_retrasmit reads abandoned().
                 if let Err(err) =
                     self.abandon_unretransmittable_messages(now, ChunkPayloadData::is_outstanding)

@@ -6,6 +6,9 @@ pub struct AssociationStats {
     n_t3timeouts: u64,
     n_ack_timeouts: u64,
     n_fast_retrans: u64,
+    n_fast_recoveries: u64,
+    n_duplicate_datas: u64,
+    n_recoveries_undone: u64,
 }
 
 impl AssociationStats {
@@ -59,6 +62,39 @@ impl AssociationStats {
         self.n_fast_retrans
     }
 
+    /// Counts one entry into fast recovery (a congestion window reduction for loss reported by
+    /// SACKs). Tether patch.
+    pub fn inc_fast_recoveries(&mut self) {
+        self.n_fast_recoveries += 1;
+    }
+
+    /// The number of entries into fast recovery.
+    pub fn get_num_fast_recoveries(&mut self) -> u64 {
+        self.n_fast_recoveries
+    }
+
+    /// Counts one DATA chunk received that had been received before (a needless
+    /// retransmission by the peer, or a lost SACK). Tether patch.
+    pub fn inc_duplicate_datas(&mut self) {
+        self.n_duplicate_datas += 1;
+    }
+
+    /// The number of duplicate DATA chunks received.
+    pub fn get_num_duplicate_datas(&mut self) -> u64 {
+        self.n_duplicate_datas
+    }
+
+    /// Counts one fast recovery undone: the peer reported each of its retransmissions as a
+    /// duplicate. Tether patch.
+    pub fn inc_recoveries_undone(&mut self) {
+        self.n_recoveries_undone += 1;
+    }
+
+    /// The number of fast recoveries undone.
+    pub fn get_num_recoveries_undone(&mut self) -> u64 {
+        self.n_recoveries_undone
+    }
+
     /// Zeroes every counter.
     pub fn reset(&mut self) {
         self.n_datas = 0;
@@ -66,5 +102,8 @@ impl AssociationStats {
         self.n_t3timeouts = 0;
         self.n_ack_timeouts = 0;
         self.n_fast_retrans = 0;
+        self.n_fast_recoveries = 0;
+        self.n_duplicate_datas = 0;
+        self.n_recoveries_undone = 0;
     }
 }

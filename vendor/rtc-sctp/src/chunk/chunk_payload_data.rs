@@ -176,6 +176,11 @@ pub struct ChunkPayloadData {
     /// Retransmission flag set when T1-RTX timeout occurred and this
     /// chunk is still in the inflight queue
     pub(crate) retransmit: bool,
+
+    /// Tether patch (RACK, PATCHES.md item 6): when this chunk was last (re)transmitted.
+    pub(crate) last_sent: Option<Instant>,
+    /// Tether patch (RACK): deemed lost from the SACKs, waiting for its fast retransmission.
+    pub(crate) lost: bool,
 }
 
 impl Default for ChunkPayloadData {
@@ -200,6 +205,8 @@ impl Default for ChunkPayloadData {
             nsent: 0,
             abandoned: false,
             retransmit: false,
+            last_sent: None,
+            lost: false,
         }
     }
 }
@@ -285,6 +292,8 @@ impl Chunk for ChunkPayloadData {
             nsent: 0,
             abandoned: false,
             retransmit: false,
+            last_sent: None,
+            lost: false,
         })
     }
 
@@ -325,7 +334,7 @@ impl ChunkPayloadData {
     }
 
     pub(crate) fn is_fast_retransmit_candidate(&self) -> bool {
-        self.is_outstanding() && self.nsent == 1 && self.miss_indicator >= 3
+        self.is_outstanding() && self.lost
     }
 
     /// Record peer progress without changing payload ownership.
@@ -333,6 +342,7 @@ impl ChunkPayloadData {
         let newly_acknowledged = !self.acknowledged;
         self.acknowledged = true;
         self.retransmit = false;
+        self.lost = false;
         newly_acknowledged
     }
 

@@ -254,6 +254,7 @@ impl PayloadQueue {
                 continue;
             }
             c.retransmit = true;
+            c.lost = false;
         }
     }
 
@@ -264,6 +265,7 @@ impl PayloadQueue {
         for c in self.chunk_map.values_mut() {
             if c.is_outstanding() && c.since.is_none_or(|s| s <= cutoff) {
                 c.retransmit = true;
+                c.lost = false;
                 any = true;
             }
         }
