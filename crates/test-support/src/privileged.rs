@@ -26,7 +26,8 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Whether the privileged test `test` runs (see the [module docs](self)).
+/// Whether the privileged test `test` runs: as root, yes; with `TETHER_SKIP_PRIVILEGED=1`, no
+/// (and a `SKIPPED` line goes straight to the terminal, past the test harness's capture).
 ///
 /// # Panics
 /// Without root and without `TETHER_SKIP_PRIVILEGED=1`.
