@@ -1,7 +1,7 @@
 //! Two real peer connections over loopback UDP (127.0.0.1 only, no STUN/TURN), negotiating
 //! through an in-memory signaling pair with perfect negotiation.
 
-use test_support::{config, expect_closed, wait_event};
+use test_support::{config, connect_pair, expect_closed, Pair};
 
 use std::time::{Duration, Instant};
 
@@ -17,45 +17,18 @@ use transport_tokio::{
 
 const MSG: usize = 32 * 1024;
 
-struct Pair {
-    a: PeerConnection,
-    b: PeerConnection,
-    a_events: PeerEvents,
-    b_events: PeerEvents,
-    dc_a: DataChannel,
-    dc_b: DataChannel,
-    setup: Duration,
-}
-
+/// A and B (seeds 1 and 2) connected over a memory signaling pair with `delay`, with the "data"
+/// channel open.
 async fn connect(delay: Duration) -> Pair {
-    let (sa, sb) = memory_pair(delay);
-    let (a, a_events) = PeerConnection::new(config(false, Some(1)), sa).unwrap();
-    let (b, mut b_events) = PeerConnection::new(config(true, Some(2)), sb).unwrap();
-    let start = Instant::now();
-    let dc_a = a
-        .create_data_channel("data", DataChannelInit::default())
-        .await
-        .unwrap();
-    let dc_b = wait_event(&mut b_events, Duration::from_secs(20), |ev| match ev {
-        PeerEvent::DataChannel(dc) => Some(dc),
-        _ => None,
-    })
+    let p = connect_pair(
+        config(false, Some(1)),
+        config(true, Some(2)),
+        DataChannelInit::default(),
+        delay,
+    )
     .await;
-    tokio::time::timeout(Duration::from_secs(20), dc_a.wait_open())
-        .await
-        .unwrap()
-        .unwrap();
-    let setup = start.elapsed();
-    assert_eq!(dc_b.label(), "data");
-    Pair {
-        a,
-        b,
-        a_events,
-        b_events,
-        dc_a,
-        dc_b,
-        setup,
-    }
+    assert_eq!(p.dc_b.label(), "data");
+    p
 }
 
 use test_support::payload;
