@@ -8,6 +8,9 @@
 //!                    [--udp-rcvbuf BYTES]   (every stack; 0: the OS default)
 //! tether-compare scale <pairs> <seconds>
 //! ```
+//!
+//! Environment: `TETHER_BATCHED_IO=0` runs ours on webrtc-ice's own sockets (one system call
+//! per datagram) instead of its batched ones (`GatherOptions::batched_io`).
 
 mod common;
 mod ours;

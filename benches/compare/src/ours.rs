@@ -34,6 +34,9 @@ fn config(polite: bool, udp_receive_buffer: Option<usize>) -> PeerConfig {
     let mut c = PeerConfig::new(polite);
     c.gather = GatherOptions::loopback_only();
     c.gather.udp_receive_buffer = udp_receive_buffer;
+    // `TETHER_BATCHED_IO=0`: the agent's own sockets, one system call per datagram (the
+    // before/after of `GatherOptions::batched_io` in one run).
+    c.gather.batched_io = std::env::var("TETHER_BATCHED_IO").map_or(true, |v| v != "0");
     c
 }
 

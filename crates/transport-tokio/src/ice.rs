@@ -19,6 +19,7 @@ use webrtc_ice::candidate::CandidateType;
 use webrtc_ice::mdns::MulticastDnsMode;
 use webrtc_ice::network_type::NetworkType;
 use webrtc_ice::state::ConnectionState;
+use webrtc_ice::udp_network::{EphemeralUDP, UDPNetwork};
 use webrtc_ice::url::Url;
 
 use crate::error::TransportError;
@@ -26,6 +27,7 @@ use crate::switch::PathConn;
 
 mod generation;
 mod socket;
+pub(crate) mod udp;
 pub(crate) use generation::{GenAgent, RoleOptions};
 pub use socket::DEFAULT_UDP_RECEIVE_BUFFER;
 
@@ -51,6 +53,12 @@ pub struct GatherOptions {
     /// buffer keeps datagrams that arrive while the machine is busy, instead of losing them
     /// in the kernel and stalling SCTP until it retransmits.
     pub udp_receive_buffer: Option<usize>,
+    /// Bind the sockets of host and server-reflexive candidates here, and move datagrams in
+    /// batches: `recvmmsg` with UDP GRO and `sendmsg` with UDP GSO, and the data path straight
+    /// between the socket and the driver instead of through the ICE agent (`true` by default).
+    /// `false` leaves the sockets to `webrtc-ice`: one system call and two task hops per
+    /// datagram (the comparison in docs/benchmarks.md).
+    pub batched_io: bool,
 }
 
 impl Default for GatherOptions {
@@ -61,6 +69,7 @@ impl Default for GatherOptions {
             ip_filter: None,
             interface_filter: None,
             udp_receive_buffer: Some(DEFAULT_UDP_RECEIVE_BUFFER),
+            batched_io: true,
         }
     }
 }
@@ -73,6 +82,7 @@ impl std::fmt::Debug for GatherOptions {
             .field("ip_filter", &self.ip_filter.is_some())
             .field("interface_filter", &self.interface_filter.is_some())
             .field("udp_receive_buffer", &self.udp_receive_buffer)
+            .field("batched_io", &self.batched_io)
             .finish()
     }
 }
@@ -232,6 +242,18 @@ impl Default for IceTimeouts {
     }
 }
 
+/// The agent's UDP sockets: ours ([`udp::BatchedUdp`], through vendor/webrtc-ice's binder)
+/// when [`GatherOptions::batched_io`] is set, `webrtc-ice`'s otherwise.
+fn udp_network(gather: &GatherOptions) -> UDPNetwork {
+    let mut ephemeral = EphemeralUDP::default();
+    if gather.batched_io {
+        ephemeral.set_binder(Arc::new(|addr| {
+            Ok(Arc::new(udp::BatchedUdp::bind(addr)?) as Arc<dyn webrtc_util::Conn + Send + Sync>)
+        }));
+    }
+    UDPNetwork::Ephemeral(ephemeral)
+}
+
 /// Creates a generation's agent with `local` credentials and starts gathering; reports go to
 /// `tx`.
 #[allow(clippy::too_many_arguments)]
@@ -290,6 +312,7 @@ pub(crate) async fn start_agent(
         prflx_acceptance_min_wait: Some(Duration::ZERO),
         // Relay-only: every local candidate is relayed, there is nothing better to wait for.
         relay_acceptance_min_wait: (policy == IceTransportPolicy::Relay).then_some(Duration::ZERO),
+        udp_network: udp_network(gather),
         ..AgentConfig::default()
     };
     let agent = Arc::new(

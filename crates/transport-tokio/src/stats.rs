@@ -9,6 +9,7 @@ use session_core::transport::{Generation, TransportId};
 
 /// The selected path of one live ICE generation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GenerationStats {
     /// Transport.
     pub transport: TransportId,
@@ -43,6 +44,12 @@ pub struct GenerationStats {
     /// `get_candidate_pairs_stats` fills ids, state and nomination and leaves every counter and
     /// RTT at zero), and neither `dtls` nor `webrtc-sctp` exposes one.
     pub bytes_received: u64,
+    /// Of `packets_sent`, those written straight to our own socket of the selected pair, in
+    /// batches (UDP GSO), without the ICE agent ([`GatherOptions::batched_io`](crate::GatherOptions)).
+    pub direct_packets_sent: u64,
+    /// Of `packets_received`, those our own socket's reader handed straight to the transport
+    /// (read with `recvmmsg`/GRO), without the ICE agent.
+    pub direct_packets_received: u64,
 }
 
 /// One data channel (W3C `RTCDataChannelStats`).

@@ -11,6 +11,8 @@
 pub(crate) mod counted;
 mod replay;
 
+use counted::Counted;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -305,27 +307,86 @@ impl SwitchConn {
                 _ = closed.wait_for(|c| *c) => return,
             };
             let packet = &buf[..n];
-            match PacketKind::of(packet) {
-                PacketKind::Dtls => {
-                    self.counters.dtls_in.fetch_add(1, Ordering::Relaxed);
-                    if self.is_writer(&path) {
-                        self.last_in.store(self.now_us(), Ordering::Relaxed);
-                    }
-                    let data = (self.transport, Bytes::copy_from_slice(packet));
-                    tokio::select! {
-                        r = self.inbound_tx.send(data) => if r.is_err() { return },
-                        _ = closed.wait_for(|c| *c) => return,
-                    }
-                }
-                PacketKind::Rtp => match self.media.get() {
-                    // Unprotected and routed in place, on this reader task.
-                    Some(media) => media.on_datagram(packet),
-                    None => self.early_media(packet),
-                },
-                _ => {
-                    self.counters.other_dropped.fetch_add(1, Ordering::Relaxed);
+            if n == 0 {
+                continue; // a liveness note of our socket's reader (`ice::udp`)
+            }
+            if self.accept(&path, packet) {
+                let data = (self.transport, Bytes::copy_from_slice(packet));
+                tokio::select! {
+                    r = self.inbound_tx.send(data) => if r.is_err() { return },
+                    _ = closed.wait_for(|c| *c) => return,
                 }
             }
+        }
+    }
+
+    /// Takes a datagram read on `path`: SRTP/SRTCP is routed in place (on the caller's task),
+    /// anything else not DTLS is dropped; true for DTLS, which the caller queues for the
+    /// driver.
+    fn accept(&self, path: &PathConn, packet: &[u8]) -> bool {
+        match PacketKind::of(packet) {
+            PacketKind::Dtls => {
+                self.counters.dtls_in.fetch_add(1, Ordering::Relaxed);
+                if self.is_writer(path) {
+                    self.last_in.store(self.now_us(), Ordering::Relaxed);
+                }
+                true
+            }
+            PacketKind::Rtp => {
+                match self.media.get() {
+                    // Unprotected and routed in place, on the reader's task.
+                    Some(media) => media.on_datagram(packet),
+                    None => self.early_media(packet),
+                }
+                false
+            }
+            _ => {
+                self.counters.other_dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Writes `datagrams` to the promoted path, in order, in batches where the path allows
+    /// ([`Counted::send_many`]); like [`Conn::send`], never fails: what cannot be written is
+    /// dropped and counted.
+    pub(crate) async fn send_batch(&self, datagrams: &[Bytes]) {
+        if self.is_closed() || datagrams.is_empty() {
+            return;
+        }
+        if self.replay_pending.load(Ordering::Acquire) {
+            self.flush_replay().await;
+        }
+        {
+            let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self.now_us();
+            for d in datagrams {
+                if PacketKind::of(d) == PacketKind::Dtls {
+                    ring.push(now, d);
+                }
+            }
+        }
+        let path = self.writer.borrow().clone();
+        let sent = match path {
+            Some(path) => match path.as_any().downcast_ref::<Counted>() {
+                Some(counted) => counted.send_many(datagrams).await,
+                None => {
+                    let mut sent = 0;
+                    for d in datagrams {
+                        if path.send(d).await.is_ok() {
+                            sent += 1;
+                        }
+                    }
+                    sent
+                }
+            },
+            None => 0,
+        };
+        let dropped = datagrams.len() - sent;
+        if dropped > 0 {
+            self.counters
+                .send_dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
         }
     }
 
@@ -355,6 +416,69 @@ impl SwitchConn {
         } else {
             self.counters.rtp_dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// The receiving end of one generation's sockets ([`BatchedUdp`](crate::ice::udp::BatchedUdp)):
+/// what they read goes through [`SwitchConn::accept`] as if read from `path`, without the
+/// agent's buffer and a reader task of ours in between.
+pub(crate) struct PathSink {
+    switch: Arc<SwitchConn>,
+    path: PathConn,
+    counters: Arc<counted::PathCounters>,
+    /// Cleared when the generation is retired: its sockets then stop handing data here.
+    live: AtomicBool,
+}
+
+impl PathSink {
+    pub(crate) fn new(
+        switch: Arc<SwitchConn>,
+        path: PathConn,
+        counters: Arc<counted::PathCounters>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            switch,
+            path,
+            counters,
+            live: AtomicBool::new(true),
+        })
+    }
+
+    /// The generation is gone: nothing more is taken (its sockets detach on their next read).
+    pub(crate) fn stop(&self) {
+        self.live.store(false, Ordering::Release);
+    }
+}
+
+#[async_trait]
+impl crate::ice::udp::DataSink for PathSink {
+    async fn deliver(&self, datagrams: Vec<Bytes>) -> bool {
+        let switch = &self.switch;
+        if switch.is_closed() || !self.live.load(Ordering::Acquire) {
+            return false;
+        }
+        let bytes: usize = datagrams.iter().map(Bytes::len).sum();
+        self.counters
+            .packets_received
+            .fetch_add(datagrams.len() as u64, Ordering::Relaxed);
+        self.counters
+            .direct_received
+            .fetch_add(datagrams.len() as u64, Ordering::Relaxed);
+        self.counters
+            .bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        for datagram in datagrams {
+            if switch.accept(&self.path, &datagram)
+                && switch
+                    .inbound_tx
+                    .send((switch.transport, datagram))
+                    .await
+                    .is_err()
+            {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -418,7 +542,12 @@ impl Conn for SwitchConn {
         let path = self.writer.borrow().clone();
         match path {
             Some(path) => {
-                if let Err(e) = path.send(buf).await {
+                if let Some(counted) = path.as_any().downcast_ref::<Counted>() {
+                    // Straight to our socket when the selected pair is on one.
+                    if counted.send_many(&[Bytes::copy_from_slice(buf)]).await == 0 {
+                        self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else if let Err(e) = path.send(buf).await {
                     self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::trace!(error = %e, "datagram dropped by the promoted path");
                 }

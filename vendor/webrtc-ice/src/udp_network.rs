@@ -1,12 +1,21 @@
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use util::Conn;
 
 use super::udp_mux::UDPMux;
 use super::Error;
+
+/// PATCH (Tether, vendor/webrtc-ice/PATCHES.md): binds a UDP socket at the address given and
+/// returns it as the candidate's connection. Called from within the agent's tokio runtime.
+pub type UdpBinder =
+    Arc<dyn Fn(SocketAddr) -> std::io::Result<Arc<dyn Conn + Send + Sync>> + Send + Sync>;
 
 #[derive(Default, Clone)]
 pub struct EphemeralUDP {
     port_min: u16,
     port_max: u16,
+    binder: Option<UdpBinder>,
 }
 
 impl EphemeralUDP {
@@ -23,6 +32,17 @@ impl EphemeralUDP {
 
     pub fn port_max(&self) -> u16 {
         self.port_max
+    }
+
+    /// PATCH (Tether): the sockets of host and server-reflexive candidates are bound by
+    /// `binder` instead of `Net::bind` (not with a virtual network).
+    pub fn set_binder(&mut self, binder: UdpBinder) {
+        self.binder = Some(binder);
+    }
+
+    /// PATCH (Tether): the binder set with [`set_binder`](Self::set_binder).
+    pub fn binder(&self) -> Option<&UdpBinder> {
+        self.binder.as_ref()
     }
 
     pub fn set_ports(&mut self, port_min: u16, port_max: u16) -> Result<(), Error> {

@@ -21,12 +21,13 @@ use crate::channel::Link;
 use crate::error::{PeerConnectionError, TransportError};
 use crate::event::PeerEvent;
 use crate::ice;
+use crate::ice::udp::{BatchedUdp, DataSink};
 use crate::plane::dtls::DtlsEvent;
 use crate::plane::{Plane, PlaneEvent, SctpParams};
 use crate::signaling::Signaling;
 use crate::stats::{GenerationStats, Stats};
 use crate::switch::counted::{Counted, PathCounters};
-use crate::switch::{Inbound, PathConn, SwitchConn};
+use crate::switch::{Inbound, PathConn, PathSink, SwitchConn};
 
 /// Datagrams queued for a transport's writer task; beyond that they are dropped and counted
 /// (DTLS and SCTP retransmit), as a full socket buffer would.
@@ -39,6 +40,8 @@ pub(super) struct GenIo {
     ice: ice::GenAgent,
     conn: Option<PathConn>,
     reader: Option<JoinHandle<()>>,
+    /// Where the agent's sockets hand their data (stopped when the generation goes).
+    sink: Option<Arc<PathSink>>,
     /// What the generation's path carried (kept across a role flip's new agent).
     counters: Arc<PathCounters>,
     /// Local candidates gathered so far, and whether only relayed ones were asked for.
@@ -78,15 +81,21 @@ enum Write {
 /// DTLS records for a replay), so the driver never waits on a socket.
 async fn write_loop(switch: Arc<SwitchConn>, mut rx: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut datagrams = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         for write in batch.drain(..) {
             match write {
-                Write::Datagram(datagram) => {
-                    let _ = webrtc_util::Conn::send(&*switch, &datagram).await;
+                Write::Datagram(datagram) => datagrams.push(datagram),
+                Write::OpenMedia => {
+                    // In order: what was queued before goes first.
+                    switch.send_batch(&datagrams).await;
+                    datagrams.clear();
+                    switch.open_media();
                 }
-                Write::OpenMedia => switch.open_media(),
             }
         }
+        switch.send_batch(&datagrams).await;
+        datagrams.clear();
     }
     switch.open_media();
 }
@@ -137,10 +146,30 @@ impl TransportIo {
             return; // retired meanwhile
         };
         gen.ice.on_connected();
-        let conn = Counted::wrap(conn, Arc::clone(&gen.counters));
+        let agent = Arc::clone(gen.ice.agent());
+        let conn = Counted::wrap_agent(conn, Arc::clone(&gen.counters), Arc::clone(&agent));
         gen.reader = Some(tokio::spawn(
             Arc::clone(&self.switch).read_path(Arc::clone(&conn)),
         ));
+        // Our sockets under the agent's candidates hand their data straight to the switch.
+        let sink = PathSink::new(
+            Arc::clone(&self.switch),
+            Arc::clone(&conn),
+            Arc::clone(&gen.counters),
+        );
+        if let Some(old) = gen.sink.replace(Arc::clone(&sink)) {
+            old.stop(); // the agent that connected before a role flip
+        }
+        tokio::spawn(async move {
+            for candidate in agent.get_local_candidates().await.unwrap_or_default() {
+                if let Some(udp) = candidate
+                    .get_conn()
+                    .and_then(|c| c.as_any().downcast_ref::<BatchedUdp>())
+                {
+                    udp.attach(Arc::clone(&sink) as Arc<dyn DataSink>);
+                }
+            }
+        });
         gen.conn = Some(Arc::clone(&conn));
         if self.promoted == Some(g) {
             self.switch.set_writer(Some(conn));
@@ -202,6 +231,8 @@ impl TransportIo {
                 bytes_sent: gen.counters.bytes_sent.load(Ordering::Relaxed),
                 packets_received: gen.counters.packets_received.load(Ordering::Relaxed),
                 bytes_received: gen.counters.bytes_received.load(Ordering::Relaxed),
+                direct_packets_sent: gen.counters.direct_sent.load(Ordering::Relaxed),
+                direct_packets_received: gen.counters.direct_received.load(Ordering::Relaxed),
             });
         }
     }
@@ -210,6 +241,9 @@ impl TransportIo {
         if let Some(gen) = self.gens.remove(&g) {
             if let Some(r) = gen.reader {
                 r.abort();
+            }
+            if let Some(sink) = gen.sink {
+                sink.stop();
             }
             ice::close_agent(gen.ice.into_agent());
         }
@@ -286,6 +320,7 @@ impl<S: Signaling> Driver<S> {
                             ice,
                             conn: None,
                             reader: None,
+                            sink: None,
                             counters: Arc::default(),
                             gathered: 0,
                             relay_only: policy == IceTransportPolicy::Relay,
@@ -582,6 +617,9 @@ impl<S: Signaling> Driver<S> {
             for (_, gen) in std::mem::take(&mut t.gens) {
                 if let Some(r) = gen.reader {
                     r.abort();
+                }
+                if let Some(sink) = gen.sink {
+                    sink.stop();
                 }
                 agents.push(gen.ice.into_agent());
             }

@@ -19,15 +19,22 @@ pub const DEFAULT_UDP_RECEIVE_BUFFER: usize = 2 * 1024 * 1024;
 /// the kernel reports afterwards; `None` when `conn` is not a plain UDP socket (a TURN
 /// allocation's connection) or the platform has no such option.
 pub(crate) fn set_receive_buffer(conn: &(dyn Conn + Send + Sync), bytes: usize) -> Option<usize> {
-    let socket = conn.as_any().downcast_ref::<tokio::net::UdpSocket>()?;
-    imp::set(socket, bytes)
+    imp::set(udp_socket(conn)?, bytes)
+}
+
+/// The UDP socket behind `conn`: `webrtc-ice`'s own, or one of ours.
+fn udp_socket(conn: &(dyn Conn + Send + Sync)) -> Option<&tokio::net::UdpSocket> {
+    let any = conn.as_any();
+    any.downcast_ref::<tokio::net::UdpSocket>().or_else(|| {
+        any.downcast_ref::<super::udp::BatchedUdp>()
+            .map(super::udp::BatchedUdp::socket)
+    })
 }
 
 /// The receive buffer the kernel reports for the UDP socket behind `conn`.
 #[cfg(test)]
 pub(crate) fn receive_buffer(conn: &(dyn Conn + Send + Sync)) -> Option<usize> {
-    let socket = conn.as_any().downcast_ref::<tokio::net::UdpSocket>()?;
-    imp::get(socket)
+    imp::get(udp_socket(conn)?)
 }
 
 #[cfg(unix)]

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use webrtc_ice::agent::Agent;
 use webrtc_util::Conn;
 
 use super::PathConn;
+use crate::ice::udp::BatchedUdp;
 
 /// Datagrams and bytes one ICE generation's path carried, in each direction.
 #[derive(Debug, Default)]
@@ -17,18 +19,87 @@ pub(crate) struct PathCounters {
     pub(crate) bytes_sent: AtomicU64,
     pub(crate) packets_received: AtomicU64,
     pub(crate) bytes_received: AtomicU64,
+    /// Of `packets_sent`, those written straight to our socket ([`BatchedUdp`]).
+    pub(crate) direct_sent: AtomicU64,
+    /// Of `packets_received`, those handed over by our socket's reader.
+    pub(crate) direct_received: AtomicU64,
 }
 
 /// A path connection with its generation's counters (a generation whose agent is replaced by
-/// the role-conflict recovery keeps counting in the same counters).
+/// the role-conflict recovery keeps counting in the same counters), and the agent whose
+/// selected pair it writes to.
 pub(crate) struct Counted {
     inner: PathConn,
     counters: Arc<PathCounters>,
+    agent: Option<Arc<Agent>>,
 }
 
 impl Counted {
+    #[cfg(test)]
     pub(crate) fn wrap(inner: PathConn, counters: Arc<PathCounters>) -> PathConn {
-        Arc::new(Self { inner, counters })
+        Arc::new(Self {
+            inner,
+            counters,
+            agent: None,
+        })
+    }
+
+    /// [`wrap`](Self::wrap) for `agent`'s connection: writes may go straight to the socket of
+    /// the agent's selected pair when it is one of ours ([`BatchedUdp`]).
+    pub(crate) fn wrap_agent(
+        inner: PathConn,
+        counters: Arc<PathCounters>,
+        agent: Arc<Agent>,
+    ) -> PathConn {
+        Arc::new(Self {
+            inner,
+            counters,
+            agent: Some(agent),
+        })
+    }
+
+    /// Sends `datagrams` in order; returns how many were sent. With the agent's selected pair
+    /// on one of our sockets they go out in batches (GSO), bypassing the agent; otherwise one
+    /// by one through it.
+    pub(crate) async fn send_many(&self, datagrams: &[bytes::Bytes]) -> usize {
+        let pair = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.get_selected_candidate_pair());
+        let direct = pair
+            .as_ref()
+            .and_then(|p| p.local.get_conn().map(|c| (Arc::clone(c), p.remote.addr())));
+        let sent = match direct {
+            Some((conn, to)) if conn.as_any().is::<BatchedUdp>() => {
+                let Some(udp) = conn.as_any().downcast_ref::<BatchedUdp>() else {
+                    return 0;
+                };
+                let sent = udp.send_batch(to, datagrams).await;
+                self.counters
+                    .direct_sent
+                    .fetch_add(sent as u64, Ordering::Relaxed);
+                sent
+            }
+            _ => {
+                let mut sent = 0;
+                for d in datagrams {
+                    if self.inner.send(d).await.is_ok() {
+                        sent += 1;
+                    }
+                }
+                sent
+            }
+        };
+        if sent > 0 {
+            let bytes: usize = datagrams[..sent].iter().map(|d| d.len()).sum();
+            self.counters
+                .packets_sent
+                .fetch_add(sent as u64, Ordering::Relaxed);
+            self.counters
+                .bytes_sent
+                .fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+        sent
     }
 
     fn received(&self, n: usize) {
@@ -56,7 +127,10 @@ impl Conn for Counted {
 
     async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
         let n = self.inner.recv(buf).await?;
-        self.received(n);
+        if n > 0 {
+            // (Empty: a liveness note of our socket's reader, see `ice::udp`.)
+            self.received(n);
+        }
         Ok(n)
     }
 

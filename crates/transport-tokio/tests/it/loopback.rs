@@ -117,6 +117,21 @@ async fn connect_echo_transfer_and_close() {
         r.longest_gap
     );
 
+    // The data moved between our own sockets and the drivers, not through the ICE agents.
+    let (sent, direct_sent) =
+        promoted_counts(&p.a, |g| (g.packets_sent, g.direct_packets_sent)).await;
+    let (got, direct_got) =
+        promoted_counts(&p.b, |g| (g.packets_received, g.direct_packets_received)).await;
+    println!("A sent {sent} datagrams ({direct_sent} direct), B got {got} ({direct_got} direct)");
+    assert!(
+        sent > 8_000 && direct_sent * 10 >= sent * 9,
+        "A: {direct_sent} of {sent} direct"
+    );
+    assert!(
+        got > 8_000 && direct_got * 10 >= got * 9,
+        "B: {direct_got} of {got} direct"
+    );
+
     // Close from A: both reach closed, the channel ends on B.
     p.a.close().await;
     expect_closed(&mut p.a_events, ClosedBy::Local).await;
@@ -133,6 +148,45 @@ async fn connect_echo_transfer_and_close() {
     .await
     .expect("drivers did not stop");
     assert!(p.dc_a.send_text("late").await.is_err());
+}
+
+/// `pick`'s two counters of `pc`'s promoted generation.
+async fn promoted_counts(
+    pc: &PeerConnection,
+    pick: impl Fn(&transport_tokio::GenerationStats) -> (u64, u64),
+) -> (u64, u64) {
+    let stats = pc.stats().await.expect("stats");
+    let g = stats
+        .generations
+        .iter()
+        .find(|g| g.promoted)
+        .expect("a promoted generation");
+    pick(g)
+}
+
+/// With `GatherOptions::batched_io` off, the agents' own sockets carry everything (one system
+/// call per datagram), and the data arrives all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_batched_io_the_agent_sockets_carry_the_data() {
+    let (mut ca, mut cb) = (config(false, Some(1)), config(true, Some(2)));
+    ca.gather.batched_io = false;
+    cb.gather.batched_io = false;
+    let mut p = connect_pair(ca, cb, DataChannelInit::default(), Duration::ZERO).await;
+    let count = 64;
+    let mut dc_b = p.dc_b;
+    let rx = tokio::spawn(async move { receive(&mut dc_b, count).await });
+    for seq in 0..count {
+        p.dc_a.send(payload(seq, MSG)).await.unwrap();
+    }
+    assert_eq!(rx.await.unwrap().count, count);
+    let (sent, direct_sent) =
+        promoted_counts(&p.a, |g| (g.packets_sent, g.direct_packets_sent)).await;
+    let (got, direct_got) =
+        promoted_counts(&p.b, |g| (g.packets_received, g.direct_packets_received)).await;
+    assert!(sent > 1_000 && got > 1_000, "{sent} sent, {got} received");
+    assert_eq!((direct_sent, direct_got), (0, 0));
+    p.a.close().await;
+    expect_closed(&mut p.a_events, ClosedBy::Local).await;
 }
 
 /// Sends messages from `seq` on; after `lead` messages `restarter` restarts ICE, and sending

@@ -14,7 +14,7 @@ use crate::candidate::candidate_server_reflexive::CandidateServerReflexiveConfig
 use crate::candidate::*;
 use crate::error::*;
 use crate::network_type::*;
-use crate::udp_network::UDPNetwork;
+use crate::udp_network::{UDPNetwork, UdpBinder};
 use crate::url::{ProtoType, SchemeType, Url};
 use crate::util::*;
 
@@ -75,6 +75,8 @@ struct GatherCandidatesSrflxParams {
     network_types: Vec<NetworkType>,
     port_max: u16,
     port_min: u16,
+    /// PATCH (Tether): binds the candidates' sockets, if set.
+    binder: Option<UdpBinder>,
     net: Arc<Net>,
     agent_internal: Arc<AgentInternal>,
 }
@@ -125,6 +127,7 @@ impl Agent {
                         network_types: params.network_types.clone(),
                         port_max: ephemeral_config.port_max(),
                         port_min: ephemeral_config.port_min(),
+                        binder: ephemeral_config.binder().cloned(),
                         net: Arc::clone(&params.net),
                         agent_internal: Arc::clone(&params.agent_internal),
                     };
@@ -286,8 +289,10 @@ impl Agent {
                     // accessible from the current interface.
                 case udp:*/
 
-                let conn: Arc<dyn Conn + Send + Sync> = match listen_udp_in_port_range(
+                // PATCH (Tether): the application's binder, if any.
+                let conn: Arc<dyn Conn + Send + Sync> = match listen_udp_in_port_range_with(
                     &net,
+                    ephemeral_config.binder(),
                     ephemeral_config.port_max(),
                     ephemeral_config.port_min(),
                     SocketAddr::new(ip, 0),
@@ -604,6 +609,7 @@ impl Agent {
             network_types,
             port_max,
             port_min,
+            binder,
             net,
             agent_internal,
         } = params;
@@ -620,6 +626,7 @@ impl Agent {
                 let url = url.clone();
                 let net2 = Arc::clone(&net);
                 let agent_internal2 = Arc::clone(&agent_internal);
+                let binder = binder.clone();
 
                 let w = wg.worker();
                 tokio::spawn(async move {
@@ -639,8 +646,10 @@ impl Agent {
                         }
                     };
 
-                    let conn: Arc<dyn Conn + Send + Sync> = match listen_udp_in_port_range(
+                    // PATCH (Tether): the application's binder, if any.
+                    let conn: Arc<dyn Conn + Send + Sync> = match listen_udp_in_port_range_with(
                         &net2,
+                        binder.as_ref(),
                         port_max,
                         port_min,
                         if is_ipv4 {

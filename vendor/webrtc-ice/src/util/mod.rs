@@ -145,8 +145,34 @@ pub async fn listen_udp_in_port_range(
     port_min: u16,
     laddr: SocketAddr,
 ) -> Result<Arc<dyn Conn + Send + Sync>> {
+    listen_udp_in_port_range_with(vnet, None, port_max, port_min, laddr).await
+}
+
+/// PATCH (Tether): binds with `binder` when one is given and the network is not virtual.
+async fn bind_with(
+    vnet: &Arc<Net>,
+    binder: Option<&crate::udp_network::UdpBinder>,
+    laddr: SocketAddr,
+) -> Result<Arc<dyn Conn + Send + Sync>> {
+    match binder {
+        Some(bind) if !vnet.is_virtual() => {
+            bind(laddr).map_err(|e| Error::Other(format!("bind {laddr}: {e}")))
+        }
+        _ => Ok(vnet.bind(laddr).await?),
+    }
+}
+
+/// PATCH (Tether): [`listen_udp_in_port_range`] with a binder (see
+/// [`EphemeralUDP::set_binder`](crate::udp_network::EphemeralUDP::set_binder)).
+pub async fn listen_udp_in_port_range_with(
+    vnet: &Arc<Net>,
+    binder: Option<&crate::udp_network::UdpBinder>,
+    port_max: u16,
+    port_min: u16,
+    laddr: SocketAddr,
+) -> Result<Arc<dyn Conn + Send + Sync>> {
     if laddr.port() != 0 || (port_min == 0 && port_max == 0) {
-        return Ok(vnet.bind(laddr).await?);
+        return bind_with(vnet, binder, laddr).await;
     }
     let i = if port_min == 0 { 1 } else { port_min };
     let j = if port_max == 0 { 0xFFFF } else { port_max };
@@ -158,7 +184,7 @@ pub async fn listen_udp_in_port_range(
     let mut port_current = port_start;
     loop {
         let laddr = SocketAddr::new(laddr.ip(), port_current);
-        match vnet.bind(laddr).await {
+        match bind_with(vnet, binder, laddr).await {
             Ok(c) => return Ok(c),
             Err(err) => log::debug!("failed to listen {laddr}: {err}"),
         };
