@@ -9,9 +9,11 @@
 //! - one reader task per socket receives with `recvmmsg` and UDP GRO (quinn-udp: up to
 //!   [`RECV_SLOTS`] super-datagrams per system call), splits the segments, and routes them:
 //!   STUN (RFC 7983: first byte 0-3) always goes to the agent, which reads this socket through
-//!   the [`Conn`] implementation below; everything else goes to the [`DataSink`] attached once
-//!   the transport reads the generation (straight to the driver's queue), or to the agent as
-//!   before while none is;
+//!   the [`Conn`] implementation below; everything else from a source that sent us STUN (an ICE
+//!   peer: checks and consent come from every address data comes from) goes to the
+//!   [`DataSink`] attached once the transport reads the generation (straight to the driver's
+//!   queue); the rest goes to the agent as before, which accepts non-STUN traffic only from its
+//!   remote candidates;
 //! - [`BatchedUdp::send_batch`] writes a run of datagrams to one destination with UDP GSO (one
 //!   `sendmsg` for up to 64 KiB of equal-sized datagrams), falling back to one datagram per call
 //!   where the kernel refuses GSO.
@@ -23,7 +25,7 @@
 //! datagram to our path reader, which skips it.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +48,12 @@ const SLOT_BYTES: usize = 64 * 1024;
 const GSO_MAX_BYTES: usize = 64_000;
 /// Datagrams waiting for the agent (STUN, and everything while no sink is attached).
 const AGENT_QUEUE: usize = 512;
+/// Sources that sent STUN remembered per socket (then forgotten all at once).
+const MAX_CHECKED_SOURCES: usize = 64;
+/// Receive errors in a row after which a socket's reader gives up.
+const MAX_RECV_ERRORS: u32 = 100;
+/// The wait after a receive error.
+const RECV_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 /// At most one liveness note per source and this period while a sink takes the data.
 pub(crate) const LIVENESS_NOTE: Duration = Duration::from_millis(100);
 
@@ -265,16 +273,30 @@ fn is_stun(datagram: &[u8]) -> bool {
 
 async fn read_loop(shared: Arc<Shared>, agent_tx: mpsc::Sender<(Bytes, SocketAddr)>) {
     let mut noted: HashMap<SocketAddr, Instant> = HashMap::new();
+    // Sources that sent us STUN (ICE checks, consent): only their data bypasses the agent.
+    let mut checked: HashSet<SocketAddr> = HashSet::new();
+    let mut errors = 0u32;
     loop {
         let batch = match shared
             .socket
             .async_io(Interest::READABLE, || recv_batch(&shared))
             .await
         {
-            Ok(batch) => batch,
+            Ok(batch) => {
+                errors = 0;
+                batch
+            }
             Err(e) => {
-                // An ICMP error of an earlier send (port unreachable) and the like.
-                tracing::trace!(error = %e, "UDP receive error");
+                // A transient error (an ICMP error of an earlier send, memory pressure) is
+                // skipped; one that persists must not spin: back off, and give up after
+                // [`MAX_RECV_ERRORS`] in a row (the agent then sees the socket as silent).
+                errors += 1;
+                if errors >= MAX_RECV_ERRORS {
+                    tracing::warn!(error = %e, "UDP socket keeps failing: its reader stops");
+                    return;
+                }
+                tracing::debug!(error = %e, errors, "UDP receive error");
+                tokio::time::sleep(RECV_ERROR_BACKOFF).await;
                 continue;
             }
         };
@@ -291,10 +313,20 @@ async fn read_loop(shared: Arc<Shared>, agent_tx: mpsc::Sender<(Bytes, SocketAdd
         let mut data = Vec::new();
         let now = Instant::now();
         for (datagram, from) in batch {
-            if sink.is_none() || is_stun(&datagram) || datagram.is_empty() {
-                if datagram.is_empty() {
-                    continue; // nothing for anyone (and empty means "note" to our reader)
+            if datagram.is_empty() {
+                continue; // nothing for anyone (and empty means "note" to our reader)
+            }
+            let stun = is_stun(&datagram);
+            if stun && !checked.contains(&from) {
+                if checked.len() >= MAX_CHECKED_SOURCES {
+                    checked.clear(); // live peers check again within seconds
                 }
+                checked.insert(from);
+            }
+            // STUN is the agent's; so is data from a source that never sent us any (the
+            // agent accepts non-STUN traffic only from its remote candidates, and drops the
+            // rest).
+            if stun || sink.is_none() || !checked.contains(&from) {
                 if agent_tx.send((datagram, from)).await.is_err() {
                     return; // the connection is gone
                 }
@@ -305,7 +337,7 @@ async fn read_loop(shared: Arc<Shared>, agent_tx: mpsc::Sender<(Bytes, SocketAdd
                 .is_none_or(|at| now.duration_since(*at) >= LIVENESS_NOTE);
             if due {
                 noted.insert(from, now);
-                if noted.len() > 64 {
+                if noted.len() > MAX_CHECKED_SOURCES {
                     noted.retain(|_, at| now.duration_since(*at) < LIVENESS_NOTE);
                 }
                 // Full: the agent hears this source from the next batch on.

@@ -33,6 +33,21 @@ fn datagram(i: u32, len: usize) -> Bytes {
     Bytes::from(d)
 }
 
+/// A STUN binding request from `a` to `b`: `b` then takes `a`'s data as an ICE peer's.
+async fn check(a: &BatchedUdp, b: &BatchedUdp) {
+    a.send_to(&STUN, b.local).await.unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), b.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&buf[..n], from), (&STUN[..], a.local));
+}
+
+const STUN: [u8; 20] = [
+    0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+];
+
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !done() {
@@ -49,6 +64,7 @@ async fn a_batch_arrives_whole_and_in_order_in_fewer_system_calls() {
     super::super::socket::set_receive_buffer(&b, crate::ice::DEFAULT_UDP_RECEIVE_BUFFER);
     let sink = Arc::new(Collect::default());
     b.attach(Arc::clone(&sink) as Arc<dyn DataSink>);
+    check(&a, &b).await;
     // 200 full-size datagrams and a shorter last one, as SCTP writes them.
     let mut out: Vec<Bytes> = (0..200).map(|i| datagram(i, 1200)).collect();
     out.push(datagram(200, 300));
@@ -61,7 +77,7 @@ async fn a_batch_arrives_whole_and_in_order_in_fewer_system_calls() {
     assert_eq!(*sink.got.lock().await, out, "content and order");
     let sends = a.counters().send_calls.load(Ordering::Relaxed);
     let recvs = b.counters().recv_calls.load(Ordering::Relaxed);
-    assert_eq!(b.counters().datagrams_in.load(Ordering::Relaxed), 201);
+    assert_eq!(b.counters().datagrams_in.load(Ordering::Relaxed), 202); // and the check
     // Linux has GSO and recvmmsg on loopback: far fewer calls than datagrams.
     assert!(sends <= 20, "{sends} send calls for 201 datagrams");
     assert!(recvs < 201, "{recvs} receive calls for 201 datagrams");
@@ -135,6 +151,7 @@ async fn a_batch_of_mixed_sizes_keeps_its_order() {
     let b = BatchedUdp::bind(loopback()).unwrap();
     let sink = Arc::new(Collect::default());
     b.attach(Arc::clone(&sink) as Arc<dyn DataSink>);
+    check(&a, &b).await;
     let sizes = [1200, 1200, 80, 1200, 600, 600, 600, 1, 1200, 1200, 1200, 50];
     let out: Vec<Bytes> = sizes
         .iter()
@@ -147,4 +164,29 @@ async fn a_batch_of_mixed_sizes_keeps_its_order() {
     })
     .await;
     assert_eq!(*sink.got.lock().await, out);
+}
+
+#[tokio::test]
+async fn data_from_a_source_that_never_sent_stun_goes_to_the_agent() {
+    let a = BatchedUdp::bind(loopback()).unwrap();
+    let stranger = BatchedUdp::bind(loopback()).unwrap();
+    let b = BatchedUdp::bind(loopback()).unwrap();
+    let sink = Arc::new(Collect::default());
+    b.attach(Arc::clone(&sink) as Arc<dyn DataSink>);
+    check(&a, &b).await;
+    // The stranger's datagram is the agent's to judge (webrtc-ice drops non-STUN traffic
+    // from addresses that are not its remote candidates); the checked peer's goes direct.
+    stranger.send_to(&datagram(7, 100), b.local).await.unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), b.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((n, from), (100, stranger.local));
+    a.send_to(&datagram(8, 100), b.local).await.unwrap();
+    wait_for("the peer's data", || {
+        sink.got.try_lock().is_ok_and(|g| g.len() == 1)
+    })
+    .await;
+    assert_eq!(sink.got.lock().await[0], datagram(8, 100));
 }
