@@ -176,7 +176,12 @@ pub fn jitter(data: &[u8]) {
         *released = Some(end);
     };
     let mut ops = 0;
-    while let Ok(op) = JitterOp::arbitrary(&mut u) {
+    // `arbitrary` pads an exhausted input with zeros instead of failing, so without the
+    // `is_empty` check every input ran to the 2,000-op cap, repeating one all-zero insert.
+    while !u.is_empty() {
+        let Ok(op) = JitterOp::arbitrary(&mut u) else {
+            break;
+        };
         ops += 1;
         if ops > 2_000 {
             break;
@@ -188,8 +193,7 @@ pub fn jitter(data: &[u8]) {
                 marker,
                 head,
             } => {
-                let mut payload = head.to_vec();
-                payload.extend_from_slice(&[0x9d, 0x01, 0x2a, 0, 0]);
+                let payload = [head[0], head[1], head[2], 0x9d, 0x01, 0x2a, 0, 0];
                 let p = packet(seq, timestamp, marker, &payload);
                 let _ = buffer.insert(p.clone(), now);
                 let _ = stream.handle_rtp(p, now);

@@ -99,6 +99,10 @@ pub struct JitterBuffer {
     max_delay: Duration,
     unwrapper: SequenceUnwrapper,
     packets: BTreeMap<u64, (Packet, Instant)>,
+    /// The held sequence numbers as maximal runs of consecutive ones (first -> one past the
+    /// last), kept with `packets`: the first missing sequence number after `next` is one
+    /// lookup instead of a walk over the held packets (a sender picks the sequence numbers).
+    runs: Runs,
     /// The first sequence number not yet released or skipped.
     next: Option<u64>,
     /// Whether anything was released yet (before that, earlier packets may still move `next`).
@@ -113,6 +117,7 @@ impl JitterBuffer {
             max_delay,
             unwrapper: SequenceUnwrapper::default(),
             packets: BTreeMap::new(),
+            runs: Runs::default(),
             next: None,
             started: false,
         }
@@ -173,6 +178,7 @@ impl JitterBuffer {
         };
         self.unwrapper.update(ext);
         self.packets.insert(ext, (packet, now));
+        self.runs.insert(ext);
         Ok(Inserted {
             ext_seq: ext,
             newly_missing,
@@ -206,10 +212,7 @@ impl JitterBuffer {
                 return Some(*at + self.max_delay);
             }
         }
-        let mut missing = next;
-        while self.packets.contains_key(&missing) {
-            missing += 1;
-        }
+        let missing = self.runs.first_missing_from(next);
         let (_, (_, at)) = self.packets.range(missing..).next()?;
         Some(*at + self.max_delay)
     }
@@ -225,10 +228,10 @@ impl JitterBuffer {
             .map(|(s, _)| *s)
             .or_else(|| self.packets.keys().next_back().map(|s| s + 1))
             .unwrap_or(next + 1);
-        let dropped: Vec<u64> = self.packets.range(..resume).map(|(s, _)| *s).collect();
-        for s in dropped {
-            self.packets.remove(&s);
-        }
+        // Everything held is at or after `next` (see `remove_below`): keep what is from
+        // `resume` on.
+        self.packets = self.packets.split_off(&resume);
+        self.runs.remove_below(resume);
         self.next = Some(resume);
         self.started = true;
         JitterOutput::Skipped {
@@ -309,6 +312,8 @@ impl JitterBuffer {
         let packets = (next..=end)
             .filter_map(|s| self.packets.remove(&s).map(|(p, _)| p))
             .collect();
+        // Nothing is held before `next`, so this removes exactly the frame's packets.
+        self.runs.remove_below(end + 1);
         self.next = Some(end + 1);
         self.started = true;
         Some(JitterOutput::Frame(FramePackets {
@@ -318,9 +323,62 @@ impl JitterBuffer {
     }
 }
 
+/// A set of sequence numbers kept as maximal runs of consecutive ones: first -> one past the
+/// last. Adding one is O(log n); removing every one below a bound is O(log n) per run removed.
+#[derive(Debug, Clone, Default)]
+struct Runs {
+    runs: BTreeMap<u64, u64>,
+}
+
+impl Runs {
+    /// Adds `seq` (not in the set), joining the runs it touches.
+    fn insert(&mut self, seq: u64) {
+        let before = self
+            .runs
+            .range(..seq)
+            .next_back()
+            .filter(|(_, end)| **end == seq)
+            .map(|(first, _)| *first);
+        let after = self.runs.remove(&(seq + 1));
+        let end = after.unwrap_or(seq + 1);
+        match before {
+            Some(first) => {
+                self.runs.insert(first, end);
+            }
+            None => {
+                self.runs.insert(seq, end);
+            }
+        }
+    }
+
+    /// Removes every sequence number below `bound`.
+    fn remove_below(&mut self, bound: u64) {
+        while let Some(entry) = self.runs.first_entry() {
+            let (first, end) = (*entry.key(), *entry.get());
+            if first >= bound {
+                break;
+            }
+            entry.remove();
+            if end > bound {
+                self.runs.insert(bound, end);
+                break;
+            }
+        }
+    }
+
+    /// The first sequence number at or after `seq` that is not in the set.
+    fn first_missing_from(&self, seq: u64) -> u64 {
+        match self.runs.range(..=seq).next_back() {
+            Some((_, &end)) if end > seq => end,
+            _ => seq,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -439,5 +497,268 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(matches!(&out[1], JitterOutput::Frame(f) if f.first_seq & 0xffff == 5));
         assert!(jb.is_empty());
+    }
+
+    /// The runs of consecutive held sequence numbers, computed from the packets.
+    fn runs_of(jb: &JitterBuffer) -> BTreeMap<u64, u64> {
+        let mut runs = BTreeMap::new();
+        let mut current: Option<(u64, u64)> = None;
+        for &s in jb.packets.keys() {
+            current = match current {
+                Some((first, end)) if end == s => Some((first, s + 1)),
+                Some((first, end)) => {
+                    runs.insert(first, end);
+                    Some((s, s + 1))
+                }
+                None => Some((s, s + 1)),
+            };
+        }
+        if let Some((first, end)) = current {
+            runs.insert(first, end);
+        }
+        runs
+    }
+
+    /// `hole_deadline` as it was: a walk over the held packets from `next`.
+    fn walked_hole_deadline(jb: &JitterBuffer, next: u64) -> Option<Instant> {
+        if let Some((packet, at)) = jb.packets.get(&next) {
+            if !is_frame_start(jb.codec, &packet.payload) {
+                return Some(*at + jb.max_delay);
+            }
+        }
+        let mut missing = next;
+        while jb.packets.contains_key(&missing) {
+            missing += 1;
+        }
+        let (_, (_, at)) = jb.packets.range(missing..).next()?;
+        Some(*at + jb.max_delay)
+    }
+
+    fn assert_runs_agree(jb: &JitterBuffer) {
+        assert_eq!(jb.runs.runs, runs_of(jb), "runs of {:?}", jb.packets.keys());
+        if let Some(next) = jb.next {
+            assert_eq!(jb.hole_deadline(next), walked_hole_deadline(jb, next));
+        }
+    }
+
+    #[test]
+    fn runs_join_across_holes_filled_later() {
+        let mut runs = Runs::default();
+        for s in [10, 12, 14, 20] {
+            runs.insert(s);
+        }
+        assert_eq!(runs.first_missing_from(10), 11);
+        assert_eq!(runs.first_missing_from(11), 11);
+        runs.insert(11);
+        assert_eq!(runs.first_missing_from(10), 13);
+        runs.insert(13);
+        assert_eq!(runs.first_missing_from(10), 15);
+        assert_eq!(runs.first_missing_from(12), 15);
+        runs.insert(9);
+        assert_eq!(runs.runs, BTreeMap::from([(9, 15), (20, 21)]));
+        runs.remove_below(12);
+        assert_eq!(runs.runs, BTreeMap::from([(12, 15), (20, 21)]));
+        runs.remove_below(16);
+        assert_eq!(runs.runs, BTreeMap::from([(20, 21)]));
+        runs.remove_below(21);
+        assert!(runs.runs.is_empty());
+        assert_eq!(runs.first_missing_from(20), 20);
+    }
+
+    #[test]
+    fn the_deadline_follows_the_run_as_holes_fill() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut jb = JitterBuffer::new(CodecKind::Vp8, ms(100));
+        // One frame 100..=104 (start at 100, marker at 104); 101 and 103 late.
+        jb.insert(vp8(100, 1, true, false), t).expect("100");
+        jb.insert(vp8(102, 1, false, false), t + ms(10))
+            .expect("102");
+        jb.insert(vp8(104, 1, false, true), t + ms(20))
+            .expect("104");
+        assert_runs_agree(&jb);
+        // The first packet behind the hole at 101 is 102.
+        assert_eq!(jb.poll_timeout(), Some(t + ms(110)));
+        jb.insert(vp8(101, 1, false, false), t + ms(30))
+            .expect("101");
+        assert_runs_agree(&jb);
+        // Now the hole is 103, and 104 is behind it.
+        assert_eq!(jb.poll_timeout(), Some(t + ms(120)));
+        assert_eq!(jb.pop(t + ms(119)), None);
+        jb.insert(vp8(103, 1, false, false), t + ms(40))
+            .expect("103");
+        assert_runs_agree(&jb);
+        assert_eq!(jb.poll_timeout(), None);
+        assert_eq!(frames(&mut jb, t + ms(40)), vec![100]);
+        assert_runs_agree(&jb);
+        assert!(jb.runs.runs.is_empty());
+    }
+
+    #[test]
+    fn the_run_crosses_the_sequence_number_wrap() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut jb = JitterBuffer::new(CodecKind::Vp8, ms(100));
+        // One frame 65_534..=2 (start at 65_534, marker at 2); 1 late.
+        jb.insert(vp8(65_534, 7, true, false), t).expect("65534");
+        jb.insert(vp8(65_535, 7, false, false), t).expect("65535");
+        jb.insert(vp8(0, 7, false, false), t).expect("0");
+        jb.insert(vp8(2, 7, false, true), t + ms(5)).expect("2");
+        assert_runs_agree(&jb);
+        assert_eq!(jb.runs.first_missing_from(jb.extend(65_534)), jb.extend(1));
+        assert_eq!(jb.poll_timeout(), Some(t + ms(105)));
+        jb.insert(vp8(1, 7, false, false), t + ms(6)).expect("1");
+        assert_runs_agree(&jb);
+        assert_eq!(jb.runs.first_missing_from(jb.extend(65_534)), jb.extend(3));
+        assert_eq!(frames(&mut jb, t + ms(6)), vec![65_534]);
+        assert_eq!(jb.next_seq(), Some(jb.extend(3)));
+        assert!(jb.runs.runs.is_empty());
+    }
+
+    #[test]
+    fn an_earlier_first_packet_extends_the_run_back() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut jb = JitterBuffer::new(CodecKind::Vp8, ms(100));
+        jb.insert(vp8(51, 3, false, false), t).expect("51");
+        jb.insert(vp8(52, 3, false, true), t).expect("52");
+        jb.insert(vp8(55, 4, true, true), t + ms(1)).expect("55");
+        // Before anything was released an earlier packet moves the start back.
+        jb.insert(vp8(48, 3, true, false), t + ms(2)).expect("48");
+        assert_runs_agree(&jb);
+        assert_eq!(jb.poll_timeout(), Some(t + ms(100)));
+        jb.insert(vp8(50, 3, false, false), t + ms(3)).expect("50");
+        jb.insert(vp8(49, 3, false, false), t + ms(4)).expect("49");
+        assert_runs_agree(&jb);
+        assert_eq!(jb.runs.first_missing_from(jb.extend(48)), jb.extend(53));
+        assert_eq!(frames(&mut jb, t + ms(4)), vec![48]);
+        assert_runs_agree(&jb);
+    }
+
+    #[test]
+    fn a_skip_moves_the_run_to_the_next_frame() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut jb = JitterBuffer::new(CodecKind::Vp8, ms(100));
+        // Frame 1 = 10, 11 (11 lost); frame 2 = 12, 13, 14 (14 late); frame 3 = 15.
+        jb.insert(vp8(10, 1, true, false), t).expect("10");
+        jb.insert(vp8(12, 2, true, false), t + ms(10)).expect("12");
+        jb.insert(vp8(13, 2, false, false), t + ms(10)).expect("13");
+        jb.insert(vp8(15, 3, true, true), t + ms(50)).expect("15");
+        assert_runs_agree(&jb);
+        assert_eq!(jb.poll_timeout(), Some(t + ms(110)));
+        assert_eq!(
+            jb.pop(t + ms(110)),
+            Some(JitterOutput::Skipped {
+                skipped: jb.extend(10)..jb.extend(12)
+            })
+        );
+        assert_runs_agree(&jb);
+        // Now blocked at 12 by the hole at 14, with 15 behind it.
+        assert_eq!(jb.runs.first_missing_from(jb.extend(12)), jb.extend(14));
+        assert_eq!(jb.poll_timeout(), Some(t + ms(150)));
+        assert_eq!(
+            jb.insert(vp8(11, 1, false, true), t + ms(111)),
+            Err(RtpDropReason::TooOld)
+        );
+        jb.insert(vp8(14, 2, false, true), t + ms(120)).expect("14");
+        assert_runs_agree(&jb);
+        assert_eq!(frames(&mut jb, t + ms(120)), vec![12, 15]);
+        assert_runs_agree(&jb);
+        assert!(jb.is_empty());
+    }
+
+    #[test]
+    fn flush_empties_the_runs() {
+        let t = Instant::now();
+        let mut jb = JitterBuffer::new(CodecKind::Vp8, Duration::from_secs(10));
+        for (seq, ts, start, marker) in [
+            (1, 1, true, false),
+            (2, 1, false, false),
+            (5, 2, true, true),
+            (7, 3, true, false),
+        ] {
+            jb.insert(vp8(seq, ts, start, marker), t).expect("insert");
+        }
+        assert_runs_agree(&jb);
+        // Skip 1..5, frame 5, skip 6..7 (the hole), skip 7..8 (7 has no end).
+        let out = jb.flush();
+        assert_eq!(out.len(), 4);
+        assert!(matches!(&out[1], JitterOutput::Frame(f) if f.first_seq == jb.extend(5)));
+        assert!(jb.is_empty());
+        assert!(jb.runs.runs.is_empty());
+        // The buffer goes on after a flush, with the runs from the new packets only.
+        jb.insert(vp8(9, 4, true, false), t).expect("9");
+        jb.insert(vp8(11, 4, false, true), t).expect("11");
+        assert_runs_agree(&jb);
+        assert_eq!(
+            jb.runs.runs,
+            BTreeMap::from([
+                (jb.extend(9), jb.extend(10)),
+                (jb.extend(11), jb.extend(12))
+            ])
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert {
+            seq: u16,
+            ts: u8,
+            start: bool,
+            marker: bool,
+        },
+        Advance(u8),
+        Pop,
+        Flush,
+    }
+
+    fn op(base: u16) -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0u16..96, 0u8..6, any::<bool>(), any::<bool>()).prop_map(move |(d, ts, start, marker)| Op::Insert {
+                seq: base.wrapping_add(d),
+                ts,
+                start,
+                marker,
+            }),
+            2 => any::<u8>().prop_map(Op::Advance),
+            2 => Just(Op::Pop),
+            1 => Just(Op::Flush),
+        ]
+    }
+
+    fn ops() -> impl Strategy<Value = (CodecKind, Vec<Op>)> {
+        (
+            prop_oneof![Just(CodecKind::Vp8), Just(CodecKind::Opus)],
+            prop_oneof![any::<u16>(), 65_480u16..=65_535],
+        )
+            .prop_flat_map(|(codec, base)| (Just(codec), prop::collection::vec(op(base), 0..300)))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Random inserts (holes, reordering, duplicates, the wrap), pops, time and flushes:
+        /// after every step the runs are those of the held packets, and the deadline is the
+        /// one the walk over the packets finds.
+        #[test]
+        fn runs_and_deadline_match_a_walk_over_the_packets((codec, ops) in ops()) {
+            let t = Instant::now();
+            let mut now = t;
+            let mut jb = JitterBuffer::new(codec, Duration::from_millis(100));
+            for op in ops {
+                match op {
+                    Op::Insert { seq, ts, start, marker } => {
+                        let _ = jb.insert(vp8(seq, u32::from(ts), start, marker), now);
+                    }
+                    Op::Advance(ms) => now += Duration::from_millis(u64::from(ms)),
+                    Op::Pop => while jb.pop(now).is_some() {},
+                    Op::Flush => {
+                        let _ = jb.flush();
+                    }
+                }
+                assert_runs_agree(&jb);
+            }
+        }
     }
 }
