@@ -54,6 +54,9 @@ impl Session {
                 gen.status = GenerationStatus::Live;
             }
             tr.restart.exchange_complete(!was_live);
+            if !was_live {
+                self.retire_superseded(t, g);
+            }
         }
         // With the exchange complete nothing is still being negotiated: a generation started
         // for it that did not become live (its m-sections were rejected, or the answer tagged

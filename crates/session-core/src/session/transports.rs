@@ -411,6 +411,31 @@ impl Session {
             });
     }
 
+    /// Generation `g` was just negotiated: older negotiated generations that carry no traffic
+    /// (restarts that have not connected yet, or failed) are superseded, their credentials no
+    /// longer the agreed ones (the peer retires its side at the same exchange), and are
+    /// retired. Only the active generation and those in their grace period stay. Without this
+    /// every restart that failed while the old path still worked kept its agent for good: a
+    /// long outage of the new paths, or a peer restarting again and again, piled up agents
+    /// (and made every step walk them all).
+    pub(super) fn retire_superseded(&mut self, t: TransportId, g: Generation) {
+        let tr = self.transport(t);
+        let superseded: Vec<Generation> = tr
+            .gens
+            .iter()
+            .filter(|x| {
+                x.generation < g
+                    && x.status == GenerationStatus::Live
+                    && tr.active != Some(x.generation)
+                    && x.retire_at.is_none()
+            })
+            .map(|x| x.generation)
+            .collect();
+        for old in superseded {
+            self.retire_generation(t, old);
+        }
+    }
+
     /// Starts DTLS on a transport once its role and the peer's fingerprints are known.
     pub(super) fn maybe_start_dtls(&mut self, t: TransportId) {
         let Some(role) = self.dtls_role else { return };

@@ -592,3 +592,62 @@ fn the_policy_restarts_only_the_transport_whose_path_failed() {
     assert_eq!(gens(data), 1, "a new generation for data");
     assert_eq!(gens(audio), 2);
 }
+
+/// The old path keeps working while every restart's new generation fails (or never connects):
+/// each newly negotiated generation supersedes the one before it, which is retired at once.
+/// Before, a negotiated generation that failed was kept until a newer one connected, so a long
+/// outage of the new paths (or a peer restarting over and over) piled up one agent per restart
+/// for good (found by the `session` fuzz target: 55 live generations per side, every step
+/// slower).
+#[test]
+fn restarts_that_never_connect_do_not_pile_up_generations() {
+    let mut p = connected_data_pair();
+    let t = TransportId(0);
+    for i in 1..=20u32 {
+        // Either side restarts: our own restarts and the peer's.
+        p.exchange_with(OfferOptions { ice_restart: true }, i % 2 == 1);
+        let now = p.tick(Duration::from_secs(30));
+        for peer in [&mut p.a, &mut p.b] {
+            let (cmds, _, _) = peer.drain();
+            if i > 1 {
+                assert_eq!(
+                    cmds.iter()
+                        .filter_map(|c| match c {
+                            TransportCommand::RetireGeneration { generation, .. } =>
+                                Some(*generation),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                    vec![Generation(i - 1)],
+                    "restart {i}: the superseded generation is retired, nothing else"
+                );
+            }
+            // Every other new generation fails; the rest never get anywhere.
+            if i % 4 < 2 {
+                peer.s.handle_transport_event(
+                    TransportEvent::IceStateChanged {
+                        transport: t,
+                        generation: Generation(i),
+                        state: IceTransportState::Failed,
+                    },
+                    now,
+                );
+            }
+            peer.s.handle_timeout(now);
+            peer.drain();
+            let info = &peer.s.transports()[0];
+            assert_eq!(info.active, Some(Generation(0)), "restart {i}");
+            let kept: Vec<_> = info
+                .generations
+                .iter()
+                .filter(|g| g.status != GenerationStatus::Retired)
+                .map(|g| g.generation)
+                .collect();
+            assert_eq!(kept, vec![Generation(0), Generation(i)], "restart {i}");
+        }
+    }
+    // The newest one is still the negotiated one: it connects and takes over.
+    p.connect_all();
+    assert_eq!(p.a.s.transports()[0].active, Some(Generation(20)));
+    assert_eq!(p.b.s.transports()[0].active, Some(Generation(20)));
+}
