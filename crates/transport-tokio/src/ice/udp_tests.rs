@@ -78,7 +78,7 @@ async fn a_batch_arrives_whole_and_in_order_in_fewer_system_calls() {
     let sends = a.counters().send_calls.load(Ordering::Relaxed);
     let recvs = b.counters().recv_calls.load(Ordering::Relaxed);
     assert_eq!(b.counters().datagrams_in.load(Ordering::Relaxed), 202); // and the check
-    // Linux has GSO and recvmmsg on loopback: far fewer calls than datagrams.
+                                                                        // Linux has GSO and recvmmsg on loopback: far fewer calls than datagrams.
     assert!(sends <= 20, "{sends} send calls for 201 datagrams");
     assert!(recvs < 201, "{recvs} receive calls for 201 datagrams");
 }
