@@ -418,7 +418,12 @@ impl<S: Signaling> Driver<S> {
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
-            Command::Close => self.session.close(now),
+            Command::Close => {
+                // Local tracks stop before the peer can hear of the close (W3C `close()`: the
+                // senders stop at once): a write after the peer saw us go must fail here too.
+                self.close_media();
+                self.session.close(now);
+            }
             Command::AddTrack {
                 kind,
                 stream_id,
