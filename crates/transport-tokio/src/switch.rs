@@ -355,9 +355,13 @@ impl SwitchConn {
             return;
         }
         if self.replay_pending.load(Ordering::Acquire) {
+            // Newer records after the replayed ones: the peer's DTLS replay window (64
+            // records) would drop replayed records that arrive too far behind newer ones.
             self.flush_replay().await;
         }
         {
+            // Only DTLS records are replayed, never SRTP (media is better late than twice).
+            // Timestamped under the lock: the ring's times stay ordered.
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
             let now = self.now_us();
             for d in datagrams {
@@ -528,34 +532,7 @@ impl Conn for SwitchConn {
         if self.is_closed() {
             return Err(closed_error());
         }
-        if self.replay_pending.load(Ordering::Acquire) {
-            // Newer records after the replayed ones: the peer's DTLS replay window (64
-            // records) would drop replayed records that arrive too far behind newer ones.
-            self.flush_replay().await;
-        }
-        if PacketKind::of(buf) == PacketKind::Dtls {
-            // Only DTLS records are replayed, never SRTP (media is better late than twice).
-            // Timestamped under the lock: the ring's times stay ordered.
-            let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-            ring.push(self.now_us(), buf);
-        }
-        let path = self.writer.borrow().clone();
-        match path {
-            Some(path) => {
-                if let Some(counted) = path.as_any().downcast_ref::<Counted>() {
-                    // Straight to our socket when the selected pair is on one.
-                    if counted.send_many(&[Bytes::copy_from_slice(buf)]).await == 0 {
-                        self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                } else if let Err(e) = path.send(buf).await {
-                    self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::trace!(error = %e, "datagram dropped by the promoted path");
-                }
-            }
-            None => {
-                self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.send_batch(&[Bytes::copy_from_slice(buf)]).await;
         Ok(buf.len())
     }
 

@@ -69,11 +69,11 @@ impl Counted {
         let direct = pair
             .as_ref()
             .and_then(|p| p.local.get_conn().map(|c| (Arc::clone(c), p.remote.addr())));
-        let sent = match direct {
-            Some((conn, to)) if conn.as_any().is::<BatchedUdp>() => {
-                let Some(udp) = conn.as_any().downcast_ref::<BatchedUdp>() else {
-                    return 0;
-                };
+        let udp = direct
+            .as_ref()
+            .and_then(|(conn, to)| Some((conn.as_any().downcast_ref::<BatchedUdp>()?, *to)));
+        let sent = match udp {
+            Some((udp, to)) => {
                 let sent = udp.send_batch(to, datagrams).await;
                 self.counters
                     .direct_sent
